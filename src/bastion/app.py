@@ -1,0 +1,214 @@
+"""`App`: one design and its service implementations, served as an ASGI 3 application.
+
+Creating an `App` compiles everything a request needs — route table, decoders,
+encoders, endpoint chains, error tables — so a bad design or a service missing a
+method fails at startup, not on the first request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from bastion.dsl.expr import APIExpr
+from bastion.endpoint import Endpoints, ImplementationError
+from bastion.http.decoder import Decoder
+from bastion.http.encoder import ResultEncoder
+from bastion.http.muxer import Muxer, send_response
+from bastion.schema.compile import TypeCompiler
+from bastion.schema.formats import enc_hook
+from bastion.schema.validate import Collector
+from bastion.types import ASGIApp, HTTPMiddleware, Receive, Scope, Send
+
+__all__ = ["App", "Lifespan"]
+
+#: A user lifespan: called with the app, returns an async context manager wrapping serving.
+Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+
+
+class App:
+    """Serve `api` with `services` (a mapping from service name to its implementation).
+
+    `app.use(mw)` adds HTTP (ASGI) middleware, the first added outermost;
+    `app.endpoints["svc"].use(mw)` adds endpoint middleware.
+    """
+
+    def __init__(
+        self,
+        api: APIExpr,
+        services: Mapping[str, object],
+        *,
+        version: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        lifespan: Lifespan | None = None,
+        openapi_path: str | None = "/openapi.json",
+        docs_path: str | None = "/docs",
+    ) -> None:
+        self.api = api.finalize()
+        self.title = api.title or api.name
+        self.version = version or api.version
+        self.max_body_bytes = max_body_bytes
+        self.openapi_path = openapi_path
+        self.docs_path = docs_path
+        self.draining = False
+        self._lifespan = lifespan
+        self._middleware: list[HTTPMiddleware] = []
+        unknown = set(services) - set(api.services)
+        if unknown:
+            raise ImplementationError(
+                f"services {sorted(unknown)} are not in design {api.name!r} "
+                f"(its services: {sorted(api.services)})"
+            )
+        missing = [name for name in api.services if name not in services]
+        if missing:
+            raise ImplementationError(
+                f"no implementation given for service(s) {missing} of design {api.name!r}: "
+                "pass them as App(api, services={name: impl})"
+            )
+        self.compiler = TypeCompiler(api)
+        self.encoder = msgspec.json.Encoder(enc_hook=enc_hook)
+        collector = Collector(self.compiler)
+        self.decoders: dict[tuple[str, str], Decoder | None] = {}
+        self.encoders: dict[tuple[str, str], ResultEncoder] = {}
+        self.endpoints: dict[str, Endpoints] = {}
+        for svc in api.services.values():
+            payload_types: dict[str, Any] = {}
+            result_types: dict[str, Any] = {}
+            for m in svc.methods.values():
+                dec = None
+                if m.payload is not None and m.http is not None:
+                    dec = Decoder(m, self.compiler, collector, max_body_bytes=max_body_bytes)
+                    payload_types[m.name] = dec.payload_type
+                enc = ResultEncoder(m, self.compiler, self.encoder)
+                result_types[m.name] = enc.result_type
+                self.decoders[(svc.name, m.name)] = dec
+                self.encoders[(svc.name, m.name)] = enc
+            self.endpoints[svc.name] = Endpoints(
+                svc, services[svc.name], self.compiler, payload_types, result_types
+            )
+        self._app: ASGIApp = self._build_muxer()
+
+    # -- composition ----------------------------------------------------------------
+
+    def use(self, middleware: HTTPMiddleware) -> None:
+        """Add HTTP middleware `middleware(app) -> app`; the first added is outermost."""
+        self._middleware.append(middleware)
+        self._app = self._wrap(self._muxer)
+
+    def _build_muxer(self) -> ASGIApp:
+        self._muxer = Muxer()
+        for svc in self.api.services.values():
+            endpoints = self.endpoints[svc.name]
+            for m in svc.methods.values():
+                self._muxer.add_method(
+                    m,
+                    _Late(endpoints, m.name),  # picks up endpoint middleware added later
+                    self.decoders[(svc.name, m.name)],
+                    self.encoders[(svc.name, m.name)],
+                )
+        if self.openapi_path:
+            self._muxer.mount("GET", self.openapi_path, self._serve_openapi, "openapi")
+        if self.docs_path:
+            self._muxer.mount("GET", self.docs_path, self._serve_docs, "docs")
+        self._muxer.compile()
+        return self._wrap(self._muxer)
+
+    def _wrap(self, inner: ASGIApp) -> ASGIApp:
+        app = inner
+        for mw in reversed(self._middleware):
+            app = mw(app)
+        return app
+
+    @property
+    def routes(self) -> list[tuple[str, str, str]]:
+        """Every route served: (verb, path template, `service.method` or a built-in name)."""
+        return list(self._muxer.routes)
+
+    # -- built-in routes --------------------------------------------------------------
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the design (computed once)."""
+        spec: dict[str, Any] | None = getattr(self, "_openapi", None)
+        if spec is None:
+            from bastion.openapi import spec as make_spec
+
+            spec = self._openapi = make_spec(self.api)
+        return spec
+
+    async def _serve_openapi(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+    ) -> None:
+        body: bytes | None = getattr(self, "_openapi_json", None)
+        if body is None:
+            body = self._openapi_json = msgspec.json.encode(self.openapi)
+        await send_response(send, 200, [(b"content-type", b"application/json")], body, scope)
+
+    async def _serve_docs(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+    ) -> None:
+        from bastion.openapi import docs_html
+
+        body = docs_html(self.openapi_path or "/openapi.json", title=self.title).encode()
+        await send_response(send, 200, [(b"content-type", b"text/html; charset=utf-8")], body,
+                            scope)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def begin_shutdown(self) -> None:
+        """Mark the app as draining: readiness answers 503 from now on."""
+        self.draining = True
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Run the app's startup and shutdown around serving (the user's lifespan inside)."""
+        if self._lifespan is None:
+            yield
+            return
+        async with self._lifespan(self):
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._run_lifespan(receive, send)
+            return
+        await self._app(scope, receive, send)
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.lifespan())
+        except Exception as exc:
+            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: "
+                        f"{exc}"})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        try:
+            await stack.aclose()
+        except Exception as exc:
+            await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: "
+                        f"{exc}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+class _Late:
+    """An endpoint that looks up the current chain, so `Endpoints.use` works after `App()`."""
+
+    __slots__ = ("_endpoints", "_name")
+
+    def __init__(self, endpoints: Endpoints, name: str) -> None:
+        self._endpoints = endpoints
+        self._name = name
+
+    async def __call__(self, payload: Any) -> Any:
+        return await self._endpoints[self._name](payload)

@@ -1,0 +1,485 @@
+"""Finalize a design: resolve type references, apply HTTP defaults, check everything.
+
+Every problem found is reported at once, in one `DesignError`, each line naming the
+element, what is wrong, and the user's file:line.
+"""
+
+from __future__ import annotations
+
+import re
+from bastion.dsl.expr import (
+    APIExpr,
+    ArrayExpr,
+    AttributeExpr,
+    DataType,
+    HTTPMethodExpr,
+    Location,
+    MapExpr,
+    MethodExpr,
+    ObjectExpr,
+    Primitive,
+    SchemeExpr,
+    TypeRef,
+    UserTypeExpr,
+)
+from bastion.errors import DesignError
+
+_FORMATS = frozenset(
+    {"uuid", "email", "date", "date-time", "uri", "ipv4", "ipv6", "ip", "hostname", "regexp"}
+)
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[Location, str]] = []
+
+    def add(self, where: Location, message: str) -> None:
+        self.items.append((where, message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            lines = [f"{where}: {msg}" for where, msg in self.items]
+            if len(lines) == 1:
+                raise DesignError(lines[0])
+            raise DesignError(
+                f"{len(lines)} problems in the design:\n" + "\n".join("  " + x for x in lines)
+            )
+
+
+def finalize(api: APIExpr) -> None:
+    """Resolve, default and check `api` in place; raise `DesignError` listing every problem."""
+    problems = _Problems()
+    for ut in api.types.values():
+        _resolve_attr(api, ut.attribute, f"type {ut.name!r}", problems)
+    for m in api.methods():
+        for attr, what in ((m.payload, "payload"), (m.result, "result")):
+            if attr is not None:
+                if attr.type is None:
+                    attr.type = ObjectExpr()
+                _resolve_attr(api, attr, f"{what} of {m.qualified}", problems)
+        for e in m.all_errors():
+            if e.type is not None:
+                e.type = _resolve_type(api, e.type, f"error {e.name!r}", e.location, problems)
+    problems.raise_if_any()  # later checks walk resolved types only
+
+    for ut in api.types.values():
+        _check_attr(ut.attribute, f"type {ut.name!r}", problems)
+    for m in api.methods():
+        if m.payload is not None:
+            _check_attr(m.payload, f"payload of {m.qualified}", problems)
+        if m.result is not None:
+            _check_attr(m.result, f"result of {m.qualified}", problems)
+    _check_security(api, problems)
+    _check_http(api, problems)
+    problems.raise_if_any()
+
+
+# ---------------------------------------------------------------------------- types
+
+
+def _resolve_type(
+    api: APIExpr, t: DataType, owner: str, where: Location, problems: _Problems
+) -> DataType:
+    if isinstance(t, TypeRef):
+        found = api.types.get(t.name)
+        if found is None:
+            known = ", ".join(sorted(api.types)) or "none"
+            problems.add(t.location, f"{owner}: unknown type {t.name!r} (declared types: {known})")
+            return t
+        return found
+    if isinstance(t, ArrayExpr):
+        _resolve_attr(api, t.elem, owner, problems)
+    elif isinstance(t, MapExpr):
+        _resolve_attr(api, t.key, owner, problems)
+        _resolve_attr(api, t.elem, owner, problems)
+    elif isinstance(t, ObjectExpr):
+        for a in t.attributes.values():
+            _resolve_attr(api, a, f"{owner}, attribute {a.name!r}", problems)
+    return t
+
+
+def _resolve_attr(api: APIExpr, attr: AttributeExpr, owner: str, problems: _Problems) -> None:
+    if attr.type is None:
+        from bastion.dsl._build import String
+
+        attr.type = String
+        return
+    attr.type = _resolve_type(api, attr.type, owner, attr.location, problems)
+
+
+def _kind(t: DataType | None) -> str:
+    if isinstance(t, Primitive):
+        return t.kind
+    if isinstance(t, ArrayExpr):
+        return "array"
+    if isinstance(t, MapExpr):
+        return "map"
+    return "object"
+
+
+def _check_attr(root: AttributeExpr, owner: str, problems: _Problems) -> None:
+    # User types nested in `root` are checked once, on their own, so stop at them.
+    stack = [root]
+    while stack:
+        attr = stack.pop()
+        t = attr.type
+        if isinstance(t, UserTypeExpr):
+            continue
+        _check_validations(attr, owner, problems)
+        if isinstance(t, ObjectExpr):
+            for name in t.required:
+                if name not in t.attributes:
+                    have = ", ".join(t.attributes) or "none"
+                    problems.add(
+                        t.required_at.get(name, attr.location),
+                        f"{owner}: Required names {name!r}, which is not an attribute "
+                        f"(attributes: {have})",
+                    )
+            stack.extend(reversed(t.attributes.values()))
+        elif isinstance(t, ArrayExpr):
+            stack.append(t.elem)
+        elif isinstance(t, MapExpr):
+            stack.extend((t.elem, t.key))
+
+
+def _check_validations(attr: AttributeExpr, owner: str, problems: _Problems) -> None:
+    kind = _kind(attr.type)
+    label = f"{owner}: attribute {attr.name!r} ({attr.type_name()})"
+    where = attr.location
+    numeric = kind in ("integer", "number")
+    sized = kind in ("string", "bytes", "array", "map")
+    for opt in ("minimum", "maximum", "exclusive_minimum", "exclusive_maximum"):
+        if getattr(attr, opt) is not None and not numeric:
+            problems.add(where, f"{label}: {opt} applies to numbers only")
+    for opt in ("min_length", "max_length"):
+        value = getattr(attr, opt)
+        if value is not None and (not sized or not isinstance(value, int) or value < 0):
+            problems.add(where, f"{label}: {opt} needs a string, bytes, array or map "
+                         "and a non-negative integer")
+    if attr.pattern is not None:
+        if kind != "string":
+            problems.add(where, f"{label}: pattern applies to strings only")
+        else:
+            try:
+                re.compile(attr.pattern)
+            except re.error as exc:
+                problems.add(where, f"{label}: pattern {attr.pattern!r} is not a regexp: {exc}")
+    if attr.format is not None:
+        if kind != "string":
+            problems.add(where, f"{label}: format applies to strings only")
+        elif attr.format not in _FORMATS:
+            problems.add(where, f"{label}: unknown format {attr.format!r} "
+                         f"(known: {', '.join(sorted(_FORMATS))})")
+    if attr.minimum is not None and attr.maximum is not None and attr.minimum > attr.maximum:
+        problems.add(where, f"{label}: minimum {attr.minimum} is above maximum {attr.maximum}")
+    if (
+        attr.min_length is not None
+        and attr.max_length is not None
+        and attr.min_length > attr.max_length
+    ):
+        problems.add(where, f"{label}: min_length is above max_length")
+    if attr.enum is not None:
+        if kind not in ("string", "integer", "boolean"):
+            problems.add(where, f"{label}: enum applies to strings, integers and booleans")
+        elif not attr.enum:
+            problems.add(where, f"{label}: enum needs at least one value")
+        else:
+            for v in attr.enum:
+                if not _fits(kind, v):
+                    problems.add(where, f"{label}: enum value {v!r} is not a {kind}")
+    if attr.has_default and attr.default is not None and not _fits(kind, attr.default):
+        problems.add(where, f"{label}: default {attr.default!r} is not a {kind}")
+    if attr.has_default and attr.enum is not None and attr.default not in attr.enum:
+        problems.add(where, f"{label}: default {attr.default!r} is not one of the enum values")
+
+
+def _fits(kind: str, value: object) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "array":
+        return isinstance(value, list | tuple)
+    if kind in ("map", "object"):
+        return isinstance(value, dict)
+    return True
+
+
+# ---------------------------------------------------------------------------- security
+
+
+def _credentials(m: MethodExpr) -> dict[str, AttributeExpr]:
+    obj = m.payload.object if m.payload is not None else None
+    if obj is None:
+        return {}
+    return {n: a for n, a in obj.attributes.items() if a.credential is not None}
+
+
+def _check_security(api: APIExpr, problems: _Problems) -> None:
+    # Schemes used by object are part of the design even if declared before another API.
+    levels = [api.requirements]
+    levels += [s.requirements for s in api.services.values()]
+    levels += [m.requirements for m in api.methods()]
+    for reqs in levels:
+        for req in reqs:
+            resolved: list[SchemeExpr | str] = []
+            for s in req.schemes:
+                if isinstance(s, SchemeExpr):
+                    known = api.schemes.setdefault(s.name, s)
+                    if known is not s:
+                        problems.add(
+                            req.location,
+                            f"two different schemes are named {s.name!r} "
+                            f"(declared at {known.location} and {s.location})",
+                        )
+                    resolved.append(s)
+                elif s in api.schemes:
+                    resolved.append(api.schemes[s])
+                else:
+                    known_names = ", ".join(sorted(api.schemes)) or "none"
+                    problems.add(
+                        req.location,
+                        f"Security uses scheme {s!r}, which is never declared "
+                        f"(declared schemes: {known_names})",
+                    )
+            req.schemes = resolved
+            for scope in req.scopes:
+                for s in resolved:
+                    if isinstance(s, SchemeExpr) and s.kind in ("jwt", "oauth2") and (
+                        scope not in s.scopes
+                    ):
+                        problems.add(
+                            req.location,
+                            f"Security requires scope {scope!r}, which scheme {s.name!r} does not "
+                            f"declare (declared: {', '.join(s.scopes) or 'none'})",
+                        )
+                if resolved and all(
+                    isinstance(s, SchemeExpr) and s.kind in ("basic", "apikey") for s in resolved
+                ):
+                    problems.add(
+                        req.location,
+                        f"Security requires scope {scope!r}, but basic and API key schemes "
+                        "carry no declared scopes: use a JWT or OAuth2 scheme",
+                    )
+    for m in api.methods():
+        if m.no_security is not None and m.requirements:
+            problems.add(m.no_security, f"{m.qualified}: NoSecurity is combined with Security "
+                         f"(at {m.requirements[0].location}); keep one")
+        creds = _credentials(m)
+        for req in m.effective_requirements():
+            for s in req.schemes:
+                if not isinstance(s, SchemeExpr):
+                    continue
+                need = _needed_credentials(s)
+                for kind in need:
+                    if not any(
+                        a.credential == kind
+                        and (kind != "apikey" or a.credential_scheme in (None, s.name))
+                        for a in creds.values()
+                    ):
+                        hint = _credential_hint(kind, s.name)
+                        problems.add(
+                            m.location,
+                            f"{m.qualified} is secured by {s.kind} scheme {s.name!r} but its "
+                            f"payload has no {kind} attribute: add {hint} to the Payload",
+                        )
+        for a in creds.values():
+            if a.credential == "apikey" and a.credential_scheme not in api.schemes:
+                problems.add(a.location, f"{m.qualified}: APIKey names scheme "
+                             f"{a.credential_scheme!r}, which is never declared")
+
+
+def _needed_credentials(s: SchemeExpr) -> tuple[str, ...]:
+    return {
+        "basic": ("username", "password"),
+        "apikey": ("apikey",),
+        "jwt": ("token",),
+        "oauth2": ("accesstoken",),
+    }[s.kind]
+
+
+def _credential_hint(kind: str, scheme: str) -> str:
+    return {
+        "username": 'Username("user", String)',
+        "password": 'Password("pass", String)',
+        "apikey": f'APIKey("{scheme}", "key", String)',
+        "token": 'Token("token", String)',
+        "accesstoken": 'AccessToken("token", String)',
+    }[kind]
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+def _check_http(api: APIExpr, problems: _Problems) -> None:
+    seen_routes: dict[tuple[str, str], tuple[MethodExpr, Location]] = {}
+    for svc in api.services.values():
+        for http in (svc.http, api.http):
+            if http is not None:
+                for em in http.errors:
+                    declared = {e.name for e in [*svc.errors, *api.errors]}
+                    declared |= {e.name for m in svc.methods.values() for e in m.errors}
+                    if em.name not in declared:
+                        problems.add(em.location, f"Response maps error {em.name!r}, which no "
+                                     f"method of service {svc.name!r} declares")
+        for m in svc.methods.values():
+            if m.http is None:
+                continue
+            _check_method_http(api, m, m.http, problems)
+            for r in m.http.routes:
+                r.full_path = (api.path_prefix + svc.path_prefix + r.path) or "/"
+                if len(r.full_path) > 1:
+                    r.full_path = r.full_path.rstrip("/") or "/"
+                shape = _route_shape(r.full_path, r.location, m, problems)
+                key = (r.verb, shape)
+                if key in seen_routes:
+                    other, at = seen_routes[key]
+                    problems.add(
+                        r.location,
+                        f"{m.qualified}: route {r.verb} {r.full_path} collides with a route of "
+                        f"{other.qualified} (at {at})",
+                    )
+                else:
+                    seen_routes[key] = (m, r.location)
+                _check_route_params(m, r.full_path, r.location, problems)
+                if r.verb in _BODYLESS and _body_attributes(m, m.http):
+                    names = ", ".join(_body_attributes(m, m.http))
+                    problems.add(
+                        r.location,
+                        f"{m.qualified}: {r.verb} {r.full_path} cannot have a body, but payload "
+                        f"attribute(s) {names} are not mapped to the path, a query Param, a "
+                        "Header or a Cookie",
+                    )
+
+
+def _route_shape(path: str, where: Location, m: MethodExpr, problems: _Problems) -> str:
+    segs = path.split("/")
+    out = []
+    for i, seg in enumerate(segs):
+        if "{" in seg or "}" in seg:
+            match = _PARAM.match(seg)
+            if match is None:
+                problems.add(where, f"{m.qualified}: path segment {seg!r} must be a whole "
+                             "'{name}' or '{*name}' segment")
+                out.append(seg)
+                continue
+            if match.group(1) and i != len(segs) - 1:
+                problems.add(where, f"{m.qualified}: wildcard {seg!r} must be the last segment")
+            out.append("{*}" if match.group(1) else "{}")
+        else:
+            out.append(seg)
+    return "/".join(out)
+
+
+def _payload_attrs(m: MethodExpr) -> dict[str, AttributeExpr]:
+    obj = m.payload.object if m.payload is not None else None
+    return dict(obj.attributes) if obj is not None else {}
+
+
+def _check_route_params(m: MethodExpr, path: str, where: Location, problems: _Problems) -> None:
+    attrs = _payload_attrs(m)
+    for seg in path.split("/"):
+        match = _PARAM.match(seg)
+        if match is None:
+            continue
+        name = match.group(2)
+        if name not in attrs:
+            have = ", ".join(attrs) or "none"
+            problems.add(where, f"{m.qualified}: path parameter {name!r} is not a payload "
+                         f"attribute (attributes: {have})")
+        elif _kind(attrs[name].type) not in ("string", "integer", "number", "boolean"):
+            problems.add(where, f"{m.qualified}: path parameter {name!r} must be a primitive, "
+                         f"not {attrs[name].type_name()}")
+
+
+def _path_params(m: MethodExpr) -> set[str]:
+    out: set[str] = set()
+    if m.http is not None:
+        for r in m.http.routes:
+            for seg in r.path.split("/"):
+                match = _PARAM.match(seg)
+                if match is not None:
+                    out.add(match.group(2))
+    return out
+
+
+def _body_attributes(m: MethodExpr, http: HTTPMethodExpr) -> list[str]:
+    """Payload attributes the request body carries."""
+    if m.payload is None:
+        return []
+    if http.body is not None:
+        return [http.body]
+    if m.payload.object is None:
+        return [m.payload.name]  # a non-object payload is the body
+    mapped = set(http.params) | set(http.headers) | set(http.cookies) | set(http.authorization)
+    mapped |= _path_params(m)
+    return [n for n in _payload_attrs(m) if n not in mapped]
+
+
+def _check_method_http(
+    api: APIExpr, m: MethodExpr, http: HTTPMethodExpr, problems: _Problems
+) -> None:
+    attrs = _payload_attrs(m)
+    if not http.routes:
+        problems.add(http.location, f"{m.qualified}: HTTP block declares no route "
+                     "(add GET(...), POST(...), ...)")
+    for table, fn in ((http.params, "Param"), (http.headers, "Header"), (http.cookies, "Cookie")):
+        for attr in table:
+            if attr not in attrs:
+                problems.add(http.mapped_at.get(attr, http.location),
+                             f"{m.qualified}: {fn} maps {attr!r}, which is not a payload "
+                             f"attribute (attributes: {', '.join(attrs) or 'none'})")
+            elif fn != "Param" and _kind(attrs[attr].type) in ("object", "map"):
+                problems.add(http.mapped_at.get(attr, http.location),
+                             f"{m.qualified}: {fn} cannot carry {attr!r} of type "
+                             f"{attrs[attr].type_name()}")
+    path_params = _path_params(m)
+    for attr in path_params & (set(http.params) | set(http.headers) | set(http.cookies)):
+        problems.add(http.mapped_at[attr], f"{m.qualified}: attribute {attr!r} is both a path "
+                     "parameter and mapped elsewhere")
+    if http.body is not None and http.body not in attrs:
+        problems.add(http.body_location or http.location, f"{m.qualified}: Body names "
+                     f"{http.body!r}, which is not a payload attribute "
+                     f"(attributes: {', '.join(attrs) or 'none'})")
+    # Credentials with no explicit mapping are read from the Authorization header (Basic,
+    # bearer) or the X-API-Key header, as DESIGN.md's "Semantics kept from Goa" says.
+    authz_users: list[str] = []
+    for name, a in attrs.items():
+        if a.credential is None or name in http.mapped_at or name in path_params:
+            continue
+        if a.credential in ("token", "accesstoken"):
+            http.authorization[name] = "bearer"
+            authz_users.append(name)
+        elif a.credential == "username":
+            http.authorization[name] = "basic-username"
+        elif a.credential == "password":
+            http.authorization[name] = "basic-password"
+        else:
+            http.headers[name] = "X-API-Key"
+    if "basic-username" in http.authorization.values():
+        authz_users.append("Basic credentials")
+    if len(authz_users) > 1:
+        problems.add(m.location, f"{m.qualified}: {' and '.join(authz_users)} would all be read "
+                     "from the Authorization header; map all but one elsewhere with Header(...)")
+    declared = {e.name for e in m.all_errors()}
+    for em in http.errors:
+        if em.name not in declared:
+            problems.add(em.location, f"{m.qualified}: Response maps error {em.name!r}, which the "
+                         f"method does not declare (declared: {', '.join(sorted(declared)) or 'none'})")
+    if http.response is not None and m.result is not None:
+        robj = m.result.object
+        rattrs = robj.attributes if robj is not None else {}
+        for attr in list(http.response.headers) + ([http.response.body] if http.response.body
+                                                    else []):
+            if attr not in rattrs:
+                problems.add(http.response.location, f"{m.qualified}: Response maps result "
+                             f"attribute {attr!r}, which the result does not have")
+    if http.response is not None and m.result is None and http.response.headers:
+        problems.add(http.response.location, f"{m.qualified}: Response maps headers but the "
+                     "method has no Result")

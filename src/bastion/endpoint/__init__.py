@@ -1,0 +1,166 @@
+"""Endpoints: transport-independent calls of service methods, and their middleware.
+
+An endpoint is `async (payload) -> result`. `Endpoints` holds one per method of a
+service and lets users wrap them all with endpoint middleware (`use`), as Goa's
+`endpoints.Use` does. Middleware is applied once, at startup, per method, and gets the
+method's `MethodInfo`, so it can specialise itself (e.g. know which attributes are
+credentials) instead of looking anything up per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from bastion.dsl.expr import AttributeExpr, MethodExpr, ServiceExpr
+from bastion.errors import BastionError
+from bastion.schema.compile import TypeCompiler, py_name
+from bastion.schema.formats import enc_hook
+from bastion.types import Endpoint, EndpointMiddleware
+
+__all__ = ["Endpoints", "ImplementationError", "MethodInfo", "REDACTED"]
+
+#: What payload logs and error bodies show in place of a credential.
+REDACTED = "[REDACTED]"
+
+
+class ImplementationError(BastionError, TypeError):
+    """A service implementation does not match its design (e.g. a method is missing)."""
+
+
+@dataclass(eq=False)
+class MethodInfo:
+    """What the design says about one method, compiled for middleware to use."""
+
+    service: str
+    name: str
+    expr: MethodExpr
+    payload_type: Any = None
+    result_type: Any = None
+    credentials: frozenset[str] = field(default_factory=frozenset)
+
+    def redact(self, payload: Any) -> Any:
+        """The payload as JSON-able builtins with every credential attribute redacted."""
+        data = msgspec.to_builtins(payload, enc_hook=enc_hook)
+        if self.credentials and isinstance(data, dict):
+            for name in self.credentials:
+                if data.get(name) is not None:
+                    data[name] = REDACTED
+        return data
+
+    def dump_result(self, result: Any) -> Any:
+        """The result as JSON-able builtins."""
+        return msgspec.to_builtins(result, enc_hook=enc_hook)
+
+
+def credential_names(payload: AttributeExpr | None) -> frozenset[str]:
+    """Wire names of the payload attributes that carry credentials."""
+    obj = payload.object if payload is not None else None
+    if obj is None:
+        return frozenset()
+    return frozenset(n for n, a in obj.attributes.items() if a.credential is not None)
+
+
+class Endpoints(Mapping[str, Endpoint]):
+    """The endpoints of one service: a read-only mapping from method name to endpoint."""
+
+    def __init__(
+        self,
+        service: ServiceExpr,
+        impl: object,
+        compiler: TypeCompiler,
+        payload_types: Mapping[str, Any] | None = None,
+        result_types: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.service = service
+        self.impl = impl
+        self.infos: dict[str, MethodInfo] = {}
+        self._base: dict[str, Endpoint] = {}
+        self._inner: list[EndpointMiddleware] = []
+        self._middleware: list[EndpointMiddleware] = []
+        missing = []
+        for m in service.methods.values():
+            fn = getattr(impl, py_name(m.name), None)
+            if not callable(fn):
+                missing.append(m.name)
+                continue
+            self.infos[m.name] = MethodInfo(
+                service=service.name,
+                name=m.name,
+                expr=m,
+                payload_type=(payload_types or {}).get(m.name),
+                result_type=(result_types or {}).get(m.name),
+                credentials=credential_names(m.payload),
+            )
+            self._base[m.name] = _call(fn, m.payload is not None)
+        if missing:
+            cls = type(impl).__name__
+            raise ImplementationError(
+                f"service {service.name!r}: implementation {cls} lacks method(s) "
+                + ", ".join(f"{py_name(n)!r}" for n in missing)
+                + " declared by the design"
+            )
+        self._compiled: dict[str, Endpoint] = {}
+        self._compile()
+
+    def use(self, middleware: EndpointMiddleware) -> None:
+        """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost."""
+        self._middleware.append(middleware)
+        self._compile()
+
+    def use_inner(self, middleware: EndpointMiddleware) -> None:
+        """Wrap endpoints inside every user middleware (the framework's security layer)."""
+        self._inner.append(middleware)
+        self._compile()
+
+    def _compile(self) -> None:
+        compiled = {}
+        for name, base in self._base.items():
+            info = self.infos[name]
+            endpoint = base
+            for mw in reversed(self._inner):
+                endpoint = mw(endpoint, info)
+            for mw in reversed(self._middleware):
+                endpoint = mw(endpoint, info)
+            compiled[name] = endpoint
+        self._compiled = compiled
+
+    def __getitem__(self, name: str) -> Endpoint:
+        return self._compiled[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._compiled)
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+
+def _call(fn: Callable[..., Any], takes_payload: bool) -> Endpoint:
+    """The endpoint calling `fn`: awaited if async, in a worker thread if not."""
+    target = fn
+    if isinstance(fn, functools.partial):
+        target = fn.func
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    ):
+        if takes_payload:
+            return fn  # type: ignore[return-value]
+
+        async def no_payload(_: Any) -> Any:
+            return await fn()
+
+        return no_payload
+
+    async def in_thread(payload: Any) -> Any:
+        # asyncio.to_thread copies the context, so logs and spans keep their request.
+        if takes_payload:
+            return await asyncio.to_thread(fn, payload)
+        return await asyncio.to_thread(fn)
+
+    return in_thread

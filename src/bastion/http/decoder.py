@@ -1,0 +1,298 @@
+"""Request decoding: path, query, headers, cookies and the JSON body into one payload.
+
+Each method gets a decoder compiled at startup. The common cases are one msgspec call:
+a body that is the whole payload decodes straight into the payload Struct; parameters
+are converted from strings in one `msgspec.convert`. Only when a request is invalid
+does the decoder walk it again (`Collector`) to name every bad field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
+from bastion.http.errors import HTTPError
+from bastion.schema.compile import TypeCompiler, py_name
+from bastion.schema.formats import dec_hook
+from bastion.schema.validate import Collector, FieldError, strip_location
+from bastion.types import Receive, Scope
+
+__all__ = ["Decoder", "read_body"]
+
+_JSON = (b"application/json", b"application/problem+json")
+
+
+class Decoder:
+    """Decodes one method's requests into its payload type, validating everything."""
+
+    def __init__(
+        self,
+        method: MethodExpr,
+        compiler: TypeCompiler,
+        collector: Collector,
+        *,
+        max_body_bytes: int,
+    ) -> None:
+        self.method = method
+        self.max_body_bytes = max_body_bytes
+        self._collector = collector
+        http = method.http
+        payload = method.payload
+        if payload is None or http is None:
+            raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
+        self._payload_attr = payload
+        obj = payload.object
+        self._creds = frozenset(
+            n for n, a in (obj.attributes.items() if obj else ()) if a.credential is not None
+        )
+        path_params = {p for r in http.routes for p in r.params}
+        # Parameter sources: attribute -> (where, wire name), each read from strings.
+        self._query = dict(http.params)
+        self._query_arrays = {
+            a for a in http.params if obj and isinstance(obj.attributes[a].type, ArrayExpr)
+        }
+        self._headers = {wire.lower().encode("latin-1"): a for a, wire in http.headers.items()}
+        self._cookies = dict(http.cookies)
+        self._authz = dict(http.authorization)
+        self._path = path_params
+        self._param_where: dict[str, tuple[str, str]] = {}
+        for a in path_params:
+            self._param_where[a] = ("path", a)
+        for a, w in http.params.items():
+            self._param_where[a] = ("query", w)
+        for a, w in http.headers.items():
+            self._param_where[a] = ("header", w)
+        for a, w in http.cookies.items():
+            self._param_where[a] = ("cookie", w)
+        for a in http.authorization:
+            self._param_where[a] = ("header", "Authorization")
+
+        svc = method.service.name
+        base = f"{py_name(svc).title()}{py_name(method.name).title()}"
+        if obj is None:
+            # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
+            self.kind = "value"
+            self.payload_type: Any = compiler.resolve(compiler.annotation(payload))
+            self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
+            self._body_attrs: frozenset[str] = frozenset()
+            return
+        if isinstance(payload.type, UserTypeExpr) and not self._creds:
+            self.payload_type = compiler.struct(payload.type)
+        else:
+            self.payload_type = compiler.object_struct(
+                base + "Payload", payload, optional=self._creds
+            )
+        mapped = set(self._param_where)
+        if http.body is not None:
+            self.kind = "attr"
+            self._body_attr: AttributeExpr = obj.attributes[http.body]
+            self._body_name = http.body
+            body_type = compiler.resolve(compiler.annotation(self._body_attr))
+            self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
+            self._body_attrs = frozenset({http.body})
+        else:
+            self._body_attrs = frozenset(a for a in obj.attributes if a not in mapped)
+            if not self._body_attrs:
+                self.kind = "none"
+            elif not mapped:
+                self.kind = "whole"
+                self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
+            else:
+                self.kind = "rest"
+                body_struct = compiler.object_struct(
+                    base + "Body", payload, only=self._body_attrs, optional=self._creds
+                )
+                self._body_decoder = msgspec.json.Decoder(body_struct, dec_hook=dec_hook)
+                self._body_fields = [
+                    (py_name(a), a) for a in obj.attributes if a in self._body_attrs
+                ]
+        self._needs_headers = bool(self._headers or self._cookies or self._authz)
+        self._has_params = bool(mapped)
+
+    @property
+    def reads_body(self) -> bool:
+        """Whether requests of this method carry a body."""
+        return self.kind not in ("none",)
+
+    async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
+        """Decode and validate the request into the payload, or raise `HTTPError`."""
+        body = b""
+        if self.kind != "none":
+            body = await self._read(scope, receive)
+        params: dict[str, Any] = dict(path_params) if path_params else {}
+        if self._query:
+            self._read_query(scope, params)
+        if self._needs_headers:
+            self._read_headers(scope, params)
+        try:
+            if self.kind == "whole":  # no parameters at all: one C call
+                return self._body_decoder.decode(body or b"{}")
+            if self.kind == "value":
+                return self._body_decoder.decode(body or b"null")
+            if self.kind == "attr":
+                if body:
+                    params[self._body_name] = self._body_decoder.decode(body)
+            elif self.kind == "rest":
+                decoded = self._body_decoder.decode(body or b"{}")
+                for field, name in self._body_fields:
+                    value = getattr(decoded, field)
+                    if value is not None:
+                        params[name] = value
+            return msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            raise self._invalid(params, body, exc) from None
+        except msgspec.DecodeError as exc:
+            raise HTTPError(
+                400, "bad_request", f"request body is not valid JSON: {exc}"
+            ) from None
+
+    # -- reading ------------------------------------------------------------------
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes:
+        length: int | None = None
+        ctype: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise HTTPError(400, "bad_request", "invalid Content-Length") from None
+            elif name == b"content-type":
+                ctype = value
+        if length is not None and length > self.max_body_bytes:
+            raise HTTPError(413, "payload_too_large",
+                            f"request body is over the {self.max_body_bytes} byte limit")
+        body = await read_body(receive, self.max_body_bytes)
+        if body and ctype is not None and not _is_json(ctype):
+            raise HTTPError(
+                415, "unsupported_media_type",
+                f"request body must be application/json, not {ctype.decode('latin-1')!r}",
+            )
+        return body
+
+    def _read_query(self, scope: Scope, params: dict[str, Any]) -> None:
+        qs = scope.get("query_string", b"")
+        if not qs:
+            return
+        wanted = self._query
+        by_wire = {w: a for a, w in wanted.items()}
+        for key, value in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
+            attr = by_wire.get(key)
+            if attr is None:
+                continue
+            if attr in self._query_arrays:
+                params.setdefault(attr, []).append(value)
+            else:
+                params.setdefault(attr, value)
+
+    def _read_headers(self, scope: Scope, params: dict[str, Any]) -> None:
+        for name, value in scope["headers"]:
+            attr = self._headers.get(name)
+            if attr is not None:
+                params[attr] = value.decode("latin-1")
+            elif name == b"authorization" and self._authz:
+                self._read_authorization(value.decode("latin-1"), params)
+            elif name == b"cookie" and self._cookies:
+                self._read_cookies(value.decode("latin-1"), params)
+
+    def _read_authorization(self, value: str, params: dict[str, Any]) -> None:
+        scheme, _, cred = value.strip().partition(" ")
+        for attr, kind in self._authz.items():
+            if kind == "bearer":
+                params[attr] = cred.strip() if scheme.lower() == "bearer" else value.strip()
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(cred.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return  # no credentials: the security layer answers 401
+            user, sep, password = decoded.partition(":")
+            if not sep:
+                return
+            for attr, kind in self._authz.items():
+                if kind == "basic-username":
+                    params[attr] = user
+                elif kind == "basic-password":
+                    params[attr] = password
+
+    def _read_cookies(self, header: str, params: dict[str, Any]) -> None:
+        by_wire = {w: a for a, w in self._cookies.items()}
+        for part in header.split(";"):
+            key, sep, value = part.strip().partition("=")
+            attr = by_wire.get(key)
+            if sep and attr is not None:
+                params.setdefault(attr, value.strip().strip('"'))
+
+    # -- errors -------------------------------------------------------------------
+
+    def _invalid(self, params: dict[str, Any], body: bytes, exc: Exception) -> HTTPError:
+        errors: list[FieldError] = []
+        obj = self._payload_attr.object
+        collect = self._collector
+        if obj is not None:
+            for attr, (where, wire) in self._param_where.items():
+                a = obj.attributes[attr]
+                if attr in params:
+                    collect.value(params[attr], a, wire, where, errors, strict=False)
+                elif attr in obj.required and attr not in self._creds:
+                    errors.append(FieldError(wire, "missing required field", where))
+        raw: Any = None
+        if body:
+            try:
+                raw = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                raw = None
+        if self.kind == "value":
+            collect.value(raw, self._payload_attr, "body", "body", errors)
+        elif self.kind == "attr":
+            if raw is not None:
+                collect.value(raw, self._body_attr, self._body_name, "body", errors)
+            elif obj is not None and self._body_name in obj.required:
+                errors.append(FieldError(self._body_name, "missing required field", "body"))
+        elif self.kind in ("whole", "rest"):
+            collect.object(
+                raw if raw is not None else {}, self._payload_attr, "", "body", errors,
+                skip_required=self._creds, only=self._body_attrs,
+            )
+        if not errors:
+            errors.append(FieldError("", strip_location(str(exc)), "body"))
+        names = ", ".join(e.field or e.where for e in errors)
+        count = f"{len(errors)} invalid field{'s' if len(errors) > 1 else ''}"
+        return HTTPError(400, "bad_request", f"{count}: {names}", errors=errors)
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """Read the whole request body, or raise 413 as soon as it passes `limit` bytes."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "client_disconnected", "the client went away")
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(413, "payload_too_large", f"request body is over the {limit} byte limit")
+
+
+def _is_json(ctype: bytes) -> bool:
+    media = ctype.split(b";", 1)[0].strip().lower()
+    return media in _JSON or media.endswith(b"+json")
+

@@ -1,0 +1,116 @@
+"""Error responses: one body shape for every error, and the status each error gets.
+
+The body is Goa's error shape — `name`, `id`, `message`, `temporary`, `timeout`,
+`fault` — plus `field` when one field is at fault and `errors` listing every invalid
+field of a 400. Unexpected exceptions never show more than a name, an id and a
+generic message; the id is the one logged with the stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from bastion.errors import ServiceError, _new_id
+from bastion.schema.validate import FieldError
+
+__all__ = ["HTTPError", "error_body", "internal_error"]
+
+_encoder = msgspec.json.Encoder()
+
+JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+
+class HTTPError(Exception):
+    """An error the transport answers itself: bad request, 404, 405, 413, 415…"""
+
+    def __init__(
+        self,
+        status: int,
+        name: str,
+        message: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        temporary: bool = False,
+        timeout: bool = False,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.name = name
+        self.message = message
+        self.errors = list(errors)
+        self.headers = list(headers)
+        self.temporary = temporary
+        self.timeout = timeout
+        self.field = field
+        self.id = _new_id()
+
+    def body(self) -> bytes:
+        """The JSON body of this error."""
+        return error_body(
+            self.name,
+            self.id,
+            self.message,
+            temporary=self.temporary,
+            timeout=self.timeout,
+            field=self.field,
+            errors=[e.to_json() for e in self.errors] or None,
+        )
+
+
+def error_body(
+    name: str,
+    id: str,
+    message: str,
+    *,
+    temporary: bool = False,
+    timeout: bool = False,
+    fault: bool = False,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    details: Any = None,
+) -> bytes:
+    """Encode Bastion's error body."""
+    body: dict[str, Any] = {
+        "name": name,
+        "id": id,
+        "message": message,
+        "temporary": temporary,
+        "timeout": timeout,
+        "fault": fault,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors:
+        body["errors"] = errors
+    if details is not None:
+        body["details"] = details
+    return _encoder.encode(body)
+
+
+def service_error_body(err: ServiceError) -> bytes:
+    """Encode a design error raised by a method."""
+    return error_body(
+        err.name,
+        err.id,
+        err.message,
+        temporary=err.temporary,
+        timeout=err.timeout,
+        fault=err.fault,
+        field=err.field,
+        details=msgspec.to_builtins(err.details) if err.details is not None else None,
+    )
+
+
+def internal_error(error_id: str) -> bytes:
+    """The body of a 500: a name, the id of the log line, and nothing else."""
+    return error_body(
+        "internal",
+        error_id,
+        "an internal error occurred; quote the id to the service's operators",
+        fault=True,
+    )

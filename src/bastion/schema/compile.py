@@ -1,0 +1,216 @@
+"""Compile design types into msgspec types, once, when an app starts.
+
+Each user type becomes a `msgspec.Struct` class; every validation the design states
+(types, required, enum, format, pattern, ranges, lengths) becomes part of the type, so
+decoding a request body validates it in one C call.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import keyword
+import re
+import sys
+import types
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Optional
+
+import msgspec
+
+from bastion.dsl.expr import (
+    APIExpr,
+    ArrayExpr,
+    AttributeExpr,
+    DataType,
+    MapExpr,
+    ObjectExpr,
+    Primitive,
+    UserTypeExpr,
+)
+from bastion.schema.formats import formatted_str
+
+__all__ = ["TypeCompiler", "py_name"]
+
+_counter = itertools.count()
+
+
+def py_name(name: str) -> str:
+    """The Python identifier for a design attribute name (the wire name is kept)."""
+    ident = re.sub(r"\W", "_", name)
+    if not ident or ident[0].isdigit():
+        ident = "_" + ident
+    if keyword.iskeyword(ident):
+        ident += "_"
+    return ident
+
+
+class TypeCompiler:
+    """Turns one design's types into msgspec types; owns the generated Struct classes.
+
+    Generated classes live in a private module per compiler so recursive types can
+    refer to each other by name, and two designs in one process never share classes.
+    """
+
+    def __init__(self, api: APIExpr) -> None:
+        self.api = api.finalize()
+        self.module = types.ModuleType(f"bastion._generated.{py_name(api.name)}_{next(_counter)}")
+        sys.modules[self.module.__name__] = self.module
+        self._structs: dict[int, str] = {}  # id(UserTypeExpr | ObjectExpr) -> class name
+        self._names: set[str] = set()
+
+    # -- public -------------------------------------------------------------------
+
+    def struct(self, ut: UserTypeExpr) -> type[msgspec.Struct]:
+        """The Struct class of user type `ut`."""
+        name = self._struct_name(ut, ut.name, ut.object, None)
+        cls: type[msgspec.Struct] = getattr(self.module, name)
+        return cls
+
+    def object_struct(
+        self,
+        name: str,
+        attr: AttributeExpr,
+        only: Iterable[str] | None = None,
+        optional: Iterable[str] = (),
+    ) -> type[msgspec.Struct]:
+        """A Struct for object attribute `attr`, keeping only the attributes in `only`.
+
+        Attributes named in `optional` are optional whatever the design says (credentials:
+        their absence is the security layer's 401, not a validation error).
+        """
+        obj = attr.object
+        if obj is None:
+            raise TypeError(f"{name}: not an object")
+        keep = set(only) if only is not None else None
+        cls_name = self._unique(name)
+        self._define(cls_name, obj, keep, set(optional))
+        cls: type[msgspec.Struct] = getattr(self.module, cls_name)
+        return cls
+
+    def annotation(self, attr: AttributeExpr) -> Any:
+        """The msgspec type annotation validating a value of `attr`."""
+        return self._annotation(attr, attr.name)
+
+    def resolve(self, annotation: Any) -> Any:
+        """Make msgspec resolve the generated names in `annotation` (and fail early)."""
+        msgspec.json.Decoder(annotation)
+        return annotation
+
+    # -- internals ----------------------------------------------------------------
+
+    def _unique(self, base: str) -> str:
+        name = py_name(base[:1].upper() + base[1:]) if base else "Anon"
+        candidate, n = name, 2
+        while candidate in self._names:
+            candidate, n = f"{name}{n}", n + 1
+        self._names.add(candidate)
+        return candidate
+
+    def _struct_name(
+        self, key: UserTypeExpr | ObjectExpr, hint: str, obj: ObjectExpr, keep: set[str] | None
+    ) -> str:
+        name = self._structs.get(id(key))
+        if name is None:
+            name = self._unique(hint)
+            self._structs[id(key)] = name
+            self._define(name, obj, keep, set())
+        return name
+
+    def _define(
+        self, name: str, obj: ObjectExpr, keep: set[str] | None, optional: set[str]
+    ) -> None:
+        required: list[tuple[str, Any, Any]] = []
+        rest: list[tuple[str, Any, Any]] = []
+        rename: dict[str, str] = {}
+        for attr_name, attr in obj.attributes.items():
+            if keep is not None and attr_name not in keep:
+                continue
+            field_name = py_name(attr_name)
+            if field_name != attr_name:
+                rename[field_name] = attr_name
+            ann = self._annotation(attr, f"{name}_{attr_name}")
+            if attr_name in obj.required and attr_name not in optional:
+                required.append((field_name, ann, msgspec.NODEFAULT))
+            else:
+                rest.append((field_name, Optional[ann], self._default(attr)))  # noqa: UP007
+        cls = msgspec.defstruct(
+            name,
+            [*required, *rest],
+            kw_only=True,
+            omit_defaults=True,
+            rename=rename or None,
+            module=self.module.__name__,
+        )
+        setattr(self.module, name, cls)
+
+    @staticmethod
+    def _default(attr: AttributeExpr) -> Any:
+        if not attr.has_default or attr.default is None:
+            return None
+        value = attr.default
+        if isinstance(value, list | dict):
+            return msgspec.field(default_factory=lambda: copy.deepcopy(value))
+        return value
+
+    def _annotation(self, attr: AttributeExpr, hint: str) -> Any:
+        t = attr.type
+        if isinstance(t, UserTypeExpr | ObjectExpr):
+            name = self._struct_name(t, t.name if isinstance(t, UserTypeExpr) else hint,
+                                     t if isinstance(t, ObjectExpr) else t.object, None)
+            # While a recursive type is being defined its class does not exist yet: the
+            # name is a forward reference msgspec resolves in the generated module.
+            return getattr(self.module, name, name)
+        if isinstance(t, ArrayExpr):
+            inner = list[self._annotation(t.elem, hint + "Item")]  # type: ignore[misc]
+            return _meta(inner, min_length=attr.min_length, max_length=attr.max_length)
+        if isinstance(t, MapExpr):
+            key = self._annotation(t.key, hint + "Key")
+            value = self._annotation(t.elem, hint + "Value")
+            inner = dict[key, value]  # type: ignore[valid-type]
+            return _meta(inner, min_length=attr.min_length, max_length=attr.max_length)
+        if isinstance(t, Primitive):
+            return _primitive(t, attr)
+        raise TypeError(f"unresolved type {t!r}")  # pragma: no cover - finalize resolves
+
+
+def _meta(tp: Any, **constraints: Any) -> Any:
+    kept = {k: v for k, v in constraints.items() if v is not None}
+    return Annotated[tp, msgspec.Meta(**kept)] if kept else tp
+
+
+def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
+    if attr.enum is not None:
+        return Literal[attr.enum]  # type: ignore[valid-type]
+    if t.kind == "boolean":
+        return bool
+    if t.kind == "integer":
+        ge = _tighter(t.low, attr.minimum, max)
+        le = _tighter(t.high, attr.maximum, min)
+        return _meta(int, ge=ge, le=le, gt=attr.exclusive_minimum, lt=attr.exclusive_maximum)
+    if t.kind == "number":
+        return _meta(
+            float, ge=attr.minimum, le=attr.maximum, gt=attr.exclusive_minimum,
+            lt=attr.exclusive_maximum,
+        )
+    if t.kind == "string":
+        if attr.format is not None:
+            return formatted_str(attr.format, attr.pattern, attr.min_length, attr.max_length)
+        return _meta(str, pattern=attr.pattern, min_length=attr.min_length,
+                     max_length=attr.max_length)
+    if t.kind == "bytes":
+        return _meta(bytes, min_length=attr.min_length, max_length=attr.max_length)
+    return Any
+
+
+def _tighter(bound: int | None, user: float | None, pick: Any) -> float | int | None:
+    if bound is None:
+        return user
+    if user is None:
+        return bound
+    return pick(bound, user)  # type: ignore[no-any-return]
+
+
+def is_object(t: DataType | None) -> bool:
+    """Whether values of `t` are objects (user types or inline objects)."""
+    return isinstance(t, UserTypeExpr | ObjectExpr)

@@ -1,0 +1,199 @@
+"""String formats (uuid, email, date-time…) as msgspec custom types.
+
+msgspec validates types, ranges, lengths and patterns in C. Formats it does not know
+are small `str` subclasses: msgspec hands their raw value to `dec_hook`, which calls
+the subclass's `decode`, so formatted strings are checked wherever they nest and the
+value the method sees is still a `str`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+__all__ = ["FormattedStr", "check_format", "formatted_str", "dec_hook", "enc_hook"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _uuid(v: str) -> bool:
+    return _UUID.match(v) is not None
+
+
+def _email(v: str) -> bool:
+    return len(v) <= 254 and _EMAIL.match(v) is not None
+
+
+def _date(v: str) -> bool:
+    if _DATE.match(v) is None:
+        return False
+    try:
+        datetime.date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _datetime(v: str) -> bool:
+    if _DATETIME.match(v) is None:
+        return False
+    try:
+        datetime.datetime.fromisoformat(v.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        return False
+    return True
+
+
+def _uri(v: str) -> bool:
+    if any(c.isspace() for c in v):
+        return False
+    try:
+        parts = urlsplit(v)
+    except ValueError:
+        return False
+    return bool(parts.scheme) and _SCHEME.match(parts.scheme) is not None and bool(
+        parts.netloc or parts.path
+    )
+
+
+def _ipv4(v: str) -> bool:
+    try:
+        ipaddress.IPv4Address(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6(v: str) -> bool:
+    try:
+        ipaddress.IPv6Address(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _hostname(v: str) -> bool:
+    name = v[:-1] if v.endswith(".") else v
+    return 0 < len(name) <= 253 and all(_LABEL.match(p) for p in name.split("."))
+
+
+def _regexp(v: str) -> bool:
+    try:
+        re.compile(v)
+    except re.error:
+        return False
+    return True
+
+
+_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "uuid": (_uuid, "a UUID"),
+    "email": (_email, "an email address"),
+    "date": (_date, "an RFC 3339 date (YYYY-MM-DD)"),
+    "date-time": (_datetime, "an RFC 3339 date-time"),
+    "uri": (_uri, "a URI"),
+    "ipv4": (_ipv4, "an IPv4 address"),
+    "ipv6": (_ipv6, "an IPv6 address"),
+    "ip": (lambda v: _ipv4(v) or _ipv6(v), "an IP address"),
+    "hostname": (_hostname, "a hostname"),
+    "regexp": (_regexp, "a regular expression"),
+}
+
+
+def check_format(fmt: str, value: str) -> str | None:
+    """Return why `value` is not of format `fmt`, or None when it is."""
+    check, what = _CHECKS[fmt]
+    return None if check(value) else f"Expected `str` formatted as {what}"
+
+
+class FormattedStr(str):
+    """Base of the generated string types that carry a format (and its other checks)."""
+
+    __slots__ = ()
+    fmt: ClassVar[str] = ""
+    pattern: ClassVar[re.Pattern[str] | None] = None
+    min_length: ClassVar[int | None] = None
+    max_length: ClassVar[int | None] = None
+
+    @classmethod
+    def decode(cls, value: Any) -> FormattedStr:
+        """Validate `value` as this type or raise ValueError with msgspec's wording."""
+        if not isinstance(value, str):
+            raise TypeError(f"Expected `str`, got `{_json_name(value)}`")
+        if cls.min_length is not None and len(value) < cls.min_length:
+            raise ValueError(f"Expected `str` of length >= {cls.min_length}")
+        if cls.max_length is not None and len(value) > cls.max_length:
+            raise ValueError(f"Expected `str` of length <= {cls.max_length}")
+        if cls.pattern is not None and cls.pattern.search(value) is None:
+            raise ValueError(f"Expected `str` matching regex {cls.pattern.pattern!r}")
+        problem = check_format(cls.fmt, value)
+        if problem is not None:
+            raise ValueError(problem)
+        return cls(value)
+
+
+_CACHE: dict[tuple[str, str | None, int | None, int | None], type[FormattedStr]] = {}
+
+
+def formatted_str(
+    fmt: str, pattern: str | None = None, min_length: int | None = None,
+    max_length: int | None = None,
+) -> type[FormattedStr]:
+    """Return the string type checking `fmt` plus the other string validations."""
+    key = (fmt, pattern, min_length, max_length)
+    cls = _CACHE.get(key)
+    if cls is None:
+        name = "Str_" + re.sub(r"\W", "_", fmt)
+        cls = type(
+            name,
+            (FormattedStr,),
+            {
+                "__slots__": (),
+                "fmt": fmt,
+                "pattern": re.compile(pattern) if pattern is not None else None,
+                "min_length": min_length,
+                "max_length": max_length,
+            },
+        )
+        _CACHE[key] = cls
+    return cls
+
+
+def dec_hook(type_: type, value: Any) -> Any:
+    """msgspec decode hook: validate formatted strings."""
+    if isinstance(type_, type) and issubclass(type_, FormattedStr):
+        return type_.decode(value)
+    raise NotImplementedError(f"Bastion cannot decode {type_!r}")
+
+
+def enc_hook(value: Any) -> Any:
+    """msgspec encode hook: formatted strings are plain strings on the wire."""
+    if isinstance(value, str):
+        return str(value)
+    raise NotImplementedError(f"Bastion cannot encode objects of type {type(value).__name__}")
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
