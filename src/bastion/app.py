@@ -107,7 +107,7 @@ class App:
             for m in svc.methods.values():
                 self._muxer.add_method(
                     m,
-                    _Late(endpoints, m.name),  # picks up endpoint middleware added later
+                    endpoints.cells[m.name],
                     self.decoders[(svc.name, m.name)],
                     self.encoders[(svc.name, m.name)],
                 )
@@ -199,16 +199,3 @@ class App:
                         f"{exc}"})
             return
         await send({"type": "lifespan.shutdown.complete"})
-
-
-class _Late:
-    """An endpoint that looks up the current chain, so `Endpoints.use` works after `App()`."""
-
-    __slots__ = ("_endpoints", "_name")
-
-    def __init__(self, endpoints: Endpoints, name: str) -> None:
-        self._endpoints = endpoints
-        self._name = name
-
-    async def __call__(self, payload: Any) -> Any:
-        return await self._endpoints[self._name](payload)

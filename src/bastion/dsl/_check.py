@@ -451,6 +451,15 @@ def _check_method_http(
     # bearer) or the X-API-Key header, as DESIGN.md's "Semantics kept from Goa" says.
     authz_users: list[str] = []
     for name, a in attrs.items():
+        if (
+            a.credential in ("token", "accesstoken")
+            and http.headers.get(name, "").lower() == "authorization"
+        ):
+            # Mapped to Authorization explicitly: still a bearer token ("Bearer " stripped).
+            del http.headers[name]
+            http.authorization[name] = "bearer"
+            authz_users.append(name)
+            continue
         if a.credential is None or name in http.mapped_at or name in path_params:
             continue
         if a.credential in ("token", "accesstoken"):

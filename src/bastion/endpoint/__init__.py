@@ -107,6 +107,9 @@ class Endpoints(Mapping[str, Endpoint]):
                 + " declared by the design"
             )
         self._compiled: dict[str, Endpoint] = {}
+        # One cell per method: transports hold the cell, so middleware added later
+        # (`use`) reaches them without a lookup per call.
+        self.cells: dict[str, list[Endpoint]] = {name: [ep] for name, ep in self._base.items()}
         self._compile()
 
     def use(self, middleware: EndpointMiddleware) -> None:
@@ -129,6 +132,7 @@ class Endpoints(Mapping[str, Endpoint]):
             for mw in reversed(self._middleware):
                 endpoint = mw(endpoint, info)
             compiled[name] = endpoint
+            self.cells[name][0] = endpoint
         self._compiled = compiled
 
     def __getitem__(self, name: str) -> Endpoint:

@@ -95,6 +95,13 @@ class Decoder:
             body_type = compiler.resolve(compiler.annotation(self._body_attr))
             self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
             self._body_attrs = frozenset({http.body})
+            self._body_field = py_name(http.body)
+            # With no other required attribute, a request without parameters needs no
+            # second validation pass: the Struct is built around the decoded body.
+            self._direct = all(
+                a == http.body or a not in obj.required or a in self._creds
+                for a in obj.attributes
+            )
         else:
             self._body_attrs = frozenset(a for a in obj.attributes if a not in mapped)
             if not self._body_attrs:
@@ -136,7 +143,10 @@ class Decoder:
                 return self._body_decoder.decode(body or b"null")
             if self.kind == "attr":
                 if body:
-                    params[self._body_name] = self._body_decoder.decode(body)
+                    value = self._body_decoder.decode(body)
+                    if not params and self._direct:
+                        return self.payload_type(**{self._body_field: value})
+                    params[self._body_name] = value
             elif self.kind == "rest":
                 decoded = self._body_decoder.decode(body or b"{}")
                 for field, name in self._body_fields:
@@ -293,6 +303,8 @@ def _too_large(limit: int) -> HTTPError:
 
 
 def _is_json(ctype: bytes) -> bool:
+    if ctype == b"application/json":
+        return True
     media = ctype.split(b";", 1)[0].strip().lower()
     return media in _JSON or media.endswith(b"+json")
 

@@ -71,11 +71,14 @@ class Muxer:
     def add_method(
         self,
         method: MethodExpr,
-        endpoint: Endpoint,
+        endpoint: list[Endpoint],
         decoder: Decoder | None,
         encoder: ResultEncoder,
     ) -> None:
-        """Serve a design method on each of its routes."""
+        """Serve a design method on each of its routes.
+
+        `endpoint` is a one-element cell, so a chain rebuilt later is picked up.
+        """
         if method.http is None:
             return
         for route in method.http.routes:
@@ -114,7 +117,7 @@ class Muxer:
         self,
         method: MethodExpr,
         template: str,
-        endpoint: Endpoint,
+        cell: list[Endpoint],
         decoder: Decoder | None,
         encoder: ResultEncoder,
     ) -> Handler:
@@ -134,7 +137,7 @@ class Muxer:
             scope["bastion.route"] = template
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
-                result = await endpoint(payload)
+                result = await cell[0](payload)
                 status, headers, body = encoder(result)
             except HTTPError as exc:
                 await send_error(send, exc.status, exc.body(), exc.headers, scope)

@@ -28,7 +28,7 @@ from bastion.dsl.expr import (
     Primitive,
     UserTypeExpr,
 )
-from bastion.schema.formats import formatted_str
+from bastion.schema.formats import FORMAT_PATTERNS, formatted_str
 
 __all__ = ["TypeCompiler", "py_name"]
 
@@ -195,6 +195,9 @@ def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
         )
     if t.kind == "string":
         if attr.format is not None:
+            if attr.pattern is None and attr.format in FORMAT_PATTERNS:
+                return _meta(str, pattern=FORMAT_PATTERNS[attr.format],
+                             min_length=attr.min_length, max_length=attr.max_length)
             return formatted_str(attr.format, attr.pattern, attr.min_length, attr.max_length)
         return _meta(str, pattern=attr.pattern, min_length=attr.min_length,
                      max_length=attr.max_length)

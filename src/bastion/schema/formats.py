@@ -15,7 +15,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-__all__ = ["FormattedStr", "check_format", "formatted_str", "dec_hook", "enc_hook"]
+__all__ = [
+    "FORMAT_PATTERNS",
+    "FormattedStr",
+    "check_format",
+    "dec_hook",
+    "describe_format",
+    "enc_hook",
+    "formatted_str",
+]
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
@@ -108,6 +116,29 @@ _CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
     "hostname": (_hostname, "a hostname"),
     "regexp": (_regexp, "a regular expression"),
 }
+
+
+_D = r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|[12]\d))"
+_T = r"(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+
+#: Formats checked by a regular expression that msgspec runs itself (no Python hook per
+#: value, and the value stays a plain `str`). Dates accept 29 February in every year.
+FORMAT_PATTERNS: dict[str, str] = {
+    "uuid": _UUID.pattern,
+    "email": r"^(?=.{3,254}$)[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$",
+    "date": f"^{_D}$",
+    "date-time": f"^{_D}[Tt]{_T}$",
+    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$",
+    "ipv4": r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$",
+    "hostname": (
+        r"^(?=.{1,253}\.?$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
+    ),
+}
+
+
+def describe_format(fmt: str) -> str:
+    """The message a value of the wrong format gets."""
+    return f"Expected `str` formatted as {_CHECKS[fmt][1]}"
 
 
 def check_format(fmt: str, value: str) -> str | None:

@@ -16,11 +16,12 @@ import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, ObjectExpr, UserTypeExpr
 from bastion.schema.compile import TypeCompiler
-from bastion.schema.formats import dec_hook
+from bastion.schema.formats import FORMAT_PATTERNS, dec_hook, describe_format
 
 __all__ = ["Collector", "FieldError", "strip_location"]
 
 _AT = re.compile(r" - at `\$[^`]*`$")
+_REGEX_MISMATCH = "Expected `str` matching regex"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,11 @@ class Collector:
             try:
                 msgspec.convert(value, leaf, strict=strict, dec_hook=dec_hook)
             except msgspec.ValidationError as exc:
-                out.append(FieldError(path, strip_location(str(exc)), where))
+                message = strip_location(str(exc))
+                if attr.format in FORMAT_PATTERNS and message.startswith(_REGEX_MISMATCH):
+                    # The format's regex is an implementation detail: name the format.
+                    message = describe_format(attr.format)
+                out.append(FieldError(path, message, where))
 
     def _fields(
         self,

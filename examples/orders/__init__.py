@@ -1,0 +1,1 @@
+"""The orders example: a production-grade Bastion service in three small files."""

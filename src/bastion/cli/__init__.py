@@ -1,0 +1,144 @@
+"""The `bastion` command: serve an app, generate artefacts, check a design, show config.
+
+    bastion serve examples.orders.main:app [--reload]
+    bastion gen openapi examples.orders.design:api [-o openapi.json] [--yaml]
+    bastion gen stubs examples.orders.design:api [-o stubs.py]
+    bastion check examples.orders.design:api
+    bastion config examples.orders.main:Config
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bastion.errors import BastionError
+
+__all__ = ["load", "main"]
+
+
+def load(target: str) -> Any:
+    """Import `module:attribute` (the attribute may be dotted) and return it."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"bastion: {target!r} must read module:attribute, e.g. design:api")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"bastion: cannot import {module_name!r}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SystemExit(f"bastion: {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _api(target: str) -> Any:
+    from bastion.app import App
+    from bastion.dsl.expr import APIExpr
+
+    obj = load(target)
+    if isinstance(obj, App):
+        return obj.api
+    if not isinstance(obj, APIExpr):
+        raise SystemExit(f"bastion: {target} is a {type(obj).__name__}, not an API design")
+    return obj
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bastion.server import run
+
+    run(args.target, reload=args.reload)
+    return 0
+
+
+def _gen_openapi(args: argparse.Namespace) -> int:
+    from bastion.openapi import write
+
+    text = write(_api(args.target), args.output, yaml=args.yaml)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _gen_stubs(args: argparse.Namespace) -> int:
+    from bastion.cli.stubs import render
+
+    text = render(_api(args.target))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    api = _api(args.target)
+    api.finalize()
+    methods = api.methods()
+    print(f"design {api.name!r} is valid: {len(api.services)} service(s), "
+          f"{len(methods)} method(s), {len(api.types)} type(s)")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from bastion.config import describe
+
+    print(describe(load(args.target)))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bastion", description="Design-first services for Python.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve an app (module:app) with the production server")
+    serve.add_argument("target", help="module:app")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(func=_serve)
+
+    gen = sub.add_parser("gen", help="generate artefacts from a design")
+    gen_sub = gen.add_subparsers(dest="artefact", required=True)
+    oa = gen_sub.add_parser("openapi", help="write the OpenAPI 3.1 document")
+    oa.add_argument("target", help="module:api (a design or an App)")
+    oa.add_argument("-o", "--output", help="file to write (default: stdout)")
+    oa.add_argument("--yaml", action="store_true", help="YAML instead of JSON")
+    oa.set_defaults(func=_gen_openapi)
+    stubs = gen_sub.add_parser("stubs", help="write typed classes and a Protocol per service")
+    stubs.add_argument("target", help="module:api")
+    stubs.add_argument("-o", "--output", help="file to write (default: stdout)")
+    stubs.set_defaults(func=_gen_stubs)
+
+    check = sub.add_parser("check", help="load and check a design")
+    check.add_argument("target", help="module:api")
+    check.set_defaults(func=_check)
+
+    config = sub.add_parser("config", help="print every configuration variable")
+    config.add_argument("target", help="module:ConfigClass")
+    config.set_defaults(func=_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `bastion` command; return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BastionError as exc:
+        print(f"bastion: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
