@@ -8,6 +8,7 @@ method fails at startup, not on the first request.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -15,9 +16,12 @@ import msgspec
 
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
+from bastion.endpoint.logfields import log_fields
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer, send_response
+from bastion.http.requestlog import DebugAuthorizer, RequestLog
+from bastion.observe import log
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
@@ -48,6 +52,10 @@ class App:
         lifespan: Lifespan | None = None,
         openapi_path: str | None = "/openapi.json",
         docs_path: str | None = "/docs",
+        logger: log.Logger | None = None,
+        request_log: bool = True,
+        route_stdlib_logs: bool = True,
+        debug_authorizer: DebugAuthorizer | None = None,
     ) -> None:
         self.api = api.finalize()
         self.title = api.title or api.name
@@ -57,6 +65,10 @@ class App:
         self.docs_path = docs_path
         self.draining = False
         self._lifespan = lifespan
+        self.logger = logger or log.Logger.from_env(service=api.name)
+        self.request_log = request_log
+        self.route_stdlib_logs = route_stdlib_logs
+        self.debug_authorizer = debug_authorizer
         self._middleware: list[HTTPMiddleware] = []
         unknown = set(services) - set(api.services)
         if unknown:
@@ -91,6 +103,7 @@ class App:
             self.endpoints[svc.name] = Endpoints(
                 svc, services[svc.name], self.compiler, payload_types, result_types
             )
+            self.endpoints[svc.name].use(log_fields)
         self._app: ASGIApp = self._build_muxer()
 
     # -- composition ----------------------------------------------------------------
@@ -101,7 +114,7 @@ class App:
         self._app = self._wrap(self._muxer)
 
     def _build_muxer(self) -> ASGIApp:
-        self._muxer = Muxer()
+        self._muxer = Muxer(on_internal_error=self._log_internal)
         for svc in self.api.services.values():
             endpoints = self.endpoints[svc.name]
             for m in svc.methods.values():
@@ -119,10 +132,34 @@ class App:
         return self._wrap(self._muxer)
 
     def _wrap(self, inner: ASGIApp) -> ASGIApp:
+        # Outermost first: request log, then the user's middleware, then the muxer.
         app = inner
         for mw in reversed(self._middleware):
             app = mw(app)
+        if self.request_log:
+            app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
+                             credential_params=self._credential_params())
         return app
+
+    def _credential_params(self) -> set[str]:
+        names = set()
+        for m in self.api.methods():
+            if m.http is None or m.payload is None or m.payload.object is None:
+                continue
+            for attr, wire in m.http.params.items():
+                if m.payload.object.attributes[attr].credential is not None:
+                    names.add(wire)
+        return names
+
+    def _log_internal(self, scope: Scope, exc: BaseException, error_id: str) -> None:
+        with log.use(self.logger):
+            log.error(
+                exc,
+                "unexpected error",
+                error_id=error_id,
+                **{"http.method": scope.get("method"), "http.url": scope.get("path")},
+                stack="".join(traceback.format_exception(exc)),
+            )
 
     @property
     def routes(self) -> list[tuple[str, str, str]]:
@@ -167,11 +204,18 @@ class App:
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         """Run the app's startup and shutdown around serving (the user's lifespan inside)."""
-        if self._lifespan is None:
-            yield
-            return
-        async with self._lifespan(self):
-            yield
+        uninstall = log.route_stdlib(self.logger) if self.route_stdlib_logs else None
+        try:
+            with log.use(self.logger):
+                if self._lifespan is None:
+                    yield
+                else:
+                    async with self._lifespan(self):
+                        yield
+        finally:
+            if uninstall is not None:
+                uninstall()
+            self.logger.flush()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -1,0 +1,22 @@
+"""Endpoint middleware: `service` and `method` on every log line of a call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.endpoint import MethodInfo
+from bastion.observe import log
+from bastion.types import Endpoint
+
+__all__ = ["log_fields"]
+
+
+def log_fields(endpoint: Endpoint, info: MethodInfo) -> Endpoint:
+    """Bind `service` and `method` to the logs of each call of `endpoint`."""
+    service, method = info.service, info.name
+
+    async def with_fields(payload: Any) -> Any:
+        with log.fields(service=service, method=method):
+            return await endpoint(payload)
+
+    return with_fields

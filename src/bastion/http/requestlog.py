@@ -1,0 +1,116 @@
+"""HTTP middleware: one request scope for the logs, with Clue's `start` and `end` lines.
+
+Each request gets a `request_id` — a valid incoming `X-Request-ID`, or a new one — that is
+bound to every log line of the request and returned in the response's `X-Request-ID`.
+Probe paths (`/livez`, `/readyz`, `/healthz`) are not logged by default, and URLs are
+logged with credential query parameters removed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from bastion.observe import log
+from bastion.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CREDENTIAL_PARAMS", "RequestLog", "redact_query"]
+
+#: Query parameters never written to logs or spans, whatever the design says.
+CREDENTIAL_PARAMS = frozenset(
+    {"access_token", "api_key", "apikey", "key", "token", "password", "secret", "signature",
+     "client_secret", "id_token", "refresh_token", "code"}
+)
+_VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+#: Decides whether a request may ask for its own debug logs (`X-Debug-Logs: on`).
+DebugAuthorizer = Callable[[Scope], Awaitable[bool]]
+
+
+def redact_query(query: str, names: frozenset[str]) -> str:
+    """Drop the values of credential parameters from a query string."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        key, sep, _ = part.partition("=")
+        parts.append(f"{key}=[REDACTED]" if sep and key.lower() in names else part)
+    return "&".join(parts)
+
+
+class RequestLog:
+    """Scope each HTTP request's logs and write its `start` and `end` lines."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        logger: log.Logger,
+        *,
+        exclude_paths: Iterable[str] = ("/livez", "/readyz", "/healthz"),
+        credential_params: Iterable[str] = (),
+        debug_authorizer: DebugAuthorizer | None = None,
+    ) -> None:
+        self.app = app
+        self.logger = logger
+        self.exclude = frozenset(exclude_paths)
+        self.credential_params = CREDENTIAL_PARAMS | {p.lower() for p in credential_params}
+        self.debug_authorizer = debug_authorizer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        logger = self.logger
+        request_id = b""
+        debug_header = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _VALID_ID.match(value):
+                request_id = value
+            elif name == b"x-debug-logs" and value.lower() == b"on":
+                debug_header = True
+        rid = request_id.decode("latin-1") if request_id else secrets.token_hex(8)
+        rid_bytes = request_id or rid.encode("latin-1")
+        scope["bastion.request_id"] = rid
+        debug = False
+        if debug_header and self.debug_authorizer is not None:
+            debug = await self.debug_authorizer(scope)
+        quiet = scope["path"] in self.exclude
+        status = 0
+        size = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid_bytes)]
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        with log.use(logger), log.request_scope(request_id=rid, debug=debug):
+            if quiet:
+                await self.app(scope, receive, send_with_id)
+                return
+            start = time.perf_counter()
+            url = scope["path"]
+            qs = scope.get("query_string", b"")
+            if qs:
+                url += "?" + redact_query(qs.decode("latin-1"), self.credential_params)
+            client = scope.get("client")
+            logger.write_line("info", "start", {
+                "http.method": scope["method"],
+                "http.url": url,
+                "http.remote_addr": client[0] if client else "",
+            })
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                logger.write_line("info", "end", {
+                    "http.method": scope["method"],
+                    "http.url": url,
+                    "http.status": status,
+                    "http.time_ms": round((time.perf_counter() - start) * 1000, 3),
+                    "http.bytes": size,
+                })

@@ -1,0 +1,1 @@
+"""Clue's equivalent: context logs, traces, metrics, health checks and debug endpoints."""

@@ -1,0 +1,198 @@
+"""The line writer of a Logger: a bounded queue drained by one background thread.
+
+Producers (request handlers on the event loop, other threads) only append a finished line
+to the queue, so a slow or blocked stdout never stalls them. The one writer thread joins
+the queued lines and writes them in one call, so lines are never interleaved.
+
+When the queue is full: lines below warn are dropped and counted (a warn line reports the
+count once there is room again); warn, error and print lines wait for room, because losing
+the line that explains a failure is worse than slowing down while the output is stuck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Final, TextIO
+
+__all__ = ["LineWriter"]
+
+_BATCH: Final = 512  # lines per write call: large enough to amortise, small enough to free room
+_STOP: Final = object()
+
+
+class LineWriter:
+    """Writes whole lines to `stream` in order, from one thread, through a bounded queue.
+
+    `sync=True` writes on the caller's thread instead (for tests and golden output).
+    `drop_notice(n)` renders the line that reports `n` dropped lines.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        capacity: int,
+        sync: bool,
+        drop_notice: Callable[[int], str],
+    ) -> None:
+        self._stream = stream
+        self._capacity = capacity
+        self._sync = sync
+        self._drop_notice = drop_notice
+        self._closed = False
+        self.dropped = 0
+        self._unreported = 0
+        self._init_runtime()
+        # A fork copies the queue but not the thread: the child starts afresh.
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+
+    def _init_runtime(self) -> None:
+        self._lines: deque[object] = deque()
+        self._lock = threading.Lock()  # held while writing to the stream
+        self._room = threading.Condition(threading.Lock())  # guards counters, signals room
+        self._wake = threading.Event()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, line: str, *, important: bool) -> None:
+        """Queue one line; drop it if the queue is full and it is not `important`."""
+        if self._sync or self._closed:
+            self._write([line])
+            return
+        thread = self._thread
+        if thread is None:
+            thread = self._start()
+        lines = self._lines
+        if len(lines) >= self._capacity:
+            # The writer thread itself can never wait for room it alone makes.
+            if not important or thread.ident == threading.get_ident():
+                with self._room:
+                    self.dropped += 1
+                    self._unreported += 1
+                return
+            with self._room:
+                while len(lines) >= self._capacity and thread.is_alive():
+                    self._room.wait(0.1)
+            if self._closed:  # closed while waiting: the queue is no longer drained
+                self._write([line])
+                return
+        lines.append(line)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Wait until every line queued so far is written and the stream flushed."""
+        thread = self._thread
+        if (
+            thread is None
+            or self._closed
+            or self._sync
+            or thread.ident == threading.get_ident()
+            or not thread.is_alive()
+        ):
+            with self._lock:
+                _flush_stream(self._stream)
+            return
+        done = threading.Event()
+        self._lines.append(done)
+        self._wake.set()
+        while not done.wait(0.1):
+            if not thread.is_alive():  # closed meanwhile: close() wrote what was queued
+                break
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, stop the thread; later lines are written synchronously."""
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
+            self._lines.append(_STOP)
+            self._wake.set()
+            thread.join(timeout)
+        # Lines that raced with closing (or all of them if the thread is stuck) go out here.
+        leftover: list[str] = []
+        while self._lines:
+            item = self._lines.popleft()
+            if type(item) is str:
+                leftover.append(item)
+            elif isinstance(item, threading.Event):
+                item.set()
+        if leftover:
+            self._write(leftover)
+        with self._lock:
+            _flush_stream(self._stream)
+
+    def _start(self) -> threading.Thread:
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="bastion-log-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+            return self._thread
+
+    def _run(self) -> None:
+        lines = self._lines
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            stop = False
+            while lines:
+                batch: list[str] = []
+                done: list[threading.Event] = []
+                while lines and len(batch) < _BATCH:
+                    item = lines.popleft()
+                    if type(item) is str:
+                        batch.append(item)
+                    elif item is _STOP:
+                        stop = True
+                    elif isinstance(item, threading.Event):
+                        done.append(item)
+                with self._room:
+                    self._room.notify_all()
+                    unreported, self._unreported = self._unreported, 0
+                if unreported:
+                    batch.append(self._drop_notice(unreported))
+                if batch:
+                    self._write(batch)
+                for event in done:
+                    event.set()
+            if stop:
+                return
+
+    def _write(self, batch: list[str]) -> None:
+        data = "".join(batch)
+        with self._lock:
+            try:
+                try:
+                    self._stream.write(data)
+                except UnicodeEncodeError:
+                    encoding = getattr(self._stream, "encoding", None) or "utf-8"
+                    self._stream.write(data.encode(encoding, "backslashreplace").decode(encoding))
+                self._stream.flush()
+            except Exception:
+                # A closed or broken stream (e.g. `| head`) must not kill the writer.
+                with self._room:
+                    self.dropped += len(batch)
+
+    def _reset_after_fork(self) -> None:
+        self._init_runtime()
+
+
+def _after_fork(ref: weakref.ref[LineWriter]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer._reset_after_fork()
+
+
+def _flush_stream(stream: TextIO) -> None:
+    # Same reason as in _write: a broken stream is not the caller's failure.
+    with contextlib.suppress(Exception):
+        stream.flush()

@@ -1,0 +1,106 @@
+"""Stdlib `logging` routed through the context logger."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bastion import log
+
+
+@pytest.fixture
+def routed() -> Iterator[tuple[log.Logger, io.StringIO]]:
+    out = io.StringIO()
+    logger = log.Logger(stream=out, format="json", sync=True, buffer_requests=True)
+    uninstall = log.route_stdlib(logger)
+    try:
+        yield logger, out
+    finally:
+        uninstall()
+
+
+def records(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_library_records_get_the_context_fields_and_logger_name(
+    routed: tuple[log.Logger, io.StringIO],
+) -> None:
+    logger, out = routed
+    library = logging.getLogger("somelib.client")
+    with log.use(logger), log.request_scope(request_id="r-7", debug=True):
+        log.bind(method="show")
+        library.info("connected to %s", "db:5432", extra={"attempt": 2})
+        library.warning("slow")
+    connected, slow = records(out)
+    assert list(connected) == [
+        "time", "level", "msg", "request_id", "method", "logger", "attempt",
+    ]  # fmt: skip
+    assert connected["msg"] == "connected to db:5432"
+    assert connected["request_id"] == "r-7"
+    assert connected["logger"] == "somelib.client"
+    assert connected["attempt"] == 2
+    assert slow["level"] == "warn"
+
+
+def test_library_exceptions_carry_err_and_stack(routed: tuple[log.Logger, io.StringIO]) -> None:
+    _, out = routed
+    try:
+        raise ValueError("bad frame")
+    except ValueError:
+        logging.getLogger("somelib").exception("decode failed")
+    (line,) = records(out)
+    assert line["level"] == "error"
+    assert line["err"] == "ValueError: bad frame"
+    assert "Traceback" in str(line["stack"]) and "bad frame" in str(line["stack"])
+
+
+def test_library_info_is_held_in_a_buffered_request_until_an_error(
+    routed: tuple[log.Logger, io.StringIO],
+) -> None:
+    logger, out = routed
+    library = logging.getLogger("somelib")
+    with log.use(logger):
+        with log.request_scope(request_id="ok"):
+            library.info("held then dropped")
+        with log.request_scope(request_id="bad"):
+            library.info("held then written")
+            library.error("broke")
+    assert [(r["msg"], r["request_id"]) for r in records(out)] == [
+        ("held then written", "bad"),
+        ("broke", "bad"),
+    ]
+
+
+def test_debug_records_follow_the_root_level_and_the_logger_level() -> None:
+    out = io.StringIO()
+    logger = log.Logger(stream=out, format="json", sync=True, level="warn")
+    uninstall = log.route_stdlib(logger, level=logging.DEBUG)
+    try:
+        library = logging.getLogger("somelib")
+        library.debug("below the logger's level")
+        library.info("below too")
+        logger.debug_enabled = True
+        library.debug("debug switched on")
+    finally:
+        uninstall()
+    assert [r["msg"] for r in records(out)] == ["debug switched on"]
+
+
+def test_uninstall_removes_the_handler_and_restores_the_root_level() -> None:
+    root = logging.getLogger()
+    before_level, before_handlers = root.level, list(root.handlers)
+    out = io.StringIO()
+    uninstall = log.route_stdlib(log.Logger(stream=out, sync=True), level=logging.DEBUG)
+    assert root.level == logging.DEBUG
+    assert any(isinstance(h, log.StdlibHandler) for h in root.handlers)
+    uninstall()
+    uninstall()  # harmless twice
+    assert root.level == before_level
+    assert root.handlers == before_handlers
+    logging.getLogger("somelib").warning("not routed any more")
+    assert out.getvalue() == ""

@@ -1,0 +1,114 @@
+"""The context logger's writer: whole lines through a real pipe, and the full-queue policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from bastion import log
+
+
+@contextmanager
+def pipe() -> Iterator[tuple[TextIO, threading.Event, list[bytes], int]]:
+    """A real OS pipe: a stream to write, a switch to start reading, what was read, read fd."""
+    read_fd, write_fd = os.pipe()
+    stream = open(write_fd, "w", encoding="utf-8")  # noqa: SIM115 -- closed below
+    start_reading = threading.Event()
+    chunks: list[bytes] = []
+
+    def reader() -> None:
+        start_reading.wait()
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        yield stream, start_reading, chunks, read_fd
+    finally:
+        start_reading.set()
+        stream.close()
+        thread.join(30)
+        os.close(read_fd)
+
+
+def _line(task: int, seq: int) -> None:
+    # Longer than PIPE_BUF (4096): the kernel alone would not keep it whole.
+    log.info("line", task=task, seq=seq, payload=chr(65 + task % 26) * 9000)
+
+
+def _burst_in_thread(logger: log.Logger, task: int) -> None:
+    with log.use(logger):
+        for seq in range(10, 20):
+            _line(task, seq)
+
+
+async def test_fifty_tasks_writing_long_lines_never_interleave() -> None:
+    with pipe() as (stream, start_reading, chunks, _):
+        start_reading.set()
+        logger = log.Logger(format="json", stream=stream, max_value_size=100_000)
+
+        async def worker(task: int) -> None:
+            with log.use(logger):
+                for seq in range(10):
+                    _line(task, seq)
+                    await asyncio.sleep(0)
+                # Half the tasks also log from a worker thread, concurrently with the loop.
+                if task % 2:
+                    await asyncio.to_thread(_burst_in_thread, logger, task)
+
+        await asyncio.gather(*(worker(task) for task in range(50)))
+        logger.close()
+    records = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
+    assert len(records) == 50 * 10 + 25 * 10
+    seen: dict[int, list[int]] = {}
+    for record in records:
+        task = record["task"]
+        assert record["payload"] == chr(65 + task % 26) * 9000
+        seen.setdefault(task, []).append(record["seq"])
+    # Each task's lines arrive whole and in the order it logged them.
+    assert all(seqs == sorted(seqs) for seqs in seen.values())
+    assert logger.dropped == 0
+
+
+def test_full_queue_drops_info_counts_it_and_waits_for_errors() -> None:
+    with pipe() as (stream, start_reading, chunks, read_fd):
+        logger = log.Logger(format="json", stream=stream, queue_size=5, max_value_size=2_000_000)
+        with log.use(logger):
+            # Far more than the pipe holds: the writer thread takes it and blocks in write().
+            log.warn("big", blob="x" * 1_000_000)
+            readable, _, _ = select.select([read_fd], [], [], 30)
+            assert readable, "the writer thread never started writing"
+            for i in range(100):
+                log.info("wave", i=i)
+            assert logger.dropped == 95  # 5 fit in the queue
+
+        def error_in_thread() -> None:
+            with log.use(logger):
+                log.error(None, "must not be lost")
+
+        blocked = threading.Thread(target=error_in_thread)
+        blocked.start()
+        blocked.join(0.5)
+        assert blocked.is_alive(), "an error line must wait for room, not be dropped"
+        start_reading.set()
+        blocked.join(30)
+        assert not blocked.is_alive()
+        logger.flush()
+        dropped = logger.dropped
+        logger.close()
+    records = [json.loads(line) for line in b"".join(chunks).decode().splitlines()]
+    messages = [r["msg"] for r in records]
+    assert messages[0] == "big"
+    assert messages[-1] == "must not be lost"
+    infos = [m for m in messages if m == "wave"]
+    notices = [r for r in records if r["msg"] == "log queue full: lines dropped"]
+    assert sum(int(n["dropped"]) for n in notices) == dropped
+    assert len(infos) + dropped == 100
+    assert all(n["level"] == "warn" for n in notices)
