@@ -183,7 +183,9 @@ class App:
     ) -> None:
         body: bytes | None = getattr(self, "_openapi_json", None)
         if body is None:
-            body = self._openapi_json = msgspec.json.encode(self.openapi)
+            from bastion.openapi import to_json
+
+            body = self._openapi_json = to_json(self.openapi)
         await send_response(send, 200, [(b"content-type", b"application/json")], body, scope)
 
     async def _serve_docs(

@@ -40,7 +40,7 @@ class TestClient(httpx.AsyncClient):
 
     async def __aenter__(self) -> TestClient:
         await super().__aenter__()
-        self._task = asyncio.create_task(
+        self._task = asyncio.ensure_future(
             self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                      self._to_app.get, self._from_app.put)
         )

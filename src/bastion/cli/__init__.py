@@ -62,10 +62,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _gen_openapi(args: argparse.Namespace) -> int:
     from bastion.openapi import write
 
-    text = write(_api(args.target), args.output, yaml=args.yaml)
-    if args.output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
+    write(_api(args.target), args.output, yaml=args.yaml)  # stdout when no -o
+    if args.output is not None:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

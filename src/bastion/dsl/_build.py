@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any as _Any
+from typing import Generic, TypeVar
 
 from bastion.dsl.expr import (
     APIExpr,
@@ -51,7 +52,7 @@ Float32 = Primitive("Float32", "number", json_format="float")
 Float64 = Primitive("Float64", "number", json_format="double")
 String = Primitive("String", "string")
 Bytes = Primitive("Bytes", "bytes", json_format="byte")
-Any = Primitive("Any", "any")
+Any: Primitive = Primitive("Any", "any")  # the design type; typing.Any is `_Any` here
 
 # Formats, by their JSON Schema names; the short names read like Goa's FormatX constants.
 FormatUUID = UUID = "uuid"
@@ -91,7 +92,7 @@ class _Block(Generic[E]):
 
     __slots__ = ("_expr", "_on_enter")
 
-    def __init__(self, expr: E, on_enter: Any = None) -> None:
+    def __init__(self, expr: E, on_enter: _Any = None) -> None:
         self._expr = expr
         self._on_enter = on_enter
 
@@ -122,7 +123,7 @@ def _top() -> object | None:
     return _state.stack[-1] if _state.stack else None
 
 
-def _need(kinds: tuple[type, ...], fn: str, where: Location, places: str) -> Any:
+def _need(kinds: tuple[type, ...], fn: str, where: Location, places: str) -> _Any:
     top = _top()
     if not isinstance(top, kinds):
         raise _fail(where, f"{fn} must be called inside {places}")
@@ -210,7 +211,7 @@ def _attribute(
     type: DataType | str | None,
     description: str | None,
     where: Location,
-    options: dict[str, Any],
+    options: dict[str, _Any],
 ) -> AttributeExpr:
     if not isinstance(name, str) or not name:
         raise _fail(where, f"attribute name must be a non-empty string, not {name!r}")
@@ -275,7 +276,7 @@ def Attribute(
     name: str,
     type: DataType | str | None = None,
     description: str | None = None,
-    **validations: Any,
+    **validations: _Any,
 ) -> _Block[AttributeExpr]:
     """Declare an attribute of the enclosing object, with its type and validations.
 
@@ -302,13 +303,13 @@ def Required(*names: str) -> None:
             obj.required_at[n] = where
 
 
-def ArrayOf(elem: DataType | str, **validations: Any) -> ArrayExpr:
+def ArrayOf(elem: DataType | str, **validations: _Any) -> ArrayExpr:
     """An array of `elem`; keyword validations apply to each element."""
     where = Location.here()
     return ArrayExpr(elem=_attribute("elem", elem, None, where, validations))
 
 
-def MapOf(key: DataType | str, elem: DataType | str, **validations: Any) -> MapExpr:
+def MapOf(key: DataType | str, elem: DataType | str, **validations: _Any) -> MapExpr:
     """A map from `key` (String or an integer type) to `elem`."""
     where = Location.here()
     return MapExpr(
@@ -327,7 +328,7 @@ def _credential(
     type: DataType | str | None,
     scheme: str | None,
     description: str | None,
-    validations: dict[str, Any],
+    validations: dict[str, _Any],
 ) -> _Block[AttributeExpr]:
     where = Location.here()
     obj = _object_parent(fn, where)
@@ -338,14 +339,14 @@ def _credential(
 
 
 def Username(
-    name: str, type: DataType | str | None = None, description: str | None = None, **v: Any
+    name: str, type: DataType | str | None = None, description: str | None = None, **v: _Any
 ) -> _Block[AttributeExpr]:
     """Declare the payload attribute holding the Basic auth username."""
     return _credential("Username", "username", name, type, None, description, v)
 
 
 def Password(
-    name: str, type: DataType | str | None = None, description: str | None = None, **v: Any
+    name: str, type: DataType | str | None = None, description: str | None = None, **v: _Any
 ) -> _Block[AttributeExpr]:
     """Declare the payload attribute holding the Basic auth password."""
     return _credential("Password", "password", name, type, None, description, v)
@@ -356,21 +357,21 @@ def APIKey(
     name: str,
     type: DataType | str | None = None,
     description: str | None = None,
-    **v: Any,
+    **v: _Any,
 ) -> _Block[AttributeExpr]:
     """Declare the payload attribute holding the API key of scheme `scheme`."""
     return _credential("APIKey", "apikey", name, type, scheme, description, v)
 
 
 def Token(
-    name: str, type: DataType | str | None = None, description: str | None = None, **v: Any
+    name: str, type: DataType | str | None = None, description: str | None = None, **v: _Any
 ) -> _Block[AttributeExpr]:
     """Declare the payload attribute holding a JWT (bearer token)."""
     return _credential("Token", "token", name, type, None, description, v)
 
 
 def AccessToken(
-    name: str, type: DataType | str | None = None, description: str | None = None, **v: Any
+    name: str, type: DataType | str | None = None, description: str | None = None, **v: _Any
 ) -> _Block[AttributeExpr]:
     """Declare the payload attribute holding an OAuth2 access token."""
     return _credential("AccessToken", "accesstoken", name, type, None, description, v)

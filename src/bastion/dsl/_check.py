@@ -400,9 +400,10 @@ def _check_route_params(m: MethodExpr, path: str, where: Location, problems: _Pr
 
 def _path_params(m: MethodExpr) -> set[str]:
     out: set[str] = set()
+    prefix = m.service.api.path_prefix + m.service.path_prefix
     if m.http is not None:
         for r in m.http.routes:
-            for seg in r.path.split("/"):
+            for seg in (prefix + r.path).split("/"):
                 match = _PARAM.match(seg)
                 if match is not None:
                     out.add(match.group(2))

@@ -154,7 +154,7 @@ def _call(fn: Callable[..., Any], takes_payload: bool) -> Endpoint:
         getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
     ):
         if takes_payload:
-            return fn  # type: ignore[return-value]
+            return fn
 
         async def no_payload(_: Any) -> Any:
             return await fn()

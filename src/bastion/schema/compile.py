@@ -162,13 +162,14 @@ class TypeCompiler:
             # name is a forward reference msgspec resolves in the generated module.
             return getattr(self.module, name, name)
         if isinstance(t, ArrayExpr):
-            inner = list[self._annotation(t.elem, hint + "Item")]  # type: ignore[misc]
-            return _meta(inner, min_length=attr.min_length, max_length=attr.max_length)
+            item = self._annotation(t.elem, hint + "Item")
+            array: Any = list[item]  # type: ignore[valid-type]
+            return _meta(array, min_length=attr.min_length, max_length=attr.max_length)
         if isinstance(t, MapExpr):
             key = self._annotation(t.key, hint + "Key")
             value = self._annotation(t.elem, hint + "Value")
-            inner = dict[key, value]  # type: ignore[valid-type]
-            return _meta(inner, min_length=attr.min_length, max_length=attr.max_length)
+            mapping: Any = dict[key, value]  # type: ignore[valid-type]
+            return _meta(mapping, min_length=attr.min_length, max_length=attr.max_length)
         if isinstance(t, Primitive):
             return _primitive(t, attr)
         raise TypeError(f"unresolved type {t!r}")  # pragma: no cover - finalize resolves
@@ -181,7 +182,7 @@ def _meta(tp: Any, **constraints: Any) -> Any:
 
 def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
     if attr.enum is not None:
-        return Literal[attr.enum]  # type: ignore[valid-type]
+        return Literal[attr.enum]
     if t.kind == "boolean":
         return bool
     if t.kind == "integer":

@@ -1,0 +1,469 @@
+"""OpenAPI 3.1 documents from a design: paths, parameters, bodies, responses and security.
+
+`spec(api)` returns plain JSON data (`bastion.openapi.output` writes it out).
+Conventions the document follows:
+
+- `operationId` is `service#method` as in Goa; a method's second route is
+  `service#method#2`, and so on.
+- Every operation answers `400` (validation errors listing each bad field) and `500`;
+  operations with a request body add `413` and `415`; secured ones `401` and `403`;
+  rate-limited ones `429`. These are shared `components/responses`, unless a design error
+  maps to the same status, in which case both are merged inline.
+- Design errors use the `Error` schema unless declared with their own type. Errors the
+  design never maps to a status are answered as `500` and are not listed.
+- Credentials that a security scheme documents (the `Authorization` header, an API key
+  where its scheme says it is) are not repeated as parameters.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from bastion.dsl.expr import (
+    APIExpr,
+    ArrayExpr,
+    AttributeExpr,
+    ErrorExpr,
+    MapExpr,
+    MethodExpr,
+    ObjectExpr,
+    RouteExpr,
+    UserTypeExpr,
+)
+from bastion.errors import DesignError
+from bastion.openapi._security import SecurityDoc
+from bastion.openapi.jsonschema import SchemaRegistry
+
+__all__ = ["OPENAPI_VERSION", "spec"]
+
+#: The OpenAPI version of every document `spec` builds.
+OPENAPI_VERSION = "3.1.0"
+
+_JSON = "application/json"
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_NO_CONTENT = frozenset({204, 205, 304})
+
+# Responses every operation may give besides its design's: status -> (component, text).
+_BUILTIN: dict[int, tuple[str, str]] = {
+    400: (
+        "BadRequest",
+        "The request is invalid. `errors` lists every bad field with where it was read "
+        "(`in`: path, query, header, cookie or body) and why.",
+    ),
+    401: (
+        "Unauthorized",
+        "Credentials are missing or invalid. `WWW-Authenticate` names the accepted schemes.",
+    ),
+    403: (
+        "Forbidden",
+        "The credentials are valid but not enough; the message names any missing scope.",
+    ),
+    413: ("PayloadTooLarge", "The request body is larger than the server accepts."),
+    415: ("UnsupportedMediaType", "The request body is not `application/json`."),
+    429: (
+        "TooManyRequests",
+        "A rate limit refused the request; retry after `Retry-After` seconds.",
+    ),
+    500: (
+        "InternalError",
+        "An unexpected error. The body's `id` matches the server's log line and trace.",
+    ),
+}
+
+
+def spec(api: APIExpr) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of `api` as JSON data, finalizing the design first.
+
+    Raises `DesignError` when the design is invalid.
+    """
+    api.finalize()
+    return _Builder(api).build()
+
+
+class _Builder:
+    """Builds one document; holds the state shared by its operations."""
+
+    def __init__(self, api: APIExpr) -> None:
+        self.api = api
+        self.schemas = SchemaRegistry()
+        self.schemas.register(api.types.values())
+        # Built-in names yield to user types: a design may well declare its own `Error`.
+        self.error_name = self.schemas.reserve("Error")
+        self.field_error_name = self.schemas.reserve("FieldError")
+        self.security = SecurityDoc(api)
+        self.responses_used: set[int] = set()
+        self.operation_ids: set[str] = set()
+
+    def build(self) -> dict[str, Any]:
+        """Return the whole document."""
+        api = self.api
+        info: dict[str, Any] = {"title": api.title or api.name, "version": api.version}
+        if api.description:
+            info["description"] = api.description
+        doc: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": info}
+        if api.servers:
+            doc["servers"] = [
+                {"url": url, **({"description": d} if d else {})} for url, d in api.servers
+            ]
+        if api.requirements:
+            doc["security"] = self.security.requirements(api.requirements)
+        tags: list[dict[str, Any]] = []
+        paths: dict[str, dict[str, Any]] = {}
+        owners: dict[tuple[str, str], MethodExpr] = {}
+        for svc in api.services.values():
+            routed = [(m, m.http.routes) for m in svc.methods.values() if m.http is not None]
+            routed = [(m, routes) for m, routes in routed if routes]
+            if not routed:
+                continue
+            tags.append({"name": svc.name, **({"description": svc.description}
+                                               if svc.description else {})})
+            for m, routes in routed:
+                for index, route in enumerate(routes):
+                    path = _template(route.full_path)
+                    verb = route.verb.lower()
+                    other = owners.get((path, verb))
+                    if other is not None:
+                        raise DesignError(
+                            f"{route.location}: {m.qualified}: route {route.verb} "
+                            f"{route.full_path} and a route of {other.qualified} are the same "
+                            f"OpenAPI operation ({route.verb} {path}); rename a path parameter"
+                        )
+                    owners[(path, verb)] = m
+                    paths.setdefault(path, {})[verb] = self.operation(m, route, index)
+        if tags:
+            doc["tags"] = tags
+        doc["paths"] = paths
+        doc["components"] = self.components()
+        return doc
+
+    def components(self) -> dict[str, Any]:
+        """Return `components`: schemas, shared responses and security schemes."""
+        self.schemas.define(self.error_name, self.error_schema())
+        self.schemas.define(self.field_error_name, _FIELD_ERROR)
+        out: dict[str, Any] = {"schemas": self.schemas.definitions()}
+        if self.responses_used:
+            out["responses"] = {
+                _BUILTIN[status][0]: self.builtin_response(status)
+                for status in sorted(self.responses_used)
+            }
+        schemes = self.security.schemes()
+        if schemes:
+            out["securitySchemes"] = schemes
+        return out
+
+    # ------------------------------------------------------------------ operations
+
+    def operation(self, m: MethodExpr, route: RouteExpr, index: int) -> dict[str, Any]:
+        """Return the Operation object of `m` served at `route`."""
+        op: dict[str, Any] = {"tags": [m.service.name]}
+        text = (m.description or "").strip()
+        summary = text.splitlines()[0] if text else m.name
+        op["summary"] = summary
+        if text and text != summary:
+            op["description"] = text
+        op["operationId"] = self.operation_id(m, index)
+        params = self.parameters(m, route)
+        if params:
+            op["parameters"] = params
+        body = self.request_body(m) if route.verb not in _BODYLESS else None
+        if body is not None:
+            op["requestBody"] = body
+        op["responses"] = self.responses(m, route, has_body=body is not None)
+        reqs = m.effective_requirements()
+        if reqs:
+            op["security"] = self.security.requirements(reqs)
+        elif self.api.requirements:
+            op["security"] = []  # public: do not inherit the document's default
+        return op
+
+    def operation_id(self, m: MethodExpr, index: int) -> str:
+        """Return a unique `service#method` id; later routes of a method get `#2`, `#3`…"""
+        base = f"{m.service.name}#{m.name}"
+        candidate = base if index == 0 else f"{base}#{index + 1}"
+        n = index + 1
+        while candidate in self.operation_ids:  # only names with '#' in them can collide
+            n += 1
+            candidate = f"{base}#{n}"
+        self.operation_ids.add(candidate)
+        return candidate
+
+    def parameters(self, m: MethodExpr, route: RouteExpr) -> list[dict[str, Any]]:
+        """Path, query, header and cookie parameters of `m` at `route`."""
+        attrs, required = _payload(m)
+        out: list[dict[str, Any]] = []
+        for seg in route.full_path.split("/"):
+            if not (seg.startswith("{") and seg.endswith("}")):
+                continue
+            name = seg[1:-1].lstrip("*")
+            p = self.parameter(name, "path", attrs[name], required=True)
+            if seg.startswith("{*"):
+                note = "Matches the rest of the path, slashes included."
+                p["description"] = f"{p['description']} {note}" if "description" in p else note
+            out.append(p)
+        http = m.http
+        tables = (
+            (("query", http.params), ("header", http.headers), ("cookie", http.cookies))
+            if http is not None
+            else ()
+        )
+        for where, table in tables:
+            for attr_name, wire in table.items():
+                attr = attrs[attr_name]
+                if self.security.carried(m, attr_name, attr):
+                    continue
+                p = self.parameter(wire, where, attr, required=attr_name in required)
+                if where == "query" and isinstance(attr.type, ArrayExpr | MapExpr):
+                    # `?tag=a&tag=b`; a map spreads its keys as parameters (`?a=1&b=2`).
+                    p["style"] = "form"
+                    p["explode"] = True
+                out.append(p)
+        return out
+
+    def parameter(
+        self, name: str, where: str, attr: AttributeExpr, *, required: bool
+    ) -> dict[str, Any]:
+        """Return one Parameter object; the description moves from the schema to it."""
+        schema = self.schemas.attribute(attr)
+        p: dict[str, Any] = {"name": name, "in": where}
+        description = schema.pop("description", None)
+        if description:
+            p["description"] = description
+        if required:
+            p["required"] = True
+        p["schema"] = schema
+        return p
+
+    def request_body(self, m: MethodExpr) -> dict[str, Any] | None:
+        """The request body: one `Body(attr)` attribute, or the payload's unmapped rest."""
+        http, payload = m.http, m.payload
+        if http is None or payload is None:
+            return None
+        obj = payload.object
+        description = payload.description
+        if http.body is not None and obj is not None:
+            attr = obj.attributes[http.body]
+            schema = self.schemas.attribute(attr)
+            required = http.body in obj.required
+            description = None  # the attribute's own description sits in its schema
+        elif obj is None:
+            schema = self.schemas.attribute(payload)
+            schema.pop("description", None)
+            required = True
+        else:
+            mapped = set(http.params) | set(http.headers) | set(http.cookies)
+            mapped |= set(http.authorization) | _path_params(m)
+            names = [n for n in obj.attributes if n not in mapped]
+            if not names:
+                return None
+            if isinstance(payload.type, UserTypeExpr) and len(names) == len(obj.attributes):
+                schema = self.schemas.ref(payload.type)
+            else:
+                schema = self.schemas.object(obj, names)
+            required = any(n in obj.required for n in names)
+        body: dict[str, Any] = {}
+        if description:
+            body["description"] = description
+        body["content"] = {_JSON: {"schema": schema}}
+        if required:
+            body["required"] = True
+        return body
+
+    # ------------------------------------------------------------------ responses
+
+    def responses(self, m: MethodExpr, route: RouteExpr, *, has_body: bool) -> dict[str, Any]:
+        """The result response, mapped design errors and the built-in error responses."""
+        by_status: dict[int, list[dict[str, Any]]] = {}
+        builtin: dict[int, bool] = {}
+        status, ok = self.success(m, route)
+        by_status[status] = [ok]
+        for e in m.all_errors():
+            code = m.error_status(e.name)
+            if code is not None:
+                by_status.setdefault(code, []).append(self.design_error(e))
+        wanted = [400, 500]
+        if has_body:
+            wanted += [413, 415]
+        if m.effective_requirements():
+            wanted += [401, 403]
+        if self.security.rate_limited(m):
+            wanted.append(429)
+        for code in wanted:
+            builtin[code] = True
+            by_status.setdefault(code, []).insert(0, self.builtin_response(code))
+        out: dict[str, Any] = {}
+        for code in sorted(by_status):
+            items = by_status[code]
+            if builtin.get(code) and len(items) == 1:
+                self.responses_used.add(code)
+                out[str(code)] = {"$ref": f"#/components/responses/{_BUILTIN[code][0]}"}
+            else:
+                out[str(code)] = _merge(items)
+        return out
+
+    def success(self, m: MethodExpr, route: RouteExpr) -> tuple[int, dict[str, Any]]:
+        """Return the result's status and response: headers, then the body unless empty."""
+        http, result = m.http, m.result
+        r = http.response if http is not None else None
+        status = r.status if r is not None else (200 if result is not None else 204)
+        description = (result.description if result is not None else None) or _phrase(status)
+        out: dict[str, Any] = {"description": description}
+        if result is None:
+            return status, out
+        obj = result.object
+        header_attrs = r.headers if r is not None else {}
+        if header_attrs and obj is not None:
+            out["headers"] = {
+                wire: self.header(obj.attributes[name], required=name in obj.required)
+                for name, wire in header_attrs.items()
+            }
+        if status in _NO_CONTENT or route.verb == "HEAD":
+            return status, out
+        schema: dict[str, Any] | None
+        if r is not None and r.body is not None and obj is not None:
+            schema = self.schemas.attribute(obj.attributes[r.body])
+        elif obj is None:
+            schema = self.schemas.attribute(result)
+            schema.pop("description", None)  # already the response's description
+        else:
+            names = [n for n in obj.attributes if n not in header_attrs]
+            if header_attrs and not names:
+                schema = None  # every result attribute travels in a header
+            elif isinstance(result.type, UserTypeExpr) and not header_attrs:
+                schema = self.schemas.ref(result.type)
+            else:
+                schema = self.schemas.object(obj, names)
+        if schema is not None:
+            out["content"] = {_JSON: {"schema": schema}}
+        return status, out
+
+    def header(self, attr: AttributeExpr, *, required: bool) -> dict[str, Any]:
+        """Return the Header object of a result attribute written as a response header."""
+        schema = self.schemas.attribute(attr)
+        h: dict[str, Any] = {}
+        description = schema.pop("description", None)
+        if description:
+            h["description"] = description
+        if required:
+            h["required"] = True
+        h["schema"] = schema
+        return h
+
+    def design_error(self, e: ErrorExpr) -> dict[str, Any]:
+        """Return the response of design error `e`: its own type's schema or `Error`."""
+        if e.type is not None:
+            schema = self.schemas.type(e.type)
+        else:
+            schema = self.schemas.ref_to(self.error_name)
+        flags = [f for f in ("temporary", "timeout", "fault") if getattr(e, f)]
+        text = f"{e.name}: {e.description}" if e.description else e.name
+        if flags:
+            text += f" ({', '.join(flags)})"
+        return {"description": text, "content": {_JSON: {"schema": schema}}}
+
+    def builtin_response(self, status: int) -> dict[str, Any]:
+        """Return the shared response for a built-in error status (400, 401, …)."""
+        out: dict[str, Any] = {"description": _BUILTIN[status][1]}
+        if status == 401:
+            out["headers"] = {"WWW-Authenticate": _string_header("The accepted schemes.")}
+        elif status == 429:
+            out["headers"] = {
+                "Retry-After": _string_header("Seconds to wait before retrying.", "integer"),
+                "RateLimit-Limit": _string_header("Requests allowed in the window.", "integer"),
+                "RateLimit-Remaining": _string_header("Requests left in the window.", "integer"),
+                "RateLimit-Reset": _string_header("Seconds until the window resets.", "integer"),
+            }
+        out["content"] = {_JSON: {"schema": self.schemas.ref_to(self.error_name)}}
+        return out
+
+    def error_schema(self) -> dict[str, Any]:
+        """Return the `Error` schema: the body of every error response."""
+        return {
+            "title": "Error",
+            "description": "The body of every error response.",
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "The error's name, e.g. `not_found`."},
+                "id": {
+                    "type": "string",
+                    "description": "Unique id of this occurrence, also in the server's logs.",
+                },
+                "message": {"type": "string", "description": "What went wrong."},
+                "temporary": {"type": "boolean", "description": "Retrying may succeed."},
+                "timeout": {"type": "boolean", "description": "The error is a timeout."},
+                "fault": {"type": "boolean", "description": "The server is at fault."},
+                "field": {"type": "string", "description": "The field the error is about."},
+                "errors": {
+                    "type": "array",
+                    "description": "Every invalid field, for validation errors.",
+                    "items": self.schemas.ref_to(self.field_error_name),
+                },
+            },
+            "required": ["name", "id", "message", "temporary", "timeout", "fault"],
+        }
+
+
+_FIELD_ERROR: dict[str, Any] = {
+    "title": "FieldError",
+    "description": "One invalid field of a request.",
+    "type": "object",
+    "properties": {
+        "field": {"type": "string", "description": "The field's name, e.g. `order.amount`."},
+        "in": {
+            "type": "string",
+            "description": "Where it was read: path, query, header, cookie or body.",
+        },
+        "message": {"type": "string", "description": "Why it is invalid."},
+    },
+    "required": ["field", "in", "message"],
+}
+
+
+def _payload(m: MethodExpr) -> tuple[dict[str, AttributeExpr], set[str]]:
+    obj: ObjectExpr | None = m.payload.object if m.payload is not None else None
+    if obj is None:
+        return {}, set()
+    return obj.attributes, set(obj.required)
+
+
+def _path_params(m: MethodExpr) -> set[str]:
+    return {name for r in (m.http.routes if m.http else []) for name in r.params}
+
+
+def _template(path: str) -> str:
+    """`/files/{*rest}` as OpenAPI writes it: `/files/{rest}`."""
+    return path.replace("{*", "{")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Status {status}"
+
+
+def _string_header(description: str, type_: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": type_}}
+
+
+def _merge(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One response for several at the same status: descriptions joined, bodies any-of."""
+    if len(items) == 1:
+        return items[0]
+    descriptions: list[str] = []
+    schemas: list[dict[str, Any]] = []
+    headers: dict[str, Any] = {}
+    for item in items:
+        if item["description"] not in descriptions:
+            descriptions.append(item["description"])
+        headers.update(item.get("headers", {}))
+        content = item.get("content")
+        if content is not None and content[_JSON]["schema"] not in schemas:
+            schemas.append(content[_JSON]["schema"])
+    out: dict[str, Any] = {"description": "\n\n".join(descriptions)}
+    if headers:
+        out["headers"] = headers
+    if schemas:
+        schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+        out["content"] = {_JSON: {"schema": schema}}
+    return out
