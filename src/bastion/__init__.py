@@ -4,6 +4,9 @@ Describe the API once with `bastion.dsl`, implement its services as plain classe
 serve them with `App`, which validates, secures, observes and documents every request.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from bastion import debug, health, log
 from bastion.app import App
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
 from bastion.errors import (
@@ -15,19 +18,51 @@ from bastion.errors import (
     Unauthorized,
     make_error,
 )
+from bastion.security import (
+    APIKeyScheme,
+    BasicScheme,
+    JWTScheme,
+    OAuth2Scheme,
+    Principal,
+    Scheme,
+    principal,
+)
+
+if TYPE_CHECKING:
+    from bastion.server import run
 
 __all__ = [
+    "APIKeyScheme",
     "App",
+    "BasicScheme",
     "BastionError",
     "ConfigError",
     "DesignError",
     "Endpoints",
     "Forbidden",
     "ImplementationError",
+    "JWTScheme",
     "MethodInfo",
+    "OAuth2Scheme",
+    "Principal",
+    "Scheme",
     "ServiceError",
     "Unauthorized",
+    "debug",
+    "health",
+    "log",
     "make_error",
+    "principal",
+    "run",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The server (and uvicorn) load only when a process serves, not when a design imports.
+    if name == "run":
+        from bastion.server import run
+
+        return run
+    raise AttributeError(f"module 'bastion' has no attribute {name!r}")

@@ -17,6 +17,7 @@ import msgspec
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
+from bastion.http.autherrors import SecurityResponses
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer, send_response
@@ -25,6 +26,8 @@ from bastion.observe import log
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
+from bastion.security import AuthFailure, RateLimiter, RateLimits, handlers_for, secure
+from bastion.security.design import rate_limits, requirements, scheme_kinds
 from bastion.types import ASGIApp, HTTPMiddleware, Receive, Scope, Send
 
 __all__ = ["App", "Lifespan"]
@@ -56,6 +59,9 @@ class App:
         request_log: bool = True,
         route_stdlib_logs: bool = True,
         debug_authorizer: DebugAuthorizer | None = None,
+        redis_url: str | None = None,
+        limiter: RateLimiter | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.api = api.finalize()
         self.title = api.title or api.name
@@ -69,6 +75,8 @@ class App:
         self.request_log = request_log
         self.route_stdlib_logs = route_stdlib_logs
         self.debug_authorizer = debug_authorizer
+        #: Called with every `AuthFailure` after it is logged (metrics hook in here).
+        self.auth_failure_hooks: list[Callable[[AuthFailure], None]] = []
         self._middleware: list[HTTPMiddleware] = []
         unknown = set(services) - set(api.services)
         if unknown:
@@ -104,6 +112,9 @@ class App:
                 svc, services[svc.name], self.compiler, payload_types, result_types
             )
             self.endpoints[svc.name].use(log_fields)
+        self.limiter = limiter or RateLimiter(redis_url)
+        self.limits = limits or rate_limits(self.api)
+        self._secured = self._secure(services)
         self._app: ASGIApp = self._build_muxer()
 
     # -- composition ----------------------------------------------------------------
@@ -113,8 +124,47 @@ class App:
         self._middleware.append(middleware)
         self._app = self._wrap(self._muxer)
 
+    def _secure(self, services: Mapping[str, object]) -> set[tuple[str, str]]:
+        """Put the security layer inside every secured or rate-limited endpoint."""
+        secured: set[tuple[str, str]] = set()
+        for svc in self.api.services.values():
+            kinds = scheme_kinds(self.api, svc.name)
+            handlers = handlers_for(services[svc.name], kinds, service_name=svc.name)
+            reqs = {m.name: requirements(m) for m in svc.methods.values()}
+            for m in svc.methods.values():
+                if reqs[m.name] or f"{svc.name}.{m.name}" in self.limits.per_method:
+                    secured.add((svc.name, m.name))
+
+            def layer(endpoint: Any, info: Any, reqs: Any = reqs, handlers: Any = handlers) -> Any:
+                return secure(
+                    endpoint,
+                    reqs[info.name],
+                    handlers,
+                    method_name=f"{info.service}.{info.name}",
+                    on_failure=self._auth_failed,
+                    limiter=self.limiter,
+                    limits=self.limits,
+                )
+
+            self.endpoints[svc.name].use_inner(layer)
+        return secured
+
+    def _auth_failed(self, failure: AuthFailure) -> None:
+        # Never the credential: the scheme, the method, who asked, and a fixed reason.
+        self.logger.write_line("warn", "auth failure", {
+            "scheme": failure.scheme,
+            "method": failure.method,
+            "http.remote_addr": failure.client or "",
+            "reason": failure.reason,
+        })
+        for hook in self.auth_failure_hooks:
+            hook(failure)
+
     def _build_muxer(self) -> ASGIApp:
-        self._muxer = Muxer(on_internal_error=self._log_internal)
+        self._muxer = Muxer(
+            on_internal_error=self._log_internal,
+            security_mapper=SecurityResponses(self.api.name),
+        )
         for svc in self.api.services.values():
             endpoints = self.endpoints[svc.name]
             for m in svc.methods.values():
@@ -123,6 +173,7 @@ class App:
                     endpoints.cells[m.name],
                     self.decoders[(svc.name, m.name)],
                     self.encoders[(svc.name, m.name)],
+                    secured=(svc.name, m.name) in self._secured,
                 )
         if self.openapi_path:
             self._muxer.mount("GET", self.openapi_path, self._serve_openapi, "openapi")
@@ -215,6 +266,7 @@ class App:
                     async with self._lifespan(self):
                         yield
         finally:
+            await self.limiter.aclose()
             if uninstall is not None:
                 uninstall()
             self.logger.flush()

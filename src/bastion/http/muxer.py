@@ -26,6 +26,8 @@ from bastion.http.errors import (
     service_error_body,
 )
 from bastion.http.router import Router
+from bastion.security.principal import client_address
+from bastion.security.ratelimit import Decision, rate_limit_decision, rate_limit_headers
 from bastion.types import Endpoint, Receive, Scope, Send
 
 __all__ = ["ErrorHook", "Handler", "Muxer"]
@@ -74,6 +76,8 @@ class Muxer:
         endpoint: list[Endpoint],
         decoder: Decoder | None,
         encoder: ResultEncoder,
+        *,
+        secured: bool = False,
     ) -> None:
         """Serve a design method on each of its routes.
 
@@ -82,7 +86,9 @@ class Muxer:
         if method.http is None:
             return
         for route in method.http.routes:
-            handler = self._handler(method, route.full_path, endpoint, decoder, encoder)
+            handler = self._handler(
+                method, route.full_path, endpoint, decoder, encoder, secured
+            )
             self.router.add(route.verb, route.full_path, handler)
             self.routes.append(
                 (route.verb, route.full_path, f"{method.service.name}.{method.name}")
@@ -120,6 +126,7 @@ class Muxer:
         cell: list[Endpoint],
         decoder: Decoder | None,
         encoder: ResultEncoder,
+        secured: bool,
     ) -> Handler:
         errors = {
             e.name: (
@@ -135,10 +142,19 @@ class Muxer:
 
         async def handle(scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
             scope["bastion.route"] = template
+            if secured:
+                # The security layer reads these; each request starts from a clean slate.
+                client = scope.get("client")
+                client_address.set(client[0] if client else None)
+                rate_limit_decision.set(None)
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
                 result = await cell[0](payload)
                 status, headers, body = encoder(result)
+                if secured:
+                    decision = rate_limit_decision.get()
+                    if decision is not None:
+                        headers.extend(_limit_headers(decision))
             except HTTPError as exc:
                 await send_error(send, exc.status, exc.body(), exc.headers, scope)
                 return
@@ -205,6 +221,10 @@ def _default_security(
     if isinstance(exc, Forbidden):
         return 403, "forbidden", exc.message, []
     return None
+
+
+def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decision).items()]
 
 
 def json_response(status: int, data: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -1,0 +1,38 @@
+"""Security failures as HTTP answers: 401 with a challenge, 403 naming scopes, 429."""
+
+from __future__ import annotations
+
+from bastion.errors import Forbidden, Unauthorized
+from bastion.security import RateLimited, rate_limit_headers, www_authenticate
+
+__all__ = ["SecurityResponses"]
+
+Answer = tuple[int, str, str, list[tuple[bytes, bytes]]]
+
+
+class SecurityResponses:
+    """Maps the security layer's exceptions to (status, name, message, headers)."""
+
+    def __init__(self, realm: str) -> None:
+        self.realm = realm
+        # A 401 without a known scheme still needs a challenge (RFC 7235).
+        self._default_challenge = f'Bearer realm="{realm}"'.encode("latin-1", "replace")
+
+    def __call__(self, exc: BaseException) -> Answer | None:
+        if isinstance(exc, RateLimited):
+            headers = [(k.lower().encode(), v.encode()) for k, v in
+                       rate_limit_headers(exc.decision).items()]
+            if exc.reason == "unavailable":
+                return 503, "unavailable", "authentication is unavailable; retry later", headers
+            return 429, "too_many_requests", "rate limit exceeded", headers
+        if isinstance(exc, Unauthorized):
+            challenge = www_authenticate(exc, self.realm)
+            value = challenge.encode("latin-1", "replace") if challenge else (
+                self._default_challenge)
+            return 401, "unauthorized", exc.message, [(b"www-authenticate", value)]
+        if isinstance(exc, Forbidden):
+            challenge = www_authenticate(exc, self.realm)
+            extra = [(b"www-authenticate", challenge.encode("latin-1", "replace"))] if (
+                challenge) else []
+            return 403, "forbidden", exc.message, extra
+        return None

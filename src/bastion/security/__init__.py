@@ -1,0 +1,83 @@
+"""Bastion's security runtime: schemes, verifiers, scopes, auth failures and rate limits.
+
+Transport-independent: the enforcer reads credentials from the payload, calls the
+service's auth handlers, checks scopes and limits, and raises errors that carry what the
+transport needs (`www_authenticate`, `rate_limit_headers`).
+"""
+
+from bastion.security.apikey import APIKeyStore
+from bastion.security.basic import BasicVerifier, hash_password, verify_password
+from bastion.security.challenge import www_authenticate
+from bastion.security.enforcer import AuthFailure, RateLimits, secure
+from bastion.security.errors import (
+    REASONS,
+    AuthenticationError,
+    AuthorizationError,
+    NoPrincipalError,
+    RateLimited,
+)
+from bastion.security.handlers import HANDLER_NAMES, Handler, handlers_for
+from bastion.security.jwt import DEFAULT_ALGORITHMS, JWTVerifier
+from bastion.security.principal import (
+    Principal,
+    client_address,
+    principal,
+    principals,
+    set_client_address,
+)
+from bastion.security.ratelimit import (
+    Decision,
+    RateLimit,
+    RateLimiter,
+    rate_limit_decision,
+    rate_limit_headers,
+)
+from bastion.security.scheme import (
+    APIKeyScheme,
+    BasicScheme,
+    JWTScheme,
+    OAuth2Scheme,
+    Requirement,
+    Scheme,
+    SchemeKind,
+    SchemeRef,
+)
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "HANDLER_NAMES",
+    "REASONS",
+    "APIKeyScheme",
+    "APIKeyStore",
+    "AuthFailure",
+    "AuthenticationError",
+    "AuthorizationError",
+    "BasicScheme",
+    "BasicVerifier",
+    "Decision",
+    "Handler",
+    "JWTScheme",
+    "JWTVerifier",
+    "NoPrincipalError",
+    "OAuth2Scheme",
+    "Principal",
+    "RateLimit",
+    "RateLimited",
+    "RateLimiter",
+    "RateLimits",
+    "Requirement",
+    "Scheme",
+    "SchemeKind",
+    "SchemeRef",
+    "client_address",
+    "handlers_for",
+    "hash_password",
+    "principal",
+    "principals",
+    "rate_limit_decision",
+    "rate_limit_headers",
+    "secure",
+    "set_client_address",
+    "verify_password",
+    "www_authenticate",
+]
