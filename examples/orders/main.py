@@ -47,8 +47,8 @@ def build(settings: Settings | None = None) -> bastion.App:
     return bastion.App(
         api,
         services={"orders": orders, "health": Health()},
-        # checks=checks,
-        # config=settings,
+        checks=checks,
+        config=settings,
     )
 
 

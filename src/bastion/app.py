@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -23,12 +23,21 @@ from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
 from bastion.observe import log
+from bastion.observe.debug import debug_app, is_debug_path, payload_logger
+from bastion.observe.health import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
+from bastion.observe.otel import Telemetry, configure
+from bastion.observe.pprof import Profiling
+from bastion.observe.prometheus import metrics_app
+from bastion.observe.tracing import TracingMiddleware
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
 from bastion.security import AuthFailure, RateLimiter, RateLimits, handlers_for, secure
 from bastion.security.design import rate_limits, requirements, scheme_kinds
 from bastion.types import ASGIApp, HTTPMiddleware, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from bastion.config import Config
 
 __all__ = ["App", "Lifespan"]
 
@@ -62,8 +71,21 @@ class App:
         redis_url: str | None = None,
         limiter: RateLimiter | None = None,
         limits: RateLimits | None = None,
+        telemetry: Telemetry | None = None,
+        tracing: bool = True,
+        checks: Iterable[Pinger | CheckFunc] = (),
+        health_cache_ttl: float = 1.0,
+        payload_log_max: int = 1024,
+        debug_mount: Literal["admin", "main"] = "admin",
+        debug_scheme: str | None = None,
+        debug_scopes: Iterable[str] = (),
+        config: Config | None = None,
     ) -> None:
         self.api = api.finalize()
+        self.config = config
+        if config is not None:
+            max_body_bytes = config.max_body_bytes
+            redis_url = redis_url or config.redis_url
         self.title = api.title or api.name
         self.version = version or api.version
         self.max_body_bytes = max_body_bytes
@@ -72,6 +94,13 @@ class App:
         self.draining = False
         self._lifespan = lifespan
         self.logger = logger or log.Logger.from_env(service=api.name)
+        self._owns_telemetry = telemetry is None
+        self.telemetry = telemetry or configure(api.name, self.version)
+        self.tracing = tracing
+        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger)
+        self._health = health_app(self.checker, version=self.version,
+                                  is_draining=lambda: self.draining)
+        self.profiling = Profiling()
         self.request_log = request_log
         self.route_stdlib_logs = route_stdlib_logs
         self.debug_authorizer = debug_authorizer
@@ -112,9 +141,21 @@ class App:
                 svc, services[svc.name], self.compiler, payload_types, result_types
             )
             self.endpoints[svc.name].use(log_fields)
+            self.endpoints[svc.name].use(payload_logger(payload_log_max))
         self.limiter = limiter or RateLimiter(redis_url)
         self.limits = limits or rate_limits(self.api)
+        self._services = dict(services)
         self._secured = self._secure(services)
+        self._debug_authorize = self._design_authorizer(debug_scheme, tuple(debug_scopes))
+        if self.debug_authorizer is None and self._debug_authorize is not None:
+            self.debug_authorizer = self._debug_authorize
+        self.debug_mount = debug_mount
+        if debug_mount == "main" and self._debug_authorize is None:
+            raise ImplementationError(
+                "debug_mount='main' serves /debug and /metrics on the public port: name the "
+                "design's security scheme that protects them with debug_scheme="
+            )
+        self.admin_app: ASGIApp = self._build_admin()
         self._app: ASGIApp = self._build_muxer()
 
     # -- composition ----------------------------------------------------------------
@@ -149,6 +190,22 @@ class App:
             self.endpoints[svc.name].use_inner(layer)
         return secured
 
+    def _design_authorizer(
+        self, scheme_name: str | None, scopes: tuple[str, ...]
+    ) -> DebugAuthorizer | None:
+        """An authorizer checking a request's credential against a scheme of the design."""
+        if scheme_name is None:
+            return None
+        scheme = self.api.schemes.get(scheme_name)
+        if scheme is None:
+            raise ImplementationError(
+                f"debug_scheme {scheme_name!r} is not a scheme of the design "
+                f"(schemes: {sorted(self.api.schemes)})"
+            )
+        from bastion.http.adminauth import scheme_authorizer
+
+        return scheme_authorizer(scheme, scopes, self._services, self.api.name)
+
     def _auth_failed(self, failure: AuthFailure) -> None:
         # Never the credential: the scheme, the method, who asked, and a fixed reason.
         self.logger.write_line("warn", "auth failure", {
@@ -157,6 +214,11 @@ class App:
             "http.remote_addr": failure.client or "",
             "reason": failure.reason,
         })
+        metrics = self.telemetry.metrics
+        if failure.reason == "rate_limited":
+            metrics.ratelimit_rejected(failure.scheme)
+        else:
+            metrics.auth_failure(failure.scheme, failure.reason)
         for hook in self.auth_failure_hooks:
             hook(failure)
 
@@ -175,6 +237,12 @@ class App:
                     self.encoders[(svc.name, m.name)],
                     secured=(svc.name, m.name) in self._secured,
                 )
+        for path in sorted(PROBE_PATHS):
+            self._muxer.mount("GET", path, self._serve_health, "health")
+        if self.debug_mount == "main":
+            self._muxer.mount("GET", "/metrics", self._serve_admin, "metrics")
+            self._muxer.mount("GET", "/debug", self._serve_admin, "debug")
+            self._muxer.mount("GET", "/debug/{*rest}", self._serve_admin, "debug")
         if self.openapi_path:
             self._muxer.mount("GET", self.openapi_path, self._serve_openapi, "openapi")
         if self.docs_path:
@@ -183,14 +251,64 @@ class App:
         return self._wrap(self._muxer)
 
     def _wrap(self, inner: ASGIApp) -> ASGIApp:
-        # Outermost first: request log, then the user's middleware, then the muxer.
+        # Outermost first: tracing (so log lines carry trace ids), request log, the
+        # user's middleware, the muxer.
         app = inner
         for mw in reversed(self._middleware):
             app = mw(app)
+        credentials = self._credential_params()
         if self.request_log:
             app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
-                             credential_params=self._credential_params())
+                             credential_params=credentials)
+        if self.tracing:
+            app = TracingMiddleware(app, self.telemetry, credential_params=credentials)
         return app
+
+    def _build_admin(self) -> ASGIApp:
+        """The admin listener's app: metrics, debug switch, profiles and probes."""
+        metrics = metrics_app(self.telemetry)
+        debug = debug_app(self.logger, profiling=self.profiling,
+                          authorize=self._debug_authorize)
+        health = self._health
+
+        async def admin(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                # The main listener runs the app's lifespan; the admin one only acks.
+                await _ack_lifespan(receive, send)
+                return
+            if scope["type"] != "http":
+                return
+            path = scope["path"]
+            if path == "/metrics":
+                await metrics(scope, receive, send)
+            elif is_debug_path(path) or path.startswith("/debug/"):
+                await debug(scope, receive, send)
+            else:
+                await health(scope, receive, send)
+
+        return admin
+
+    async def _serve_admin(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+    ) -> None:
+        if scope["path"] == "/metrics":
+            # On the public port, /metrics sits behind the debug scheme like /debug.
+            authorize = self._debug_authorize
+            if authorize is None or not await authorize(scope):
+                from bastion.http.errors import HTTPError
+                from bastion.http.muxer import send_error
+
+                err = HTTPError(401, "unauthorized", "credentials required for /metrics")
+                await send_error(send, 401, err.body(), [], scope)
+                return
+            await metrics_app(self.telemetry)(scope, receive, send)
+            return
+        await self.admin_app(scope, receive, send)
+
+    async def _serve_health(
+        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+    ) -> None:
+        await self._health(scope, receive, send)
 
     def _credential_params(self) -> set[str]:
         names = set()
@@ -258,6 +376,7 @@ class App:
     async def lifespan(self) -> AsyncIterator[None]:
         """Run the app's startup and shutdown around serving (the user's lifespan inside)."""
         uninstall = log.route_stdlib(self.logger) if self.route_stdlib_logs else None
+        self.draining = False
         try:
             with log.use(self.logger):
                 if self._lifespan is None:
@@ -266,7 +385,12 @@ class App:
                     async with self._lifespan(self):
                         yield
         finally:
+            await self.checker.aclose()
             await self.limiter.aclose()
+            if self._owns_telemetry:
+                self.telemetry.shutdown()
+            else:
+                self.telemetry.force_flush()
             if uninstall is not None:
                 uninstall()
             self.logger.flush()
@@ -297,3 +421,13 @@ class App:
                         f"{exc}"})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _ack_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
