@@ -80,12 +80,7 @@ async def _run(app: Any, n: int, body: bytes, expect: int) -> float:
     return elapsed / n * 1e6
 
 
-async def main(rounds: int, n: int) -> None:
-    apps = {
-        "bastion": scenario.bastion_app(),
-        "fastapi": scenario.fastapi_app(),
-        "litestar": scenario.litestar_app(),
-    }
+async def _measure(apps: dict[str, Any], rounds: int, n: int) -> dict[str, list[float]]:
     stops = [await _lifespan(a) for a in apps.values()]
     results: dict[str, list[float]] = {k: [] for k in apps}
     for app in apps.values():  # warm up caches and lazy imports
@@ -96,20 +91,111 @@ async def main(rounds: int, n: int) -> None:
             results[name].append(await _run(app, n, scenario.BODY, 201))
     for stop in stops:
         await stop()
-    base = min(results["bastion"])
-    print(f"\nPOST /orders, validated JSON body, in-process ASGI "
-          f"({rounds} rounds x {n} requests; best round, median in brackets)\n")
-    print(f"{'framework':<10} {'us/request':>11} {'median':>9} {'x bastion':>10}")
+    return results
+
+
+def _table(results: dict[str, list[float]], base: str) -> None:
+    ref = min(results[base])
+    print(f"{'app':<28} {'us/request':>11} {'median':>9} {'x ' + base:>18}")
     for name, times in results.items():
         best = min(times)
-        print(f"{name:<10} {best:>11.1f} {statistics.median(times):>9.1f} {best / base:>10.2f}")
-    lite = min(results["litestar"])
-    print(f"\nbastion / litestar = {base / lite:.3f} (target: at most 0.333)")
+        print(f"{name:<28} {best:>11.1f} {statistics.median(times):>9.1f} {best / ref:>18.2f}")
+
+
+async def foundation(rounds: int, n: int) -> None:
+    """Scenario 1: the frameworks alone, no observability."""
+    results = await _measure(
+        {
+            "bastion": scenario.bastion_app(),
+            "fastapi": scenario.fastapi_app(),
+            "litestar": scenario.litestar_app(),
+        },
+        rounds,
+        n,
+    )
+    print(f"\n1. POST /orders, validated JSON body, in-process ASGI, no observability "
+          f"({rounds} rounds x {n} requests; best round, median beside it)\n")
+    _table(results, "bastion")
+    ratio = min(results["bastion"]) / min(results["litestar"])
+    print(f"\nbastion / litestar = {ratio:.3f} (target: at most 0.333)")
+
+
+async def observability(rounds: int, n: int, log_path: str) -> None:
+    """Scenario 2: each framework with its usual OpenTelemetry instrumentation."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from bastion.observe.log import Logger
+    from bastion.observe.otel import configure
+    from bastion.observe._sampler import ParentBasedSampler
+
+    class Null(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    log_file = open(log_path, "w")  # noqa: SIM115 - closed below
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(BatchSpanProcessor(Null()))
+    meters = MeterProvider()
+
+    def peer(app: Any) -> Any:
+        return OpenTelemetryMiddleware(app, tracer_provider=provider, meter_provider=meters)
+
+    default = configure("bench", "1", env={})
+    always = configure("bench", "1", env={}, sampler=ParentBasedSampler(ALWAYS_ON),
+                       span_processors=[BatchSpanProcessor(Null())])
+    results = await _measure(
+        {
+            "bastion bare": scenario.bastion_app(),
+            "bastion full stack": scenario.bastion_app(
+                full=True, telemetry=default,
+                logger=Logger(stream=log_file, format="json")),
+            "bastion full, always sample": scenario.bastion_app(
+                full=True, telemetry=always,
+                logger=Logger(stream=log_file, format="json")),
+            "fastapi bare": scenario.fastapi_app(),
+            "fastapi + otel asgi": peer(scenario.fastapi_app()),
+            "litestar bare": scenario.litestar_app(),
+            "litestar + otel asgi": peer(scenario.litestar_app()),
+        },
+        rounds,
+        n,
+    )
+    default.shutdown()
+    always.shutdown()
+    provider.shutdown()
+    log_file.close()
+    print(f"\n2. The same, each with its usual observability ({rounds} rounds x {n} requests).\n"
+          "   Bastion full stack: server span (default adaptive sampler, 2 traces/s), built-in\n"
+          f"   metrics, start and end request log lines to {log_path}.\n"
+          "   Peers: opentelemetry-instrumentation-asgi, always-on sampling, batch exporter.\n")
+    _table(results, "bastion bare")
+    print()
+    for bare, full in (("bastion bare", "bastion full stack"),
+                       ("bastion bare", "bastion full, always sample"),
+                       ("fastapi bare", "fastapi + otel asgi"),
+                       ("litestar bare", "litestar + otel asgi")):
+        added = min(results[full]) - min(results[bare])
+        print(f"added by {full.split(' ', 1)[1]:<24} ({full.split()[0]}): {added:6.1f} us")
+    print("target: Bastion's whole stack adds at most 30 us")
+
+
+async def main(rounds: int, n: int, log_path: str) -> None:
+    await foundation(rounds, n)
+    await observability(rounds, n, log_path)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("-n", type=int, default=3000)
+    parser.add_argument("--log", default="/tmp/bastion-bench.log", help="request log file")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.n))
+    asyncio.run(main(args.rounds, args.n, args.log))

@@ -19,7 +19,8 @@ def order(amount: float, type_: str, customer: str, note: str | None) -> dict[st
             "note": note, "status": "open", "created_at": CREATED}
 
 
-def bastion_app() -> Any:
+def bastion_app(*, full: bool = False, logger: Any = None, telemetry: Any = None) -> Any:
+    """The scenario in Bastion: bare (no observability) or with its whole default stack."""
     import bastion
     from bastion.dsl import (
         API, POST, Attribute, Body, Email, Float64, Method, Payload, Required, Response,
@@ -59,7 +60,11 @@ def bastion_app() -> Any:
             o = p.order
             return order(o.amount, o.type, o.customer, o.note)
 
-    return bastion.App(api, {"orders": Orders()}, openapi_path=None, docs_path=None)
+    if not full:
+        return bastion.App(api, {"orders": Orders()}, openapi_path=None, docs_path=None,
+                           observability=False)
+    return bastion.App(api, {"orders": Orders()}, openapi_path=None, docs_path=None,
+                       logger=logger, telemetry=telemetry)
 
 
 def fastapi_app() -> Any:

@@ -22,6 +22,7 @@ from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
+from bastion.http.router import RouteClash
 from bastion.observe import log
 from bastion.observe.debug import debug_app, is_debug_path, payload_logger
 from bastion.observe.health import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
@@ -80,6 +81,7 @@ class App:
         debug_scheme: str | None = None,
         debug_scopes: Iterable[str] = (),
         config: Config | None = None,
+        observability: bool = True,
     ) -> None:
         self.api = api.finalize()
         self.config = config
@@ -96,12 +98,12 @@ class App:
         self.logger = logger or log.Logger.from_env(service=api.name)
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry or configure(api.name, self.version)
-        self.tracing = tracing
+        self.tracing = tracing and observability
+        self.request_log = request_log and observability
         self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger)
         self._health = health_app(self.checker, version=self.version,
                                   is_draining=lambda: self.draining)
         self.profiling = Profiling()
-        self.request_log = request_log
         self.route_stdlib_logs = route_stdlib_logs
         self.debug_authorizer = debug_authorizer
         #: Called with every `AuthFailure` after it is logged (metrics hook in here).
@@ -140,8 +142,9 @@ class App:
             self.endpoints[svc.name] = Endpoints(
                 svc, services[svc.name], self.compiler, payload_types, result_types
             )
-            self.endpoints[svc.name].use(log_fields)
-            self.endpoints[svc.name].use(payload_logger(payload_log_max))
+            if observability:
+                self.endpoints[svc.name].use(log_fields)
+                self.endpoints[svc.name].use(payload_logger(payload_log_max))
         self.limiter = limiter or RateLimiter(redis_url)
         self.limits = limits or rate_limits(self.api)
         self._services = dict(services)
@@ -237,16 +240,24 @@ class App:
                     self.encoders[(svc.name, m.name)],
                     secured=(svc.name, m.name) in self._secured,
                 )
-        for path in sorted(PROBE_PATHS):
-            self._muxer.mount("GET", path, self._serve_health, "health")
+        builtins: list[tuple[str, Any, str]] = [
+            (path, self._serve_health, "health") for path in sorted(PROBE_PATHS)
+        ]
         if self.debug_mount == "main":
-            self._muxer.mount("GET", "/metrics", self._serve_admin, "metrics")
-            self._muxer.mount("GET", "/debug", self._serve_admin, "debug")
-            self._muxer.mount("GET", "/debug/{*rest}", self._serve_admin, "debug")
+            builtins += [("/metrics", self._serve_admin, "metrics"),
+                         ("/debug", self._serve_admin, "debug"),
+                         ("/debug/{*rest}", self._serve_admin, "debug")]
         if self.openapi_path:
-            self._muxer.mount("GET", self.openapi_path, self._serve_openapi, "openapi")
+            builtins.append((self.openapi_path, self._serve_openapi, "openapi"))
         if self.docs_path:
-            self._muxer.mount("GET", self.docs_path, self._serve_docs, "docs")
+            builtins.append((self.docs_path, self._serve_docs, "docs"))
+        for path, handler, name in builtins:
+            try:
+                self._muxer.mount("GET", path, handler, name)
+            except RouteClash:
+                # The design's own route wins: built-ins never shadow what users declared.
+                self.logger.write_line("warn", "built-in route left out: the design uses it",
+                                       {"route": f"GET {path}", "builtin": name})
         self._muxer.compile()
         return self._wrap(self._muxer)
 

@@ -125,9 +125,9 @@ def _check_attr(root: AttributeExpr, owner: str, problems: _Problems) -> None:
     while stack:
         attr = stack.pop()
         t = attr.type
+        _check_validations(attr, owner, problems)
         if isinstance(t, UserTypeExpr):
             continue
-        _check_validations(attr, owner, problems)
         if isinstance(t, ObjectExpr):
             for name in t.required:
                 if name not in t.attributes:
@@ -436,7 +436,7 @@ def _check_method_http(
                 problems.add(http.mapped_at.get(attr, http.location),
                              f"{m.qualified}: {fn} maps {attr!r}, which is not a payload "
                              f"attribute (attributes: {', '.join(attrs) or 'none'})")
-            elif fn != "Param" and _kind(attrs[attr].type) in ("object", "map"):
+            elif _kind(attrs[attr].type) in ("object", "map"):
                 problems.add(http.mapped_at.get(attr, http.location),
                              f"{m.qualified}: {fn} cannot carry {attr!r} of type "
                              f"{attrs[attr].type_name()}")
@@ -490,6 +490,12 @@ def _check_method_http(
             if attr not in rattrs:
                 problems.add(http.response.location, f"{m.qualified}: Response maps result "
                              f"attribute {attr!r}, which the result does not have")
+    if http.response is not None and http.response.status in (204, 304) and (
+        m.result is not None and (http.response.body or not http.response.headers)
+    ):
+        problems.add(http.response.location, f"{m.qualified}: status {http.response.status} "
+                     "has no body, but the result would be written as one; map the result "
+                     "to headers or use another status")
     if http.response is not None and m.result is None and http.response.headers:
         problems.add(http.response.location, f"{m.qualified}: Response maps headers but the "
                      "method has no Result")

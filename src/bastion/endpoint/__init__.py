@@ -110,17 +110,35 @@ class Endpoints(Mapping[str, Endpoint]):
         # One cell per method: transports hold the cell, so middleware added later
         # (`use`) reaches them without a lookup per call.
         self.cells: dict[str, list[Endpoint]] = {name: [ep] for name, ep in self._base.items()}
-        self._compile()
+        self._invalidate()
 
     def use(self, middleware: EndpointMiddleware) -> None:
-        """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost."""
+        """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost.
+
+        Chains are built on the first call after the last `use`, so each middleware factory
+        runs once per method.
+        """
         self._middleware.append(middleware)
-        self._compile()
+        self._invalidate()
 
     def use_inner(self, middleware: EndpointMiddleware) -> None:
         """Wrap endpoints inside every user middleware (the framework's security layer)."""
         self._inner.append(middleware)
-        self._compile()
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        # Every cell compiles the chains on its first call, then calls the real chain.
+        self._compiled = {}
+        for name, cell in self.cells.items():
+            cell[0] = self._compile_on_call(name)
+
+    def _compile_on_call(self, name: str) -> Endpoint:
+        async def first_call(payload: Any) -> Any:
+            if not self._compiled:
+                self._compile()
+            return await self._compiled[name](payload)
+
+        return first_call
 
     def _compile(self) -> None:
         compiled = {}
@@ -136,13 +154,15 @@ class Endpoints(Mapping[str, Endpoint]):
         self._compiled = compiled
 
     def __getitem__(self, name: str) -> Endpoint:
+        if not self._compiled:
+            self._compile()
         return self._compiled[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._compiled)
+        return iter(self._base)
 
     def __len__(self) -> int:
-        return len(self._compiled)
+        return len(self._base)
 
 
 def _call(fn: Callable[..., Any], takes_payload: bool) -> Endpoint:

@@ -58,6 +58,9 @@ class Decoder:
         }
         self._headers = {wire.lower().encode("latin-1"): a for a, wire in http.headers.items()}
         self._cookies = dict(http.cookies)
+        self._header_arrays = {
+            a for a in http.headers if obj and isinstance(obj.attributes[a].type, ArrayExpr)
+        }
         self._authz = dict(http.authorization)
         self._path = path_params
         self._param_where: dict[str, tuple[str, str]] = {}
@@ -80,6 +83,8 @@ class Decoder:
             self.payload_type: Any = compiler.resolve(compiler.annotation(payload))
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
+            self._needs_headers = False
+            self._has_params = False
             return
         if isinstance(payload.type, UserTypeExpr) and not self._creds:
             self.payload_type = compiler.struct(payload.type)
@@ -155,7 +160,13 @@ class Decoder:
                         params[name] = value
             return msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
         except msgspec.ValidationError as exc:
-            raise self._invalid(params, body, exc) from None
+            try:
+                error = self._invalid(params, body, exc)
+            except RecursionError:
+                error = _too_deep()
+            raise error from None
+        except RecursionError:
+            raise _too_deep() from None
         except msgspec.DecodeError as exc:
             raise HTTPError(
                 400, "bad_request", f"request body is not valid JSON: {exc}"
@@ -204,7 +215,12 @@ class Decoder:
         for name, value in scope["headers"]:
             attr = self._headers.get(name)
             if attr is not None:
-                params[attr] = value.decode("latin-1")
+                if attr in self._header_arrays:
+                    # An HTTP list: comma-separated, possibly over several header lines.
+                    items = [v.strip() for v in value.decode("latin-1").split(",")]
+                    params.setdefault(attr, []).extend(items)
+                else:
+                    params[attr] = value.decode("latin-1")
             elif name == b"authorization" and self._authz:
                 self._read_authorization(value.decode("latin-1"), params)
             elif name == b"cookie" and self._cookies:
@@ -254,8 +270,8 @@ class Decoder:
         if body:
             try:
                 raw = msgspec.json.decode(body)
-            except msgspec.DecodeError:
-                raw = None
+            except msgspec.DecodeError as bad:
+                return HTTPError(400, "bad_request", f"request body is not valid JSON: {bad}")
         if self.kind == "value":
             collect.value(raw, self._payload_attr, "body", "body", errors)
         elif self.kind == "attr":
@@ -285,10 +301,12 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         return body
     chunks = [body]
     size = len(body)
+    if size > limit:
+        raise _too_large(limit)
     while True:
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise HTTPError(400, "client_disconnected", "the client went away")
-        message = await receive()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -296,6 +314,10 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_deep() -> HTTPError:
+    return HTTPError(400, "bad_request", "request body nests too deeply")
 
 
 def _too_large(limit: int) -> HTTPError:

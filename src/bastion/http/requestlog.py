@@ -8,8 +8,8 @@ logged with credential query parameters removed.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -70,7 +70,8 @@ class RequestLog:
                 request_id = value
             elif name == b"x-debug-logs" and value.lower() == b"on":
                 debug_header = True
-        rid = request_id.decode("latin-1") if request_id else secrets.token_hex(8)
+        # Unique, not secret: the PRNG is enough, and reading urandom per request is slow.
+        rid = request_id.decode("latin-1") if request_id else f"{random.getrandbits(64):016x}"
         rid_bytes = request_id or rid.encode("latin-1")
         scope["bastion.request_id"] = rid
         debug = False
@@ -89,7 +90,9 @@ class RequestLog:
                 size += len(message.get("body", b""))
             await send(message)
 
-        with log.use(logger), log.request_scope(request_id=rid, debug=debug):
+        context = log.RequestContext(logger, {"request_id": rid}, debug=debug)
+        failure: BaseException | None = None
+        try:
             if quiet:
                 await self.app(scope, receive, send_with_id)
                 return
@@ -99,7 +102,7 @@ class RequestLog:
             if qs:
                 url += "?" + redact_query(qs.decode("latin-1"), self.credential_params)
             client = scope.get("client")
-            logger.write_line("info", "start", {
+            logger.write_info("start", {
                 "http.method": scope["method"],
                 "http.url": url,
                 "http.remote_addr": client[0] if client else "",
@@ -107,10 +110,15 @@ class RequestLog:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                logger.write_line("info", "end", {
+                logger.write_info("end", {
                     "http.method": scope["method"],
                     "http.url": url,
                     "http.status": status,
                     "http.time_ms": round((time.perf_counter() - start) * 1000, 3),
                     "http.bytes": size,
                 })
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            context.leave(failure)

@@ -1,31 +1,36 @@
 """The router: compiled once, it finds a route by walking path segments, never by regex.
 
-Static paths are one dict lookup. Paths with parameters walk a tree of segments where
-a static child beats a `{param}` child, which beats a `{*wildcard}` (the rest of the
-path). A known path with the wrong verb is told apart from an unknown path, so the
-muxer can answer 405 with `Allow` instead of 404.
+Static paths are one dict lookup. Paths with parameters walk a tree of segments in
+precedence order — a static child, then a `{param}` child, then a `{*wildcard}` (the rest
+of the path) — and the first route on that walk that serves the verb wins, so
+`DELETE /files/{id}` does not hide `GET /files/{*path}`. Each route keeps its own
+parameter names, so `GET /items/{id}` and `DELETE /items/{item_id}` can share a segment.
+A known path with the wrong verb is told apart from an unknown path, so the muxer can
+answer 405 with an `Allow` header listing every verb that serves the path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["Match", "Router"]
+__all__ = ["Match", "RouteClash", "Router"]
 
 H = TypeVar("H")
+
+
+class RouteClash(ValueError):
+    """Two handlers were registered for the same verb and path template."""
 
 
 @dataclass(slots=True)
 class _Node(Generic[H]):
     static: dict[str, _Node[H]] = field(default_factory=dict)
     param: _Node[H] | None = None
-    param_name: str = ""
-    wildcard: dict[str, H] | None = None
-    wildcard_name: str = ""
-    wildcard_allow: str = ""
-    handlers: dict[str, H] = field(default_factory=dict)
-    allow: str = ""
+    # verb -> (handler, names of the route's parameters in path order)
+    wildcard: dict[str, tuple[H, tuple[str, ...]]] | None = None
+    handlers: dict[str, tuple[H, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,44 +50,48 @@ class Router(Generic[H]):
         self._static: dict[str, dict[str, H]] = {}
         self._static_allow: dict[str, str] = {}
         self._has_dynamic = False
+        self._templates: set[tuple[str, str]] = set()
 
     def add(self, verb: str, template: str, handler: H) -> None:
-        """Register `handler` for `verb template`; the design check ruled out collisions."""
+        """Register `handler` for `verb template`; raise `RouteClash` if it is taken."""
         segments = _split(template)
+        shape = "/".join(
+            ("{*}" if s.startswith("{*") else "{}") if s.startswith("{") else s for s in segments
+        )
+        if (verb, shape) in self._templates:
+            raise RouteClash(f"{verb} {template} is already routed")
+        self._templates.add((verb, shape))
         if not any(s.startswith("{") for s in segments):
             self._static.setdefault(_join(segments), {})[verb] = handler
             return
         self._has_dynamic = True
+        names = tuple(s[1:-1].lstrip("*") for s in segments if s.startswith("{"))
         node = self._root
         for seg in segments:
             if seg.startswith("{*"):
                 if node.wildcard is None:
                     node.wildcard = {}
-                node.wildcard[verb] = handler
-                node.wildcard_name = seg[2:-1]
+                node.wildcard[verb] = (handler, names)
                 return
             if seg.startswith("{"):
                 if node.param is None:
                     node.param = _Node()
-                node.param_name = seg[1:-1]
                 node = node.param
             else:
                 node = node.static.setdefault(seg, _Node())
-        node.handlers[verb] = handler
+        node.handlers[verb] = (handler, names)
 
     def compile(self) -> None:
-        """Precompute `Allow` headers (and HEAD from GET where HEAD is not declared)."""
+        """Precompute static `Allow` headers; serve HEAD with GET where HEAD is not declared."""
         for path, handlers in self._static.items():
             _head_from_get(handlers)
-            self._static_allow[path] = _allow(handlers)
+            self._static_allow[path] = ", ".join(sorted(handlers))
         stack = [self._root]
         while stack:
             node = stack.pop()
             _head_from_get(node.handlers)
-            node.allow = _allow(node.handlers)
             if node.wildcard is not None:
                 _head_from_get(node.wildcard)
-                node.wildcard_allow = _allow(node.wildcard)
             stack.extend(node.static.values())
             if node.param is not None:
                 stack.append(node.param)
@@ -97,50 +106,37 @@ class Router(Generic[H]):
             h = handlers.get(verb)
             if h is not None:
                 return Match(h, {})
-            if not self._has_dynamic:
-                return Match(None, {}, self._static_allow[path])
-            dynamic = self._walk(verb, path)
-            if dynamic.handler is not None:
-                return dynamic
-            return Match(None, {}, self._static_allow[path])
         if not self._has_dynamic:
-            return _NOT_FOUND  # type: ignore[return-value]
-        return self._walk(verb, path)
-
-    def _walk(self, verb: str, path: str) -> Match[H]:
+            if handlers is None:
+                return _NOT_FOUND  # type: ignore[return-value]
+            return Match(None, {}, self._static_allow[path])
         segments = _split(path)
-        params: dict[str, str] = {}
-        found = self._descend(self._root, segments, 0, params)
-        if found is None:
+        verbs: set[str] = set(handlers) if handlers is not None else set()
+        for routes, values in self._matches(self._root, segments, 0, []):
+            hit = routes.get(verb)
+            if hit is not None:
+                return Match(hit[0], dict(zip(hit[1], values, strict=True)))
+            verbs.update(routes)
+        if not verbs:
             return _NOT_FOUND  # type: ignore[return-value]
-        handlers, allow = found
-        h = handlers.get(verb)
-        if h is None:
-            return Match(None, {}, allow)
-        return Match(h, params)
+        return Match(None, {}, ", ".join(sorted(verbs)))
 
-    def _descend(
-        self, node: _Node[H], segs: list[str], i: int, params: dict[str, str]
-    ) -> tuple[dict[str, H], str] | None:
+    def _matches(
+        self, node: _Node[H], segs: list[str], i: int, values: list[str]
+    ) -> Iterator[tuple[dict[str, tuple[H, tuple[str, ...]]], list[str]]]:
+        """Every route matching `segs`, most specific first, with its parameter values."""
         if i == len(segs):
             if node.handlers:
-                return node.handlers, node.allow
-            return None
-        seg = segs[i]
-        child = node.static.get(seg)
-        if child is not None:
-            found = self._descend(child, segs, i + 1, params)
-            if found is not None:
-                return found
-        if node.param is not None and seg:
-            found = self._descend(node.param, segs, i + 1, params)
-            if found is not None:
-                params[node.param_name] = seg
-                return found
-        if node.wildcard is not None:
-            params[node.wildcard_name] = "/".join(segs[i:])
-            return node.wildcard, node.wildcard_allow
-        return None
+                yield node.handlers, values
+        else:
+            seg = segs[i]
+            child = node.static.get(seg)
+            if child is not None:
+                yield from self._matches(child, segs, i + 1, values)
+            if node.param is not None and seg:
+                yield from self._matches(node.param, segs, i + 1, [*values, seg])
+        if node.wildcard is not None and i < len(segs):
+            yield node.wildcard, [*values, "/".join(segs[i:])]
 
 
 _NOT_FOUND: Match[object] = Match(None, {})
@@ -158,7 +154,3 @@ def _head_from_get(handlers: dict[str, H]) -> None:
     # HTTP says HEAD is GET without the body; the encoder drops the body for HEAD.
     if "GET" in handlers and "HEAD" not in handlers:
         handlers["HEAD"] = handlers["GET"]
-
-
-def _allow(handlers: dict[str, H]) -> str:
-    return ", ".join(sorted(handlers))

@@ -188,19 +188,27 @@ def _key(key: str) -> str:
 class JSONFormat:
     """One JSON object per line, keys in order: time, level, msg, standard keys, fields."""
 
-    __slots__ = ("_encode", "_time", "_values")
+    __slots__ = ("_encode", "_max", "_time", "_values")
 
     def __init__(self, values: Values) -> None:
         self._values = values.normalize
+        self._max = values.max_size
         self._time = _UTCText()
         self._encode = msgspec.json.Encoder(enc_hook=_to_text).encode
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""
         values = self._values
+        limit = self._max
         line = {"time": self._time(t), "level": LEVEL_NAMES[level], "msg": values(msg)}
         for key, value in pairs:
-            line[key] = values(value)
+            # Short ASCII text and numbers are most values: skip the call for them.
+            if (type(value) is str and len(value) <= limit and value.isascii()) or (
+                type(value) is int or type(value) is float
+            ):
+                line[key] = value
+            else:
+                line[key] = values(value)
         return self._encode(line).decode() + "\n"
 
 

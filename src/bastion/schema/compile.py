@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import keyword
 import re
 import sys
@@ -28,11 +29,12 @@ from bastion.dsl.expr import (
     Primitive,
     UserTypeExpr,
 )
-from bastion.schema.formats import FORMAT_PATTERNS, formatted_str
+from bastion.schema.formats import FORMAT_PATTERNS, bounded_int, formatted_str
 
 __all__ = ["TypeCompiler", "py_name"]
 
 _counter = itertools.count()
+_INT64_MAX = 2**63 - 1
 
 
 def py_name(name: str) -> str:
@@ -186,9 +188,15 @@ def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
     if t.kind == "boolean":
         return bool
     if t.kind == "integer":
-        ge = _tighter(t.low, attr.minimum, max)
-        le = _tighter(t.high, attr.maximum, min)
-        return _meta(int, ge=ge, le=le, gt=attr.exclusive_minimum, lt=attr.exclusive_maximum)
+        # msgspec takes one lower and one upper bound: fold exclusive bounds into them.
+        low = None if attr.exclusive_minimum is None else math.floor(attr.exclusive_minimum) + 1
+        high = None if attr.exclusive_maximum is None else math.ceil(attr.exclusive_maximum) - 1
+        ge = _tighter(_tighter(t.low, attr.minimum, max), low, max)
+        le = _tighter(_tighter(t.high, attr.maximum, min), high, min)
+        if le is not None and le > _INT64_MAX:
+            # msgspec bounds are int64: the uint64 ceiling is checked by a small hook type.
+            return bounded_int(None if ge is None else math.ceil(ge), int(le))
+        return _meta(int, ge=ge, le=le)
     if t.kind == "number":
         return _meta(
             float, ge=attr.minimum, le=attr.maximum, gt=attr.exclusive_minimum,
@@ -207,7 +215,7 @@ def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
     return Any
 
 
-def _tighter(bound: int | None, user: float | None, pick: Any) -> float | int | None:
+def _tighter(bound: float | None, user: float | None, pick: Any) -> float | int | None:
     if bound is None:
         return user
     if user is None:

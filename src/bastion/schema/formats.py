@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FORMAT_PATTERNS",
+    "BoundedInt",
+    "bounded_int",
     "FormattedStr",
     "check_format",
     "dec_hook",
@@ -200,9 +202,45 @@ def formatted_str(
     return cls
 
 
+class BoundedInt(int):
+    """Base of the generated integer types whose bounds exceed msgspec's int64 `Meta`."""
+
+    __slots__ = ()
+    low: ClassVar[int | None] = None
+    high: ClassVar[int] = 0
+
+    @classmethod
+    def decode(cls, value: Any) -> BoundedInt:
+        """Validate `value` as this type or raise ValueError with msgspec's wording."""
+        if isinstance(value, str):  # query, path and header values (lax conversion)
+            try:
+                value = int(value)
+            except ValueError:
+                raise TypeError("Expected `int`, got `str`") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"Expected `int`, got `{_json_name(value)}`")
+        if cls.low is not None and value < cls.low:
+            raise ValueError(f"Expected `int` >= {cls.low}")
+        if value > cls.high:
+            raise ValueError(f"Expected `int` <= {cls.high}")
+        return cls(value)
+
+
+_INTS: dict[tuple[int | None, int], type[BoundedInt]] = {}
+
+
+def bounded_int(low: int | None, high: int) -> type[BoundedInt]:
+    """Return the integer type checking `low <= value <= high` (for uint64 ranges)."""
+    cls = _INTS.get((low, high))
+    if cls is None:
+        cls = type("BoundedInt", (BoundedInt,), {"__slots__": (), "low": low, "high": high})
+        _INTS[(low, high)] = cls
+    return cls
+
+
 def dec_hook(type_: type, value: Any) -> Any:
-    """msgspec decode hook: validate formatted strings."""
-    if isinstance(type_, type) and issubclass(type_, FormattedStr):
+    """msgspec decode hook: validate formatted strings and wide integers."""
+    if isinstance(type_, type) and issubclass(type_, FormattedStr | BoundedInt):
         return type_.decode(value)
     raise NotImplementedError(f"Bastion cannot decode {type_!r}")
 
@@ -211,6 +249,8 @@ def enc_hook(value: Any) -> Any:
     """msgspec encode hook: formatted strings are plain strings on the wire."""
     if isinstance(value, str):
         return str(value)
+    if isinstance(value, int):
+        return int(value)
     raise NotImplementedError(f"Bastion cannot encode objects of type {type(value).__name__}")
 
 

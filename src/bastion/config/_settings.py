@@ -1,0 +1,144 @@
+"""The base configuration every Bastion service reads from its environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bastion.config._address import parse_address
+from bastion.config._units import ByteSize, Duration
+
+__all__ = ["Config", "Secret"]
+
+#: A value that is masked wherever the configuration is shown; read it with
+#: `.get_secret_value()`.
+Secret = SecretStr
+
+_MiB = 1024 * 1024
+
+
+class Config(BaseSettings):
+    """Typed settings read from the environment; subclass it to add your own.
+
+    Every field reads the variable of the same name in upper case (`http_addr` reads
+    `HTTP_ADDR`). A field without a default is required. Use `Duration`, `ByteSize` and
+    `Secret` for timeouts, sizes and credentials::
+
+        class Settings(bastion.config.Config):
+            database_url: Secret                  # required: DATABASE_URL
+            cache_ttl: Duration = 300.0           # CACHE_TTL="5m"
+
+    Load it with `bastion.config.load(Settings)`, which reports every bad variable at once.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    server: Literal["uvicorn", "granian"] = Field(
+        "uvicorn", description="embedded ASGI server; only uvicorn holds every guarantee"
+    )
+    http_addr: str = Field(":8080", description="address the API listens on")
+    admin_addr: str = Field(
+        "127.0.0.1:8081", description="address of health, metrics and debug; empty disables it"
+    )
+    grpc_addr: str = Field(":8082", description="address reserved for the gRPC transport")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="lowest level logged"
+    )
+    log_format: Literal["auto", "json", "terminal"] = Field(
+        "auto", description="auto: terminal format on a TTY, JSON otherwise"
+    )
+    read_header_timeout: Duration = Field(
+        10.0, gt=0, description="time to receive a request's headers, from connect or first byte"
+    )
+    read_timeout: Duration = Field(
+        30.0, gt=0, description="time to receive a request's body once its headers are in (408)"
+    )
+    write_timeout: Duration = Field(
+        60.0, gt=0, description="time a handler may run before it is cancelled (503)"
+    )
+    idle_timeout: Duration = Field(
+        120.0, gt=0, description="time a keep-alive connection may wait for its next request"
+    )
+    max_header_bytes: ByteSize = Field(
+        _MiB, gt=0, description="largest request line and headers (431)"
+    )
+    max_body_bytes: ByteSize = Field(_MiB, gt=0, description="largest request body (413)")
+    max_concurrency: int | None = Field(
+        None, gt=0, description="in-flight requests per worker before 503 + Retry-After"
+    )
+    shutdown_timeout: Duration = Field(
+        30.0, ge=0, description="time in-flight requests get to finish on shutdown"
+    )
+    shutdown_delay: Duration = Field(
+        0.0, ge=0, description="time readiness reports 503 before the listener closes"
+    )
+    tls_cert_file: Path | None = Field(None, description="PEM certificate chain; enables HTTPS")
+    tls_key_file: Path | None = Field(None, description="PEM private key of the certificate")
+    hsts_max_age: Duration = Field(
+        0.0, ge=0, description="Strict-Transport-Security max-age on HTTPS responses; 0 is off"
+    )
+    hsts_include_subdomains: bool = Field(False, description="add includeSubDomains to HSTS")
+    workers: int = Field(1, ge=1, description="processes serving the same port")
+    redis_url: str | None = Field(None, description="Redis for distributed rate limits")
+
+    otel_service_name: str | None = Field(None, description="service.name of telemetry")
+    otel_resource_attributes: str | None = Field(None, description="key=value,... resource")
+    otel_exporter_otlp_endpoint: str | None = Field(None, description="OTLP collector URL")
+    otel_exporter_otlp_protocol: Literal["grpc", "http/protobuf", "http/json"] | None = Field(
+        None, description="OTLP protocol (SDK default: http/protobuf)"
+    )
+    otel_exporter_otlp_headers: Secret | None = Field(
+        None, description="key=value,... headers sent to the collector"
+    )
+    otel_traces_exporter: str | None = Field(None, description="otlp, console or none")
+    otel_metrics_exporter: str | None = Field(None, description="otlp, prometheus, console or none")
+    otel_logs_exporter: str | None = Field(None, description="otlp, console or none")
+    otel_traces_sampler: str | None = Field(None, description="e.g. parentbased_traceidratio")
+    otel_traces_sampler_arg: str | None = Field(None, description="the sampler's argument")
+    otel_propagators: str | None = Field(None, description="e.g. tracecontext,baggage")
+    otel_metric_export_interval: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="milliseconds between metric exports"
+    )
+    otel_sdk_disabled: bool = Field(False, description="turn every OpenTelemetry signal off")
+
+    @field_validator("log_level", "log_format", "server", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("http_addr", "grpc_addr")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        parse_address(value)
+        return value.strip()
+
+    @field_validator("admin_addr")
+    @classmethod
+    def _check_optional_address(cls, value: str) -> str:
+        if value.strip():
+            parse_address(value)
+        return value.strip()
+
+    @field_validator("tls_cert_file", "tls_key_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A field validator, not a model one, so the mismatch is listed with every other
+        # problem; a certificate that failed its own check is absent and not reported twice.
+        if "tls_cert_file" in info.data and (info.data["tls_cert_file"] is None) != (value is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        return value

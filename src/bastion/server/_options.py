@@ -1,0 +1,88 @@
+"""The server's settings, resolved once from a `Config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bastion.config import Config, format_byte_size, format_duration, parse_address
+
+__all__ = ["ServerOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Addresses, limits and shutdown timing of one Bastion server, in seconds and bytes.
+
+    Build it from a configuration with `ServerOptions.from_config(config)`; the defaults
+    are those of `Config`.
+    """
+
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    admin_host: str | None = "127.0.0.1"
+    admin_port: int = 8081
+    read_header_timeout: float = 10.0
+    read_timeout: float = 30.0
+    write_timeout: float = 60.0
+    idle_timeout: float = 120.0
+    max_header_bytes: int = 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_concurrency: int | None = None
+    shutdown_timeout: float = 30.0
+    shutdown_delay: float = 0.0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    hsts_max_age: float = 0.0
+    hsts_include_subdomains: bool = False
+    workers: int = 1
+    backlog: int = 2048
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServerOptions:
+        """Return the server options a configuration asks for."""
+        http_host, http_port = parse_address(config.http_addr)
+        admin_host: str | None = None
+        admin_port = 0
+        if config.admin_addr:
+            admin_host, admin_port = parse_address(config.admin_addr)
+        return cls(
+            server=config.server,
+            http_host=http_host,
+            http_port=http_port,
+            admin_host=admin_host,
+            admin_port=admin_port,
+            read_header_timeout=config.read_header_timeout,
+            read_timeout=config.read_timeout,
+            write_timeout=config.write_timeout,
+            idle_timeout=config.idle_timeout,
+            max_header_bytes=config.max_header_bytes,
+            max_body_bytes=config.max_body_bytes,
+            max_concurrency=config.max_concurrency,
+            shutdown_timeout=config.shutdown_timeout,
+            shutdown_delay=config.shutdown_delay,
+            tls_cert_file=config.tls_cert_file,
+            tls_key_file=config.tls_key_file,
+            hsts_max_age=config.hsts_max_age,
+            hsts_include_subdomains=config.hsts_include_subdomains,
+            workers=config.workers,
+        )
+
+    @property
+    def tls(self) -> bool:
+        """Whether the API is served over HTTPS."""
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    def limits_summary(self) -> str:
+        """Return the active limits on one line, as the startup message shows them."""
+        d, b = format_duration, format_byte_size
+        concurrency = str(self.max_concurrency) if self.max_concurrency else "unlimited"
+        return (
+            f"read_header={d(self.read_header_timeout)} read={d(self.read_timeout)} "
+            f"write={d(self.write_timeout)} idle={d(self.idle_timeout)} "
+            f"max_header={b(self.max_header_bytes)} max_body={b(self.max_body_bytes)} "
+            f"max_concurrency={concurrency} shutdown_delay={d(self.shutdown_delay)} "
+            f"shutdown_timeout={d(self.shutdown_timeout)}"
+        )

@@ -1,0 +1,457 @@
+"""Request decoding: path, query, headers, cookies and body into one validated payload."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import msgspec
+import pytest
+
+from bastion.dsl import *
+from bastion.dsl import Any as AnyType
+from bastion.types import Message
+from tests.http.support import Wire, call, client, quiet_app
+
+STORE = "123e4567-e89b-12d3-a456-426614174000"
+
+
+class Shop:
+    """Records every payload it gets."""
+
+    def __init__(self) -> None:
+        self.seen: list[typing.Any] = []
+
+    async def put_item(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def add_note(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def create(self, p: typing.Any) -> typing.Any:
+        self.seen.append(p)
+        return {"n": 1}
+
+    async def batch(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def show(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def echo(self, p: typing.Any) -> typing.Any:
+        return msgspec.to_builtins(p)
+
+
+def shop_design(max_body_bytes: int | None = None) -> tuple[typing.Any, Shop]:
+    with API("shop") as api:
+        pass
+    with Type("Item"):
+        Attribute("sku", String, pattern="^[A-Z]{3}-[0-9]+$")
+        Attribute("qty", Int32, minimum=1, maximum=100)
+        Attribute("children", ArrayOf("Item"))
+        Required("sku", "qty")
+    with Service("shop"):
+        with Method("put_item"):
+            with Payload():
+                Attribute("store", String, format=UUID)
+                Attribute("id", Int, minimum=1)
+                Attribute("page", Int, minimum=1, default=1)
+                Attribute("tags", ArrayOf(String, max_length=5))
+                Attribute("dry_run", Boolean)
+                Attribute("request_id", String, min_length=4)
+                Attribute("limit", Int, maximum=10)
+                Attribute("session", String, enum=["alpha", "beta"])
+                Attribute("item", "Item")
+                Required("store", "id", "request_id", "session", "item")
+            with HTTP():
+                PUT("/stores/{store}/items/{id}")
+                Param("page")
+                Param("tags:tag")
+                Param("dry_run:dry-run")
+                Header("request_id:X-Request-ID")
+                Header("limit:X-Limit")
+                Cookie("session:sid")
+                Body("item")
+        with Method("add_note"):
+            with Payload():
+                Attribute("store", String, format=UUID)
+                Attribute("text", String, min_length=1)
+                Attribute("priority", Int, enum=[1, 2, 3])
+                Required("store", "text")
+            with HTTP():
+                POST("/stores/{store}/notes")
+        with Method("create"):
+            Payload("Item")
+            with Result():
+                Attribute("n", Int)
+            with HTTP():
+                POST("/items")
+                Response(StatusCreated)
+        with Method("batch"):
+            Payload(ArrayOf("Item"))
+            with HTTP():
+                POST("/batch")
+        with Method("show"):
+            with Payload():
+                Attribute("id", Int)
+                Required("id")
+            with HTTP():
+                GET("/items/{id}")
+        with Method("echo"):
+            with Payload():
+                Attribute("q", String)
+                Attribute("n", Int)
+            Result(AnyType)
+            with HTTP():
+                GET("/echo")
+                Param("q")
+                Param("n")
+    shop = Shop()
+    kw = {"max_body_bytes": max_body_bytes} if max_body_bytes is not None else {}
+    return quiet_app(api, {"shop": shop}, **kw), shop
+
+
+def errors_of(body: dict[str, typing.Any]) -> set[tuple[str, str, str]]:
+    return {(e["field"], e["in"], e["message"]) for e in body["errors"]}
+
+
+# ---------------------------------------------------------------------------- every source
+
+
+async def test_every_source_decodes_into_one_typed_payload() -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        r = await c.put(
+            f"/stores/{STORE}/items/42?tag=a&tag=bb&dry-run=true&ignored=1",
+            json={"sku": "ABC-1", "qty": 3, "children": [{"sku": "XYZ-2", "qty": 1}]},
+            headers={"X-Request-ID": "req-1", "x-limit": "7", "Cookie": "other=x; sid=beta"},
+        )
+    assert r.status_code == 204, r.text
+    (p,) = shop.seen
+    assert p.store == STORE
+    assert p.id == 42 and type(p.id) is int
+    assert p.page == 1  # the default
+    assert p.tags == ["a", "bb"]
+    assert p.dry_run is True
+    assert p.request_id == "req-1"
+    assert p.limit == 7
+    assert p.session == "beta"
+    assert (p.item.sku, p.item.qty) == ("ABC-1", 3)
+    assert p.item.children[0].sku == "XYZ-2"
+    assert isinstance(p.item, msgspec.Struct)
+    assert isinstance(p, msgspec.Struct)
+
+
+async def test_every_bad_field_of_every_source_is_named() -> None:
+    app, _ = shop_design()
+    async with client(app) as c:
+        r = await c.put(
+            "/stores/not-a-uuid/items/abc?page=0&tag=toolong&dry-run=maybe",
+            json={"sku": "abc", "qty": 0, "children": [{"qty": 1000}]},
+            headers={"X-Request-ID": "r", "X-Limit": "11", "Cookie": "sid=gamma"},
+        )
+    body = r.json()
+    assert errors_of(body) == {
+        ("store", "path", "Expected `str` formatted as a UUID"),
+        ("id", "path", "Expected `int`, got `str`"),
+        ("page", "query", "Expected `int` >= 1"),
+        ("tag[0]", "query", "Expected `str` of length <= 5"),
+        ("dry-run", "query", "Expected `bool`, got `str`"),
+        ("X-Request-ID", "header", "Expected `str` of length >= 4"),
+        ("X-Limit", "header", "Expected `int` <= 10"),
+        ("sid", "cookie", "Invalid enum value 'gamma'"),
+        ("item.sku", "body", "Expected `str` matching regex '^[A-Z]{3}-[0-9]+$'"),
+        ("item.qty", "body", "Expected `int` >= 1"),
+        ("item.children[0].sku", "body", "missing required field"),
+        ("item.children[0].qty", "body", "Expected `int` <= 100"),
+    }
+    assert body["message"].startswith("12 invalid fields: ")
+    for name in ("store", "id", "page", "tag", "dry-run", "X-Request-ID", "X-Limit", "sid",
+                 "item.sku", "item.qty", "item.children[0].sku", "item.children[0].qty"):
+        assert name in body["message"]
+
+
+async def test_missing_required_values_name_where_they_were_expected() -> None:
+    app, _ = shop_design()
+    async with client(app) as c:
+        r = await c.put(f"/stores/{STORE}/items/1")
+    assert r.status_code == 400
+    assert errors_of(r.json()) == {
+        ("X-Request-ID", "header", "missing required field"),
+        ("sid", "cookie", "missing required field"),
+        ("item", "body", "missing required field"),
+    }
+
+
+async def test_body_rest_of_the_payload_and_its_errors() -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        ok = await c.post(f"/stores/{STORE}/notes", json={"text": "hi", "priority": 2})
+        bad = await c.post("/stores/x/notes", json={"text": "", "priority": 9, "store": STORE})
+        missing = await c.post(f"/stores/{STORE}/notes", json={})
+        empty = await c.post(f"/stores/{STORE}/notes")
+    assert ok.status_code == 204, ok.text
+    p = shop.seen[0]
+    assert (p.store, p.text, p.priority) == (STORE, "hi", 2)
+    assert bad.status_code == 400
+    assert errors_of(bad.json()) == {
+        ("store", "path", "Expected `str` formatted as a UUID"),
+        ("text", "body", "Expected `str` of length >= 1"),
+        ("priority", "body", "Invalid enum value 9"),
+    }
+    assert errors_of(missing.json()) == {("text", "body", "missing required field")}
+    assert errors_of(empty.json()) == {("text", "body", "missing required field")}
+
+
+async def test_body_is_the_whole_payload() -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        ok = await c.post("/items", json={"sku": "ABC-1", "qty": 1})
+        bad = await c.post("/items", json={"sku": 5, "children": [{"sku": "ABC-1", "qty": 0}]})
+        not_object = await c.post("/items", json=[1, 2])
+    assert ok.status_code == 201 and ok.json() == {"n": 1}
+    assert type(shop.seen[0]).__name__ == "Item"
+    assert errors_of(bad.json()) == {
+        ("sku", "body", "Expected `str`, got `int`"),
+        ("qty", "body", "missing required field"),
+        ("children[0].qty", "body", "Expected `int` >= 1"),
+    }
+    assert errors_of(not_object.json()) == {("body", "body", "Expected `object`, got `array`")}
+
+
+async def test_body_is_a_non_object_payload() -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        ok = await c.post("/batch", json=[{"sku": "ABC-1", "qty": 1}])
+        empty = await c.post("/batch", json=[])
+        not_array = await c.post("/batch", json={"sku": "ABC-1", "qty": 1})
+        bad = await c.post("/batch", json=[{"sku": "ABC-1", "qty": 1}, {"qty": "x"}])
+    assert ok.status_code == 204
+    assert shop.seen[0][0].sku == "ABC-1"
+    assert empty.status_code == 204
+    assert shop.seen[1] == []
+    assert errors_of(not_array.json()) == {("body", "body", "Expected `array`, got `object`")}
+    assert errors_of(bad.json()) == {
+        ("body[1].sku", "body", "missing required field"),
+        ("body[1].qty", "body", "Expected `int`, got `str`"),
+    }
+
+
+async def test_query_values_are_percent_decoded() -> None:
+    app, _ = shop_design()
+    async with client(app) as c:
+        r = await c.get("/echo", params={"q": "caf\u00e9 & cr\u00e8me", "n": "3"})
+    assert r.status_code == 200
+    assert r.json() == {"q": "caf\u00e9 & cr\u00e8me", "n": 3}
+
+
+# ---------------------------------------------------------------------------- malformed bodies
+
+
+@pytest.mark.parametrize("body", [b"{", b"not json", b"\xff\xfe\x00", b'{"sku": "A"} extra'])
+async def test_a_body_that_is_not_json_is_400(body: bytes) -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        r = await c.post("/items", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    data = r.json()
+    assert data["name"] == "bad_request"
+    assert data["message"].startswith("request body is not valid JSON")
+    assert shop.seen == []
+
+
+@pytest.mark.parametrize("path", ["/items", "/batch", f"/stores/{STORE}/notes"])
+async def test_deeply_nested_json_is_400_not_500(path: str) -> None:
+    app, _ = shop_design()
+    async with client(app) as c:
+        arrays = await c.post(path, content=b"[" * 50_000,
+                              headers={"content-type": "application/json"})
+        objects = await c.post(path, content=b'{"sku":' * 20_000,
+                               headers={"content-type": "application/json"})
+    assert arrays.status_code == 400, arrays.text
+    assert objects.status_code == 400, objects.text
+
+
+async def test_deep_but_valid_json_structure_with_an_error_is_400() -> None:
+    # A recursive type nested deeper than Python's recursion limit allows a naive walk.
+    app, _ = shop_design()
+    item: dict[str, typing.Any] = {"sku": "ABC-1", "qty": 0}
+    for _ in range(400):
+        item = {"sku": "ABC-1", "qty": 1, "children": [item]}
+    async with client(app) as c:
+        r = await c.post("/items", content=json.dumps(item).encode(),
+                         headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["name"] == "bad_request"
+    for error in r.json().get("errors", []):  # naming the deep field is welcome, not required
+        assert error["field"].endswith(".qty") and error["message"] == "Expected `int` >= 1"
+
+
+# ---------------------------------------------------------------------------- content type
+
+
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; b=x",
+              "application/xml"],
+)
+async def test_a_wrong_content_type_is_415(ctype: str) -> None:
+    app, shop = shop_design()
+    async with client(app) as c:
+        r = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}',
+                         headers={"content-type": ctype})
+    assert r.status_code == 415
+    assert r.json()["name"] == "unsupported_media_type"
+    assert ctype.split(";", maxsplit=1)[0] in r.json()["message"]
+    assert shop.seen == []
+
+
+@pytest.mark.parametrize(
+    "ctype", ["application/json", "application/json; charset=utf-8", "Application/JSON",
+              "application/merge-patch+json", "application/problem+json"],
+)
+async def test_json_content_types_are_accepted(ctype: str) -> None:
+    app, _ = shop_design()
+    async with client(app) as c:
+        r = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}',
+                         headers={"content-type": ctype})
+    assert r.status_code == 201, r.text
+
+
+async def test_a_json_body_without_content_type_is_accepted() -> None:
+    app, _ = shop_design()
+    r = await call(app, "POST", "/items", wire=Wire([b'{"sku": "ABC-1", "qty": 1}']))
+    assert r.status == 201
+
+
+# ---------------------------------------------------------------------------- body size
+
+
+async def test_default_limit_is_one_mebibyte() -> None:
+    app, _ = shop_design()
+    assert app.max_body_bytes == 1 << 20
+    async with client(app) as c:
+        big = await c.post("/items", content=b" " * ((1 << 20) + 1),
+                           headers={"content-type": "application/json"})
+        at_limit = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}'.ljust(1 << 20),
+                                headers={"content-type": "application/json"})
+    assert big.status_code == 413
+    assert big.json()["name"] == "payload_too_large"
+    assert at_limit.status_code == 201
+
+
+async def test_content_length_over_the_limit_is_413_without_reading_the_body() -> None:
+    app, shop = shop_design(max_body_bytes=100)
+    wire = Wire([b"x" * 60, b"x" * 60, b"x" * 60])
+    r = await call(app, "POST", "/items", wire=wire,
+                   headers=[("content-type", "application/json"), ("content-length", "180")])
+    assert r.status == 413
+    assert r.json()["name"] == "payload_too_large"
+    assert "100 byte limit" in r.json()["message"]
+    assert wire.pulled == 0
+    assert shop.seen == []
+
+
+async def test_chunked_body_stops_right_after_passing_the_limit() -> None:
+    app, _ = shop_design(max_body_bytes=100)
+    wire = Wire([b" " * 30] * 10)
+    r = await call(app, "POST", "/items", wire=wire,
+                   headers=[("content-type", "application/json")])
+    assert r.status == 413
+    assert wire.pulled == 4  # 30, 60, 90, 120: the fourth chunk passes the limit
+
+
+async def test_chunked_body_whose_first_chunk_passes_the_limit() -> None:
+    app, _ = shop_design(max_body_bytes=100)
+    wire = Wire([b" " * 150, b" " * 10, b" " * 10])
+    r = await call(app, "POST", "/items", wire=wire,
+                   headers=[("content-type", "application/json")])
+    assert r.status == 413
+    assert wire.pulled == 1
+
+
+async def test_single_chunk_over_the_limit_without_content_length() -> None:
+    app, _ = shop_design(max_body_bytes=100)
+    wire = Wire([b" " * 101])
+    r = await call(app, "POST", "/items", wire=wire)
+    assert r.status == 413
+    assert wire.pulled == 1
+
+
+async def test_chunked_body_at_the_limit_is_read_whole() -> None:
+    app, shop = shop_design(max_body_bytes=100)
+    body = b'{"sku": "ABC-1", "qty": 1}'.ljust(100)
+    wire = Wire([body[:40], body[40:80], body[80:]])
+    r = await call(app, "POST", "/items", wire=wire,
+                   headers=[("content-type", "application/json")])
+    assert r.status == 201
+    assert wire.pulled == 3
+    assert shop.seen[0].sku == "ABC-1"
+
+
+async def test_invalid_content_length_is_400() -> None:
+    app, _ = shop_design()
+    r = await call(app, "POST", "/items", wire=Wire([b"{}"]),
+                   headers=[("content-type", "application/json"), ("content-length", "ten")])
+    assert r.status == 400
+    assert r.json()["message"] == "invalid Content-Length"
+
+
+async def test_a_method_without_body_does_not_read_one() -> None:
+    app, shop = shop_design(max_body_bytes=10)
+    wire = Wire([b"x" * 100])
+    r = await call(app, "GET", "/items/5", wire=wire, headers=[("content-length", "100")])
+    assert r.status == 204
+    assert wire.pulled == 0
+    assert shop.seen[0].id == 5
+
+
+async def test_a_client_that_disconnects_mid_body_is_not_served() -> None:
+    app, shop = shop_design()
+
+    class Disconnecting(Wire):
+        """Sends a body that looks complete, then goes away before its last chunk."""
+
+        async def receive(self) -> Message:
+            self.calls += 1
+            if self.calls == 1:
+                return {"type": "http.request", "body": b'{"sku": "ABC-1", "qty": 1}',
+                        "more_body": True}
+            return {"type": "http.disconnect"}
+
+    r = await call(app, "POST", "/items", wire=Disconnecting(),
+                   headers=[("content-type", "application/json")])
+    assert shop.seen == []  # the body never finished: the method must not run
+    assert r.status == 400
+    assert r.json()["name"] == "client_disconnected"
+
+
+async def test_array_headers_are_http_lists() -> None:
+    # RFC 9110 section 5.3: a list header may be sent as one comma-separated line or as
+    # several lines; both carry the same array.
+    with API("h") as api:
+        pass
+    with Service("s"), Method("tags"):
+        with Payload():
+            Attribute("tags", ArrayOf(String))
+            Attribute("ids", ArrayOf(Int, minimum=1))
+        Result(AnyType)
+        with HTTP():
+            GET("/tags")
+            Header("tags:X-Tags")
+            Header("ids:X-Ids")
+
+    class Impl:
+        async def tags(self, p: typing.Any) -> typing.Any:
+            return {"tags": p.tags, "ids": p.ids}
+
+    app = quiet_app(api, {"s": Impl()})
+    one_line = await call(app, "GET", "/tags", headers=[("X-Tags", "a, b"), ("X-Ids", "1,2")])
+    two_lines = await call(app, "GET", "/tags",
+                           headers=[("X-Tags", "a"), ("X-Tags", "b"), ("X-Ids", "3")])
+    bad = await call(app, "GET", "/tags", headers=[("X-Ids", "1, 0, x")])
+    assert one_line.status == 200, one_line.body
+    assert one_line.json() == {"tags": ["a", "b"], "ids": [1, 2]}
+    assert two_lines.status == 200, two_lines.body
+    assert two_lines.json() == {"tags": ["a", "b"], "ids": [3]}
+    assert bad.status == 400
+    assert {e["field"] for e in bad.json()["errors"]} == {"X-Ids[1]", "X-Ids[2]"}

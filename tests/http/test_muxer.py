@@ -1,0 +1,173 @@
+"""The muxer on its own: handlers built from the design, error mapping, the default 500 log."""
+
+from __future__ import annotations
+
+import logging
+import typing
+
+import msgspec
+import pytest
+
+import bastion
+from bastion.dsl import *
+from bastion.http.decoder import Decoder
+from bastion.http.encoder import ResultEncoder
+from bastion.http.muxer import Muxer, json_response
+from bastion.schema.compile import TypeCompiler
+from bastion.schema.formats import enc_hook
+from bastion.schema.validate import Collector
+from bastion.types import Endpoint, Message, Receive, Scope, Send
+from tests.http.support import Wire, call
+
+
+def build(impls: dict[str, Endpoint], **kw: typing.Any) -> Muxer:
+    """A muxer serving service 's' of the current design with raw endpoints."""
+    api = current_design()
+    assert api is not None
+    api.finalize()
+    compiler = TypeCompiler(api)
+    collector = Collector(compiler)
+    encoder = msgspec.json.Encoder(enc_hook=enc_hook)
+    mux = Muxer(**kw)
+    for m in api.services["s"].methods.values():
+        decoder = None
+        if m.payload is not None:
+            decoder = Decoder(m, compiler, collector, max_body_bytes=1024)
+        mux.add_method(m, [impls[m.name]], decoder, ResultEncoder(m, compiler, encoder))
+    mux.compile()
+    return mux
+
+
+def design() -> None:
+    with API("mux"):
+        pass
+    with Service("s"):
+        Error("not_found")
+        with Method("boom"):
+            with HTTP():
+                GET("/boom")
+        with Method("find"):
+            with Payload():
+                Attribute("id", Int)
+                Required("id")
+            Result(String)
+            with HTTP():
+                GET("/find/{id}")
+                Response("not_found", StatusNotFound)
+
+
+async def boom(payload: typing.Any) -> typing.Any:
+    raise ValueError("secret connection string postgres://u:pw@db")
+
+
+async def find(payload: typing.Any) -> typing.Any:
+    if payload.id == 0:
+        raise bastion.make_error("not_found", "nothing with id 0", field="id")
+    return f"found {payload.id}"
+
+
+async def test_default_hook_logs_the_500_id_with_the_stack_on_bastion_http(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    design()
+    mux = build({"boom": boom, "find": find})
+    with caplog.at_level(logging.ERROR, logger="bastion.http"):
+        r = await call(mux, "GET", "/boom")
+    assert r.status == 500
+    body = r.json()
+    assert body["name"] == "internal" and body["fault"] is True
+    assert "secret" not in r.body.decode() and "ValueError" not in r.body.decode()
+    records = [rec for rec in caplog.records if rec.name == "bastion.http"]
+    assert len(records) == 1
+    record = records[0]
+    assert record.levelno == logging.ERROR
+    assert f"(id={body['id']})" in record.getMessage()
+    assert "GET /boom" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)
+    assert "secret connection string" in caplog.text  # the stack trace is in the log
+
+
+async def test_each_500_gets_its_own_id() -> None:
+    design()
+    ids: list[str] = []
+
+    def hook(scope: Scope, exc: BaseException, error_id: str) -> None:
+        ids.append(error_id)
+        assert scope["bastion.exception"] is exc
+
+    mux = build({"boom": boom, "find": find}, on_internal_error=hook)
+    first = await call(mux, "GET", "/boom")
+    second = await call(mux, "GET", "/boom")
+    assert [first.json()["id"], second.json()["id"]] == ids
+    assert ids[0] != ids[1]
+
+
+async def test_design_error_and_result() -> None:
+    design()
+    mux = build({"boom": boom, "find": find})
+    ok = await call(mux, "GET", "/find/5")
+    missing = await call(mux, "GET", "/find/0")
+    assert ok.status == 200 and ok.json() == "found 5"
+    assert ok.headers["content-type"] == "application/json"
+    assert missing.status == 404
+    assert missing.json()["field"] == "id"
+    assert missing.json()["message"] == "nothing with id 0"
+
+
+async def test_route_template_is_recorded_in_the_scope() -> None:
+    design()
+    seen: list[str] = []
+
+    async def spy(payload: typing.Any) -> typing.Any:
+        return "x"
+
+    mux = build({"boom": boom, "find": spy})
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        await mux(scope, receive, send)
+        seen.append(scope["bastion.route"])
+
+    await call(outer, "GET", "/find/7")
+    assert seen == ["/find/{id}"]
+
+
+async def test_security_exceptions_map_to_401_and_403() -> None:
+    design()
+
+    async def unauthorized(payload: typing.Any) -> typing.Any:
+        raise bastion.Unauthorized("token expired")
+
+    async def forbidden(payload: typing.Any) -> typing.Any:
+        raise bastion.Forbidden("missing scope api:write")
+
+    mux = build({"boom": unauthorized, "find": forbidden})
+    r401 = await call(mux, "GET", "/boom")
+    r403 = await call(mux, "GET", "/find/1")
+    assert r401.status == 401 and r401.json()["name"] == "unauthorized"
+    assert r401.json()["message"] == "token expired"
+    assert "www-authenticate" in r401.headers
+    assert r403.status == 403 and r403.json()["message"] == "missing scope api:write"
+
+
+async def test_mounted_raw_handlers_and_lifespan_scopes() -> None:
+    design()
+    mux = build({"boom": boom, "find": find})
+
+    async def hello(scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
+        status, headers, body = json_response(200, {"hello": params})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    mux.mount("GET", "/hello/{name}", hello, "hello")
+    mux.compile()
+    r = await call(mux, "GET", "/hello/ada")
+    assert r.json() == {"hello": {"name": "ada"}}
+    assert ("GET", "/hello/{name}", "hello") in mux.routes
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await mux({"type": "lifespan"}, Wire().receive, send)
+    assert sent == []  # the muxer leaves lifespan to the App
