@@ -207,6 +207,8 @@ class App:
             )
         from bastion.http.adminauth import scheme_authorizer
 
+        kind = "Basic" if scheme.kind == "basic" else "Bearer"
+        self._challenge = f'{kind} realm="{self.api.name}"'.encode("latin-1", "replace")
         return scheme_authorizer(scheme, scopes, self._services, self.api.name)
 
     def _auth_failed(self, failure: AuthFailure) -> None:
@@ -278,8 +280,9 @@ class App:
     def _build_admin(self) -> ASGIApp:
         """The admin listener's app: metrics, debug switch, profiles and probes."""
         metrics = metrics_app(self.telemetry)
-        debug = debug_app(self.logger, profiling=self.profiling,
-                          authorize=self._debug_authorize)
+        # The admin listener is reached only from where ADMIN_ADDR is bound (loopback by
+        # default), as Clue's is; on the public port `_serve_admin` checks the scheme.
+        debug = debug_app(self.logger, profiling=self.profiling)
         health = self._health
 
         async def admin(scope: Scope, receive: Receive, send: Send) -> None:
@@ -302,17 +305,15 @@ class App:
     async def _serve_admin(
         self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
     ) -> None:
-        if scope["path"] == "/metrics":
-            # On the public port, /metrics sits behind the debug scheme like /debug.
-            authorize = self._debug_authorize
-            if authorize is None or not await authorize(scope):
-                from bastion.http.errors import HTTPError
-                from bastion.http.muxer import send_error
+        # On the public port, /metrics and /debug sit behind the design's debug scheme.
+        authorize = self._debug_authorize
+        if authorize is None or not await authorize(scope):
+            from bastion.http.errors import HTTPError
+            from bastion.http.muxer import send_error
 
-                err = HTTPError(401, "unauthorized", "credentials required for /metrics")
-                await send_error(send, 401, err.body(), [], scope)
-                return
-            await metrics_app(self.telemetry)(scope, receive, send)
+            err = HTTPError(401, "unauthorized", f"credentials required for {scope['path']}")
+            await send_error(send, 401, err.body(), [(b"www-authenticate", self._challenge)],
+                             scope)
             return
         await self.admin_app(scope, receive, send)
 

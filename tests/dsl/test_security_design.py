@@ -135,6 +135,7 @@ def test_api_key_attribute_naming_an_undeclared_scheme() -> None:
                 APIKey("nope", "other", String)
             with HTTP():
                 GET("/m")
+                Param("other")  # not a second reader of X-API-Key: one problem only
     assert finalize_error(api) == (
         at(line) + "method 'm' of service 's': APIKey names scheme 'nope', which is never declared"
     )

@@ -146,9 +146,13 @@ def API(name: str) -> _Block[APIExpr]:
         raise _fail(where, "API must be declared at the top level, not inside another block")
     api = APIExpr(name=name, location=where)
     _state.design = api
+    kept = []
     for scheme in _state.pending_schemes:
-        api.schemes.setdefault(scheme.name, scheme)
-    _state.pending_schemes.clear()
+        if scheme.location.file == where.file:
+            api.schemes.setdefault(scheme.name, scheme)
+        else:
+            kept.append(scheme)
+    _state.pending_schemes[:] = kept
     return _Block(api)
 
 
@@ -480,9 +484,13 @@ def _scheme(
         scopes=dict(scopes or {}),
         flows=list(flows),
     )
-    if _state.design is not None and _state.stack:
-        _state.design.schemes.setdefault(name, scheme)
+    design = _state.design
+    if design is not None and (_state.stack or design.location.file == where.file):
+        # Inside the API block, or after it in the same design file: it is this design's.
+        design.schemes.setdefault(name, scheme)
     else:
+        # Declared before any API (often in a module of its own): the next API declared in
+        # the same file adopts it; any design that uses it by object gets it then.
         _state.pending_schemes.append(scheme)
     return scheme
 

@@ -472,6 +472,14 @@ def _check_method_http(
             http.authorization[name] = "basic-password"
         else:
             http.headers[name] = "X-API-Key"
+    by_header: dict[str, str] = {}
+    for attr, wire in http.headers.items():
+        other = by_header.setdefault(wire.lower(), attr)
+        if other != attr:
+            problems.add(http.mapped_at.get(attr, m.location),
+                         f"{m.qualified}: attributes {other!r} and {attr!r} are both read from "
+                         f"header {wire!r}; map one elsewhere with Header(...), Param(...) or "
+                         "Cookie(...)")
     if "basic-username" in http.authorization.values():
         authz_users.append("Basic credentials")
     if len(authz_users) > 1:

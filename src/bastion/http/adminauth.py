@@ -17,6 +17,7 @@ from typing import Any
 from bastion.dsl.expr import SchemeExpr
 from bastion.errors import Forbidden, Unauthorized
 from bastion.security import Scheme, handlers_for
+from bastion.security.principal import normalize_scopes
 from bastion.types import Scope
 
 __all__ = ["scheme_authorizer"]
@@ -74,9 +75,9 @@ def scheme_authorizer(
         except Exception:
             _log.exception("auth handler of scheme %s failed on a debug request", scheme.name)
             return False
-        granted = getattr(principal, "scopes", None)
+        granted = normalize_scopes(getattr(principal, "scopes", None))
         if scopes and granted is None:
             return False
-        return set(scopes) <= set(granted or ())
+        return set(scopes) <= (granted or frozenset())
 
     return authorize

@@ -230,7 +230,11 @@ class Decoder:
         scheme, _, cred = value.strip().partition(" ")
         for attr, kind in self._authz.items():
             if kind == "bearer":
-                params[attr] = cred.strip() if scheme.lower() == "bearer" else value.strip()
+                if scheme.lower() == "bearer":
+                    params[attr] = cred.strip()
+                elif not cred:
+                    # A bare token with no scheme word; "Basic …" and others are no token.
+                    params[attr] = scheme
         if scheme.lower() == "basic":
             try:
                 decoded = base64.b64decode(cred.strip(), validate=True).decode("utf-8")

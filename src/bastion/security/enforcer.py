@@ -186,6 +186,9 @@ class _Enforcer:
         self.method_limit: RateLimit | None = None
         self.fail_client: RateLimit | None = None
         self.fail_credential: RateLimit | None = None
+        # Attempts being verified right now, per lockout key: a peek alone would let a
+        # burst of parallel guesses all pass before the first failure is counted.
+        self._pending: dict[str, int] = {}
         if limiter is not None:
             names = {s.scheme.name for c in compiled for s in c.steps}
             self.per_scheme = {
@@ -211,6 +214,7 @@ class _Enforcer:
 
     async def __call__(self, payload: Any) -> Any:
         client = client_address.get()
+        reserved: list[str] = []
         if self.limiter is not None:
             presented = [
                 (step, args)
@@ -218,7 +222,7 @@ class _Enforcer:
                 for step in c.steps
                 if (args := _credential(payload, step.ref)) is not None
             ]
-            await self._check_lockout(presented, client)
+            reserved = await self._check_lockout(presented, client)
 
         last: AuthenticationError | AuthorizationError | None = None
         rejected: dict[str, Scheme] = {}
@@ -228,6 +232,11 @@ class _Enforcer:
             except (AuthenticationError, AuthorizationError) as exc:
                 last = exc
                 continue
+            except BaseException:
+                self._release(reserved)
+                raise
+            self._release(reserved)
+            reserved = []
             if self.limiter is not None:
                 await self._check_requests(comp, by_scheme, payload, client)
             token = _enter(first, by_scheme)
@@ -238,8 +247,11 @@ class _Enforcer:
 
         if last is None:  # pragma: no cover - compiled is never empty
             raise AssertionError("no security requirement was evaluated")
-        if self.limiter is not None and rejected:
-            await self._count_failures(rejected, client)
+        try:
+            if self.limiter is not None and rejected:
+                await self._count_failures(rejected, client)
+        finally:
+            self._release(reserved)
         if isinstance(last, AuthenticationError):
             last.alternatives = self.kinds
         self._report_as(
@@ -332,12 +344,21 @@ class _Enforcer:
                 kind=sch.kind,
             )
 
+    def _release(self, keys: list[str]) -> None:
+        for key in keys:
+            left = self._pending[key] - 1
+            if left:
+                self._pending[key] = left
+            else:
+                del self._pending[key]
+
     async def _check_lockout(
         self, presented: list[tuple[_Step, tuple[str, ...]]], client: str | None
-    ) -> None:
+    ) -> list[str]:
+        """Refuse a locked-out caller; reserve one attempt per lockout key otherwise."""
         limiter = self.limiter
         if limiter is None:
-            return
+            return []
         checks: list[tuple[str, RateLimit, Scheme]] = []
         scheme = presented[0][0].scheme if presented else self.first
         if self.fail_client is not None and client:
@@ -351,10 +372,15 @@ class _Enforcer:
                     checks.append((f"authfail:cred:{fp}", self.fail_credential, step.scheme))
         for key, limit, sch in checks:
             decision = await limiter.peek(key, limit)
-            if not decision.allowed:
+            in_flight = self._pending.get(key, 0)
+            if not decision.allowed or (not decision.degraded and decision.remaining <= in_flight):
                 reason = "unavailable" if decision.degraded else "locked_out"
                 self._report(sch, reason, client)
                 raise RateLimited("too many failed authentications", decision, reason=reason)
+        keys = [key for key, _, _ in checks]
+        for key in keys:
+            self._pending[key] = self._pending.get(key, 0) + 1
+        return keys
 
     async def _count_failures(self, rejected: Mapping[str, Scheme], client: str | None) -> None:
         limiter = self.limiter

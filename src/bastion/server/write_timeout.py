@@ -37,6 +37,10 @@ class WriteTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing could be cancelled
+            await self.app(scope, receive, send)
+            return
         started = False
 
         async def watched_send(message: Message) -> None:
@@ -45,29 +49,36 @@ class WriteTimeout:
                 started = True
             await send(message)
 
+        request = self.inflight.add(scope, task, self.timeout)
         try:
-            async with asyncio.timeout(self.timeout) as deadline:
-                with self.inflight.track(scope, deadline) as request:
-                    await self.app(scope, receive, watched_send)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the handler's own timeout, not ours
-            await self._answer(scope, send, request.reason, started)
+            await self.app(scope, receive, watched_send)
+        except asyncio.CancelledError:
+            if not request.expired:
+                raise
+            # Our cancellation, unless someone else cancelled the task as well.
+            if task.uncancel() > 0:
+                raise
+        else:
+            if request.expired and task.cancelling():
+                # The handler swallowed our cancellation and finished: nothing to answer,
+                # but the task must not stay marked as being cancelled.
+                task.uncancel()
+            return
+        finally:
+            self.inflight.discard(request)
+        await self._answer(scope, send, request.reason, started)
 
     async def _answer(self, scope: Scope, send: Send, reason: str, started: bool) -> None:
         rid = request_id(scope)
         method, path = scope.get("method", ""), scope.get("path", "")
+        extra = {"request_id": rid, "http.method": method, "http.path": path}
         if reason:
-            _log.warning(
-                "request %s %s %s cancelled: %s", rid, method, path, reason,
-                extra={"request_id": rid, "http.method": method, "http.path": path},
-            )
+            _log.warning("request %s %s %s cancelled: %s", rid, method, path, reason, extra=extra)
             name, message, timed_out = "unavailable", "the server is shutting down", False
         else:
             _log.warning(
                 "request %s %s %s cancelled: still running after WRITE_TIMEOUT=%gs",
-                rid, method, path, self.timeout,
-                extra={"request_id": rid, "http.method": method, "http.path": path},
+                rid, method, path, self.timeout, extra=extra,
             )
             name, timed_out = "timeout", True
             message = f"the request was not answered within {self.timeout:g}s"

@@ -1,0 +1,226 @@
+"""Typed env configuration: units, addresses, one error listing every problem, the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import Field, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from bastion.config import (
+    ByteSize,
+    Config,
+    Duration,
+    Secret,
+    describe,
+    format_byte_size,
+    format_duration,
+    load,
+    parse_address,
+    parse_byte_size,
+    parse_duration,
+)
+from bastion.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("250ms", 0.25), ("10s", 10.0), ("1m30s", 90.0), ("1h", 3600.0), ("1.5h", 5400.0),
+        ("2h45m", 9900.0), ("300us", 0.0003), ("300µs", 0.0003), ("5ns", 5e-9),
+        ("10", 10.0), ("0.5", 0.5), ("0", 0.0), (" 1m ", 60.0), ("+2s", 2.0), (".5s", 0.5),
+    ],
+)
+def test_durations_read_as_go_writes_them_or_as_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "10x", "-1s", "-5", "nan", "inf", "1m-30s", "s",
+                                  "1 s", "1.2.3s"])
+def test_bad_durations_say_what_is_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="duration such as 250ms"):
+        parse_duration(text)
+
+
+@given(st.floats(min_value=0, max_value=10**7, allow_nan=False))
+def test_formatted_durations_read_back(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.25, "250ms"), (10, "10s"), (90, "1m30s"), (3600, "1h"), (3661, "1h1m1s"),
+     (1.5, "1.5s"), (120, "2m")],
+)
+def test_durations_print_compactly(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1MiB", 1048576), ("512KB", 512000), ("1024", 1024), ("1.5KiB", 1536), ("1 MiB", 1048576),
+     ("1mib", 1048576), ("2GB", 2 * 10**9), ("1GiB", 1024**3), ("10B", 10), ("0", 0)],
+)
+def test_sizes_read_with_si_or_iec_units_or_as_bytes(text: str, size: int) -> None:
+    assert parse_byte_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["1XB", "0.5B", "-1", "", "MiB", "1.5", "1e3"])
+def test_bad_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"size|bytes|unit"):
+        parse_byte_size(text)
+
+
+@given(st.integers(min_value=0, max_value=2**50))
+def test_formatted_sizes_read_back(size: int) -> None:
+    assert parse_byte_size(format_byte_size(size)) == size
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [(":8080", ("0.0.0.0", 8080)), ("127.0.0.1:8081", ("127.0.0.1", 8081)),
+     ("[::1]:80", ("::1", 80)), ("localhost:0", ("localhost", 0))],
+)
+def test_addresses_read_as_go_writes_them(text: str, address: tuple[str, int]) -> None:
+    assert parse_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["8080", "host:99999", "::1:80", "host:", "host:http"])
+def test_bad_addresses_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_address(text)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    config = load(Config, {})
+    assert (config.http_addr, config.admin_addr, config.grpc_addr) == (
+        ":8080", "127.0.0.1:8081", ":8082")
+    assert (config.read_header_timeout, config.read_timeout, config.write_timeout,
+            config.idle_timeout) == (10, 30, 60, 120)
+    assert config.max_header_bytes == config.max_body_bytes == 1024 * 1024
+    assert (config.shutdown_timeout, config.shutdown_delay) == (30, 0)
+    assert config.workers == 1
+    assert config.max_concurrency is None
+    assert config.server == "uvicorn"
+    assert config.tls_cert_file is None
+
+
+def test_values_are_read_from_the_environment_in_any_case() -> None:
+    config = load(Config, {"READ_TIMEOUT": "1m30s", "max_body_bytes": "512KB",
+                           "Log_Level": "DEBUG", "ADMIN_ADDR": "", "MAX_CONCURRENCY": "100",
+                           "OTEL_SDK_DISABLED": "true"})
+    assert config.read_timeout == 90
+    assert config.max_body_bytes == 512_000
+    assert config.log_level == "debug"
+    assert config.admin_addr == ""
+    assert config.max_concurrency == 100
+    assert config.otel_sdk_disabled is True
+
+
+class Settings(Config):
+    """A service's own configuration."""
+
+    database_url: Secret
+    api_key: Secret = Field(Secret("default-key-000000000"), min_length=20)
+    cache_ttl: Duration = 300.0
+    upload_limit: ByteSize = 10 * 1024 * 1024
+    tags: list[str] = Field(default_factory=list)
+
+
+def test_every_problem_is_reported_at_once_in_declaration_order() -> None:
+    env = {"READ_TIMEOUT": "soon", "WORKERS": "zero", "MAX_BODY_BYTES": "1XB",
+           "HTTP_ADDR": "8080", "SERVER": "nginx", "TLS_CERT_FILE": "/no/such/cert.pem",
+           "CACHE_TTL": "-1s", "TAGS": "[oops"}
+    with pytest.raises(ConfigError) as error:
+        load(Settings, env)
+    problems = error.value.problems
+    assert [p.split(":")[0].split("=")[0] for p in problems] == [
+        "SERVER", "HTTP_ADDR", "READ_TIMEOUT", "MAX_BODY_BYTES", "TLS_CERT_FILE", "WORKERS",
+        "DATABASE_URL", "CACHE_TTL", "TAGS",
+    ]
+    assert "HTTP_ADDR: '8080' is not host:port such as ':8080'" in problems[1]
+    assert "READ_TIMEOUT: 'soon' is not a duration such as 250ms, 10s, 1m30s" in problems[2]
+    assert "unknown unit 'XB'" in problems[3]
+    assert "no such file: /no/such/cert.pem" in problems[4]
+    assert problems[5].startswith("WORKERS='zero': Input should be a valid integer")
+    assert problems[6] == "DATABASE_URL: required but not set; expected a secret string"
+    assert "negative" in problems[7]
+    assert problems[8] == "TAGS: expected JSON list"
+    assert str(error.value).startswith("invalid configuration:\n  - SERVER=")
+
+
+def test_a_half_configured_tls_is_reported_with_the_rest() -> None:
+    with pytest.raises(ConfigError) as error:
+        load(Config, {"TLS_CERT_FILE": __file__, "WORKERS": "0"})
+    assert error.value.problems == [
+        "TLS_KEY_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together",
+        "WORKERS='0': Input should be greater than or equal to 1",
+    ]
+
+
+def test_a_bad_secret_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as error:
+        load(Settings, {"DATABASE_URL": "postgres://x", "API_KEY": "hunter2"})
+    (problem,) = error.value.problems
+    assert "hunter2" not in problem
+    assert problem.startswith("API_KEY='********': ")
+    assert "at least 20" in problem
+
+
+def test_the_user_config_is_typed_and_frozen() -> None:
+    config = load(Settings, {"DATABASE_URL": "postgres://app:pw@db/app", "CACHE_TTL": "5m",
+                             "UPLOAD_LIMIT": "2MiB", "TAGS": '["a", "b"]'})
+    assert config.database_url.get_secret_value() == "postgres://app:pw@db/app"
+    assert config.cache_ttl == 300
+    assert config.upload_limit == 2 * 1024 * 1024
+    assert config.tags == ["a", "b"]
+    with pytest.raises(ValidationError):
+        config.cache_ttl = 1
+
+
+def test_an_env_prefix_is_honoured() -> None:
+    class Prefixed(Config):
+        model_config = SettingsConfigDict(env_prefix="APP_")
+        region: str
+
+    assert load(Prefixed, {"APP_REGION": "eu", "REGION": "us"}).region == "eu"
+    with pytest.raises(ConfigError, match="APP_REGION: required"):
+        load(Prefixed, {"REGION": "us"})
+
+
+def test_describe_lists_every_variable_with_default_and_value_masking_secrets() -> None:
+    env = {"DATABASE_URL": "postgres://app:s3cret@db/app", "READ_TIMEOUT": "90",
+           "REDIS_URL": "redis://:hunter2@cache:6379/0", "WORKERS": "many",
+           "OTEL_EXPORTER_OTLP_HEADERS": "api-key=abcdef"}
+    table = describe(Settings, env)
+    rows = {line.split()[0]: line for line in table.splitlines()}
+    assert next(iter(rows)) == "VARIABLE"
+    assert set(rows) >= {"HTTP_ADDR", "READ_TIMEOUT", "MAX_BODY_BYTES", "OTEL_SERVICE_NAME",
+                         "DATABASE_URL", "CACHE_TTL", "UPLOAD_LIMIT"}
+    assert rows["READ_TIMEOUT"].split()[1:3] == ["30s", "90"]
+    assert rows["MAX_BODY_BYTES"].split()[1:3] == ["1MiB", "1MiB"]
+    assert rows["CACHE_TTL"].split()[1:3] == ["5m", "5m"]
+    assert rows["DATABASE_URL"].split()[1:3] == ["(required)", "********"]
+    assert "redis://:********@cache:6379/0" in rows["REDIS_URL"]
+    assert "INVALID: Input should be a valid integer" in rows["WORKERS"]
+    for secret in ("s3cret", "hunter2", "abcdef", "default-key"):
+        assert secret not in table
+
+
+def test_describe_of_a_valid_environment_shows_parsed_values() -> None:
+    table = describe(Settings, {"DATABASE_URL": "x", "CACHE_TTL": "90", "UPLOAD_LIMIT": "1024"})
+    rows = {line.split()[0]: line.split() for line in table.splitlines()}
+    assert rows["CACHE_TTL"][2] == "1m30s"
+    assert rows["UPLOAD_LIMIT"][2] == "1KiB"
+    assert "INVALID" not in table
+
+
+def test_tls_files_must_exist(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("c")
+    key.write_text("k")
+    config = load(Config, {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)})
+    assert config.tls_cert_file == cert

@@ -1,0 +1,131 @@
+"""A raw ASGI app for the server tests: handlers that sleep, echo, stream and hang.
+
+Its lifespan writes marker files into $BASTION_TEST_MARKERS so a test can see that the
+startup and the shutdown ran in each process. Run it as `python -m tests.server.app` to
+serve it with `bastion.server.run(app)` from the main module, as a service would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from bastion.types import Receive, Scope, Send
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[Any] | None = None) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()),
+                    *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def _mark(kind: str) -> None:
+    folder = os.environ.get("BASTION_TEST_MARKERS")
+    if folder:
+        Path(folder, f"{kind}-{os.getpid()}").write_text(kind)
+
+
+class AdminApp:
+    """The admin listener's app: readiness that turns 503 when shutdown begins."""
+
+    def __init__(self, owner: SampleApp) -> None:
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/readyz":
+            status = 503 if self.owner.shutting_down else 200
+            await _respond(send, status, b"shutting down" if status == 503 else b"ready")
+        elif scope["path"] == "/active":
+            await _respond(send, 200, str(self.owner.active).encode())
+        else:
+            await _respond(send, 404, b"not found")
+
+
+class SampleApp:
+    """The API app, with the optional hooks the server honours."""
+
+    title = "Sample API"
+    docs_path = "/docs"
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+        self.active = 0
+        self.admin_app = AdminApp(self)
+
+    def begin_shutdown(self) -> None:
+        self.shutting_down = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        self.active += 1
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            self.active -= 1
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if os.environ.get("SAMPLE_FAIL_STARTUP"):
+                    await send({"type": "lifespan.startup.failed", "message": "database down"})
+                    return
+                _mark("startup")
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # Stands in for closing user resources and flushing telemetry.
+                await asyncio.sleep(0.05)
+                _mark("shutdown")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        if "request_id" in query:
+            # As Bastion's request-log middleware does, inside the server's middlewares.
+            scope["bastion.request_id"] = query["request_id"]
+        if path == "/":
+            await _respond(send, 200, b"ok")
+        elif path == "/pid":
+            await _respond(send, 200, str(os.getpid()).encode())
+        elif path == "/sleep":
+            await asyncio.sleep(float(query.get("s", "1")))
+            await _respond(send, 200, b"slept")
+        elif path == "/echo":
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+            await _respond(send, 200, json.dumps({"length": len(body)}).encode())
+        elif path == "/stream-then-hang":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+            await asyncio.sleep(3600)
+        else:
+            await _respond(send, 404, b"not found")
+
+
+app = SampleApp()
+
+
+if __name__ == "__main__":
+    from bastion.server import run
+
+    run(app)

@@ -1,0 +1,182 @@
+"""Start the sample app in a real server process, and speak raw HTTP/1.1 to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_BY_IMPORT_STRING = "from bastion.server import run; run('tests.server.app:app')"
+
+
+@dataclass
+class Running:
+    """A server process serving tests/server/app.py on 127.0.0.1."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    admin_port: int
+    markers: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def adapter(self) -> str:
+        """The SERVER the process runs."""
+        return self.env.get("SERVER", "uvicorn")
+
+    @property
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        """Open a TCP connection to the API port."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the server process."""
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        """Wait for the process to exit; return its status."""
+        return self.process.wait(timeout=timeout)
+
+    def marker_pids(self, kind: str) -> set[int]:
+        """The pids that wrote a `kind` marker (startup or shutdown) from their lifespan."""
+        return {int(p.name.split("-", 1)[1]) for p in self.markers.glob(f"{kind}-*")}
+
+
+@contextlib.contextmanager
+def running_server(
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    main_module: bool = False,
+    wait: bool = True,
+) -> Iterator[Running]:
+    """Start the sample app on free loopback ports with `env`; kill it on exit."""
+    port, admin_port = free_port(), free_port()
+    markers = tmp_path / "markers"
+    markers.mkdir(exist_ok=True)
+    log_path = tmp_path / f"server-{port}.log"
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HTTP_ADDR": f"127.0.0.1:{port}",
+        "ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+        "BASTION_TEST_MARKERS": str(markers),
+        **(env or {}),
+    }
+    command = (
+        [sys.executable, "-m", "tests.server.app"]
+        if main_module
+        else [sys.executable, "-c", RUN_BY_IMPORT_STRING]
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log
+        )
+    running = Running(process, port, admin_port, markers, log_path, dict(env or {}))
+    try:
+        if wait:
+            wait_for_port(port, timeout=20.0)
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{running.log}")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        # A worker whose parent was killed would outlive the test: end it, checking first
+        # that the pid is still one of ours.
+        for pid in running.marker_pids("startup"):
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class Response:
+    """A parsed HTTP/1.1 response."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def request_bytes(method: str, path: str, headers: dict[str, str] | None = None,
+                  body: bytes = b"") -> bytes:
+    """Return a whole HTTP/1.1 request."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body and not any(k.lower() == "content-length" for k in (headers or {})):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# Bytes read past the end of a response (a pipelined next response), kept per socket.
+_leftover: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
+def read_response(sock: socket.socket, timeout: float = 10.0) -> Response:
+    """Read one response (headers and a Content-Length body) from `sock`.
+
+    Bytes past its end are kept for the next call, so pipelined responses read in order.
+    """
+    sock.settimeout(timeout)
+    data = _leftover.pop(sock, b"")
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a whole response head: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    response = Response(int(status_line.split()[1]), headers)
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    response.body, remainder = rest[:length], rest[length:]
+    if remainder:
+        _leftover[sock] = remainder
+    return response
+
+
+def seconds_until_closed(sock: socket.socket, limit: float) -> float:
+    """Read and discard until the peer closes; return the seconds it took.
+
+    Raises TimeoutError if the connection is still open after `limit` seconds.
+    """
+    start = time.monotonic()
+    try:
+        while True:
+            remaining = start + limit - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+            if not sock.recv(65536):
+                break
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except TimeoutError:
+        raise TimeoutError(f"still open after {limit}s") from None
+    return time.monotonic() - start

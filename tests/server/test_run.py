@@ -1,0 +1,168 @@
+"""`run` and `serve`: configuration errors, startup failures, embedding, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bastion.config import Config, load
+from bastion.server import Server, ServerOptions, run, serve
+from bastion.server._server import announce
+from tests.server.app import SampleApp
+from tests.server.harness import ROOT, running_server
+from tests.support.servers import free_port
+
+
+@pytest.mark.integration
+def test_a_bad_environment_is_one_error_listing_every_variable(tmp_path: Path) -> None:
+    env = {"READ_TIMEOUT": "soon", "WORKERS": "zero", "MAX_BODY_BYTES": "1XB",
+           "HTTP_ADDR": "8080"}
+    with running_server(tmp_path, env, wait=False) as server:
+        assert server.wait() == 2
+    log = server.log
+    assert "Traceback" not in log
+    assert log.startswith("invalid configuration:")
+    for variable in ("READ_TIMEOUT", "WORKERS", "MAX_BODY_BYTES", "HTTP_ADDR"):
+        assert f"  - {variable}" in log
+    assert "1m30s" in log  # says what a duration looks like
+    assert server.marker_pids("startup") == set()
+
+
+@pytest.mark.integration
+def test_an_unreadable_certificate_is_a_configuration_error(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    key = tmp_path / "key.pem"
+    cert.write_text("not a certificate")
+    key.write_text(
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+    )
+    env = {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)}
+    with running_server(tmp_path, env, wait=False) as server:
+        assert server.wait() == 2
+    assert "TLS_CERT_FILE" in server.log
+    assert "cannot load the certificate and key" in server.log
+    assert "c2VjcmV0" not in server.log  # the key's content never shows
+    assert "Traceback" not in server.log
+
+
+@pytest.mark.integration
+def test_a_port_in_use_exits_3(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {"HTTP_ADDR": f"127.0.0.1:{port}"}
+        with running_server(tmp_path, env, wait=False) as server:
+            assert server.wait() == 3
+    assert "cannot serve" in server.log
+    # The lifespan had started, so it was shut down again.
+    assert server.marker_pids("shutdown") == server.marker_pids("startup")
+
+
+def test_a_missing_module_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run("tests.server.no_such_module:app")
+    assert exit_.value.code == 2
+    assert "no module named 'tests.server.no_such_module'" in capsys.readouterr().err
+
+
+def test_workers_need_an_importable_app(capsys: pytest.CaptureFixture[str]) -> None:
+    local_app = SampleApp()  # not reachable by an import string
+    config = load(Config, {"WORKERS": "2", "HTTP_ADDR": "127.0.0.1:0", "ADMIN_ADDR": ""})
+    with pytest.raises(SystemExit) as exit_:
+        run(local_app, config)
+    assert exit_.value.code == 2
+    assert "WORKERS=2 starts new processes" in capsys.readouterr().err
+
+
+def test_plain_http_on_a_public_address_warns(caplog: pytest.LogCaptureFixture) -> None:
+    urls = {"api": "http://0.0.0.0:8080"}
+    with caplog.at_level(logging.INFO, logger="bastion.server"):
+        announce(SampleApp(), ServerOptions(http_host="0.0.0.0"), urls)
+        announce(SampleApp(), ServerOptions(http_host="127.0.0.1"), urls)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "plain HTTP on 0.0.0.0:8080" in warnings[0].getMessage()
+
+
+async def test_serve_embeds_in_a_running_loop(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_TEST_MARKERS", str(tmp_path))
+    app = SampleApp()
+    server = Server(app, ServerOptions(http_host="127.0.0.1", http_port=0,
+                                       admin_host="127.0.0.1", admin_port=0))
+    task = asyncio.create_task(server.serve(handle_signals=False))
+    while "admin" not in server.urls:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(server.urls["api"] + "/")).text == "ok"
+        assert (await client.get(server.urls["admin"] + "/readyz")).status_code == 200
+        server.begin_shutdown()
+        assert app.shutting_down  # the readiness hook ran at once
+        assert (await client.get(server.urls["admin"] + "/readyz")).status_code == 503
+    assert await task == 0
+    assert (tmp_path / f"shutdown-{os.getpid()}").exists()
+
+
+async def test_serve_takes_options_and_rejects_nothing_silently() -> None:
+    app = SampleApp()
+    options = ServerOptions(http_host="127.0.0.1", http_port=0, admin_host=None)
+    task = asyncio.create_task(serve(app, options, handle_signals=False))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.integration
+def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
+    module = tmp_path / "svc.py"
+    module.write_text("from tests.server.app import SampleApp\napp = SampleApp()\n")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+           "HTTP_ADDR": f"127.0.0.1:{port}", "ADMIN_ADDR": "", "BASTION_TEST_MARKERS": str(markers)}
+    code = "from bastion.server import run; run('svc:app', reload=True)"
+    log = tmp_path / "reload.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=out)
+    try:
+        _wait(lambda: len(list(markers.glob("startup-*"))) == 1)
+        time.sleep(0.5)
+        module.write_text(module.read_text() + "# changed\n")
+        _wait(lambda: len(list(markers.glob("startup-*"))) == 2)
+        _wait(lambda: _serves(port))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "reloading: svc.py changed" in log.read_text()
+
+
+def _serves(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.1)
+    raise TimeoutError("condition not met")

@@ -1,0 +1,66 @@
+"""WORKERS=n: n processes on one port, each with its own lifespan, restarted, drained together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server.harness import Running, running_server
+
+pytestmark = pytest.mark.integration
+
+
+def _wait_for(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def _live_workers(server: Running) -> set[int]:
+    return {pid for pid in server.marker_pids("startup") if Path(f"/proc/{pid}").exists()
+            and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+@pytest.mark.parametrize("adapter", ["uvicorn", "granian"])
+def test_workers_share_the_port_restart_and_drain(tmp_path: Path, adapter: str) -> None:
+    env = {"WORKERS": "2", "SHUTDOWN_TIMEOUT": "10s", "SERVER": adapter}
+    # Served from the main module, as `bastion.run(app)` in main.py does.
+    with running_server(tmp_path, env, main_module=True) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        _wait_for(lambda: len(_live_workers(server)) == 2)
+        workers = _live_workers(server)
+        assert server.process.pid not in workers  # each worker ran its own lifespan
+        pids = {int(httpx.get(f"{base}/pid", timeout=10).text) for _ in range(10)}
+        assert pids <= workers
+
+        victim = next(iter(workers))
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(lambda: len(_live_workers(server)) == 2 and victim not in _live_workers(server))
+        workers = _live_workers(server)
+        assert httpx.get(f"{base}/", timeout=10).status_code == 200
+        assert "exited with status -9: starting a new one" in server.log
+
+        results: list[int] = []
+        thread = threading.Thread(
+            target=lambda: results.append(httpx.get(f"{base}/sleep?s=1", timeout=10).status_code)
+        )
+        thread.start()
+        time.sleep(0.3)
+        server.signal(signal.SIGTERM)
+        thread.join()
+        assert results == [200]  # in flight when SIGTERM came: drained, not dropped
+        assert server.wait(timeout=20) == 0
+        assert server.marker_pids("shutdown") == workers
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    assert "workers=2" in server.log

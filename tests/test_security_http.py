@@ -1,0 +1,1830 @@
+"""Security in the design, end to end: requests through an `App` built from a design.
+
+Every test builds its design, serves it with `bastion.testing.TestClient` (ASGI, client
+address 127.0.0.1) and asserts what a client sees: the status, `WWW-Authenticate`, the
+JSON error body and the rate limit headers; and what the method sees: `bastion.principal()`.
+JWTs are signed with real keys generated here, JWKS come from a real HTTP server on
+127.0.0.1, and the shared limiter runs against a real `redis-server`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+import bastion
+from bastion.dsl import (
+    API,
+    GET,
+    HTTP,
+    POST,
+    AccessToken,
+    APIExpr,
+    APIKey,
+    APIKeySecurity,
+    ArrayOf,
+    Attribute,
+    AuthorizationCodeFlow,
+    BasicAuthSecurity,
+    ClientCredentialsFlow,
+    Cookie,
+    Header,
+    JWTSecurity,
+    Method,
+    NoSecurity,
+    OAuth2Security,
+    Param,
+    Password,
+    Payload,
+    RateLimit,
+    Required,
+    Result,
+    Security,
+    Service,
+    String,
+    Token,
+    Username,
+)
+from bastion.security import (
+    DEFAULT_ALGORITHMS,
+    APIKeyStore,
+    AuthFailure,
+    BasicVerifier,
+    Handler,
+    JWTVerifier,
+    NoPrincipalError,
+    Principal,
+    RateLimits,
+    hash_password,
+    principals,
+)
+from bastion.security.testing import TokenFactory
+from bastion.testing import TestClient
+from tests.security.conftest import FakeClock, JWKSServer
+from tests.support.servers import RedisServer
+
+ISSUER = "https://idp.bastion.test/"
+AUDIENCE = "bastion-tests"
+
+# Real credentials, random per run, so a test can only pass if the server checks them.
+KEY_ACME_OLD = APIKeyStore.generate()
+KEY_ACME_NEW = APIKeyStore.generate()
+KEY_GLOBEX = APIKeyStore.generate()
+KEY_EXPIRED = APIKeyStore.generate()
+KEY_UNKNOWN = APIKeyStore.generate()
+ALICE_PASSWORD = "alice-" + APIKeyStore.generate()[:20]
+BOB_PASSWORD = "bob-" + APIKeyStore.generate()[:20]
+CAROL_PASSWORD = "carol:has:colons-" + APIKeyStore.generate()[:12]
+# Cost 10 (1 MiB) keeps scrypt fast here; production uses the default 15.
+PASSWORD_HASHES = {
+    "alice": hash_password(ALICE_PASSWORD, cost=10),
+    "bob": hash_password(BOB_PASSWORD, cost=10),
+    "carol": hash_password(CAROL_PASSWORD, cost=10),
+}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """An `Authorization: Basic` header."""
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """An `Authorization: Bearer` header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def key_header(key: str) -> dict[str, str]:
+    """The default API key header."""
+    return {"X-API-Key": key}
+
+
+def who() -> dict[str, Any]:
+    """What a secured method answers: whom `bastion.principal()` names, and by which schemes."""
+    p = bastion.principal()
+    return {"subject": getattr(p, "subject", "?"), "schemes": sorted(principals())}
+
+
+def who_result() -> None:
+    """Declare the result of methods answering `who()`."""
+    with Result():
+        Attribute("subject", String)
+        Attribute("schemes", ArrayOf(String))
+        Required("subject", "schemes")
+
+
+def key_store() -> APIKeyStore:
+    """Acme holds two active keys (a rotation in progress), Globex one, Initech an expired one."""
+    store = APIKeyStore()
+    store.add("acme", KEY_ACME_OLD, scopes=["api:read"])
+    store.add("acme", KEY_ACME_NEW, scopes=["api:read"])
+    store.add("globex", KEY_GLOBEX)
+    store.add("initech", KEY_EXPIRED, expires_at=datetime.now(UTC) - timedelta(days=1))
+    return store
+
+
+def assert_error(r: httpx.Response, status: int, name: str, message: str | None = None) -> None:
+    """Assert Bastion's JSON error body (Goa's shape) with `name` and `message`."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["name"] == name
+    if message is not None:
+        assert body["message"] == message
+    assert isinstance(body["id"], str) and body["id"]
+    assert {"temporary", "timeout", "fault"} <= set(body)
+
+
+def assert_who(r: httpx.Response, subject: str, schemes: list[str]) -> None:
+    """Assert a 200 whose method saw `subject` as `bastion.principal()`."""
+    assert r.status_code == 200, r.text
+    assert r.json() == {"subject": subject, "schemes": sorted(schemes)}
+
+
+@dataclass
+class Served:
+    """An App with its log lines captured (JSON, written synchronously)."""
+
+    app: bastion.App
+    stream: io.StringIO = field(repr=False)
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every log line written so far, parsed."""
+        return [json.loads(x) for x in self.stream.getvalue().splitlines() if x.strip()]
+
+    def auth_failures(self) -> list[dict[str, Any]]:
+        """The `auth failure` lines written so far."""
+        return [x for x in self.lines() if x["msg"] == "auth failure"]
+
+
+def serve(api: APIExpr, services: dict[str, object], **kw: Any) -> Served:
+    """Build an App for `api` that logs JSON lines into a string."""
+    stream = io.StringIO()
+    logger = bastion.log.Logger(stream=stream, format="json", sync=True)
+    return Served(bastion.App(api, services, logger=logger, **kw), stream)
+
+
+@pytest.fixture(scope="module")
+def es256() -> TokenFactory:
+    return TokenFactory("ES256", kid="es-1", issuer=ISSUER, audience=AUDIENCE)
+
+
+# ---------------------------------------------------------------------------- the levels design
+
+
+def levels_design() -> APIExpr:
+    """API default, service and method overrides, NoSecurity, alternatives, combinations,
+    and every credential location."""
+    with API("sec") as api:
+        jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "api:write": "Write"})
+        key = APIKeySecurity("api_key")
+        basic_ = BasicAuthSecurity("basic")
+        Security(jwt, scopes=["api:read"])  # the API default
+
+    with Service("docs"):
+        with Method("read"):  # no Security: the API default applies
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/docs/read")
+        with Method("write"):
+            Security(jwt, scopes=["api:write"])  # overrides the API default
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                POST("/docs/write")
+        with Method("public"):
+            NoSecurity()
+            who_result()
+            with HTTP():
+                GET("/docs/public")
+        with Method("either"):
+            Security(key)  # two calls: alternatives
+            Security(basic_)
+            with Payload():
+                APIKey("api_key", "key", String)
+                Username("user", String)
+                Password("password", String)
+            who_result()
+            with HTTP():
+                GET("/docs/either")
+        with Method("both"):
+            Security(key, basic_)  # one call: both needed
+            with Payload():
+                APIKey("api_key", "key", String)
+                Username("user", String)
+                Password("password", String)
+            who_result()
+            with HTTP():
+                GET("/docs/both")
+        with Method("scoped_then_key"):
+            Security(jwt, scopes=["api:write"])
+            Security(key)
+            with Payload():
+                Token("token", String)
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/docs/scoped-then-key")
+        with Method("key_then_scoped"):
+            Security(key)
+            Security(jwt, scopes=["api:write"])
+            with Payload():
+                Token("token", String)
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/docs/key-then-scoped")
+
+    with Service("admin"):
+        Security(basic_)  # overrides the API default for the whole service
+        with Method("whoami"):
+            with Payload():
+                Username("user", String)
+                Password("password", String)
+            who_result()
+            with HTTP():
+                GET("/admin/whoami")
+        with Method("keyed"):
+            Security(key)  # overrides the service
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/admin/keyed")
+
+    with Service("where"):
+        Security(key)
+        with Method("default_header"):
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/where/default-header")
+        with Method("query"):
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/where/query")
+                Param("key:api_key")
+        with Method("cookie"):
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/where/cookie")
+                Cookie("key:session")
+        with Method("header"):
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/where/header")
+                Header("key:X-Key")
+        with Method("authorization"):
+            Security(jwt, scopes=["api:read"])
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/where/authorization")
+                Header("token:Authorization")
+        with Method("jwt_query"):
+            Security(jwt, scopes=["api:read"])
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/where/jwt-query")
+                Param("token:access_token")
+        with Method("jwt_cookie"):
+            Security(jwt, scopes=["api:read"])
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/where/jwt-cookie")
+                Cookie("token:jwt")
+    return api
+
+
+class Auth:
+    """The three handlers every test service shares: real verifiers."""
+
+    def __init__(self, tokens: TokenFactory) -> None:
+        self.jwt_auth = tokens.verifier()
+        self.basic_auth = BasicVerifier(PASSWORD_HASHES, scopes={"alice": ["api:read"]})
+        self.api_key_auth = key_store()
+
+
+class Docs(Auth):
+    async def read(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def write(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def public(self) -> dict[str, Any]:
+        try:
+            bastion.principal()
+        except NoPrincipalError:
+            return {"subject": "nobody", "schemes": []}
+        return {"subject": "a principal leaked into a public method", "schemes": []}
+
+    async def either(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def both(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def scoped_then_key(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def key_then_scoped(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+class Admin(Auth):
+    async def whoami(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def keyed(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+class Where(Auth):
+    async def default_header(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def query(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def cookie(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def header(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def authorization(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def jwt_query(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    async def jwt_cookie(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+@pytest.fixture
+def levels(es256: TokenFactory) -> Served:
+    api = levels_design()
+    return serve(api, {"docs": Docs(es256), "admin": Admin(es256), "where": Where(es256)})
+
+
+@pytest.fixture
+async def client(levels: Served) -> AsyncIterator[TestClient]:
+    async with TestClient(levels.app) as c:
+        yield c
+
+
+BASIC_CHALLENGE = 'Basic realm="sec", charset="UTF-8"'
+APIKEY_CHALLENGE = 'APIKey realm="sec"'
+
+
+# ---------------------------------------------------------------------------- levels
+
+
+async def test_api_default_requires_a_bearer_token(client: TestClient) -> None:
+    r = await client.get("/docs/read")
+    assert_error(r, 401, "unauthorized", "missing credential for jwt")
+    # RFC 6750 3.1: no error code when the request carried no token.
+    assert r.headers["www-authenticate"] == 'Bearer realm="sec"'
+
+
+async def test_api_default_accepts_a_token_with_its_scope(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    r = await client.get("/docs/read", headers=bearer(es256.mint("ann", scopes=["api:read"])))
+    assert_who(r, "ann", ["jwt"])
+
+
+async def test_api_default_refuses_a_token_without_its_scope_naming_it(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    r = await client.get("/docs/read", headers=bearer(es256.mint("ann", scopes=["api:write"])))
+    assert_error(r, 403, "forbidden", "missing scopes: api:read")
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="sec", error="insufficient_scope", scope="api:read"'
+    )
+
+
+async def test_api_default_refuses_basic_credentials(client: TestClient) -> None:
+    r = await client.get("/docs/read", headers=basic("alice", ALICE_PASSWORD))
+    assert_error(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"].startswith('Bearer realm="sec"')
+
+
+async def test_basic_credentials_sent_to_a_bearer_method_are_no_token(
+    es256: TokenFactory,
+) -> None:
+    # RFC 6750 3.1: a request "using an unsupported authentication method" lacks a token:
+    # no error code. And the Basic credentials (a password, base64) must not be handed to
+    # the JWT handler as if they were a token.
+    seen: list[str] = []
+    verifier = es256.verifier()
+
+    async def spy(token: str, scheme: bastion.JWTScheme) -> Principal:
+        seen.append(token)
+        return await verifier(token, scheme)
+
+    served = jwt_app(spy)
+    async with TestClient(served.app) as c:
+        r = await c.get("/me", headers=basic("alice", ALICE_PASSWORD))
+    assert_error(r, 401, "unauthorized", "missing credential for jwt")
+    assert r.headers["www-authenticate"] == 'Bearer realm="tokens"'
+    assert seen == []
+
+
+async def test_method_override_requires_its_own_scope(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    reader = bearer(es256.mint("ann", scopes=["api:read"]))
+    r = await client.post("/docs/write", headers=reader)
+    assert_error(r, 403, "forbidden", "missing scopes: api:write")
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="sec", error="insufficient_scope", scope="api:write"'
+    )
+    writer = bearer(es256.mint("wes", scopes=["api:write"]))
+    assert_who(await client.post("/docs/write", headers=writer), "wes", ["jwt"])
+
+
+async def test_no_security_makes_a_method_public_under_an_api_default(
+    client: TestClient, levels: Served
+) -> None:
+    r = await client.get("/docs/public")
+    # The method ran, and without a principal: principal() raised NoPrincipalError.
+    assert_who(r, "nobody", [])
+    assert "www-authenticate" not in r.headers
+    assert levels.auth_failures() == []
+
+
+async def test_no_security_ignores_a_bad_credential(client: TestClient) -> None:
+    r = await client.get("/docs/public", headers=bearer("not-a-token"))
+    assert_who(r, "nobody", [])
+
+
+async def test_service_override_replaces_the_api_default(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    assert_who(
+        await client.get("/admin/whoami", headers=basic("alice", ALICE_PASSWORD)),
+        "alice",
+        ["basic"],
+    )
+    # The API default (JWT) does not apply to this service any more.
+    r = await client.get("/admin/whoami", headers=bearer(es256.mint("ann", scopes=["api:read"])))
+    assert_error(r, 401, "unauthorized", "missing credential for basic")
+    assert r.headers["www-authenticate"] == BASIC_CHALLENGE
+
+
+async def test_service_override_refuses_a_wrong_password(client: TestClient) -> None:
+    r = await client.get("/admin/whoami", headers=basic("alice", BOB_PASSWORD))
+    assert_error(r, 401, "unauthorized", "invalid username or password")
+    assert r.headers["www-authenticate"] == BASIC_CHALLENGE
+
+
+async def test_service_override_refuses_an_unknown_user_like_a_wrong_password(
+    client: TestClient,
+) -> None:
+    r = await client.get("/admin/whoami", headers=basic("mallory", ALICE_PASSWORD))
+    assert_error(r, 401, "unauthorized", "invalid username or password")
+
+
+async def test_method_override_beats_the_service_override(client: TestClient) -> None:
+    assert_who(await client.get("/admin/keyed", headers=key_header(KEY_GLOBEX)), "globex",
+               ["api_key"])
+    r = await client.get("/admin/keyed", headers=basic("alice", ALICE_PASSWORD))
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+    assert r.headers["www-authenticate"] == APIKEY_CHALLENGE
+
+
+# ---------------------------------------------------------------------------- alternatives
+
+
+async def test_alternatives_accept_the_first(client: TestClient) -> None:
+    assert_who(await client.get("/docs/either", headers=key_header(KEY_GLOBEX)), "globex",
+               ["api_key"])
+
+
+async def test_alternatives_accept_the_second_and_log_no_failure(
+    client: TestClient, levels: Served
+) -> None:
+    r = await client.get("/docs/either", headers=basic("alice", ALICE_PASSWORD))
+    assert_who(r, "alice", ["basic"])
+    assert levels.auth_failures() == []
+
+
+async def test_alternatives_first_that_passes_wins(client: TestClient) -> None:
+    headers = {**key_header(KEY_GLOBEX), **basic("alice", ALICE_PASSWORD)}
+    assert_who(await client.get("/docs/either", headers=headers), "globex", ["api_key"])
+
+
+async def test_alternatives_fall_through_a_bad_first_credential(client: TestClient) -> None:
+    headers = {**key_header(KEY_UNKNOWN), **basic("alice", ALICE_PASSWORD)}
+    assert_who(await client.get("/docs/either", headers=headers), "alice", ["basic"])
+
+
+async def test_alternatives_none_passing_returns_the_last_error_and_every_challenge(
+    client: TestClient, levels: Served
+) -> None:
+    r = await client.get("/docs/either", headers=key_header(KEY_UNKNOWN))
+    # The key was rejected first; the last alternative (basic) had no credential.
+    assert_error(r, 401, "unauthorized", "missing credential for basic")
+    assert r.headers["www-authenticate"] == f"{APIKEY_CHALLENGE}, {BASIC_CHALLENGE}"
+    failures = levels.auth_failures()
+    assert len(failures) == 1  # once per call, not once per alternative
+    assert failures[0]["scheme"] == "basic"
+    assert failures[0]["reason"] == "missing"
+    assert failures[0]["method"] == "docs.either"
+
+
+async def test_alternatives_last_error_is_a_401_after_a_403(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    # First alternative: a JWT lacking api:write (403); last: no API key (401).
+    r = await client.get(
+        "/docs/scoped-then-key", headers=bearer(es256.mint("ann", scopes=["api:read"]))
+    )
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+    assert "Bearer" in r.headers["www-authenticate"]
+    assert APIKEY_CHALLENGE in r.headers["www-authenticate"]
+
+
+async def test_alternatives_last_error_is_a_403_after_a_401(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    # First alternative: no API key (401); last: a JWT lacking api:write (403).
+    r = await client.get(
+        "/docs/key-then-scoped", headers=bearer(es256.mint("ann", scopes=["api:read"]))
+    )
+    assert_error(r, 403, "forbidden", "missing scopes: api:write")
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="sec", error="insufficient_scope", scope="api:write"'
+    )
+
+
+# ---------------------------------------------------------------------------- combinations
+
+
+async def test_combined_requirement_needs_both_schemes(client: TestClient) -> None:
+    r = await client.get("/docs/both", headers=key_header(KEY_GLOBEX))
+    assert_error(r, 401, "unauthorized", "missing credential for basic")
+    r = await client.get("/docs/both", headers=basic("alice", ALICE_PASSWORD))
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+
+
+async def test_combined_requirement_refuses_one_bad_credential(client: TestClient) -> None:
+    headers = {**key_header(KEY_GLOBEX), **basic("alice", BOB_PASSWORD)}
+    assert_error(await client.get("/docs/both", headers=headers), 401, "unauthorized",
+                 "invalid username or password")
+
+
+async def test_combined_requirement_passes_with_both_and_principal_is_the_first_schemes(
+    client: TestClient,
+) -> None:
+    headers = {**key_header(KEY_GLOBEX), **basic("alice", ALICE_PASSWORD)}
+    assert_who(await client.get("/docs/both", headers=headers), "globex", ["api_key", "basic"])
+
+
+# ---------------------------------------------------------------------------- credential locations
+
+
+async def test_api_key_from_the_default_x_api_key_header(client: TestClient) -> None:
+    assert_who(await client.get("/where/default-header", headers=key_header(KEY_ACME_NEW)),
+               "acme", ["api_key"])
+
+
+async def test_api_key_from_a_query_parameter(client: TestClient) -> None:
+    r = await client.get("/where/query", params={"api_key": KEY_ACME_NEW})
+    assert_who(r, "acme", ["api_key"])
+    # Mapped to the query, the key is not read from the default header.
+    r = await client.get("/where/query", headers=key_header(KEY_ACME_NEW))
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+
+
+async def test_api_key_from_a_cookie(client: TestClient) -> None:
+    r = await client.get("/where/cookie", headers={"Cookie": f"theme=dark; session={KEY_GLOBEX}"})
+    assert_who(r, "globex", ["api_key"])
+    r = await client.get("/where/cookie", headers={"Cookie": f"key={KEY_GLOBEX}"})
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+
+
+async def test_api_key_from_a_custom_header(client: TestClient) -> None:
+    assert_who(await client.get("/where/header", headers={"X-Key": KEY_GLOBEX}), "globex",
+               ["api_key"])
+    r = await client.get("/where/header", headers=key_header(KEY_GLOBEX))
+    assert_error(r, 401, "unauthorized", "missing credential for api_key")
+
+
+async def test_a_bad_api_key_in_any_location_is_a_401(client: TestClient) -> None:
+    for r in (
+        await client.get("/where/default-header", headers=key_header(KEY_UNKNOWN)),
+        await client.get("/where/query", params={"api_key": KEY_UNKNOWN}),
+        await client.get("/where/cookie", headers={"Cookie": f"session={KEY_UNKNOWN}"}),
+        await client.get("/where/header", headers={"X-Key": KEY_UNKNOWN}),
+    ):
+        assert_error(r, 401, "unauthorized", "invalid API key")
+        assert r.headers["www-authenticate"] == APIKEY_CHALLENGE
+
+
+async def test_token_explicitly_mapped_to_authorization_still_strips_bearer(
+    client: TestClient, es256: TokenFactory
+) -> None:
+    token = es256.mint("ann", scopes=["api:read"])
+    assert_who(await client.get("/where/authorization", headers=bearer(token)), "ann", ["jwt"])
+    # The scheme word is case-insensitive (RFC 7235).
+    r = await client.get("/where/authorization", headers={"Authorization": f"bearer {token}"})
+    assert_who(r, "ann", ["jwt"])
+
+
+async def test_token_from_a_query_parameter(client: TestClient, es256: TokenFactory) -> None:
+    token = es256.mint("ann", scopes=["api:read"])
+    assert_who(await client.get("/where/jwt-query", params={"access_token": token}), "ann",
+               ["jwt"])
+    r = await client.get("/where/jwt-query", headers=bearer(token))
+    assert_error(r, 401, "unauthorized", "missing credential for jwt")
+
+
+async def test_token_from_a_cookie(client: TestClient, es256: TokenFactory) -> None:
+    token = es256.mint("ann", scopes=["api:read"])
+    assert_who(await client.get("/where/jwt-cookie", headers={"Cookie": f"jwt={token}"}), "ann",
+               ["jwt"])
+    r = await client.get("/where/jwt-cookie", headers={"Cookie": "jwt=" + token[:-4] + "AAAA"})
+    assert_error(r, 401, "unauthorized", "invalid signature")
+
+
+async def test_basic_password_may_contain_colons(client: TestClient) -> None:
+    assert_who(await client.get("/admin/whoami", headers=basic("carol", CAROL_PASSWORD)),
+               "carol", ["basic"])
+
+
+async def test_basic_credentials_from_authorization_must_be_well_formed(
+    client: TestClient,
+) -> None:
+    for value in ("Basic !!!not-base64", "Basic " + base64.b64encode(b"no-colon").decode()):
+        r = await client.get("/admin/whoami", headers={"Authorization": value})
+        assert_error(r, 401, "unauthorized", "missing credential for basic")
+        assert r.headers["www-authenticate"] == BASIC_CHALLENGE
+
+
+def two_keys_design() -> APIExpr:
+    with API("two") as api:
+        partner = APIKeySecurity("partner")
+        internal = APIKeySecurity("internal")
+    with Service("two"):
+        with Method("either"):
+            Security(partner)
+            Security(internal)
+            with Payload():
+                APIKey("partner", "partner_key", String)
+                APIKey("internal", "internal_key", String)
+            who_result()
+            with HTTP():
+                GET("/either")
+    return api
+
+
+class TwoKeys:
+    async def api_key_auth(self, key: str, scheme: bastion.APIKeyScheme) -> Principal:
+        # Each scheme has its own key; the handler gets told which scheme is asking.
+        if key == {"partner": KEY_ACME_NEW, "internal": KEY_GLOBEX}[scheme.name]:
+            return Principal(f"{scheme.name}-client")
+        raise bastion.Unauthorized("unknown key")
+
+    async def either(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+async def test_two_api_key_schemes_with_default_headers_both_get_the_key() -> None:
+    # Both APIKey attributes default to the X-API-Key header. Either the design is refused
+    # at startup, naming the clash, or both attributes are read from it. Silently reading
+    # the header into one attribute only is neither.
+    try:
+        served = serve(two_keys_design(), {"two": TwoKeys()})
+    except bastion.DesignError as exc:
+        assert "X-API-Key" in str(exc)
+        return
+    async with TestClient(served.app) as c:
+        assert_who(await c.get("/either", headers=key_header(KEY_ACME_NEW)), "partner-client",
+                   ["partner"])
+        assert_who(await c.get("/either", headers=key_header(KEY_GLOBEX)), "internal-client",
+                   ["internal"])
+
+
+# ---------------------------------------------------------------------------- handler outcomes
+
+
+def custom_design() -> APIExpr:
+    """Schemes whose handlers are the service's own code, to test what they may do."""
+    with API("custom") as api:
+        jwt = JWTSecurity("jwt", scopes={"api:read": "Read"})
+        key = APIKeySecurity("api_key")
+    with Service("custom"):
+        with Method("guarded"):
+            Security(key)
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/guarded")
+        with Method("scoped"):
+            Security(jwt, scopes=["api:read"])
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/scoped")
+    return api
+
+
+class Custom:
+    """Auth handlers that answer according to the credential they get."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def api_key_auth(self, key: str, scheme: bastion.APIKeyScheme) -> Any:
+        if key == "revoked":
+            raise bastion.Unauthorized("this key was revoked")
+        if key == "suspended":
+            raise bastion.Forbidden("this client is suspended")
+        if key == "crash":
+            raise RuntimeError("the key database is down")
+        if key == "forgot-return":
+            return None
+        return Principal("custom-client")
+
+    def jwt_auth(self, token: str, scheme: bastion.JWTScheme) -> Any:
+        # A plain def: run in a worker thread.
+        if token == "no-scopes-attribute":
+            return SimpleNamespace(subject="scopeless")
+        if token == "empty-scopes":
+            return Principal("empty", scopes=frozenset())
+        return Principal("reader", scopes=frozenset({"api:read"}))
+
+    async def guarded(self, p: Any) -> dict[str, Any]:
+        self.calls += 1
+        return who()
+
+    async def scoped(self, p: Any) -> dict[str, Any]:
+        self.calls += 1
+        return who()
+
+
+@pytest.fixture
+def custom() -> tuple[Served, Custom]:
+    impl = Custom()
+    return serve(custom_design(), {"custom": impl}), impl
+
+
+async def test_handler_raising_unauthorized_is_a_401_with_its_message(
+    custom: tuple[Served, Custom],
+) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        r = await c.get("/guarded", headers=key_header("revoked"))
+    assert_error(r, 401, "unauthorized", "this key was revoked")
+    assert r.headers["www-authenticate"] == 'APIKey realm="custom"'
+    assert impl.calls == 0
+    [failure] = served.auth_failures()
+    assert (failure["scheme"], failure["reason"]) == ("api_key", "invalid")
+
+
+async def test_handler_raising_forbidden_is_a_403_with_its_message(
+    custom: tuple[Served, Custom],
+) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        r = await c.get("/guarded", headers=key_header("suspended"))
+    assert_error(r, 403, "forbidden", "this client is suspended")
+    # An API key 403 has no challenge to offer.
+    assert "www-authenticate" not in r.headers
+    assert impl.calls == 0
+    [failure] = served.auth_failures()
+    assert failure["reason"] == "forbidden"
+
+
+async def test_handler_raising_another_exception_is_a_500_never_a_pass(
+    custom: tuple[Served, Custom],
+) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        r = await c.get("/guarded", headers=key_header("crash"))
+    assert_error(r, 500, "internal")
+    body = r.json()
+    assert body["fault"] is True
+    assert "database" not in r.text  # the exception's text stays in the log
+    assert impl.calls == 0
+    [line] = [x for x in served.lines() if x["msg"] == "unexpected error"]
+    assert line["error_id"] == body["id"]
+    assert line["err"] == "RuntimeError: the key database is down"
+
+
+async def test_handler_returning_none_is_a_500_never_a_pass(
+    custom: tuple[Served, Custom],
+) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        r = await c.get("/guarded", headers=key_header("forgot-return"))
+    assert_error(r, 500, "internal")
+    assert impl.calls == 0
+
+
+async def test_handler_principal_reaches_the_method(custom: tuple[Served, Custom]) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        assert_who(await c.get("/guarded", headers=key_header("fine")), "custom-client",
+                   ["api_key"])
+        assert_who(await c.get("/scoped", headers=bearer("fine")), "reader", ["jwt"])
+    assert impl.calls == 2
+
+
+async def test_principal_without_scopes_on_a_scoped_requirement_is_a_403(
+    custom: tuple[Served, Custom],
+) -> None:
+    served, impl = custom
+    async with TestClient(served.app) as c:
+        r = await c.get("/scoped", headers=bearer("no-scopes-attribute"))
+        assert_error(r, 403, "forbidden", "principal carries no scopes")
+        assert r.headers["www-authenticate"] == (
+            'Bearer realm="custom", error="insufficient_scope", scope="api:read"'
+        )
+        r = await c.get("/scoped", headers=bearer("empty-scopes"))
+        assert_error(r, 403, "forbidden", "missing scopes: api:read")
+    assert impl.calls == 0
+
+
+def test_missing_auth_handler_is_a_startup_error_naming_it() -> None:
+    class NoJWT:
+        async def api_key_auth(self, key: str, scheme: bastion.APIKeyScheme) -> Principal:
+            return Principal("x")
+
+        async def guarded(self, p: Any) -> None:
+            return None
+
+        async def scoped(self, p: Any) -> None:
+            return None
+
+    with pytest.raises(bastion.DesignError) as info:
+        bastion.App(custom_design(), {"custom": NoJWT()})
+    message = str(info.value)
+    assert "service 'custom'" in message
+    assert "jwt_auth(self, token: str, scheme: JWTScheme)" in message
+
+
+def test_missing_service_method_is_a_startup_error_naming_it() -> None:
+    class NoScoped(Custom):
+        scoped = None  # type: ignore[assignment]
+
+    with pytest.raises(bastion.ImplementationError, match="'scoped'"):
+        bastion.App(custom_design(), {"custom": NoScoped()})
+
+
+async def test_required_credential_missing_is_a_401_not_a_400(es256: TokenFactory) -> None:
+    with API("req") as api:
+        jwt = JWTSecurity("jwt", scopes={"api:read": "Read"})
+        Security(jwt)
+    with Service("req"):
+        with Method("create"):
+            with Payload():
+                Token("token", String)
+                Attribute("name", String)
+                Required("token", "name")
+            who_result()
+            with HTTP():
+                POST("/things")
+
+    class Req:
+        jwt_auth = es256.verifier()
+
+        async def create(self, p: Any) -> dict[str, Any]:
+            return who()
+
+    served = serve(api, {"req": Req()})
+    async with TestClient(served.app) as c:
+        r = await c.post("/things", json={"name": "x"})
+        assert_error(r, 401, "unauthorized", "missing credential for jwt")
+        r = await c.post("/things", json={"name": "x"}, headers=bearer(es256.mint("ann")))
+        assert_who(r, "ann", ["jwt"])
+        r = await c.post("/things", json={}, headers=bearer(es256.mint("ann")))
+        assert_error(r, 400, "bad_request")
+        assert [e["field"] for e in r.json()["errors"]] == ["name"]
+
+
+async def test_auth_failure_hooks_get_every_refusal_and_a_raising_hook_changes_nothing(
+    levels: Served,
+) -> None:
+    seen: list[AuthFailure] = []
+
+    def broken(failure: AuthFailure) -> None:
+        raise RuntimeError("metrics backend down")
+
+    levels.app.auth_failure_hooks.extend([seen.append, broken])
+    async with TestClient(levels.app) as c:
+        r = await c.get("/admin/whoami", headers=basic("alice", BOB_PASSWORD))
+        assert_error(r, 401, "unauthorized", "invalid username or password")
+        assert_who(await c.get("/admin/whoami", headers=basic("alice", ALICE_PASSWORD)), "alice",
+                   ["basic"])
+    assert [(f.scheme, f.kind, f.method, f.client, f.reason) for f in seen] == [
+        ("basic", "basic", "admin.whoami", "127.0.0.1", "invalid")
+    ]
+    assert any("auth failure hook raised" in x["msg"] for x in levels.lines())
+
+
+def oauth_design() -> APIExpr:
+    with API("oauth") as api:
+        oauth = OAuth2Security(
+            "oauth2",
+            flows=[
+                AuthorizationCodeFlow("https://idp.test/authorize", "https://idp.test/token"),
+                ClientCredentialsFlow("https://idp.test/token"),
+            ],
+            scopes={"api:read": "Read", "api:write": "Write"},
+        )
+        Security(oauth, scopes=["api:read"])
+    with Service("oauth"):
+        with Method("me"):
+            with Payload():
+                AccessToken("token", String)
+            who_result()
+            with HTTP():
+                GET("/me")
+    return api
+
+
+class OAuth:
+    def __init__(self, tokens: TokenFactory) -> None:
+        self.oauth2_auth = tokens.verifier()
+
+    def me(self, p: Any) -> dict[str, Any]:
+        # A plain def runs in a worker thread: the principal goes with the context.
+        return who()
+
+
+async def test_oauth2_access_token_from_authorization(es256: TokenFactory) -> None:
+    served = serve(oauth_design(), {"oauth": OAuth(es256)})
+    async with TestClient(served.app) as c:
+        assert_who(await c.get("/me", headers=bearer(es256.mint("svc", scopes=["api:read"]))),
+                   "svc", ["oauth2"])
+        r = await c.get("/me")
+        assert_error(r, 401, "unauthorized", "missing credential for oauth2")
+        assert r.headers["www-authenticate"] == 'Bearer realm="oauth"'
+        r = await c.get("/me", headers=bearer(es256.mint("svc", expires_in=-600)))
+        assert_error(r, 401, "unauthorized", "token expired")
+        assert r.headers["www-authenticate"] == (
+            'Bearer realm="oauth", error="invalid_token", '
+            'error_description="The access token expired"'
+        )
+        r = await c.get("/me", headers=bearer(es256.mint("svc", scopes=["api:write"])))
+        assert_error(r, 403, "forbidden", "missing scopes: api:read")
+        assert r.headers["www-authenticate"] == (
+            'Bearer realm="oauth", error="insufficient_scope", scope="api:read"'
+        )
+
+
+# ---------------------------------------------------------------------------- debug endpoints
+
+
+def ops_design() -> APIExpr:
+    with API("ops") as api:
+        jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "ops:debug": "Debug the service"})
+        Security(jwt, scopes=["api:read"])
+    with Service("ops"):
+        with Method("ping"):
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/ping")
+    return api
+
+
+class Ops:
+    def __init__(self, tokens: TokenFactory) -> None:
+        self.jwt_auth = tokens.verifier()
+
+    async def ping(self, p: Any) -> dict[str, Any]:
+        bastion.log.debug("pinging")
+        return who()
+
+
+def ops_app(tokens: TokenFactory, **kw: Any) -> Served:
+    return serve(ops_design(), {"ops": Ops(tokens)}, debug_scheme="jwt",
+                 debug_scopes=["ops:debug"], **kw)
+
+
+async def test_debug_switch_on_the_public_port_needs_the_design_scheme_and_scope(
+    es256: TokenFactory,
+) -> None:
+    served = ops_app(es256, debug_mount="main")
+    reader = bearer(es256.mint("ann", scopes=["api:read"]))
+    operator = bearer(es256.mint("op", scopes=["api:read", "ops:debug"]))
+    async with TestClient(served.app) as c:
+        for headers in ({}, reader, bearer("forged"), basic("alice", ALICE_PASSWORD)):
+            r = await c.get("/debug", params={"debug-logs": "on"}, headers=headers)
+            assert r.status_code in (401, 403), headers
+            assert served.app.logger.debug_enabled is False
+        r = await c.get("/debug", params={"debug-logs": "on"}, headers=operator)
+        assert r.status_code == 200
+        assert r.json() == {"debug-logs": "on"}
+        assert served.app.logger.debug_enabled is True
+        assert any(x["msg"] == "debug logs switched" for x in served.lines())
+
+
+async def test_metrics_on_the_public_port_need_the_design_scheme(es256: TokenFactory) -> None:
+    served = ops_app(es256, debug_mount="main")
+    async with TestClient(served.app) as c:
+        await c.get("/ping")  # one auth failure to count
+        r = await c.get("/metrics")
+        assert r.status_code == 401
+        # RFC 7235 3.1: a 401 MUST carry a challenge, as every other 401 of the App does.
+        assert r.headers.get("www-authenticate", "").startswith('Bearer realm="ops"')
+        r = await c.get("/metrics", headers=bearer(es256.mint("ann", scopes=["api:read"])))
+        assert r.status_code in (401, 403)
+        r = await c.get("/metrics", headers=bearer(es256.mint("op", scopes=["ops:debug"])))
+        assert r.status_code == 200
+        assert "bastion_auth_failures" in r.text
+
+
+def test_debug_on_the_public_port_without_a_scheme_is_refused_at_startup(
+    es256: TokenFactory,
+) -> None:
+    with pytest.raises(bastion.ImplementationError, match="debug_scheme="):
+        serve(ops_design(), {"ops": Ops(es256)}, debug_mount="main")
+    with pytest.raises(bastion.ImplementationError, match="'nope' is not a scheme"):
+        serve(ops_design(), {"ops": Ops(es256)}, debug_scheme="nope")
+
+
+async def test_per_request_debug_logs_only_for_callers_passing_the_debug_scheme(
+    es256: TokenFactory,
+) -> None:
+    served = ops_app(es256)
+    on = {"X-Debug-Logs": "on"}
+    reader = es256.mint("ann", scopes=["api:read"])
+    operator = es256.mint("op", scopes=["api:read", "ops:debug"])
+    async with TestClient(served.app) as c:
+        plain = await c.get("/ping", headers={**on, **bearer(reader)})
+        assert_who(plain, "ann", ["jwt"])
+        debugged = await c.get("/ping", headers={**on, **bearer(operator)})
+        assert_who(debugged, "op", ["jwt"])
+
+    def debug_lines(r: httpx.Response) -> list[str]:
+        rid = r.headers["x-request-id"]
+        return [x["msg"] for x in served.lines()
+                if x.get("request_id") == rid and x["level"] == "debug"]
+
+    assert debug_lines(plain) == []
+    assert "pinging" in debug_lines(debugged)
+    assert served.app.logger.debug_enabled is False
+
+
+# ---------------------------------------------------------------------------- JWT
+
+
+def jwt_design() -> APIExpr:
+    with API("tokens") as api:
+        jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "api:write": "Write"})
+        Security(jwt, scopes=["api:read"])
+    with Service("tokens"):
+        with Method("me"):
+            with Payload():
+                Token("token", String)
+            who_result()
+            with HTTP():
+                GET("/me")
+    return api
+
+
+class Tokens:
+    def __init__(self, verifier: Handler) -> None:
+        self.jwt_auth = verifier
+
+    async def me(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+def jwt_app(verifier: Handler) -> Served:
+    return serve(jwt_design(), {"tokens": Tokens(verifier)})
+
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA", "HS256")
+
+
+@pytest.fixture(scope="module")
+def factories() -> dict[str, TokenFactory]:
+    return {
+        alg: TokenFactory(alg, kid=f"{alg}-1", issuer=ISSUER, audience=AUDIENCE)
+        for alg in ALGORITHMS
+    }
+
+
+INVALID = (
+    'Bearer realm="tokens", error="invalid_token", '
+    'error_description="The access token is invalid"'
+)
+EXPIRED = (
+    'Bearer realm="tokens", error="invalid_token", error_description="The access token expired"'
+)
+
+
+def _case_token(case: str, f: TokenFactory) -> str:
+    now = time.time()
+    if case == "expired":
+        return f.mint("ann", scopes=["api:read"], expires_in=-3600)
+    if case == "not_yet_valid":
+        return f.mint("ann", scopes=["api:read"], not_before=now + 3600)
+    if case == "wrong_issuer":
+        return f.mint("ann", scopes=["api:read"], iss="https://evil.example/")
+    if case == "wrong_audience":
+        return f.mint("ann", scopes=["api:read"], aud="someone-else")
+    if case == "bad_signature":
+        # Same kid and algorithm, another key: the signature cannot match.
+        forger = TokenFactory(f.alg, kid=f.kid, issuer=ISSUER, audience=AUDIENCE)
+        return forger.mint("ann", scopes=["api:read"])
+    if case == "tampered":
+        head, payload, sig = f.mint("ann", scopes=["api:read"]).split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["scope"] = "api:read api:write"
+        raw = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"{head}.{raw}.{sig}"
+    if case == "unknown_kid":
+        return TokenFactory(f.alg, kid="never-published", issuer=ISSUER,
+                            audience=AUDIENCE).mint("ann", scopes=["api:read"])
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+async def test_jwt_valid_token_reaches_the_method(
+    alg: str, factories: dict[str, TokenFactory]
+) -> None:
+    f = factories[alg]
+    served = jwt_app(f.verifier())
+    async with TestClient(served.app) as c:
+        r = await c.get("/me", headers=bearer(f.mint(f"user-{alg}", scopes=["api:read"])))
+    assert_who(r, f"user-{alg}", ["jwt"])
+    assert served.auth_failures() == []
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ("expired", "token expired", EXPIRED, "expired"),
+        ("not_yet_valid", "token not yet valid", INVALID, "invalid"),
+        ("wrong_issuer", "invalid issuer", INVALID, "invalid"),
+        ("wrong_audience", "invalid audience", INVALID, "invalid"),
+        ("bad_signature", "invalid signature", INVALID, "invalid"),
+        ("tampered", "invalid signature", INVALID, "invalid"),
+        ("unknown_kid", "unknown signing key", INVALID, "invalid"),
+    ],
+    ids=lambda refusal: refusal[0],
+)
+@pytest.mark.parametrize("alg", ALGORITHMS)
+async def test_jwt_refused_token_is_a_401_invalid_token(
+    alg: str, refusal: tuple[str, str, str, str], factories: dict[str, TokenFactory]
+) -> None:
+    case, message, challenge, reason = refusal
+    f = factories[alg]
+    served = jwt_app(f.verifier())
+    async with TestClient(served.app) as c:
+        r = await c.get("/me", headers=bearer(_case_token(case, f)))
+    assert_error(r, 401, "unauthorized", message)
+    assert r.headers["www-authenticate"] == challenge
+    [failure] = served.auth_failures()
+    assert (failure["scheme"], failure["reason"], failure["method"]) == ("jwt", reason, "tokens.me")
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+async def test_jwt_missing_scope_is_a_403_naming_it(
+    alg: str, factories: dict[str, TokenFactory]
+) -> None:
+    f = factories[alg]
+    served = jwt_app(f.verifier())
+    async with TestClient(served.app) as c:
+        r = await c.get("/me", headers=bearer(f.mint("ann", scopes=["api:write"])))
+    assert_error(r, 403, "forbidden", "missing scopes: api:read")
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="tokens", error="insufficient_scope", scope="api:read"'
+    )
+    [failure] = served.auth_failures()
+    assert failure["reason"] == "insufficient_scope"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims() -> dict[str, Any]:
+    return {"sub": "mallory", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300,
+            "scope": "api:read api:write"}
+
+
+def _unsigned(alg: str, kid: str) -> str:
+    head = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": kid}).encode())
+    return f"{head}.{_b64(json.dumps(_claims()).encode())}."
+
+
+def _hs256(secret: bytes, kid: str | None) -> str:
+    header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = kid
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(_claims()).encode())}"
+    sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(sig)}"
+
+
+@pytest.mark.parametrize("spelling", ["none", "None", "NONE", "nOnE"])
+async def test_jwt_alg_none_is_refused(spelling: str, factories: dict[str, TokenFactory]) -> None:
+    f = factories["RS256"]
+    served = jwt_app(f.verifier(algorithms=DEFAULT_ALGORITHMS))
+    async with TestClient(served.app) as c:
+        r = await c.get("/me", headers=bearer(_unsigned(spelling, f.kid)))
+    assert_error(r, 401, "unauthorized", "algorithm not allowed")
+    assert r.headers["www-authenticate"] == INVALID
+
+
+async def test_jwt_rs256_key_resigned_as_hs256_with_the_public_key_is_refused(
+    factories: dict[str, TokenFactory],
+) -> None:
+    f = factories["RS256"]
+    pem = f.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    # The verifier allows HS256 too (the defaults), and is given the RSA key as a PEM.
+    served = jwt_app(JWTVerifier(key=pem.decode(), issuer=ISSUER, audience=AUDIENCE))
+    async with TestClient(served.app) as c:
+        control = await c.get("/me", headers=bearer(f.mint("ann", scopes=["api:read"])))
+        assert_who(control, "ann", ["jwt"])
+        for forged in (_hs256(pem, f.kid), _hs256(pem, None), _hs256(pem.strip(), None)):
+            r = await c.get("/me", headers=bearer(forged))
+            assert_error(r, 401, "unauthorized", "algorithm not allowed for this key")
+            assert r.headers["www-authenticate"] == INVALID
+
+
+async def test_jwt_rs256_key_from_a_jwks_resigned_as_hs256_is_refused(
+    factories: dict[str, TokenFactory], jwks_server: JWKSServer
+) -> None:
+    f = factories["RS256"]
+    jwks_server.doc = f.jwks()
+    verifier = JWTVerifier(jwks_url=jwks_server.url, issuer=ISSUER, audience=AUDIENCE)
+    served = jwt_app(verifier)
+    jwk_n = f.jwk()["n"].encode()
+    pem = f.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    async with TestClient(served.app) as c:
+        for secret in (pem, jwk_n, json.dumps(f.jwk()).encode()):
+            r = await c.get("/me", headers=bearer(_hs256(secret, f.kid)))
+            assert_error(r, 401, "unauthorized", "algorithm not allowed for this key")
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JWKSServer]:
+    server = JWKSServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_jwt_unknown_kid_is_rotated_in_through_the_jwks(jwks_server: JWKSServer) -> None:
+    rsa_ = TokenFactory("RS256", kid="rsa-2024", issuer=ISSUER, audience=AUDIENCE)
+    ec_ = TokenFactory("ES256", kid="ec-2025", issuer=ISSUER, audience=AUDIENCE)
+    ed_ = TokenFactory("EdDSA", kid="ed-2026", issuer=ISSUER, audience=AUDIENCE)
+    clock = FakeClock()
+    jwks_server.doc = {"keys": [rsa_.jwk()]}
+    verifier = JWTVerifier(jwks_url=jwks_server.url, issuer=ISSUER, audience=AUDIENCE,
+                           min_refresh_interval=60, clock=clock)
+    served = jwt_app(verifier)
+    async with TestClient(served.app) as c:
+        assert_who(await c.get("/me", headers=bearer(rsa_.mint("r", scopes=["api:read"]))),
+                   "r", ["jwt"])
+        assert jwks_server.hits == 1
+
+        # Not published yet: refused, and within the interval the server is not asked again.
+        r = await c.get("/me", headers=bearer(ec_.mint("e", scopes=["api:read"])))
+        assert_error(r, 401, "unauthorized", "unknown signing key")
+        assert r.headers["www-authenticate"] == INVALID
+        assert jwks_server.hits == 1
+
+        # The issuer rotates in its EC and Ed25519 keys; past the interval, one refetch.
+        jwks_server.doc = {"keys": [rsa_.jwk(), ec_.jwk(), ed_.jwk()]}
+        clock.advance(61)
+        assert_who(await c.get("/me", headers=bearer(ec_.mint("e", scopes=["api:read"]))),
+                   "e", ["jwt"])
+        assert_who(await c.get("/me", headers=bearer(ed_.mint("d", scopes=["api:read"]))),
+                   "d", ["jwt"])
+        assert jwks_server.hits == 2
+
+        # The old key is retired: its tokens stop working at the next refresh.
+        jwks_server.doc = {"keys": [ec_.jwk(), ed_.jwk()]}
+        clock.advance(3601)
+        r = await c.get("/me", headers=bearer(rsa_.mint("r", scopes=["api:read"])))
+        assert_error(r, 401, "unauthorized", "unknown signing key")
+        assert jwks_server.hits == 3
+
+
+async def test_jwt_malformed_bearer_values_are_a_401(factories: dict[str, TokenFactory]) -> None:
+    served = jwt_app(factories["ES256"].verifier())
+    async with TestClient(served.app) as c:
+        for value in ("Bearer", "Bearer ", "Bearer a.b", "Bearer " + "x" * 20_000, "Token abc"):
+            r = await c.get("/me", headers={"Authorization": value})
+            assert r.status_code == 401, value
+            assert r.headers["www-authenticate"].startswith('Bearer realm="tokens"')
+
+
+# ---------------------------------------------------------------------------- API keys
+
+
+def keys_design(*, scheme_limit: str | None = None) -> APIExpr:
+    with API("keys") as api:
+        key = APIKeySecurity("api_key", rate_limit=scheme_limit)
+    with Service("keys"):
+        Security(key)
+        for name in ("one", "two"):
+            with Method(name):
+                with Payload():
+                    APIKey("api_key", "key", String)
+                who_result()
+                with HTTP():
+                    GET(f"/{name}")
+    return api
+
+
+class Keys:
+    def __init__(self, store: APIKeyStore) -> None:
+        self.api_key_auth = store
+
+    async def one(self, p: Any) -> dict[str, Any]:
+        return who()
+
+    def two(self, p: Any) -> dict[str, Any]:
+        # A plain def runs in a worker thread: the principal goes with the context.
+        return who()
+
+
+async def test_api_key_rotation_two_active_keys_then_revoke_the_old() -> None:
+    store = key_store()
+    served = serve(keys_design(), {"keys": Keys(store)})
+    async with TestClient(served.app) as c:
+        assert_who(await c.get("/one", headers=key_header(KEY_ACME_OLD)), "acme", ["api_key"])
+        assert_who(await c.get("/one", headers=key_header(KEY_ACME_NEW)), "acme", ["api_key"])
+        assert store.revoke("acme", KEY_ACME_OLD) == 1
+        r = await c.get("/one", headers=key_header(KEY_ACME_OLD))
+        assert_error(r, 401, "unauthorized", "invalid API key")
+        assert r.headers["www-authenticate"] == 'APIKey realm="keys"'
+        assert_who(await c.get("/one", headers=key_header(KEY_ACME_NEW)), "acme", ["api_key"])
+
+
+async def test_api_key_expired_is_a_401_with_reason_expired() -> None:
+    served = serve(keys_design(), {"keys": Keys(key_store())})
+    async with TestClient(served.app) as c:
+        r = await c.get("/one", headers=key_header(KEY_EXPIRED))
+    assert_error(r, 401, "unauthorized", "API key expired")
+    assert r.headers["www-authenticate"] == 'APIKey realm="keys"'
+    [failure] = served.auth_failures()
+    assert failure["reason"] == "expired"
+
+
+async def test_api_key_expires_while_the_app_runs() -> None:
+    store = key_store()
+    served = serve(keys_design(), {"keys": Keys(store)})
+    async with TestClient(served.app) as c:
+        store.add("globex", KEY_GLOBEX, expires_at=datetime.now(UTC) + timedelta(hours=1))
+        assert_who(await c.get("/one", headers=key_header(KEY_GLOBEX)), "globex", ["api_key"])
+        store.add("globex", KEY_GLOBEX, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        assert_error(await c.get("/one", headers=key_header(KEY_GLOBEX)), 401, "unauthorized",
+                     "API key expired")
+
+
+@pytest.mark.parametrize("which", ["first", "last", "unknown"])
+async def test_api_key_lookup_compares_every_digest_in_constant_time(
+    which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = key_store()  # four entries
+    served = serve(keys_design(), {"keys": Keys(store)})
+    compared: list[tuple[int, int]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    key = {"first": KEY_ACME_OLD, "last": KEY_EXPIRED, "unknown": KEY_UNKNOWN}[which]
+    async with TestClient(served.app) as c:
+        monkeypatch.setattr("bastion.security.apikey.hmac.compare_digest", spy)
+        r = await c.get("/one", headers=key_header(key))
+        monkeypatch.undo()
+    assert r.status_code in (200, 401)
+    # Every stored digest was compared with compare_digest, whichever matched (no early
+    # exit), and only digests (32 bytes), never the raw key.
+    assert compared == [(32, 32)] * 4
+
+
+# ---------------------------------------------------------------------------- rate limits
+
+
+def limited_design() -> APIExpr:
+    with API("limited") as api:
+        key = APIKeySecurity("api_key")
+    with Service("limited"):
+        with Method("public"):
+            NoSecurity()
+            RateLimit("3/minute")
+            who_result()
+            with HTTP():
+                GET("/public")
+        with Method("secured"):
+            Security(key)
+            RateLimit("3/minute")
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/secured")
+        with Method("unlimited"):
+            Security(key)
+            with Payload():
+                APIKey("api_key", "key", String)
+            who_result()
+            with HTTP():
+                GET("/unlimited")
+    return api
+
+
+class Limited:
+    def __init__(self) -> None:
+        self.api_key_auth = key_store()
+        self.calls = 0
+
+    async def public(self) -> dict[str, Any]:
+        self.calls += 1
+        return {"subject": "nobody", "schemes": []}
+
+    async def secured(self, p: Any) -> dict[str, Any]:
+        self.calls += 1
+        return who()
+
+    async def unlimited(self, p: Any) -> dict[str, Any]:
+        self.calls += 1
+        return who()
+
+
+def assert_limit_headers(r: httpx.Response, limit: int, remaining: int) -> None:
+    assert r.headers["ratelimit-limit"] == str(limit)
+    assert r.headers["ratelimit-remaining"] == str(remaining)
+    assert 0 <= int(r.headers["ratelimit-reset"]) <= 60
+
+
+def assert_429(r: httpx.Response, limit: int) -> None:
+    assert_error(r, 429, "too_many_requests", "rate limit exceeded")
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert_limit_headers(r, limit, 0)
+    assert "www-authenticate" not in r.headers
+
+
+async def test_method_rate_limit_fourth_call_is_a_429_with_headers() -> None:
+    impl = Limited()
+    served = serve(limited_design(), {"limited": impl})
+    async with TestClient(served.app) as c:
+        for remaining in (2, 1, 0):
+            r = await c.get("/public")
+            assert r.status_code == 200
+            assert_limit_headers(r, 3, remaining)
+            assert "retry-after" not in r.headers
+        assert_429(await c.get("/public"), 3)
+    assert impl.calls == 3
+    [failure] = served.auth_failures()
+    assert (failure["method"], failure["reason"]) == ("limited.public", "rate_limited")
+
+
+async def test_method_rate_limit_on_a_public_method_counts_per_address() -> None:
+    served = serve(limited_design(), {"limited": Limited()})
+    async with TestClient(served.app) as c:
+        for _ in range(3):
+            assert (await c.get("/public")).status_code == 200
+        assert_429(await c.get("/public"), 3)
+    async with TestClient(served.app, client=("127.0.0.2", 40000)) as other:
+        r = await other.get("/public")
+        assert r.status_code == 200
+        assert_limit_headers(r, 3, 2)
+
+
+async def test_method_rate_limit_on_a_secured_method_counts_per_principal() -> None:
+    impl = Limited()
+    served = serve(limited_design(), {"limited": impl})
+    async with TestClient(served.app) as c:
+        for remaining in (2, 1, 0):
+            r = await c.get("/secured", headers=key_header(KEY_GLOBEX))
+            assert_who(r, "globex", ["api_key"])
+            assert_limit_headers(r, 3, remaining)
+        assert_429(await c.get("/secured", headers=key_header(KEY_GLOBEX)), 3)
+        # Acme has its own budget, the limit does not reach another method.
+        assert_who(await c.get("/secured", headers=key_header(KEY_ACME_NEW)), "acme",
+                   ["api_key"])
+        r = await c.get("/unlimited", headers=key_header(KEY_GLOBEX))
+        assert_who(r, "globex", ["api_key"])
+        assert "ratelimit-limit" not in r.headers
+    assert impl.calls == 5
+
+
+async def test_method_rate_limit_is_checked_after_authentication() -> None:
+    served = serve(limited_design(), {"limited": Limited()})
+    async with TestClient(served.app) as c:
+        for _ in range(5):
+            r = await c.get("/secured")
+            assert_error(r, 401, "unauthorized", "missing credential for api_key")
+
+
+async def test_two_apps_in_one_process_keep_their_own_memory_counts() -> None:
+    a = serve(limited_design(), {"limited": Limited()})
+    b = serve(limited_design(), {"limited": Limited()})
+    async with TestClient(a.app) as ca, TestClient(b.app) as cb:
+        for _ in range(3):
+            assert (await ca.get("/public")).status_code == 200
+        assert (await ca.get("/public")).status_code == 429
+        r = await cb.get("/public")
+        assert r.status_code == 200
+        assert_limit_headers(r, 3, 2)
+
+
+async def test_api_key_scheme_limit_counts_per_client_across_methods_and_keys() -> None:
+    served = serve(keys_design(scheme_limit="3/minute"), {"keys": Keys(key_store())})
+    async with TestClient(served.app) as c:
+        r = await c.get("/one", headers=key_header(KEY_ACME_OLD))
+        assert_who(r, "acme", ["api_key"])
+        assert_limit_headers(r, 3, 2)
+        # Another method, and acme's rotated key: the same budget (the principal's subject).
+        assert_limit_headers(await c.get("/two", headers=key_header(KEY_ACME_OLD)), 3, 1)
+        assert_limit_headers(await c.get("/one", headers=key_header(KEY_ACME_NEW)), 3, 0)
+        assert_429(await c.get("/two", headers=key_header(KEY_ACME_NEW)), 3)
+        # Globex is counted on its own.
+        r = await c.get("/one", headers=key_header(KEY_GLOBEX))
+        assert_who(r, "globex", ["api_key"])
+        assert_limit_headers(r, 3, 2)
+    [failure] = served.auth_failures()
+    assert (failure["scheme"], failure["reason"]) == ("api_key", "rate_limited")
+
+
+async def test_brute_force_lockout_per_address_refuses_even_a_good_key() -> None:
+    limits = RateLimits(failures_per_client="3/minute", failures_per_credential=None)
+    served = serve(keys_design(), {"keys": Keys(key_store())}, limits=limits)
+    async with TestClient(served.app) as c:
+        for i in range(3):
+            r = await c.get("/one", headers=key_header(f"guess-{i}-{KEY_UNKNOWN}"))
+            assert_error(r, 401, "unauthorized", "invalid API key")
+        r = await c.get("/one", headers=key_header(KEY_GLOBEX))
+        assert_error(r, 429, "too_many_requests")
+        assert int(r.headers["retry-after"]) >= 1
+    # Another address is not locked out.
+    async with TestClient(served.app, client=("127.0.0.9", 40000)) as other:
+        assert_who(await other.get("/one", headers=key_header(KEY_GLOBEX)), "globex",
+                   ["api_key"])
+    reasons = [x["reason"] for x in served.auth_failures()]
+    assert reasons == ["invalid", "invalid", "invalid", "locked_out"]
+
+
+async def test_brute_force_lockout_per_basic_username() -> None:
+    impl = Login()
+    limits = RateLimits(failures_per_client=None, failures_per_credential="2/minute")
+    served = serve(login_design(), {"login": impl}, limits=limits)
+    async with TestClient(served.app) as c:
+        for _ in range(2):
+            assert (await c.post("/login", headers=basic("alice", "guess"))).status_code == 401
+        # Alice's right password is refused now: her username is locked, before any hashing.
+        r = await c.post("/login", headers=basic("alice", ALICE_PASSWORD))
+        assert_error(r, 429, "too_many_requests")
+        assert "www-authenticate" not in r.headers
+        assert impl.checked == 2
+        assert_who(await c.post("/login", headers=basic("bob", BOB_PASSWORD)), "bob", ["basic"])
+
+
+async def test_expired_credentials_do_not_count_towards_lockout() -> None:
+    limits = RateLimits(failures_per_client="3/minute", failures_per_credential="3/minute")
+    served = serve(keys_design(), {"keys": Keys(key_store())}, limits=limits)
+    async with TestClient(served.app) as c:
+        for _ in range(6):
+            assert_error(await c.get("/one", headers=key_header(KEY_EXPIRED)), 401,
+                         "unauthorized", "API key expired")
+        assert_who(await c.get("/one", headers=key_header(KEY_GLOBEX)), "globex", ["api_key"])
+
+
+async def test_default_lockout_per_credential_after_ten_rejections() -> None:
+    served = serve(keys_design(), {"keys": Keys(key_store())})
+    async with TestClient(served.app) as c:
+        for _ in range(10):
+            assert (await c.get("/one", headers=key_header(KEY_UNKNOWN))).status_code == 401
+        r = await c.get("/one", headers=key_header(KEY_UNKNOWN))
+        assert_error(r, 429, "too_many_requests")
+        # The address is under its own (30/minute) limit: a good key still works.
+        assert_who(await c.get("/one", headers=key_header(KEY_GLOBEX)), "globex", ["api_key"])
+
+
+def login_design() -> APIExpr:
+    with API("login") as api:
+        scheme = BasicAuthSecurity("basic")
+    with Service("login"):
+        with Method("login"):
+            Security(scheme)
+            with Payload():
+                Username("user", String)
+                Password("password", String)
+            who_result()
+            with HTTP():
+                POST("/login")
+    return api
+
+
+class Login:
+    """Basic auth through a real verifier, counting the passwords it is asked to check."""
+
+    def __init__(self) -> None:
+        self.verifier = BasicVerifier(PASSWORD_HASHES)
+        self.checked = 0
+
+    async def basic_auth(self, user: str, password: str, scheme: bastion.BasicScheme) -> Any:
+        self.checked += 1
+        return await self.verifier(user, password, scheme)
+
+    async def login(self, p: Any) -> dict[str, Any]:
+        return who()
+
+
+async def test_concurrent_guesses_cannot_exceed_the_lockout_limit() -> None:
+    # A brute-forcer does not wait for each answer: it sends its guesses at once. The
+    # limit says 3 failed tries per minute for a username, so at most 3 of 20 parallel
+    # guesses may reach the password check; the others must be refused before it.
+    impl = Login()
+    limits = RateLimits(failures_per_client=None, failures_per_credential="3/minute")
+    served = serve(login_design(), {"login": impl}, limits=limits)
+    async with TestClient(served.app) as c:
+        guesses = [basic("alice", f"guess-{i}") for i in range(20)]
+        responses: list[httpx.Response] = []
+
+        async def guess(headers: dict[str, str]) -> None:
+            responses.append(await c.post("/login", headers=headers))
+
+        async with anyio.create_task_group() as tg:
+            for headers in guesses:
+                tg.start_soon(guess, headers)
+    statuses = sorted(r.status_code for r in responses)
+    assert impl.checked <= 3, f"{impl.checked} guesses were checked: {statuses}"
+    assert statuses.count(429) >= 17
+
+
+async def test_service_rate_limit_applies_to_each_of_its_methods() -> None:
+    with API("svc_limit") as api:
+        pass
+    with Service("svc_limit"):
+        RateLimit("2/minute")
+        for name in ("a", "b"):
+            with Method(name):
+                who_result()
+                with HTTP():
+                    GET(f"/{name}")
+
+    class Svc:
+        async def a(self) -> dict[str, Any]:
+            return {"subject": "a", "schemes": []}
+
+        async def b(self) -> dict[str, Any]:
+            return {"subject": "b", "schemes": []}
+
+    served = serve(api, {"svc_limit": Svc()})
+    async with TestClient(served.app) as c:
+        for path in ("/a", "/b"):
+            for remaining in (1, 0):
+                assert_limit_headers(await c.get(path), 2, remaining)
+            assert_429(await c.get(path), 2)
+
+
+# ---------------------------------------------------------------------------- Redis
+
+
+async def _get(c: TestClient, path: str, **kw: Any) -> httpx.Response:
+    # A dead Redis must never hang a request: bound every one.
+    with anyio.fail_after(5):
+        return await c.get(path, **kw)
+
+
+@pytest.mark.integration
+async def test_two_apps_share_counts_through_redis(redis: RedisServer) -> None:
+    a = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
+    b = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
+    async with TestClient(a.app) as ca, TestClient(b.app) as cb:
+        assert_limit_headers(await _get(ca, "/public"), 3, 2)
+        assert_limit_headers(await _get(cb, "/public"), 3, 1)
+        assert_limit_headers(await _get(ca, "/public"), 3, 0)
+        assert_429(await _get(cb, "/public"), 3)
+        assert_429(await _get(ca, "/public"), 3)
+        # Secured: counted per principal, shared too.
+        for c, remaining in ((ca, 2), (cb, 1), (ca, 0)):
+            r = await _get(c, "/secured", headers=key_header(KEY_GLOBEX))
+            assert_who(r, "globex", ["api_key"])
+            assert_limit_headers(r, 3, remaining)
+        assert_429(await _get(cb, "/secured", headers=key_header(KEY_GLOBEX)), 3)
+
+
+@pytest.mark.integration
+async def test_two_apps_share_lockouts_through_redis(redis: RedisServer) -> None:
+    limits = RateLimits(failures_per_client="2/minute", failures_per_credential=None)
+    a = serve(keys_design(), {"keys": Keys(key_store())}, redis_url=redis.url, limits=limits)
+    b = serve(keys_design(), {"keys": Keys(key_store())}, redis_url=redis.url, limits=limits)
+    async with TestClient(a.app) as ca, TestClient(b.app) as cb:
+        assert (await _get(ca, "/one", headers=key_header(KEY_UNKNOWN))).status_code == 401
+        assert (await _get(cb, "/one", headers=key_header(KEY_UNKNOWN))).status_code == 401
+        assert_error(await _get(ca, "/one", headers=key_header(KEY_GLOBEX)), 429,
+                     "too_many_requests")
+
+
+@pytest.mark.integration
+async def test_redis_killed_mid_test_fails_open_for_requests_and_closed_for_auth(
+    redis: RedisServer,
+) -> None:
+    served = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
+    async with TestClient(served.app) as c:
+        r = await _get(c, "/public")
+        assert_limit_headers(r, 3, 2)
+        assert_who(await _get(c, "/secured", headers=key_header(KEY_GLOBEX)), "globex",
+                   ["api_key"])
+
+        redis.stop()
+
+        start = time.monotonic()
+        # Request limits fail open: the call proceeds, with no made-up counts.
+        for _ in range(5):
+            r = await _get(c, "/public")
+            assert r.status_code == 200
+            assert "ratelimit-remaining" not in r.headers
+            assert "retry-after" not in r.headers
+        # Failure limits fail closed: brute-force protection that cannot be checked refuses.
+        for headers in (key_header(KEY_GLOBEX), key_header(KEY_UNKNOWN), {}):
+            r = await _get(c, "/secured", headers=headers)
+            assert_error(r, 503, "unavailable", "authentication is unavailable; retry later")
+            assert int(r.headers["retry-after"]) >= 1
+            assert "ratelimit-remaining" not in r.headers
+        assert time.monotonic() - start < 20  # bounded waits, no hang
+
+    reasons = {x["reason"] for x in served.auth_failures()}
+    assert "unavailable" in reasons
+    outage = [x for x in served.lines() if "is unavailable" in x["msg"]]
+    assert len(outage) == 1  # logged once per change of state, not per request
+    assert outage[0]["level"] == "warn"
+
+
+# ---------------------------------------------------------------------------- the example
+
+
+async def test_example_orders_design_serves_its_security(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examples.orders.main import DEMO_API_KEY, Settings, build
+    from examples.orders.mint import mint
+
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.delenv("JWT_ISSUER", raising=False)
+    # pydantic-settings fills the other fields from their defaults; mypy cannot see that.
+    app = build(Settings(database_url=f"sqlite:///{tmp_path}/orders.db"))  # type: ignore[call-arg]
+    order = {"amount": 3, "type": "retail", "customer": "a@b.co"}
+    async with TestClient(app) as c:
+        r = await c.post("/orders", json=order)
+        assert_error(r, 401, "unauthorized")
+        assert r.headers["www-authenticate"] == 'Bearer realm="orders"'
+        r = await c.post("/orders", json=order, headers=bearer(mint(["orders:read"])))
+        assert_error(r, 403, "forbidden", "missing scopes: orders:write")
+        r = await c.post("/orders", json=order, headers=bearer(mint(["orders:write"])))
+        assert r.status_code == 201, r.text
+        oid = r.json()["id"]
+        r = await c.get(f"/orders/{oid}", headers=key_header(DEMO_API_KEY))
+        assert r.status_code == 200
+        assert r.headers["ratelimit-limit"] == "600"
+        r = await c.get(f"/orders/{oid}", headers=bearer(mint(["orders:read"])))
+        assert r.status_code == 200
+        assert (await c.get("/ping")).json() == {"status": "ok"}
+
