@@ -23,19 +23,35 @@ def bastion_app(*, full: bool = False, logger: Any = None, telemetry: Any = None
     """The scenario in Bastion: bare (no observability) or with its whole default stack."""
     import bastion
     from bastion.dsl import (
-        API, POST, Attribute, Body, Email, Float64, Method, Payload, Required, Response,
-        Result, Service, StatusCreated, String, Type, UUID, DateTime, HTTP,
+        API,
+        HTTP,
+        POST,
+        UUID,
+        Attribute,
+        Body,
+        DateTime,
+        Email,
+        Float64,
+        Method,
+        Payload,
+        Required,
+        Response,
+        Result,
+        Service,
+        StatusCreated,
+        String,
+        Type,
     )
 
     with API("bench") as api:
         pass
-    with Type("OrderInput") as OrderInput:
+    with Type("OrderInput") as OrderInput:  # noqa: N806 - named as the design names it
         Attribute("amount", Float64, minimum=0)
         Attribute("type", String, enum=["retail", "wholesale"])
         Attribute("customer", String, format=Email)
         Attribute("note", String, max_length=500)
         Required("amount", "type", "customer")
-    with Type("Order") as Order:
+    with Type("Order") as Order:  # noqa: N806
         Attribute("id", String, format=UUID)
         Attribute("amount", Float64)
         Attribute("type", String)
@@ -44,16 +60,15 @@ def bastion_app(*, full: bool = False, logger: Any = None, telemetry: Any = None
         Attribute("status", String)
         Attribute("created_at", String, format=DateTime)
         Required("id", "amount", "type", "customer", "status", "created_at")
-    with Service("orders"):
-        with Method("create"):
-            with Payload():
-                Attribute("order", OrderInput)
-                Required("order")
-            Result(Order)
-            with HTTP():
-                POST("/orders")
-                Body("order")
-                Response(StatusCreated)
+    with Service("orders"), Method("create"):
+        with Payload():
+            Attribute("order", OrderInput)
+            Required("order")
+        Result(Order)
+        with HTTP():
+            POST("/orders")
+            Body("order")
+            Response(StatusCreated)
 
     class Orders:
         async def create(self, p: Any) -> Any:

@@ -19,6 +19,7 @@ Importing a design module builds its expression tree; nothing runs. `api.finaliz
 """
 
 from bastion.dsl._build import (
+    API,
     DELETE,
     FORMATS,
     GET,
@@ -31,7 +32,6 @@ from bastion.dsl._build import (
     PUT,
     URI,
     UUID,
-    API,
     AccessToken,
     Any,
     APIKey,

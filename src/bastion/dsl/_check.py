@@ -7,6 +7,7 @@ element, what is wrong, and the user's file:line.
 from __future__ import annotations
 
 import re
+
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -489,7 +490,8 @@ def _check_method_http(
     for em in http.errors:
         if em.name not in declared:
             problems.add(em.location, f"{m.qualified}: Response maps error {em.name!r}, which the "
-                         f"method does not declare (declared: {', '.join(sorted(declared)) or 'none'})")
+                         "method does not declare (declared: "
+                         f"{', '.join(sorted(declared)) or 'none'})")
     if http.response is not None and m.result is not None:
         robj = m.result.object
         rattrs = robj.attributes if robj is not None else {}

@@ -24,7 +24,7 @@ from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import enc_hook
 from bastion.types import Endpoint, EndpointMiddleware
 
-__all__ = ["Endpoints", "ImplementationError", "MethodInfo", "REDACTED"]
+__all__ = ["REDACTED", "Endpoints", "ImplementationError", "MethodInfo"]
 
 #: What payload logs and error bodies show in place of a credential.
 REDACTED = "[REDACTED]"

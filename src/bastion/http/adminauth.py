@@ -54,7 +54,7 @@ def scheme_authorizer(
         try:
             handler = handlers_for(impl, {scheme.kind}, service_name=name)[scheme.kind]
             break
-        except Exception:  # noqa: BLE001 - this service has no such handler; try the next
+        except Exception:
             continue
     if handler is None:
         raise Unauthorized(

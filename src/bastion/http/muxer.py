@@ -140,7 +140,9 @@ class Muxer:
         on_internal = self.on_internal_error
         map_security = self.security_mapper
 
-        async def handle(scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
+        async def handle(
+            scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+        ) -> None:
             scope["bastion.route"] = template
             if secured:
                 # The security layer reads these; each request starts from a clean slate.

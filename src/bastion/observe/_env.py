@@ -370,7 +370,7 @@ def _grpc_module(path: str) -> Any:
 
 def _http_kwargs(o: OTLPSettings) -> dict[str, Any]:
     # Exporter modules import only when configured: they pull in requests or grpc.
-    from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: PLC0415
+    from opentelemetry.exporter.otlp.proto.http import Compression
 
     kwargs: dict[str, Any] = {"endpoint": o.endpoint, "headers": o.headers, "timeout": o.timeout}
     gzip = o.compression == "gzip"

@@ -156,7 +156,7 @@ class _RoutingTracer(Tracer):
             return self._noop
         return target._tracer_for(self._scope, self._attributes)
 
-    def start_span(  # noqa: PLR0917 - the OpenTelemetry Tracer signature
+    def start_span(
         self,
         name: str,
         context: Context | None = None,
@@ -179,7 +179,7 @@ class _RoutingTracer(Tracer):
         )
 
     @_agnosticcontextmanager
-    def start_as_current_span(  # noqa: PLR0917 - the OpenTelemetry Tracer signature
+    def start_as_current_span(
         self,
         name: str,
         context: Context | None = None,

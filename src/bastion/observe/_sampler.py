@@ -97,7 +97,7 @@ class AdaptiveSampler(Sampler):
         probability = _AIM * self._max / rate if rate > 0 else 1.0
         self._bound = 1 << 64 if probability >= 1.0 else int(probability * (1 << 64))
 
-    def should_sample(  # noqa: PLR0917 - the OpenTelemetry Sampler signature
+    def should_sample(
         self,
         parent_context: Context | None,
         trace_id: int,
@@ -154,7 +154,7 @@ class ParentBasedSampler(ParentBased):
         self.root = root
         self._constant = _SAMPLE if root is ALWAYS_ON else _DROP if root is ALWAYS_OFF else None
 
-    def should_sample(  # noqa: PLR0917 - the OpenTelemetry Sampler signature
+    def should_sample(
         self,
         parent_context: Context | None,
         trace_id: int,

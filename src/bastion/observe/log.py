@@ -213,7 +213,7 @@ class Logger:
     def write_info(self, msg: str, fields: Mapping[str, object]) -> None:
         """`write_line("info", ...)` for the per-request hot path: no level name to parse."""
         state = STATE.get()
-        if INFO >= self._rank or self.debug_enabled or state.debug:
+        if self._rank <= INFO or self.debug_enabled or state.debug:
             self._log(state, INFO, msg, None, fields, hold=False)
 
     def _enabled(self, rank: int, state: State) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import keyword
+import math
 import re
 import sys
 import types
@@ -135,7 +135,8 @@ class TypeCompiler:
             if attr_name in obj.required and attr_name not in optional:
                 required.append((field_name, ann, msgspec.NODEFAULT))
             else:
-                rest.append((field_name, Optional[ann], self._default(attr)))  # noqa: UP007
+                # `ann` may be a forward-reference string, which `X | None` cannot take.
+                rest.append((field_name, Optional[ann], self._default(attr)))  # noqa: UP045
         cls = msgspec.defstruct(
             name,
             [*required, *rest],

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 __all__ = [
     "FORMAT_PATTERNS",
     "BoundedInt",
-    "bounded_int",
     "FormattedStr",
+    "bounded_int",
     "check_format",
     "dec_hook",
     "describe_format",
@@ -120,7 +120,10 @@ _CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
 }
 
 
-_D = r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|[12]\d))"
+_D = (
+    r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|[12]\d))"
+)
 _T = r"(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 
 #: Formats checked by a regular expression that msgspec runs itself (no Python hook per

@@ -56,7 +56,7 @@ def _unb64(text: str) -> bytes:
 
 def _bcrypt() -> Any:
     try:
-        import bcrypt  # noqa: PLC0415 - optional extra, imported lazily
+        import bcrypt
     except ImportError:
         raise ConfigError([_BCRYPT_HINT]) from None
     return bcrypt

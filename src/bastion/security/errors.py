@@ -102,7 +102,7 @@ class AuthorizationError(Forbidden):
         )
 
 
-class RateLimited(BastionError):  # noqa: N818 - named for the status, like Forbidden
+class RateLimited(BastionError):
     """A rate limit refused the call (HTTP 429; 503 fits better when `decision.degraded`).
 
     `decision` gives the numbers for the `RateLimit-*` and `Retry-After` headers (see

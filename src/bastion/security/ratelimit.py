@@ -166,7 +166,7 @@ class RateLimiter:
                 [f"rate limit storage {self._target!r}: expected memory://, redis:// or rediss://"]
             )
         try:
-            import redis.asyncio as aioredis  # noqa: PLC0415 - optional extra, imported lazily
+            import redis.asyncio as aioredis
         except ImportError:
             raise ConfigError(
                 [

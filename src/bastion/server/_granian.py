@@ -44,9 +44,9 @@ class GranianListener:
     ) -> None:
         # Granian is an optional extra: import it only when SERVER=granian.
         try:
-            from granian.constants import HTTPModes, Interfaces, SSLProtocols  # noqa: PLC0415
-            from granian.http import HTTP1Settings  # noqa: PLC0415
-            from granian.server.embed import Server  # noqa: PLC0415
+            from granian.constants import HTTPModes, Interfaces, SSLProtocols
+            from granian.http import HTTP1Settings
+            from granian.server.embed import Server
         except ImportError:
             raise ConfigError(
                 ["SERVER='granian': Granian is not installed; `pip install 'bastion[granian]'`"]

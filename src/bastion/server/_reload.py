@@ -16,7 +16,7 @@ _log = logging.getLogger("bastion.server")
 def run_with_reload(app_ref: str, config: Config) -> int:
     """Serve `app_ref` in a child process, restarted on every change; return 0 on Ctrl-C."""
     try:
-        import watchfiles  # noqa: PLC0415  (a development extra, brought by uvicorn[standard])
+        import watchfiles
     except ImportError:
         raise ConfigError(["--reload needs watchfiles: `pip install watchfiles`"]) from None
 
@@ -38,6 +38,6 @@ def run_with_reload(app_ref: str, config: Config) -> int:
 def reload_main(app_ref: str, config: Config) -> None:
     """Entry point of the reloaded child: serve once, without reload."""
     # Imported here: this runs in a fresh child process.
-    from bastion.server._run import run  # noqa: PLC0415
+    from bastion.server._run import run
 
     run(app_ref, config)

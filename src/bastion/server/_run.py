@@ -63,11 +63,11 @@ def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = Fals
     # `ref` is set whenever reload or workers ask for one (checked above).
     if reload and ref:
         # Imported here: watchfiles is needed only in development.
-        from bastion.server._reload import run_with_reload  # noqa: PLC0415
+        from bastion.server._reload import run_with_reload
 
         sys.exit(run_with_reload(ref, config))
     if options.workers > 1 and ref:
-        from bastion.server._workers import Supervisor  # noqa: PLC0415
+        from bastion.server._workers import Supervisor
 
         sys.exit(Supervisor(target, ref, config, options).run())
     sys.exit(serve_in_process(target, options))
@@ -149,7 +149,7 @@ def _config_of(app: Any) -> Config | None:
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
-        import uvloop  # noqa: PLC0415  (optional: uvicorn[standard] brings it)
+        import uvloop
     except ImportError:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop

@@ -207,7 +207,7 @@ class Server:
         api = guard(self.app, options, self.inflight)
         if options.server == "granian":
             # Imported here so that Granian, an optional extra, loads only when chosen.
-            from bastion.server._granian import GranianListener  # noqa: PLC0415
+            from bastion.server._granian import GranianListener
 
             if options.http_port == 0:
                 raise ConfigError(["HTTP_ADDR: SERVER='granian' needs an explicit port, not 0"])

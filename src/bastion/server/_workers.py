@@ -172,7 +172,7 @@ def worker_main(
 ) -> None:
     """Entry point of one worker process: import the app and serve the shared sockets."""
     # Imported here: the module that runs a server imports this one.
-    from bastion.server._run import ensure_logging, serve_in_process  # noqa: PLC0415
+    from bastion.server._run import ensure_logging, serve_in_process
 
     os.environ["BASTION_WORKER_ID"] = str(index)
     # Ctrl-C reaches the whole process group; the parent relays it as SIGTERM, once.
