@@ -1,7 +1,6 @@
 """`python -m examples.orders`: run the demo (what `make demo` does)."""
 
-from examples.orders.main import build
-
 import bastion
+from examples.orders.main import build
 
 bastion.run(build())

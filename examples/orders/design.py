@@ -47,6 +47,7 @@ with Service("orders"):
     Description("The order book.")
     Error("not_found", description="No order has this id")
     Error("already_cancelled", description="The order was cancelled before")
+    Error("rejected", description="The screening service refused the order")
     with HTTP():
         Path("/orders")
         Response("not_found", StatusNotFound)
@@ -62,6 +63,7 @@ with Service("orders"):
             POST("/")
             Body("order")
             Response(StatusCreated)
+            Response("rejected", StatusUnprocessableEntity)
 
     with Method("show"):
         Description("Show one order.")

@@ -24,7 +24,7 @@ class Settings(Config):
     jwt_secret: Secret | None = None
     jwt_issuer: str = "orders-demo"
     api_keys: Secret | None = None  # "client:key,client2:key2"
-    upstream_url: str = ""  # a service this one calls; pinged by /readyz when set
+    upstream_url: str = ""  # the screening service `create` calls; /readyz pings it
 
 
 def build(settings: Settings | None = None) -> bastion.App:
@@ -37,7 +37,10 @@ def build(settings: Settings | None = None) -> bastion.App:
     for pair in raw_keys.split(","):
         client, _, key = pair.strip().partition(":")
         keys.add(client, key)
-    orders = Orders(settings.database_url, jwt, keys)
+    upstream = None
+    if settings.upstream_url:
+        upstream = bastion.otel.sync_client(base_url=settings.upstream_url, timeout=2.0)
+    orders = Orders(settings.database_url, jwt, keys, upstream)
     checks: list[Any] = [bastion.health.SQLPinger("database", settings.database_url)]
     if settings.redis_url:
         checks.append(bastion.health.RedisPinger("cache", settings.redis_url))

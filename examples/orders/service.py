@@ -8,6 +8,8 @@ import threading
 import uuid
 from typing import Any
 
+import httpx
+
 import bastion
 from bastion.security import APIKeyStore, JWTVerifier
 
@@ -33,8 +35,17 @@ def sqlite_path(database_url: str) -> str:
 class Orders:
     """The `orders` service. Methods are sync: Bastion runs them in its thread pool."""
 
-    def __init__(self, database_url: str, jwt: JWTVerifier, api_keys: APIKeyStore) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        jwt: JWTVerifier,
+        api_keys: APIKeyStore,
+        upstream: httpx.Client | None = None,
+    ) -> None:
         self.path = sqlite_path(database_url)
+        # The fraud-check service orders are screened by, when one is configured. The
+        # client is Bastion's: it carries the trace onward and logs each call.
+        self.upstream = upstream
         self._local = threading.local()
         # Auth handlers named after the scheme kinds the design uses.
         self.jwt_auth = jwt
@@ -63,6 +74,12 @@ class Orders:
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         bastion.log.info("creating order", order_id=order["id"], amount=order["amount"])
+        if self.upstream is not None:
+            screening = self.upstream.post(
+                "/check", json={"amount": order["amount"], "customer": order["customer"]}
+            )
+            if screening.status_code != 200:
+                raise bastion.make_error("rejected", "the order was rejected by screening")
         self._db().execute(
             f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [order[c] for c in _COLUMNS],

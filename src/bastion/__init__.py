@@ -6,7 +6,7 @@ serve them with `App`, which validates, secures, observes and documents every re
 
 from typing import TYPE_CHECKING, Any
 
-from bastion import debug, health, log
+from bastion import debug, health, log, otel
 from bastion.app import App
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
 from bastion.errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "health",
     "log",
     "make_error",
+    "otel",
     "principal",
     "run",
 ]
