@@ -95,6 +95,9 @@ class App:
         self.docs_path = docs_path
         self.draining = False
         self._lifespan = lifespan
+        if logger is None and config is not None:
+            fmt = None if config.log_format == "auto" else config.log_format
+            logger = log.Logger(level=config.log_level, format=fmt, service=api.name)
         self.logger = logger or log.Logger.from_env(service=api.name)
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry or configure(api.name, self.version)

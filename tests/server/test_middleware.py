@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -319,10 +320,8 @@ async def test_a_cancellation_from_elsewhere_is_not_swallowed() -> None:
 
 async def test_a_handler_that_swallows_the_cancellation_keeps_a_clean_task() -> None:
     async def stubborn(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # a handler that misbehaves
             await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            pass
         await ok(scope, receive, send)
 
     client = Client()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 
 from bastion.config import Config, load
 from bastion.server import Server, ServerOptions, run, serve
+from bastion.server._run import _FallbackHandler
 from bastion.server._server import announce
 from tests.server.app import SampleApp
 from tests.server.harness import ROOT, running_server
@@ -112,15 +114,23 @@ async def test_serve_embeds_in_a_running_loop(tmp_path: Path,
     assert (tmp_path / f"shutdown-{os.getpid()}").exists()
 
 
-async def test_serve_takes_options_and_rejects_nothing_silently() -> None:
-    app = SampleApp()
-    options = ServerOptions(http_host="127.0.0.1", http_port=0, admin_host=None)
-    task = asyncio.create_task(serve(app, options, handle_signals=False))
-    await asyncio.sleep(0.3)
-    assert not task.done()
+async def test_serve_takes_options_and_releases_the_port_when_cancelled() -> None:
+    port = free_port()
+    options = ServerOptions(http_host="127.0.0.1", http_port=port, admin_host=None)
+    task = asyncio.create_task(serve(SampleApp(), options, handle_signals=False))
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                response = await client.get(f"http://127.0.0.1:{port}/")
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.02)
+        assert response.text == "ok"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the listening socket was closed
 
 
 @pytest.mark.integration
@@ -166,3 +176,19 @@ def _wait(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError("condition not met")
+
+
+def test_the_fallback_log_handler_steps_aside_for_a_real_one() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    stream = io.StringIO()
+    fallback = _FallbackHandler(stream)
+    root.handlers = [fallback]
+    try:
+        logging.getLogger("bastion.server").warning("before the app routes logs")
+        root.addHandler(logging.NullHandler())  # as the App's lifespan does
+        logging.getLogger("bastion.server").warning("while the app routes logs")
+    finally:
+        root.handlers = saved
+    assert "before the app routes logs" in stream.getvalue()
+    assert "while the app routes logs" not in stream.getvalue()  # never written twice

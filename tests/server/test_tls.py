@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.server.harness import Response, Running, read_response, request_bytes, running_server
+from tests.server.harness import (
+    Response,
+    Running,
+    read_response,
+    request_bytes,
+    running_server,
+    seconds_until_closed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +76,7 @@ def tls_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     tmp = tmp_path_factory.mktemp(f"tls-{request.param}")
     cert, key = make_certificate(tmp)
     env = {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key), "HSTS_MAX_AGE": "1h",
+           "READ_HEADER_TIMEOUT": "1s",
            "HSTS_INCLUDE_SUBDOMAINS": "true", "SERVER": request.param}
     with running_server(tmp, env) as running:
         yield running, cert
@@ -159,3 +167,34 @@ def test_plain_http_is_not_served_on_the_https_port(tls_server: tuple[Running, P
         except ConnectionResetError:
             pass
     assert b"HTTP/1.1 200" not in data
+
+
+def test_a_client_that_never_starts_the_handshake_is_disconnected(
+    tls_server: tuple[Running, Path], request: pytest.FixtureRequest
+) -> None:
+    running, _ = tls_server
+    if running.adapter == "granian":
+        request.applymarker(pytest.mark.xfail(
+            reason="Granian's TLS handshake timeout is its own 10 s, not READ_HEADER_TIMEOUT",
+            strict=True))
+    with running.connect() as sock:
+        elapsed = seconds_until_closed(sock, limit=4.0)
+    assert elapsed < 1.0 + 1.0
+
+
+def test_a_client_silent_after_the_handshake_is_disconnected(
+    tls_server: tuple[Running, Path],
+) -> None:
+    running, cert = tls_server
+    context = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        start = time.monotonic()
+        tls.settimeout(4.0)
+        try:
+            while tls.recv(65536):
+                pass
+        except (ssl.SSLError, ConnectionResetError):
+            pass
+        elapsed = time.monotonic() - start
+    assert elapsed < 1.0 + 1.0

@@ -92,8 +92,14 @@ def _check(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     from bastion.config import describe
+    from bastion.config import load as load_config
 
-    print(describe(load(args.target)))
+    cls = load(args.target)
+    print(describe(cls))
+    try:
+        load_config(cls)
+    except BastionError:
+        return 2  # the table marks each bad variable INVALID or MISSING
     return 0
 
 

@@ -49,10 +49,10 @@ class Config(BaseSettings):
         "127.0.0.1:8081", description="address of health, metrics and debug; empty disables it"
     )
     grpc_addr: str = Field(":8082", description="address reserved for the gRPC transport")
-    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+    log_level: Literal["debug", "info", "warn", "warning", "error"] = Field(
         "info", description="lowest level logged"
     )
-    log_format: Literal["auto", "json", "terminal"] = Field(
+    log_format: Literal["auto", "json", "terminal", "logfmt"] = Field(
         "auto", description="auto: terminal format on a TTY, JSON otherwise"
     )
     read_header_timeout: Duration = Field(

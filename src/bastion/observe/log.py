@@ -136,12 +136,12 @@ class Logger:
     def from_env(cls, env: Mapping[str, str] = os.environ, **kw: Any) -> Logger:
         """Return a Logger configured by `kw`, where LOG_FORMAT and LOG_LEVEL override.
 
-        LOG_FORMAT is json, terminal or logfmt; LOG_LEVEL is debug, info, warn or error.
+        LOG_FORMAT is auto, json, terminal or logfmt; LOG_LEVEL is debug, info, warn or error.
         NO_COLOR (any value) turns terminal colours off, FORCE_COLOR turns them on.
         """
         problems = []
         fmt = env.get("LOG_FORMAT", "").strip().lower()
-        if fmt:
+        if fmt and fmt != "auto":  # auto: terminal on a TTY, JSON otherwise (the default)
             if fmt in FORMATS:
                 kw["format"] = fmt
             else:

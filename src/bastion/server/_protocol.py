@@ -50,6 +50,9 @@ class BastionHttpToolsProtocol(HttpToolsProtocol):
         # Bastion's request log replaces uvicorn's access log; formatting both costs twice.
         self.access_log = False
         self._limits = head_limits
+        # Made at accept time, before any TLS handshake: the first head's deadline counts
+        # from here, so a handshake that dawdles does not extend it.
+        self._accepted_at = self.loop.time()
         self._head_timer: asyncio.TimerHandle | None = None
         # Bytes received while the current request head is incomplete. It is an upper
         # bound of the head's size (it may include some body) when the head began at the
@@ -65,7 +68,9 @@ class BastionHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the header timer: a client that never sends a byte is closed too."""
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._head_timer = self.loop.call_at(
+            self._accepted_at + self._limits.timeout, self._head_timed_out
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the header timer, then let uvicorn clean up."""

@@ -62,6 +62,8 @@ def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = Fals
     ensure_logging(config)
     # `ref` is set whenever reload or workers ask for one (checked above).
     if reload and ref:
+        if options.workers > 1:
+            _log.warning("--reload runs one process: WORKERS=%d is ignored", options.workers)
         # Imported here: watchfiles is needed only in development.
         from bastion.server._reload import run_with_reload
 
@@ -126,20 +128,30 @@ def serve_in_process(
 
 
 def ensure_logging(config: Config) -> None:
-    """Send log records to stderr at LOG_LEVEL when nothing else has configured logging.
+    """Keep the server's records visible at LOG_LEVEL even when nothing configured logging.
 
-    Bastion's own logger setup replaces this; it only keeps the startup line and the
-    shutdown records visible for an app that configured no logging at all.
+    A fallback handler on the root logger writes to stderr only while it is the root's
+    only handler: once the App routes stdlib logging through Bastion's logger (during its
+    lifespan), records go there alone, never twice.
     """
     level = getattr(logging, config.log_level.upper(), logging.INFO)
     logging.getLogger("bastion").setLevel(level)
     root = logging.getLogger()
-    if not root.handlers and not logging.getLogger("bastion").handlers:
-        logging.basicConfig(
-            level=level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+    if root.handlers:
+        return
+    handler = _FallbackHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to stderr only while no other handler is on the root logger."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if any(handler is not self for handler in logging.getLogger().handlers):
+            return
+        super().emit(record)
 
 
 def _config_of(app: Any) -> Config | None:

@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 from typing import Protocol
 
 from bastion.config import format_address, format_duration
@@ -143,14 +144,17 @@ class Server:
 
     async def serve(self, *, handle_signals: bool = True) -> int:
         """Start, serve until a signal or `begin_shutdown()`, shut down; return the exit status."""
-        await self.start()
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
-        if handle_signals:
+        # Signal handlers can only be set from the main thread; elsewhere the embedding
+        # code calls begin_shutdown() itself. They are set before the startup, so a
+        # SIGTERM during a slow startup still means a graceful shutdown.
+        if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in self._signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
                 installed.append(sig)
         try:
+            await self.start()
             await self._stopping.wait()
             return await self.shutdown()
         except asyncio.CancelledError:
@@ -176,6 +180,8 @@ class Server:
             raise
         if self._announce:
             announce(self.app, options, self.urls)
+        elif self._worker is not None:
+            _log.info("worker %d (pid %d) serving", self._worker, os.getpid())
 
     def begin_shutdown(self) -> None:
         """Start a graceful shutdown now, as a first signal does: readiness turns 503 first."""

@@ -74,7 +74,12 @@ class UvicornListener:
 
         self._refresh_date()
         self._server = await loop.create_server(
-            protocol, sock=self._sock, ssl=self._ssl, backlog=self._backlog
+            protocol,
+            sock=self._sock,
+            ssl=self._ssl,
+            backlog=self._backlog,
+            # A TLS client that stalls its handshake is cut at the header deadline too.
+            ssl_handshake_timeout=self._limits.timeout if self._ssl is not None else None,
         )
         self._clock = loop.create_task(self._keep_date(), name="bastion-date-header")
 
