@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from examples.orders.main import DEMO_API_KEY
 from examples.orders.mint import mint
+
 from tests.support.otlp import otlp_receiver
 from tests.support.prometheus import prometheus_server
 from tests.support.servers import free_port, wait_for_port

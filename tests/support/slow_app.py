@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import bastion
-from bastion.dsl import API, GET, HTTP, Attribute, Float64, Method, Payload, Param, Result, Service
+from bastion.dsl import API, GET, HTTP, Attribute, Float64, Method, Param, Payload, Result, Service
 from bastion.dsl import String as Str
 
 with API("slow") as api:
