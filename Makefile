@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## demo: start the example orders service with the whole production stack
 demo: venv
-	$(BIN)/python -m examples.orders
+	HTTP_ADDR=$${HTTP_ADDR:-127.0.0.1:8080} $(BIN)/python -m examples.orders
 
 ## test: the whole suite (unit and integration; needs redis-server and prometheus)
 test: venv

@@ -1,7 +1,10 @@
-"""Test helpers for users' own suites: an in-process client for an `App`.
+"""Test helpers for users' own suites: an in-process client and a log capture.
 
-    async with bastion.testing.TestClient(app) as client:
+    logs = LogCapture()
+    app = bastion.App(api, services, logger=logs.logger)
+    async with TestClient(app) as client:
         r = await client.post("/orders", json={...})
+    assert logs.find(msg="creating order")["order_id"] == r.json()["id"]
 
 The client runs the app's lifespan (startup before the first request, shutdown on
 exit) and sends requests through ASGI, with no socket, using httpx.
@@ -10,14 +13,17 @@ exit) and sends requests through ASGI, with no socket, using httpx.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from bastion.observe.log import Logger
 from bastion.types import ASGIApp, Message
 
-__all__ = ["LifespanError", "TestClient"]
+__all__ = ["LifespanError", "LogCapture", "TestClient"]
 
 
 class LifespanError(RuntimeError):
@@ -65,3 +71,28 @@ class TestClient(httpx.AsyncClient):
                     raise LifespanError(reply.get("message", "shutdown failed"))
         finally:
             await super().__aexit__(exc_type, exc, tb)
+
+
+class LogCapture:
+    """A JSON Logger writing to memory, synchronously, and its lines parsed back."""
+
+    def __init__(self, *, level: str = "debug") -> None:
+        self.stream = io.StringIO()
+        self.logger = Logger(stream=self.stream, format="json", level=level, sync=True)
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line written so far, as dicts, in order."""
+        return [json.loads(x) for x in self.stream.getvalue().splitlines() if x]
+
+    @property
+    def text(self) -> str:
+        """Everything written so far, raw."""
+        return self.stream.getvalue()
+
+    def find(self, **fields: Any) -> dict[str, Any]:
+        """The first line having every one of `fields`; AssertionError if none does."""
+        for line in self.lines:
+            if all(line.get(k) == v for k, v in fields.items()):
+                return line
+        raise AssertionError(f"no log line with {fields}; lines: {self.lines}")

@@ -268,6 +268,9 @@ class Server:
         docs_path = getattr(self.app, "docs_path", None)
         if isinstance(docs_path, str) and docs_path:
             self.urls["docs"] = self.urls["api"] + docs_path
+        openapi_path = getattr(self.app, "openapi_path", None)
+        if isinstance(openapi_path, str) and openapi_path:
+            self.urls["openapi"] = self.urls["api"] + openapi_path
 
     async def _shutdown(self) -> int:
         options = self.options
@@ -340,6 +343,8 @@ def announce(app: object, options: ServerOptions, urls: dict[str, str]) -> None:
     """Log the one startup line: the URLs served and the active limits; warn on plain HTTP."""
     title = getattr(app, "title", None)
     parts = [f"API {urls['api']}"]
+    if "openapi" in urls:
+        parts.append(f"OpenAPI {urls['openapi']}")
     if "docs" in urls:
         parts.append(f"docs {urls['docs']}")
     parts.append(f"admin {urls['admin']}" if "admin" in urls else "admin off")
