@@ -3,7 +3,8 @@
 Each request gets a `request_id` — a valid incoming `X-Request-ID`, or a new one — that is
 bound to every log line of the request and returned in the response's `X-Request-ID`.
 Probe paths (`/livez`, `/readyz`, `/healthz`) are not logged by default, and URLs are
-logged with credential query parameters removed.
+logged with the values of credential query parameters replaced by `REDACTED`, as
+in spans.
 """
 
 from __future__ import annotations
@@ -14,30 +15,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from bastion.observe import log
+from bastion.observe._redact import credential_names, redact_query
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CREDENTIAL_PARAMS", "RequestLog", "redact_query"]
+__all__ = ["DebugAuthorizer", "RequestLog"]
 
-#: Query parameters never written to logs or spans, whatever the design says.
-CREDENTIAL_PARAMS = frozenset(
-    {"access_token", "api_key", "apikey", "key", "token", "password", "secret", "signature",
-     "client_secret", "id_token", "refresh_token", "code"}
-)
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 #: Decides whether a request may ask for its own debug logs (`X-Debug-Logs: on`).
 DebugAuthorizer = Callable[[Scope], Awaitable[bool]]
-
-
-def redact_query(query: str, names: frozenset[str]) -> str:
-    """Drop the values of credential parameters from a query string."""
-    if not query:
-        return query
-    parts = []
-    for part in query.split("&"):
-        key, sep, _ = part.partition("=")
-        parts.append(f"{key}=[REDACTED]" if sep and key.lower() in names else part)
-    return "&".join(parts)
 
 
 class RequestLog:
@@ -55,7 +41,8 @@ class RequestLog:
         self.app = app
         self.logger = logger
         self.exclude = frozenset(exclude_paths)
-        self.credential_params = CREDENTIAL_PARAMS | {p.lower() for p in credential_params}
+        # The same names and marker as the tracing middleware: logs and spans agree.
+        self.credential_params = credential_names(credential_params)
         self.debug_authorizer = debug_authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

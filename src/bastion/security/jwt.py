@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from bastion.errors import ConfigError
+from bastion.observe._redact import redact_url
 from bastion.security.errors import AuthenticationError
 from bastion.security.principal import Principal, normalize_scopes
 from bastion.security.scheme import Scheme
@@ -249,7 +250,7 @@ class JWTVerifier:
         url = self.jwks_url
         if url is None:
             return False
-        where = _redact_url(url)
+        where = redact_url(url)
         try:
             if self._http is not None:
                 resp = await self._http.get(url, timeout=self.fetch_timeout)
@@ -412,19 +413,9 @@ def _check_jwks_url(url: str, problems: list[str]) -> None:
     if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
         return
     problems.append(
-        f"JWTVerifier: jwks_url {_redact_url(url)!r} must use https:// (http:// is allowed "
+        f"JWTVerifier: jwks_url {redact_url(url)!r} must use https:// (http:// is allowed "
         "for a loopback host only)"
     )
-
-
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 # -- claims --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from limits.errors import StorageError
 from limits.util import parse_many
 
 from bastion.errors import ConfigError
+from bastion.observe._redact import redact_url
 
 __all__ = [
     "Decision",
@@ -147,7 +148,7 @@ class RateLimiter:
         self.key_prefix = key_prefix
         self.timeout = timeout
         self.retry_interval = retry_interval
-        self._target = _redact(storage_url)
+        self._target = redact_url(storage_url) if storage_url else "memory://"
         self._pool: Any = None
         self._storage = self._make_storage(storage_url)
         self._strategy: _Strategy = _STRATEGIES[strategy](self._storage)
@@ -292,16 +293,3 @@ class RateLimiter:
             self._available = True
             _log.info("rate limit storage %s is available again", self._target)
         return result
-
-
-def _redact(url: str | None) -> str:
-    # Keep scheme, host, port and path: enough to find the server, never its password.
-    if url is None:
-        return "memory://"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
