@@ -24,6 +24,7 @@ from bastion.http.muxer import Muxer, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
 from bastion.http.router import RouteClash
 from bastion.observe import log
+from bastion.observe._debug_http import ack_lifespan
 from bastion.observe.debug import debug_app, is_debug_path, payload_logger
 from bastion.observe.health import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
 from bastion.observe.otel import Telemetry, configure
@@ -291,7 +292,7 @@ class App:
         async def admin(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "lifespan":
                 # The main listener runs the app's lifespan; the admin one only acks.
-                await _ack_lifespan(receive, send)
+                await ack_lifespan(receive, send)
                 return
             if scope["type"] != "http":
                 return
@@ -436,13 +437,3 @@ class App:
                         f"{exc}"})
             return
         await send({"type": "lifespan.shutdown.complete"})
-
-
-async def _ack_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -97,3 +97,14 @@ async def method_not_allowed(scope: Scope, send: Send, allow: str) -> None:
         {"error": f"method {scope.get('method')} not allowed; use {allow}"},
         headers=[(b"allow", allow.encode())],
     )
+
+
+async def ack_lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI lifespan with success and do nothing: for apps with no startup."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -30,6 +30,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.util.types import AnyValue
 
+from bastion.observe._debug_http import ack_lifespan
 from bastion.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -271,13 +272,8 @@ def metrics_app(telemetry: Telemetry) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await ack_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         method = scope["method"]

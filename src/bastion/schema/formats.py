@@ -25,6 +25,7 @@ __all__ = [
     "describe_format",
     "enc_hook",
     "formatted_str",
+    "json_name",
 ]
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -165,7 +166,7 @@ class FormattedStr(str):
     def decode(cls, value: Any) -> FormattedStr:
         """Validate `value` as this type or raise ValueError with msgspec's wording."""
         if not isinstance(value, str):
-            raise TypeError(f"Expected `str`, got `{_json_name(value)}`")
+            raise TypeError(f"Expected `str`, got `{json_name(value)}`")
         if cls.min_length is not None and len(value) < cls.min_length:
             raise ValueError(f"Expected `str` of length >= {cls.min_length}")
         if cls.max_length is not None and len(value) > cls.max_length:
@@ -221,7 +222,7 @@ class BoundedInt(int):
             except ValueError:
                 raise TypeError("Expected `int`, got `str`") from None
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"Expected `int`, got `{_json_name(value)}`")
+            raise TypeError(f"Expected `int`, got `{json_name(value)}`")
         if cls.low is not None and value < cls.low:
             raise ValueError(f"Expected `int` >= {cls.low}")
         if value > cls.high:
@@ -257,7 +258,8 @@ def enc_hook(value: Any) -> Any:
     raise NotImplementedError(f"Bastion cannot encode objects of type {type(value).__name__}")
 
 
-def _json_name(value: Any) -> str:
+def json_name(value: Any) -> str:
+    """The JSON type name of a decoded value, as msgspec's messages spell it."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -16,7 +16,7 @@ import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, ObjectExpr, UserTypeExpr
 from bastion.schema.compile import TypeCompiler
-from bastion.schema.formats import FORMAT_PATTERNS, dec_hook, describe_format
+from bastion.schema.formats import FORMAT_PATTERNS, dec_hook, describe_format, json_name
 
 __all__ = ["Collector", "FieldError", "strip_location"]
 
@@ -67,7 +67,7 @@ class Collector:
             self.value(value, attr, path, where, out, strict=strict)
             return
         if not isinstance(value, dict):
-            out.append(FieldError(path or "body", f"Expected `object`, got `{_name(value)}`",
+            out.append(FieldError(path or "body", f"Expected `object`, got `{json_name(value)}`",
                                   where))
             return
         self._fields(value, obj, path, where, out, skip_required, only, strict)
@@ -82,14 +82,14 @@ class Collector:
             self.object(value, attr, path, where, out, strict=strict)
         elif isinstance(t, ArrayExpr):
             if not isinstance(value, list):
-                out.append(FieldError(path, f"Expected `array`, got `{_name(value)}`", where))
+                out.append(FieldError(path, f"Expected `array`, got `{json_name(value)}`", where))
                 return
             self._length(len(value), attr, "array", path, where, out)
             for i, item in enumerate(value):
                 self.value(item, t.elem, f"{path}[{i}]", where, out, strict=strict)
         elif isinstance(t, MapExpr):
             if not isinstance(value, dict):
-                out.append(FieldError(path, f"Expected `object`, got `{_name(value)}`", where))
+                out.append(FieldError(path, f"Expected `object`, got `{json_name(value)}`", where))
                 return
             self._length(len(value), attr, "object", path, where, out)
             for k, item in value.items():
@@ -144,21 +144,3 @@ class Collector:
         if attr.max_length is not None and n > attr.max_length:
             out.append(FieldError(path, f"Expected `{kind}` of length <= {attr.max_length}",
                                   where))
-
-
-def _name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__

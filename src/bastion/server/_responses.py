@@ -9,6 +9,7 @@ from http import HTTPStatus
 
 import msgspec
 
+from bastion.http.errors import error_body as http_error_body
 from bastion.types import Scope, Send
 
 __all__ = ["error_body", "expects_body", "new_id", "raw_error_response", "request_id", "send_error"]
@@ -51,15 +52,8 @@ def error_body(
     fault: bool = False,
 ) -> bytes:
     """Return the JSON body of a Bastion error: name, id, message and its three flags."""
-    return _encoder.encode(
-        {
-            "name": name,
-            "id": error_id,
-            "message": message,
-            "temporary": temporary,
-            "timeout": timeout,
-            "fault": fault,
-        }
+    return http_error_body(
+        name, error_id, message, temporary=temporary, timeout=timeout, fault=fault
     )
 
 
