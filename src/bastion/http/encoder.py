@@ -64,8 +64,10 @@ class ResultEncoder:
         if self._is_struct and type(result) is self.result_type:
             return result
         try:
+            # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
             return msgspec.convert(
-                result, self.result_type, from_attributes=True, dec_hook=dec_hook
+                result, self.result_type, from_attributes=type(result) is not dict,
+                dec_hook=dec_hook,
             )
         except msgspec.ValidationError as exc:
             raise ResultMismatch(

@@ -49,6 +49,8 @@ class Router(Generic[H]):
         self._root: _Node[H] = _Node()
         self._static: dict[str, dict[str, H]] = {}
         self._static_allow: dict[str, str] = {}
+        # Static hits need no new objects: one prebuilt Match per (path, verb).
+        self._static_match: dict[str, dict[str, Match[H]]] = {}
         self._has_dynamic = False
         self._templates: set[tuple[str, str]] = set()
 
@@ -86,6 +88,7 @@ class Router(Generic[H]):
         for path, handlers in self._static.items():
             _head_from_get(handlers)
             self._static_allow[path] = ", ".join(sorted(handlers))
+            self._static_match[path] = {v: Match(h, _NO_PARAMS) for v, h in handlers.items()}
         stack = [self._root]
         while stack:
             node = stack.pop()
@@ -98,6 +101,11 @@ class Router(Generic[H]):
 
     def lookup(self, verb: str, path: str) -> Match[H]:
         """Find the handler for `verb path` (ASGI's already percent-decoded `path`)."""
+        prebuilt = self._static_match.get(path)
+        if prebuilt is not None:
+            hit = prebuilt.get(verb)
+            if hit is not None:
+                return hit
         handlers = self._static.get(path)
         if handlers is None and len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/") or "/"
@@ -105,7 +113,7 @@ class Router(Generic[H]):
         if handlers is not None:
             h = handlers.get(verb)
             if h is not None:
-                return Match(h, {})
+                return self._static_match[path][verb]
         if not self._has_dynamic:
             if handlers is None:
                 return _NOT_FOUND  # type: ignore[return-value]
@@ -140,6 +148,8 @@ class Router(Generic[H]):
 
 
 _NOT_FOUND: Match[object] = Match(None, {})
+#: Shared by every static match: handlers read path params, never write them.
+_NO_PARAMS: dict[str, str] = {}
 
 
 def _split(path: str) -> list[str]:
