@@ -103,9 +103,9 @@ class Router(Generic[H]):
         """Find the handler for `verb path` (ASGI's already percent-decoded `path`)."""
         prebuilt = self._static_match.get(path)
         if prebuilt is not None:
-            hit = prebuilt.get(verb)
-            if hit is not None:
-                return hit
+            found = prebuilt.get(verb)
+            if found is not None:
+                return found
         handlers = self._static.get(path)
         if handlers is None and len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/") or "/"
