@@ -803,3 +803,30 @@ async def test_built_in_routes_never_shadow_design_routes(path: str) -> None:
         r = await c.get(path)
     assert r.status_code == 200
     assert r.json() == "the user's method"
+
+
+async def test_the_500_log_line_keeps_the_end_of_a_long_stack() -> None:
+    from bastion.testing import LogCapture, TestClient
+
+    with API("deep") as api:
+        pass
+    with Service("s"), Method("boom"), HTTP():
+        GET("/boom")
+
+    class S:
+        async def boom(self) -> None:
+            def dive(n: int) -> None:
+                if n == 0:
+                    raise RuntimeError("the root cause")
+                dive(n - 1)
+
+            dive(40)
+
+    logs = LogCapture()
+    app = bastion.App(api, {"s": S()}, logger=logs.logger)
+    async with TestClient(app) as test_client:
+        r = await test_client.get("/boom")
+    line = logs.find(msg="unexpected error")
+    assert line["error_id"] == r.json()["id"]
+    assert line["stack"].startswith("…")
+    assert line["stack"].rstrip().endswith("RuntimeError: the root cause")

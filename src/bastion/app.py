@@ -336,6 +336,13 @@ class App:
                     names.add(wire)
         return names
 
+    def _stack_tail(self, exc: BaseException) -> str:
+        # Log values are cut to a size; a stack trace's most useful lines are its last.
+        text = "".join(traceback.format_exception(exc))
+        limit = max(self.logger.max_value_size - 8, 64)
+        # Characters may be several bytes: half the limit in characters always fits.
+        return text if len(text.encode()) <= limit else "…" + text[-(limit // 2):]
+
     def _log_internal(self, scope: Scope, exc: BaseException, error_id: str) -> None:
         with log.use(self.logger):
             log.error(
@@ -343,7 +350,7 @@ class App:
                 "unexpected error",
                 error_id=error_id,
                 **{"http.method": scope.get("method"), "http.url": scope.get("path")},
-                stack="".join(traceback.format_exception(exc)),
+                stack=self._stack_tail(exc),
             )
 
     @property

@@ -435,24 +435,53 @@ def test_rate_limit_on_the_api_fails_at_the_call() -> None:
 # ---------------------------------------------------------------------------- HTTP defaults
 
 
-def test_token_and_basic_credentials_cannot_share_authorization() -> None:
+async def test_token_and_basic_credentials_share_authorization_by_scheme_word() -> None:
+    import base64
+
+    import bastion
+    from bastion.security import Principal
+    from bastion.testing import TestClient
+
     with API("a") as api:
         jwt = JWTSecurity("jwt", scopes={"api:read": "Read"})
         basic = BasicAuthSecurity("basic")
-    with Service("s"):
-        line = next_line()
-        with Method("m"):
-            Security(jwt)
-            Security(basic)
-            with Payload():
-                Token("token", String)
-                Username("user", String)
-                Password("password", String)
-            with HTTP():
-                GET("/m")
-    message = finalize_error(api)
-    assert message.startswith(at(line) + "method 'm' of service 's': token and Basic credentials")
-    assert "Authorization header" in message
+    with Service("s"), Method("m"):
+        Security(jwt)
+        Security(basic)
+        with Payload():
+            Token("token", String)
+            Username("user", String)
+            Password("password", String)
+        with Result():
+            Attribute("who", String)
+        with HTTP():
+            GET("/m")
+    assert api.finalize().services["s"].methods["m"].http.authorization == {  # type: ignore[union-attr]
+        "token": "bearer", "user": "basic-username", "password": "basic-password"}
+
+    class S:
+        async def jwt_auth(self, token: str, scheme: object) -> Principal:
+            if token != "good-token":
+                raise bastion.Unauthorized("bad token")
+            return Principal("jwt-user")
+
+        async def basic_auth(self, user: str, password: str, scheme: object) -> Principal:
+            if (user, password) != ("ada", "pw"):
+                raise bastion.Unauthorized("bad password")
+            return Principal(user)
+
+        async def m(self, p: object) -> dict[str, str]:
+            return {"who": bastion.principal().subject}
+
+    app = bastion.App(api, {"s": S()}, observability=False)
+    basic_header = "Basic " + base64.b64encode(b"ada:pw").decode()
+    async with TestClient(app) as client:
+        by_token = await client.get("/m", headers={"Authorization": "Bearer good-token"})
+        by_password = await client.get("/m", headers={"Authorization": basic_header})
+        neither = await client.get("/m")
+    assert by_token.json() == {"who": "jwt-user"}
+    assert by_password.json() == {"who": "ada"}
+    assert neither.status_code == 401
 
 
 def test_token_moved_off_authorization_lets_basic_use_it() -> None:

@@ -451,7 +451,8 @@ def _check_method_http(
                      f"(attributes: {', '.join(attrs) or 'none'})")
     # Credentials with no explicit mapping are read from the Authorization header (Basic,
     # bearer) or the X-API-Key header, as DESIGN.md's "Semantics kept from Goa" says.
-    authz_users: list[str] = []
+    # Basic and bearer credentials may share Authorization: its scheme word says which
+    # one a request carries, so `Security(jwt)` and `Security(basic)` can be alternatives.
     for name, a in attrs.items():
         if (
             a.credential in ("token", "accesstoken")
@@ -460,13 +461,11 @@ def _check_method_http(
             # Mapped to Authorization explicitly: still a bearer token ("Bearer " stripped).
             del http.headers[name]
             http.authorization[name] = "bearer"
-            authz_users.append(name)
             continue
         if a.credential is None or name in http.mapped_at or name in path_params:
             continue
         if a.credential in ("token", "accesstoken"):
             http.authorization[name] = "bearer"
-            authz_users.append(name)
         elif a.credential == "username":
             http.authorization[name] = "basic-username"
         elif a.credential == "password":
@@ -481,11 +480,6 @@ def _check_method_http(
                          f"{m.qualified}: attributes {other!r} and {attr!r} are both read from "
                          f"header {wire!r}; map one elsewhere with Header(...), Param(...) or "
                          "Cookie(...)")
-    if "basic-username" in http.authorization.values():
-        authz_users.append("Basic credentials")
-    if len(authz_users) > 1:
-        problems.add(m.location, f"{m.qualified}: {' and '.join(authz_users)} would all be read "
-                     "from the Authorization header; map all but one elsewhere with Header(...)")
     declared = {e.name for e in m.all_errors()}
     for em in http.errors:
         if em.name not in declared:

@@ -116,6 +116,7 @@ class Logger:
         self.service = service
         self._clock = clock
         self._start = clock()
+        self.max_value_size = max_value_size
         self._span_ids: tuple[object, str, str] = (None, "", "")
         render = make_format(
             self._format,
