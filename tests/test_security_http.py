@@ -1828,3 +1828,55 @@ async def test_example_orders_design_serves_its_security(
         assert r.status_code == 200
         assert (await c.get("/ping")).json() == {"status": "ok"}
 
+
+
+async def test_rate_limits_from_the_environment_override_the_design() -> None:
+    from bastion.config import Config, load
+
+    with API("envlimits") as api:
+        pass
+    with Service("s"):
+        with Method("fast"):
+            RateLimit("100/minute")
+            with HTTP():
+                GET("/fast")
+        with Method("free"):
+            with HTTP():
+                GET("/free")
+
+    class S:
+        async def fast(self) -> None: ...
+        async def free(self) -> None: ...
+
+    config = load(Config, env={"RATE_LIMITS": "s.fast=2/minute, s.free=1/minute"})
+    app = bastion.App(api, {"s": S()}, config=config, observability=False)
+    async with TestClient(app) as client:
+        fast = [(await client.get("/fast")).status_code for _ in range(3)]
+        free = [(await client.get("/free")).status_code for _ in range(2)]
+    assert fast == [204, 204, 429]
+    assert free == [204, 429]
+
+
+def test_bad_rate_limits_in_the_environment_are_config_errors() -> None:
+    from bastion.config import Config, load
+
+    with pytest.raises(bastion.ConfigError) as caught:
+        load(Config, env={"RATE_LIMITS": "s.fast=often,broken", "AUTH_FAILURES_PER_CLIENT": "x"})
+    text = str(caught.value)
+    assert "RATE_LIMITS" in text and "AUTH_FAILURES_PER_CLIENT" in text
+
+
+def test_rate_limits_naming_nothing_in_the_design_fail_at_startup() -> None:
+    from bastion.config import Config, load
+
+    with API("envlimits2") as api:
+        pass
+    with Service("s"), Method("m"), HTTP():
+        GET("/m")
+
+    class S:
+        async def m(self) -> None: ...
+
+    config = load(Config, env={"RATE_LIMITS": "s.nope=1/minute"})
+    with pytest.raises(bastion.ImplementationError, match="s.nope"):
+        bastion.App(api, {"s": S()}, config=config, observability=False)

@@ -7,7 +7,7 @@ import pathlib
 from typing import Any
 
 import bastion
-from bastion.config import Config, Secret, load
+from bastion.config import Config, Secret, load_or_exit
 from bastion.security import APIKeyStore, JWTVerifier
 from examples.orders.design import api
 from examples.orders.service import Health, Orders, sqlite_path
@@ -29,7 +29,7 @@ class Settings(Config):
 
 def build(settings: Settings | None = None) -> bastion.App:
     """Build the App from `settings` (read from the environment when None)."""
-    settings = settings or load(Settings)
+    settings = settings or load_or_exit(Settings)
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else DEMO_JWT_SECRET
     jwt = JWTVerifier(key=secret, algorithms=["HS256"], issuer=settings.jwt_issuer)
     keys = APIKeyStore()

@@ -150,7 +150,7 @@ class App:
                 self.endpoints[svc.name].use(log_fields)
                 self.endpoints[svc.name].use(payload_logger(payload_log_max))
         self.limiter = limiter or RateLimiter(redis_url)
-        self.limits = limits or rate_limits(self.api)
+        self.limits = limits or self._limits_from(config)
         self._services = dict(services)
         self._secured = self._secure(services)
         self._debug_authorize = self._design_authorizer(debug_scheme, tuple(debug_scopes))
@@ -171,6 +171,33 @@ class App:
         """Add HTTP middleware `middleware(app) -> app`; the first added is outermost."""
         self._middleware.append(middleware)
         self._app = self._wrap(self._muxer)
+
+    def _limits_from(self, config: Config | None) -> RateLimits:
+        """The design's limits, with RATE_LIMITS and AUTH_FAILURES_* from `config` on top."""
+        if config is None:
+            return rate_limits(self.api)
+        from bastion.config._settings import parse_rate_limits
+
+        design = rate_limits(self.api)
+        per_scheme = dict(design.per_scheme)
+        per_method = dict(design.per_method)
+        methods = {f"{m.service.name}.{m.name}" for m in self.api.methods()}
+        for name, limit in parse_rate_limits(config.rate_limits).items():
+            if name in self.api.schemes:
+                per_scheme[name] = limit
+            elif name in methods:
+                per_method[name] = limit
+            else:
+                raise ImplementationError(
+                    f"RATE_LIMITS names {name!r}, which is neither a scheme nor a method "
+                    f"(service.method) of design {self.api.name!r}"
+                )
+        return RateLimits(
+            per_scheme=per_scheme,
+            per_method=per_method,
+            failures_per_client=config.auth_failures_per_client or None,
+            failures_per_credential=config.auth_failures_per_credential or None,
+        )
 
     def _secure(self, services: Mapping[str, object]) -> set[tuple[str, str]]:
         """Put the security layer inside every secured or rate-limited endpoint."""

@@ -240,3 +240,14 @@ def test_prometheus_scrapes_the_admin_listener(tmp_path: Path) -> None:
             assert labels["http_request_method"] == "GET"
             assert labels["http_response_status_code"] == "200"
             assert float(result[0]["value"][1]) >= 3
+
+
+def test_a_bad_environment_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "READ_TIMEOUT": "soon", "WORKERS": "0",
+           "RATE_LIMITS": "orders.create=often"}
+    run = subprocess.run([sys.executable, "-m", "examples.orders"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 2
+    for name in ("READ_TIMEOUT", "WORKERS", "RATE_LIMITS"):
+        assert name in run.stderr
+    assert "Traceback" not in run.stderr

@@ -13,7 +13,7 @@ Subclass `Config` to add your own variables; `load` reads and checks them all at
 """
 
 from bastion.config._address import format_address, parse_address
-from bastion.config._loader import describe, env_name, load
+from bastion.config._loader import describe, env_name, load, load_or_exit
 from bastion.config._settings import Config, Secret
 from bastion.config._units import (
     ByteSize,
@@ -35,6 +35,7 @@ __all__ = [
     "format_byte_size",
     "format_duration",
     "load",
+    "load_or_exit",
     "parse_address",
     "parse_byte_size",
     "parse_duration",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -45,6 +46,17 @@ def load(cls: type[C] = Config, env: Mapping[str, str] | None = None) -> C:  # t
     if problems:
         raise ConfigError(_flatten(cls, problems))
     return config
+
+
+def load_or_exit(cls: type[C] = Config, env: Mapping[str, str] | None = None) -> C:  # type: ignore[assignment]
+    """`load`, for a program's entry point: on a bad environment print every problem to
+    stderr, without a traceback, and exit with status 2."""
+    try:
+        return load(cls, env)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(2) from None
 
 
 def describe(cls: type[Config] = Config, env: Mapping[str, str] | None = None) -> str:

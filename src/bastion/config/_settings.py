@@ -88,6 +88,17 @@ class Config(BaseSettings):
     hsts_include_subdomains: bool = Field(False, description="add includeSubDomains to HSTS")
     workers: int = Field(1, ge=1, description="processes serving the same port")
     redis_url: str | None = Field(None, description="Redis for distributed rate limits")
+    rate_limits: str = Field(
+        "",
+        description="limits over the design's: name=limit,... where name is a scheme "
+        "(per key) or service.method, e.g. api_key=1000/hour,orders.create=20/minute",
+    )
+    auth_failures_per_client: str = Field(
+        "30/minute", description="failed authentications per client address; empty: none"
+    )
+    auth_failures_per_credential: str = Field(
+        "10/minute", description="failed authentications per credential; empty: none"
+    )
 
     otel_service_name: str | None = Field(None, description="service.name of telemetry")
     otel_resource_attributes: str | None = Field(None, description="key=value,... resource")
@@ -108,6 +119,20 @@ class Config(BaseSettings):
         None, description="milliseconds between metric exports"
     )
     otel_sdk_disabled: bool = Field(False, description="turn every OpenTelemetry signal off")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _check_rate_limits(cls, value: str) -> str:
+        for name, limit in parse_rate_limits(value).items():
+            _check_limit(f"{name}={limit}", limit)
+        return value.strip()
+
+    @field_validator("auth_failures_per_client", "auth_failures_per_credential")
+    @classmethod
+    def _check_failure_limit(cls, value: str) -> str:
+        if value.strip():
+            _check_limit(value, value)
+        return value.strip()
 
     @field_validator("log_level", "log_format", "server", mode="before")
     @classmethod
@@ -142,3 +167,27 @@ class Config(BaseSettings):
         if "tls_cert_file" in info.data and (info.data["tls_cert_file"] is None) != (value is None):
             raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
         return value
+
+
+def parse_rate_limits(value: str) -> dict[str, str]:
+    """`"api_key=1000/hour, orders.create=20/minute"` as {name: limit}; ValueError if bad."""
+    limits: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, sep, limit = item.partition("=")
+        if not sep or not name.strip() or not limit.strip():
+            raise ValueError(f"{item.strip()!r} must read name=limit, e.g. orders.create=20/minute")
+        limits[name.strip()] = limit.strip()
+    return limits
+
+
+def _check_limit(where: str, limit: str) -> None:
+    from limits import parse
+
+    try:
+        parse(limit)
+    except ValueError:
+        raise ValueError(
+            f"{where!r}: {limit!r} is not a rate limit; write e.g. 100/minute or 5 per second"
+        ) from None
