@@ -1878,5 +1878,5 @@ def test_rate_limits_naming_nothing_in_the_design_fail_at_startup() -> None:
         async def m(self) -> None: ...
 
     config = load(Config, env={"RATE_LIMITS": "s.nope=1/minute"})
-    with pytest.raises(bastion.ImplementationError, match="s.nope"):
+    with pytest.raises(bastion.ImplementationError, match=r"s\.nope"):
         bastion.App(api, {"s": S()}, config=config, observability=False)

@@ -446,6 +446,7 @@ class App:
             self.logger.flush()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: the lifespan, or a request through the stack."""
         if scope["type"] == "lifespan":
             await self._run_lifespan(receive, send)
             return

@@ -97,6 +97,7 @@ class ArrayExpr(DataType):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        """`ArrayOf(T)`, as the DSL spells it."""
         return f"ArrayOf({self.elem.type_name()})"
 
 
@@ -109,6 +110,7 @@ class MapExpr(DataType):
 
     @property
     def name(self) -> str:  # type: ignore[override]
+        """`MapOf(K, V)`, as the DSL spells it."""
         return f"MapOf({self.key.type_name()}, {self.elem.type_name()})"
 
 

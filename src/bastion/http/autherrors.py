@@ -19,6 +19,7 @@ class SecurityResponses:
         self._default_challenge = f'Bearer realm="{realm}"'.encode("latin-1", "replace")
 
     def __call__(self, exc: BaseException) -> Answer | None:
+        """The answer to `exc`, or None when it is not a security failure."""
         if isinstance(exc, RateLimited):
             headers = [(k.lower().encode(), v.encode()) for k, v in
                        rate_limit_headers(exc.decision).items()]

@@ -99,6 +99,7 @@ class Muxer:
         self.router.compile()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one request to its handler, or answer 404 or 405."""
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})

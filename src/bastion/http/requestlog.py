@@ -46,6 +46,7 @@ class RequestLog:
         self.debug_authorizer = debug_authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request inside its log scope, between its `start` and `end` lines."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
