@@ -151,3 +151,23 @@ async def test_refresh_fetches_now(
     assert await v.refresh() is True
     assert (await v(keys["k3"].mint("z"), SCHEME)).subject == "z"
     assert jwks_server.hits == 1
+
+
+async def test_an_oversized_jwks_is_refused_and_the_old_keys_kept(
+    jwks_server: JWKSServer, clock: FakeClock, keys: dict[str, TokenFactory],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bastion.security.jwt import MAX_JWKS_BYTES
+
+    jwks_server.doc = keys["k1"].jwks()
+    v = _verifier(jwks_server, clock)
+    good = keys["k1"].mint("alice")
+    assert (await v(good, SCHEME)).subject == "alice"
+    # The next fetch answers with a key set padded past the cap.
+    jwks_server.doc = {**keys["k2"].jwks(), "padding": "x" * (MAX_JWKS_BYTES + 10)}
+    clock.advance(3600)
+    with caplog.at_level(logging.WARNING, logger="bastion.security"):
+        with pytest.raises(AuthenticationError):
+            await v(keys["k2"].mint("bob"), SCHEME)
+    assert "JWKS fetch" in caplog.text and "failed" in caplog.text
+    assert (await v(good, SCHEME)).subject == "alice"  # still trusted: nothing replaced it

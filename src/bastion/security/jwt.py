@@ -8,6 +8,8 @@ the token's header says, and `alg: none` is never accepted.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -253,12 +255,11 @@ class JWTVerifier:
         where = redact_url(url)
         try:
             if self._http is not None:
-                resp = await self._http.get(url, timeout=self.fetch_timeout)
+                body = await _get_capped(self._http, url, self.fetch_timeout)
             else:
                 async with httpx.AsyncClient(timeout=self.fetch_timeout) as client:
-                    resp = await client.get(url, headers={"Accept": "application/json"})
-            resp.raise_for_status()
-            doc = resp.json()
+                    body = await _get_capped(client, url, self.fetch_timeout)
+            doc = json.loads(body)
         except (httpx.HTTPError, ValueError) as exc:
             _log.warning("JWKS fetch from %s failed (%s)", where, type(exc).__name__)
             return False
@@ -276,6 +277,23 @@ class JWTVerifier:
         self._remote_loaded_at = self._clock()
         _log.info("JWKS from %s loaded: %d signing keys", where, len(loaded))
         return True
+
+
+#: A JWKS larger than this is refused: a key set is a few KiB, and the fetch must not let a
+#: misbehaving identity provider (or whoever answers in its place) exhaust memory.
+MAX_JWKS_BYTES = 1 << 20
+
+
+async def _get_capped(client: httpx.AsyncClient, url: str, timeout: float) -> bytes:
+    headers = {"Accept": "application/json"}
+    async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+        resp.raise_for_status()
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
+    return bytes(body)
 
 
 # -- loading keys --------------------------------------------------------------------------
