@@ -9,7 +9,6 @@ the token's header says, and `alg: none` is never accepted.
 from __future__ import annotations
 
 import json
-
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
