@@ -79,4 +79,9 @@ async def test_sigterm_drains_100_requests_and_flushes_their_spans(tmp_path: Pat
         served = [s for s in spans if s.name == "GET /sleep"]
         assert len(served) == 100
         assert {s.attributes["http.response.status_code"] for s in served} == {200}
-        assert "Traceback" not in log.read_text()
+        text = log.read_text()
+        assert "Traceback" not in text
+        # Every line, the last one included, is the App's JSON log format.
+        lines = text.strip().splitlines()
+        assert all(line.startswith("{") for line in lines), lines[-3:]
+        assert '"msg":"shutdown complete"' in lines[-1]

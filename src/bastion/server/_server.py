@@ -309,7 +309,7 @@ class Server:
             status = EXIT_FORCED
         if self._admin is not None:
             await self._admin.close()
-        _log.info("shutdown complete")
+        _last_line(self.app, "shutdown complete")
         return status
 
     async def _close_listeners(self) -> None:
@@ -384,3 +384,16 @@ def stderr_line(text: str) -> None:
     sys.stderr.write(text.rstrip("\n") + "\n")
     sys.stderr.flush()
 
+
+def _last_line(app: object, message: str) -> None:
+    # The app's lifespan has ended and unrouted stdlib logging: write through the app's
+    # own logger when it has one, so the last line keeps the format of all the others.
+    logger = getattr(app, "logger", None)
+    write = getattr(logger, "write_line", None)
+    if callable(write):
+        write("info", message, {"logger": _log.name})
+        flush = getattr(logger, "flush", None)
+        if callable(flush):
+            flush()
+    else:
+        _log.info(message)
