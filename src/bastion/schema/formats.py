@@ -122,13 +122,15 @@ _CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
 
 
 _D = (
-    r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
-    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|[12]\d))"
+    r"(?:\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))"
+    # 29 February: years divisible by 4 but not by 100, or by 400.
+    r"|(?:\d{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
 )
 _T = r"(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 
 #: Formats checked by a regular expression that msgspec runs itself (no Python hook per
-#: value, and the value stays a plain `str`). Dates accept 29 February in every year.
+#: value, and the value stays a plain `str`).
 FORMAT_PATTERNS: dict[str, str] = {
     "uuid": _UUID.pattern,
     "email": r"^(?=.{3,254}$)[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$",
