@@ -103,7 +103,7 @@ def _resolve_type(
 
 def _resolve_attr(api: APIExpr, attr: AttributeExpr, owner: str, problems: _Problems) -> None:
     if attr.type is None:
-        from bastion.dsl._build import String
+        from bastion.dsl._primitives import String
 
         attr.type = String
         return
