@@ -294,12 +294,30 @@ class App:
         self._muxer.compile()
         return self._wrap(self._muxer)
 
-    def _wrap(self, inner: ASGIApp) -> ASGIApp:
+    def with_guard(self, guard: HTTPMiddleware) -> ASGIApp:
+        """This app with `guard` (the server's limits) inside its tracing and request log.
+
+        The server calls it so that what its limits answer — 408, 413, 503 on a write
+        timeout or overload — is traced, measured and logged like any other response.
+        """
+        inner = self._wrap(self._muxer, guard=guard)
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await self._run_lifespan(receive, send)
+                return
+            await inner(scope, receive, send)
+
+        return guarded
+
+    def _wrap(self, inner: ASGIApp, guard: HTTPMiddleware | None = None) -> ASGIApp:
         # Outermost first: tracing (so log lines carry trace ids), request log, the
-        # user's middleware, the muxer.
+        # server's limits, the user's middleware, the muxer.
         app = inner
         for mw in reversed(self._middleware):
             app = mw(app)
+        if guard is not None:
+            app = guard(app)
         credentials = self._credential_params()
         if self.request_log:
             app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,

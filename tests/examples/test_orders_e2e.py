@@ -251,3 +251,27 @@ def test_a_bad_environment_lists_every_problem_and_exits_2(tmp_path: Path) -> No
     for name in ("READ_TIMEOUT", "WORKERS", "RATE_LIMITS"):
         assert name in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_what_the_server_limits_answer_is_logged_and_traced(tmp_path: Path) -> None:
+    with otlp_receiver() as receiver, demo(
+        tmp_path,
+        MAX_BODY_BYTES="64",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_TRACES_SAMPLER="parentbased_always_on",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    ) as d, httpx.Client(base_url=d.api, timeout=10) as c:
+        big = c.post("/orders", json={**ORDER, "note": "x" * 200}, headers=WRITE)
+        assert big.status_code == 413
+        rid = big.headers["x-request-id"]  # set by the App's request log, outside the limit
+        spans = receiver.wait_for_spans(
+            lambda spans: any(s.attributes.get("http.response.status_code") == 413
+                              for s in spans), timeout=10)
+        span = next(s for s in spans if s.attributes.get("http.response.status_code") == 413)
+        assert span.name == "POST"  # refused before routing: no route template
+        deadline = time.monotonic() + 5
+        while f'"request_id":"{rid}"' not in d.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        end = next(line for line in d.output().splitlines()
+                   if f'"request_id":"{rid}"' in line and '"msg":"end"' in line)
+        assert '"http.status":413' in end

@@ -73,7 +73,10 @@ class RequestLog:
             nonlocal status, size
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid_bytes)]
+                headers = message.get("headers", ())
+                # The server's own error answers already carry it (the same id).
+                if not any(name == b"x-request-id" for name, _ in headers):
+                    message["headers"] = [*headers, (b"x-request-id", rid_bytes)]
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
             await send(message)

@@ -84,6 +84,11 @@ def _to_text(obj: object) -> str:
         return f"<unprintable {type(obj).__qualname__}>"
 
 
+def _object_text(obj: object) -> str:
+    # The JSON encoder's hook for what JSON cannot hold: exceptions as `Type: message`.
+    return error_text(obj) if isinstance(obj, BaseException) else _to_text(obj)
+
+
 def error_text(err: BaseException) -> str:
     """Return `Type: message` for an exception, or the type alone when the message is empty."""
     message = _to_text(err)
@@ -194,13 +199,24 @@ class JSONFormat:
         self._values = values.normalize
         self._max = values.max_size
         self._time = _UTCText()
-        self._encode = msgspec.json.Encoder(enc_hook=_to_text).encode
+        self._encode = msgspec.json.Encoder(enc_hook=_object_text).encode
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""
         values = self._values
         limit = self._max
-        line = {"time": self._time(t), "level": LEVEL_NAMES[level], "msg": values(msg)}
+        line = {"time": self._time(t), "level": LEVEL_NAMES[level], "msg": msg}
+        line.update(pairs)
+        # The common case: a short line. If the whole line fits in the value limit, no
+        # value can be over it: encode once, with no per-value checks (the encoder's hook
+        # renders exceptions and other objects as the careful path does).
+        try:
+            data = self._encode(line)
+        except Exception:  # e.g. lone surrogates: the careful path escapes them
+            data = b""
+        if data and len(data) <= limit:
+            return data.decode() + "\n"
+        line["msg"] = values(msg)
         for key, value in pairs:
             # Short ASCII text and numbers are most values: skip the call for them.
             if (type(value) is str and len(value) <= limit and value.isascii()) or (

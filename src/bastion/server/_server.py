@@ -210,7 +210,13 @@ class Server:
     async def _open(self, ssl_context: ssl.SSLContext | None) -> None:
         options = self.options
         limits = HeadLimits(options.read_header_timeout, options.max_header_bytes)
-        api = guard(self.app, options, self.inflight)
+        with_guard = getattr(self.app, "with_guard", None)
+        if callable(with_guard):
+            # A Bastion App puts the limits inside its tracing and request log, so what
+            # they answer is observed like every other response.
+            api = with_guard(lambda inner: guard(inner, options, self.inflight))
+        else:
+            api = guard(self.app, options, self.inflight)
         if options.server == "granian":
             # Imported here so that Granian, an optional extra, loads only when chosen.
             from bastion.server._granian import GranianListener
