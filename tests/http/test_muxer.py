@@ -12,7 +12,7 @@ import bastion
 from bastion.dsl import *
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
-from bastion.http.muxer import Muxer, json_response
+from bastion.http.muxer import Muxer
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
@@ -155,8 +155,9 @@ async def test_mounted_raw_handlers_and_lifespan_scopes() -> None:
     mux = build({"boom": boom, "find": find})
 
     async def hello(scope: Scope, receive: Receive, send: Send, params: dict[str, str]) -> None:
-        status, headers, body = json_response(200, {"hello": params})
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        body = msgspec.json.encode({"hello": params})
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     mux.mount("GET", "/hello/{name}", hello, "hello")

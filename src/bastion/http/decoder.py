@@ -62,7 +62,6 @@ class Decoder:
             a for a in http.headers if obj and isinstance(obj.attributes[a].type, ArrayExpr)
         }
         self._authz = dict(http.authorization)
-        self._path = path_params
         self._param_where: dict[str, tuple[str, str]] = {}
         for a in path_params:
             self._param_where[a] = ("path", a)
@@ -84,7 +83,6 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
-            self._has_params = False
             return
         if isinstance(payload.type, UserTypeExpr) and not self._creds:
             self.payload_type = compiler.struct(payload.type)
@@ -124,12 +122,6 @@ class Decoder:
                     (py_name(a), a) for a in obj.attributes if a in self._body_attrs
                 ]
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
-        self._has_params = bool(mapped)
-
-    @property
-    def reads_body(self) -> bool:
-        """Whether requests of this method carry a body."""
-        return self.kind not in ("none",)
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
         """Decode and validate the request into the payload, or raise `HTTPError`."""

@@ -12,8 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
-
 from bastion.dsl.expr import MethodExpr
 from bastion.errors import Forbidden, ServiceError, Unauthorized, _new_id
 from bastion.http.decoder import Decoder
@@ -228,8 +226,3 @@ def _default_security(
 
 def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decision).items()]
-
-
-def json_response(status: int, data: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """A JSON response triple for built-in handlers."""
-    return status, list(JSON_HEADERS), msgspec.json.encode(data)
