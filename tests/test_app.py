@@ -830,3 +830,29 @@ async def test_the_500_log_line_keeps_the_end_of_a_long_stack() -> None:
     assert line["error_id"] == r.json()["id"]
     assert line["stack"].startswith("…")
     assert line["stack"].rstrip().endswith("RuntimeError: the root cause")
+
+
+async def test_a_debug_authorizer_that_refuses_by_raising_leaves_the_request_served() -> None:
+    from bastion.testing import LogCapture, TestClient
+
+    with API("dbg") as api:
+        pass
+    with Service("s"), Method("hello"):
+        Result(String)
+        with HTTP():
+            GET("/hello")
+
+    class S:
+        async def hello(self) -> str:
+            bastion.log.debug("a debug detail")
+            return "hi"
+
+    async def refuse(scope: Scope) -> bool:
+        raise bastion.Forbidden("not for you")
+
+    logs = LogCapture(level="info")
+    app = bastion.App(api, {"s": S()}, logger=logs.logger, debug_authorizer=refuse)
+    async with TestClient(app) as test_client:
+        r = await test_client.get("/hello", headers={"X-Debug-Logs": "on"})
+    assert r.status_code == 200 and r.json() == "hi"
+    assert "a debug detail" not in logs.text

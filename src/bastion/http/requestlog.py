@@ -12,10 +12,11 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from bastion.observe import log
 from bastion.observe._redact import credential_names, redact_query
+from bastion.observe.debug import Authorize, debug_header_enabled
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DebugAuthorizer", "RequestLog"]
@@ -23,7 +24,7 @@ __all__ = ["DebugAuthorizer", "RequestLog"]
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 #: Decides whether a request may ask for its own debug logs (`X-Debug-Logs: on`).
-DebugAuthorizer = Callable[[Scope], Awaitable[bool]]
+DebugAuthorizer = Authorize
 
 
 class RequestLog:
@@ -63,8 +64,10 @@ class RequestLog:
         rid_bytes = request_id or rid.encode("latin-1")
         scope["bastion.request_id"] = rid
         debug = False
-        if debug_header and self.debug_authorizer is not None:
-            debug = await self.debug_authorizer(scope)
+        if debug_header:
+            # The debug module's rule: a refusal (False, Unauthorized, Forbidden) only
+            # means no debug logs, never a failed request.
+            debug = await debug_header_enabled(scope, self.debug_authorizer)
         quiet = scope["path"] in self.exclude
         status = 0
         size = 0
