@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from bastion.dsl.expr import MethodExpr
+from bastion.dsl.expr import MethodExpr, UserTypeExpr
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook, enc_hook
 
@@ -35,8 +35,6 @@ class ResultEncoder:
         result = method.result
         self.result_type: Any = None
         if result is not None:
-            from bastion.dsl.expr import UserTypeExpr
-
             if isinstance(result.type, UserTypeExpr):
                 self.result_type = compiler.struct(result.type)
             elif result.object is not None:
