@@ -132,9 +132,9 @@ async def observability(rounds: int, n: int, log_path: str) -> None:
     )
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    from bastion.observe._sampler import ParentBasedSampler
-    from bastion.observe.log import Logger
-    from bastion.observe.otel import configure
+    from bastion.log._logger import Logger
+    from bastion.otel._sampler import ParentBasedSampler
+    from bastion.otel._telemetry import configure
 
     class Null(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:

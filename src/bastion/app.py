@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from bastion import log
+from bastion._asgi import ack_lifespan
+from bastion.debug._pprof import Profiling
+from bastion.debug._switch import debug_app, is_debug_path, payload_logger
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
+from bastion.health._checker import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
 from bastion.http.autherrors import SecurityResponses
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
 from bastion.http.router import RouteClash
-from bastion.observe import log
-from bastion.observe._debug_http import ack_lifespan
-from bastion.observe.debug import debug_app, is_debug_path, payload_logger
-from bastion.observe.health import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
-from bastion.observe.otel import Telemetry, configure
-from bastion.observe.pprof import Profiling
-from bastion.observe.prometheus import metrics_app
-from bastion.observe.tracing import TracingMiddleware
+from bastion.otel._prometheus import metrics_app
+from bastion.otel._telemetry import Telemetry, configure
+from bastion.otel._tracing import TracingMiddleware
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector

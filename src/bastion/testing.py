@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bastion.observe.log import Logger
+from bastion.log._logger import Logger
 from bastion.types import ASGIApp, Message
 
 __all__ = ["LifespanError", "LogCapture", "TestClient"]

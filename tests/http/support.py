@@ -10,7 +10,7 @@ from typing import Any
 
 import bastion
 from bastion.dsl import APIExpr
-from bastion.observe.log import Logger
+from bastion.log._logger import Logger
 from bastion.testing import TestClient
 from bastion.types import ASGIApp, Message
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bastion import log
 from bastion.endpoint import MethodInfo
-from bastion.observe import log
 from bastion.types import Endpoint
 
 __all__ = ["log_fields"]

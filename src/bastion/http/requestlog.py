@@ -14,9 +14,9 @@ import re
 import time
 from collections.abc import Iterable
 
-from bastion.observe import log
-from bastion.observe._redact import credential_names, redact_query
-from bastion.observe.debug import Authorize, debug_header_enabled
+from bastion import log
+from bastion.debug._switch import Authorize, debug_header_enabled
+from bastion.redact import credential_names, redact_query
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DebugAuthorizer", "RequestLog"]

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from bastion.errors import ConfigError
-from bastion.observe._redact import redact_url
+from bastion.redact import redact_url
 from bastion.security.errors import AuthenticationError
 from bastion.security.principal import Principal, normalize_scopes
 from bastion.security.scheme import Scheme

@@ -31,7 +31,7 @@ from limits.errors import StorageError
 from limits.util import parse_many
 
 from bastion.errors import ConfigError
-from bastion.observe._redact import redact_url
+from bastion.redact import redact_url
 
 __all__ = [
     "Decision",

@@ -1,0 +1,72 @@
+"""What the context logger keeps per context: one ContextVar holding an immutable state.
+
+A state is never changed once set (copy-on-write), so asyncio tasks and threads that
+inherit it cannot change each other's fields. The one mutable part is a request's `Held`
+lines, which belong to that request alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry import trace as otel_trace
+
+if TYPE_CHECKING:
+    from bastion.log._logger import Logger
+
+__all__ = ["EMPTY", "STATE", "Entry", "Held", "State", "span_context"]
+
+#: One log call: time, level rank, message, err, context fields, call fields, span context.
+Entry = tuple[
+    float,
+    int,
+    object,
+    object,
+    Mapping[str, object],
+    Mapping[str, object],
+    "otel_trace.SpanContext | None",
+]
+
+
+class Held:
+    """The info/debug lines a request holds back until it logs an error or ends."""
+
+    __slots__ = ("entries", "flushed", "overflow")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.flushed = False  # an error was logged: later lines go straight out
+        self.overflow = 0  # lines not kept because the request held too many
+
+
+class State:
+    """What a context knows: its Logger, its fields, its request's held lines, its debug flag."""
+
+    __slots__ = ("buffer", "debug", "fields", "logger")
+
+    def __init__(
+        self,
+        logger: Logger | None,
+        fields: Mapping[str, object],
+        buffer: Held | None,
+        debug: bool,
+    ) -> None:
+        self.logger = logger
+        self.fields = fields
+        self.buffer = buffer
+        self.debug = debug
+
+
+_NO_FIELDS: Final[Mapping[str, object]] = {}
+#: The state of a context nothing has bound anything in.
+EMPTY: Final = State(None, _NO_FIELDS, None, False)
+#: The current context's state; module functions read it, scopes set and reset it.
+STATE: Final[ContextVar[State]] = ContextVar("bastion.log.state", default=EMPTY)
+
+
+def span_context() -> otel_trace.SpanContext | None:
+    """Return the current OpenTelemetry span's context, or None outside a valid span."""
+    context = otel_trace.get_current_span().get_span_context()
+    return context if context.is_valid else None

@@ -1,1 +1,0 @@
-"""Clue's equivalent: context logs, traces, metrics, health checks and debug endpoints."""

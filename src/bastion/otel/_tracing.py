@@ -1,0 +1,416 @@
+"""The HTTP tracing and metrics middleware: one server span and the HTTP metrics per request.
+
+For every HTTP request (probe paths excepted) it continues the caller's trace from the
+W3C `traceparent`/`tracestate`/`baggage` headers, makes one SERVER span current for the
+inner app, and records `http.server.*` metrics. The router tells it the matched route
+template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), and an exception it
+turned into a 500 response by setting `scope["bastion.exception"]`; the span is then
+named "POST /orders/{id}" and carries the semantic-convention attributes.
+
+Cost is kept to a few microseconds per request: the sampling decision is taken before
+anything is built, spans that are not sampled are the API's `NonRecordingSpan`, the
+sampled span is Bastion's `ServerSpan` (no per-attribute validation of values Bastion
+produced itself), and metrics go to pre-bound cells (see `bastion.otel._metrics`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from time import perf_counter, time_ns
+from typing import Final
+
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context, attach, detach, get_current, set_value
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TraceState,
+    get_current_span,
+    set_span_in_context,
+)
+from opentelemetry.util.types import AnyValue
+
+from bastion.otel._env import W3CPropagator
+from bastion.otel._global import TELEMETRY_KEY
+from bastion.otel._span import ServerSpan
+from bastion.otel._telemetry import Telemetry
+from bastion.redact import credential_names, redact_query
+from bastion.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "TracingMiddleware", "parse_traceparent"]
+
+#: Probe and scrape paths: frequent, uninteresting, and they would skew latency metrics.
+DEFAULT_EXCLUDE_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+# Methods the HTTP semantic conventions know; any other is recorded as "_OTHER" so a
+# client cannot create unbounded metric series by inventing methods.
+_KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
+)
+_HOST, _USER_AGENT, _CONTENT_LENGTH, _PROPAGATION = 1, 2, 3, 4
+_TRACEPARENT, _TRACESTATE, _BAGGAGE = 5, 6, 7
+_HEX: Final = "0123456789abcdef"
+_TRACE_FLAGS: Final = tuple(TraceFlags(i) for i in range(256))
+# The W3C limits the SDK's propagators apply.
+_MAX_TRACEPARENT = 512
+_MAX_TRACESTATE = 512
+_SAMPLED = Decision.RECORD_AND_SAMPLE
+_RECORD_ONLY = Decision.RECORD_ONLY
+
+
+def _error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "") else f"{module}.{cls.__qualname__}"
+
+
+def parse_traceparent(header: str, tracestate: str | None = None) -> SpanContext | None:
+    """Parse a W3C `traceparent` (and `tracestate`) as the SDK propagator does, or None."""
+    value = header.strip(" \t")
+    size = len(value)
+    if size < 55 or size > _MAX_TRACEPARENT:
+        return None
+    if value[2] != "-" or value[35] != "-" or value[52] != "-":
+        return None
+    version = value[:2]
+    if version == "ff" or (size > 55 and (version == "00" or value[55] != "-")):
+        return None
+    # strip() with the hex digits leaves something behind iff a non-hex character is there
+    # (int(..., 16) alone would accept upper case, "_" and signs).
+    if (value[:2] + value[3:35] + value[36:52] + value[53:55]).strip(_HEX):
+        return None
+    trace_id = int(value[3:35], 16)
+    span_id = int(value[36:52], 16)
+    if not trace_id or not span_id:
+        return None
+    state = None
+    if tracestate and len(tracestate) <= _MAX_TRACESTATE:
+        state = TraceState.from_header([tracestate])
+    return SpanContext(
+        trace_id,
+        span_id,
+        is_remote=True,
+        trace_flags=_TRACE_FLAGS[int(value[53:55], 16)],
+        trace_state=state,
+    )
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    # "example.com", "example.com:8443", "[::1]:8080"
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0:
+            port = host[end + 2 :] if host[end + 1 : end + 2] == ":" else ""
+            return host[1:end], int(port) if port.isdigit() else None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, int(port)
+    return host, None
+
+
+class TracingMiddleware:
+    """ASGI middleware: a SERVER span and the HTTP server metrics for each HTTP request.
+
+    `credential_params` names extra query parameters whose values are scrubbed from
+    `url.query` (the defaults cover `access_token`, `api_key`, `token`, `key`,
+    `password` and more); pass the design's API-key query parameter names here.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        telemetry: Telemetry,
+        *,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
+        credential_params: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self._enabled = telemetry.enabled
+        self._exclude = frozenset(exclude_paths)
+        self._credentials = credential_names(credential_params)
+        self._metrics = telemetry.metrics
+        self._sampler = telemetry.sampler
+        self._propagator = telemetry.propagator
+        ids = telemetry.tracer_provider.id_generator
+        self._new_trace_id = ids.generate_trace_id
+        self._new_span_id = ids.generate_span_id
+        self._random_ids = ids.is_trace_id_random()
+        # TraceFlags for (sampled, random trace id), built once.
+        self._flags = {
+            (s, r): TraceFlags(
+                (TraceFlags.SAMPLED if s else 0) | (TraceFlags.RANDOM_TRACE_ID if r else 0)
+            )
+            for s in (False, True)
+            for r in (False, True)
+        }
+        headers: dict[bytes, int] = {
+            b"host": _HOST,
+            b"user-agent": _USER_AGENT,
+            b"content-length": _CONTENT_LENGTH,
+        }
+        if isinstance(self._propagator, W3CPropagator):
+            headers |= {
+                b"traceparent": _TRACEPARENT,
+                b"tracestate": _TRACESTATE,
+                b"baggage": _BAGGAGE,
+            }
+        else:
+            for field in self._propagator.fields:
+                headers[field.lower().encode("latin-1")] = _PROPAGATION
+        self._headers = headers
+        self._baggage = W3CBaggagePropagator()
+        self._resource = telemetry.resource
+        self._scope = telemetry.scope
+        self._limits = telemetry.span_limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Trace and measure one HTTP request; other scopes pass through untouched."""
+        if scope["type"] != "http" or not self._enabled or scope["path"] in self._exclude:
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        start_ns = time_ns()
+        telemetry = self.telemetry
+        method = scope["method"]
+        if method not in _KNOWN_METHODS:
+            method = "_OTHER"
+        scheme = scope.get("scheme", "http")
+
+        host = user_agent = traceparent = tracestate = baggage = None
+        request_bytes = -1
+        carrier: dict[str, str] | None = None
+        kinds = self._headers
+        for name, value in scope["headers"]:
+            kind = kinds.get(name)
+            if kind is None:
+                continue
+            if kind == _TRACEPARENT:
+                traceparent = value
+            elif kind == _TRACESTATE:
+                tracestate = value if tracestate is None else tracestate + b"," + value
+            elif kind == _BAGGAGE:
+                baggage = value if baggage is None else baggage + b"," + value
+            elif kind == _PROPAGATION:
+                key = name.decode("latin-1")
+                text = value.decode("latin-1")
+                if carrier is None:
+                    carrier = {key: text}
+                elif key in carrier:
+                    carrier[key] = f"{carrier[key]},{text}"  # repeated header: join, per RFC 9110
+                else:
+                    carrier[key] = text
+            elif kind == _HOST:
+                host = value
+            elif kind == _USER_AGENT:
+                user_agent = value
+            elif value.isdigit():
+                request_bytes = int(value)
+
+        if carrier is not None:
+            parent_ctx = self._propagator.extract(carrier)
+        elif traceparent is None and baggage is None:
+            parent_ctx = get_current()
+        else:
+            parent_ctx = self._extract_w3c(traceparent, tracestate, baggage)
+        parent = get_current_span(parent_ctx).get_span_context()
+        if parent.is_valid:
+            trace_id = parent.trace_id
+            random_id = parent.trace_flags.random_trace_id
+            parent_or_none: SpanContext | None = parent
+        else:
+            trace_id = self._new_trace_id()
+            random_id = self._random_ids
+            parent_or_none = None
+        result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
+        decision = result.decision
+        span_context = SpanContext(
+            trace_id,
+            self._new_span_id(),
+            is_remote=False,
+            trace_flags=self._flags[(decision is _SAMPLED, random_id)],
+            trace_state=result.trace_state,
+        )
+        span: ServerSpan | NonRecordingSpan
+        if decision is _SAMPLED or decision is _RECORD_ONLY:
+            attributes = self._start_attributes(scope, method, scheme, host, user_agent)
+            if result.attributes:
+                attributes.update(result.attributes)
+            recording = ServerSpan(
+                "HTTP" if method == "_OTHER" else method,
+                span_context,
+                parent_or_none,
+                attributes,
+                start_ns,
+                resource=self._resource,
+                scope=self._scope,
+                processors=telemetry.span_processors,
+                limits=self._limits,
+            )
+            recording.start(parent_ctx)
+            span = recording
+        else:
+            recording = None
+            span = NonRecordingSpan(span_context)
+        token = attach(set_value(TELEMETRY_KEY, telemetry, set_span_in_context(span, parent_ctx)))
+
+        metrics = self._metrics
+        active = metrics.active(method, scheme)
+        metrics.started(active)
+        status = 0
+        response_bytes = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        inner_receive = receive
+        if request_bytes < 0:
+            # No Content-Length (chunked upload or no body): count what the app reads.
+            request_bytes = 0
+
+            async def receive_wrapper() -> Message:
+                nonlocal request_bytes
+                message = await receive()
+                if message["type"] == "http.request":
+                    request_bytes += len(message.get("body", b""))
+                return message
+
+            inner_receive = receive_wrapper
+
+        error: BaseException | None = None
+        try:
+            await self.app(scope, inner_receive, send_wrapper)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            detach(token)
+            duration = perf_counter() - start
+            end_ns = time_ns()
+            route = scope.get("bastion.route")
+            error_type: str | None = None
+            if error is not None and not status:
+                # Failed before answering: the type names the error (semantic conventions),
+                # and an Exception becomes the 500 the server sends for it.
+                error_type = _error_type(error)
+                if isinstance(error, Exception):
+                    status = 500
+            elif status >= 500:
+                error_type = str(status)
+            elif error is not None:
+                error_type = _error_type(error)
+            cell = metrics.cell(
+                method,
+                route,
+                status,
+                scheme=scheme,
+                protocol_version=scope.get("http_version"),
+                error_type=error_type,
+            )
+            metrics.finished(active, cell, duration, request_bytes, response_bytes)
+            if recording is not None:
+                self._finish(
+                    recording,
+                    scope,
+                    method=method,
+                    route=route,
+                    status=status,
+                    error=error,
+                    error_type=error_type,
+                    end_ns=end_ns,
+                )
+
+    def _extract_w3c(
+        self, traceparent: bytes | None, tracestate: bytes | None, baggage: bytes | None
+    ) -> Context:
+        # What W3CPropagator.extract returns, without its generic getter machinery.
+        ctx = Context()
+        if traceparent is not None:
+            state = tracestate.decode("latin-1") if tracestate is not None else None
+            parent = parse_traceparent(traceparent.decode("latin-1"), state)
+            if parent is not None:
+                ctx = set_span_in_context(NonRecordingSpan(parent), ctx)
+        if baggage is not None:
+            ctx = self._baggage.extract({"baggage": baggage.decode("latin-1")}, ctx)
+        return ctx
+
+    def _start_attributes(
+        self,
+        scope: Scope,
+        method: str,
+        scheme: str,
+        host: bytes | None,
+        user_agent: bytes | None,
+    ) -> dict[str, AnyValue]:
+        # Only sampled requests pay for building the attribute dict.
+        attrs: dict[str, AnyValue] = {
+            "http.request.method": method,
+            "url.scheme": scheme,
+            "url.path": scope["path"],
+        }
+        if method == "_OTHER":
+            attrs["http.request.method_original"] = scope["method"]
+        query = scope.get("query_string")
+        if query:
+            attrs["url.query"] = redact_query(query.decode("latin-1"), self._credentials)
+        version = scope.get("http_version")
+        if version:
+            attrs["network.protocol.version"] = version
+        if host is not None:
+            address, port = _split_host(host.decode("latin-1"))
+            attrs["server.address"] = address
+            if port is not None:
+                attrs["server.port"] = port
+        elif scope.get("server"):
+            server_host, server_port = scope["server"][0], scope["server"][1]
+            attrs["server.address"] = server_host
+            if server_port is not None:
+                attrs["server.port"] = server_port
+        client = scope.get("client")
+        if client:
+            attrs["client.address"] = client[0]
+            attrs["client.port"] = client[1]
+        if user_agent is not None:
+            attrs["user_agent.original"] = user_agent.decode("latin-1")
+        return attrs
+
+    @staticmethod
+    def _finish(
+        span: ServerSpan,
+        scope: Scope,
+        *,
+        method: str,
+        route: str | None,
+        status: int,
+        error: BaseException | None,
+        error_type: str | None,
+        end_ns: int,
+    ) -> None:
+        name = "HTTP" if method == "_OTHER" else method
+        late: dict[str, AnyValue] = {}
+        if route is not None:
+            span.update_name(f"{name} {route}")
+            late["http.route"] = route
+        if status:
+            late["http.response.status_code"] = status
+        if error_type is not None:
+            late["error.type"] = error_type
+        span.add_attributes(late)
+        handled = scope.get("bastion.exception")
+        if isinstance(handled, BaseException):
+            span.record_exception(handled)
+            span.set_error(f"{type(handled).__name__}: {handled}")
+        if error is not None:
+            span.record_exception(error, escaped=True)
+            span.set_error(f"{type(error).__name__}: {error}")
+        elif status >= 500:
+            span.set_error()
+        span.end(end_ns)

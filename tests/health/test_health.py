@@ -1,0 +1,370 @@
+"""The health checker and the /livez, /readyz, /healthz app."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bastion import log
+from bastion.errors import ConfigError
+from bastion.health import (
+    PROBE_PATHS,
+    Check,
+    Checker,
+    HTTPPinger,
+    PingError,
+    RedisPinger,
+    SQLPinger,
+    health_app,
+)
+from bastion.types import ASGIApp
+from tests.support.servers import RedisServer, free_port
+
+
+class Counter:
+    """A check that counts its calls and fails while `healthy` is False."""
+
+    def __init__(self, name: str, *, delay: float = 0.0) -> None:
+        self.name = name
+        self.calls = 0
+        self.healthy = True
+        self.delay = delay
+
+    async def ping(self) -> None:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not self.healthy:
+            raise RuntimeError(f"{self.name} is down")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def client(app: ASGIApp) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+# -- Checker ------------------------------------------------------------------------------
+
+
+async def test_checks_run_concurrently() -> None:
+    # Each check waits at a barrier the others must reach: run one after another, the
+    # first would wait forever and time out.
+    barrier = asyncio.Barrier(3)
+    delay = 0.5
+
+    def make(name: str) -> Check:
+        async def fn() -> None:
+            await barrier.wait()
+            await asyncio.sleep(delay)
+
+        return Check(name, fn)
+
+    checker = Checker(make("a"), make("b"), make("c"), timeout=5.0)
+    started = time.monotonic()
+    report = await checker.check()
+    elapsed = time.monotonic() - started
+    assert report.healthy
+    assert report.status == {"a": "OK", "b": "OK", "c": "OK"}
+    assert elapsed < 3 * delay  # close to the slowest check, not the sum
+
+
+async def test_each_check_has_its_own_timeout() -> None:
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    quick = Counter("quick")
+    own = Check("own_timeout", hangs, timeout=0.1)
+    checker = Checker(quick, Check("default_timeout", hangs), own, timeout=0.5)
+    started = time.monotonic()
+    report = await checker.check()
+    elapsed = time.monotonic() - started
+    assert report.status == {"quick": "OK", "default_timeout": "NOT OK", "own_timeout": "NOT OK"}
+    assert not report.healthy
+    assert report.errors["own_timeout"] == "no answer within 0.1s"
+    assert report.errors["default_timeout"] == "no answer within 0.5s"
+    assert elapsed < 5.0  # the hanging checks were cut off
+
+
+async def test_results_are_cached_for_the_ttl() -> None:
+    clock = FakeClock()
+    db = Counter("database")
+    checker = Checker(db, cache_ttl=1.0, clock=clock)
+    await checker.check()
+    clock.now += 0.5
+    await checker.check()
+    assert db.calls == 1
+    clock.now += 0.6
+    await checker.check()
+    assert db.calls == 2
+
+
+async def test_a_storm_of_probes_costs_one_round_of_pings() -> None:
+    db = Counter("database", delay=0.1)
+    checker = Checker(db, cache_ttl=0.0)
+    reports = await asyncio.gather(*(checker.check() for _ in range(50)))
+    assert db.calls == 1
+    assert all(r is reports[0] for r in reports)
+
+
+async def test_plain_async_functions_are_checks_named_by_function() -> None:
+    async def payments() -> None:
+        raise ConnectionError("refused")
+
+    report = await Checker(payments).check()
+    assert report.status == {"payments": "NOT OK"}
+    assert report.errors["payments"] == "ConnectionError: refused"
+
+
+def test_bad_configuration_is_refused() -> None:
+    with pytest.raises(ConfigError, match="registered twice"):
+        Checker(Counter("db"), Counter("db"))
+    with pytest.raises(ConfigError, match="timeout"):
+        Checker(timeout=0)
+    with pytest.raises(ConfigError, match="Check"):
+        Checker(lambda: asyncio.sleep(0))
+
+
+@pytest.mark.parametrize("explicit_logger", [False, True], ids=["context-logger", "own-logger"])
+async def test_a_failure_is_logged_once_per_state_change(explicit_logger: bool) -> None:
+    stream = io.StringIO()
+    logger = log.Logger(stream=stream, format="json", sync=True)
+    cache = Counter("cache")
+    checker = Checker(cache, cache_ttl=0.0, logger=logger if explicit_logger else None)
+    with log.use(logger if not explicit_logger else log.Logger(stream=io.StringIO())):
+        await checker.check()
+        cache.healthy = False
+        for _ in range(3):
+            await checker.check()
+        cache.healthy = True
+        for _ in range(3):
+            await checker.check()
+    logger.flush()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["level"], line["msg"], line["check"]) for line in lines] == [
+        ("error", "health check failed", "cache"),
+        ("info", "health check recovered", "cache"),
+    ]
+    assert lines[0]["err"] == "PingError: RuntimeError: cache is down"
+
+
+# -- the ASGI app -------------------------------------------------------------------------
+
+
+async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> None:
+    clock = FakeClock()
+    database, cache = Counter("database"), Counter("cache")
+    cache.healthy = False
+    app = health_app(Checker(database, cache), version="1.2.3", clock=clock)
+    clock.now += 42.7
+    async with client(app) as c:
+        response = await c.get("/healthz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "uptime": 42,
+        "version": "1.2.3",
+        "status": {"database": "OK", "cache": "NOT OK"},
+    }
+
+
+async def test_healthz_answers_200_when_every_dependency_is_ok() -> None:
+    app = health_app(Checker(Counter("database")), version="1.0.0")
+    async with client(app) as c:
+        response = await c.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == {"database": "OK"}
+
+
+async def test_livez_calls_no_dependency() -> None:
+    database = Counter("database")
+    database.healthy = False
+    app = health_app(Checker(database), version="1.0.0")
+    async with client(app) as c:
+        response = await c.get("/livez")
+    assert response.status_code == 200
+    assert response.json()["version"] == "1.0.0"
+    assert database.calls == 0
+
+
+async def test_readyz_turns_503_the_moment_draining_starts() -> None:
+    draining = False
+    database = Counter("database")
+    app = health_app(Checker(database, cache_ttl=0), version="1", is_draining=lambda: draining)
+    async with client(app) as c:
+        ready = await c.get("/readyz")
+        draining = True
+        calls = database.calls
+        drained = await c.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["draining"] is False
+    assert drained.status_code == 503
+    assert drained.json()["draining"] is True
+    assert database.calls == calls  # no dependency call once draining
+
+
+async def test_readyz_is_503_when_a_dependency_fails() -> None:
+    database = Counter("database")
+    database.healthy = False
+    app = health_app(Checker(database), version="1")
+    async with client(app) as c:
+        response = await c.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == {"database": "NOT OK"}
+
+
+async def test_other_paths_are_404_and_other_methods_405() -> None:
+    app = health_app(Checker(), version="1")
+    async with client(app) as c:
+        missing = await c.get("/orders")
+        post = await c.post("/healthz")
+        head = await c.head("/healthz")
+    assert missing.status_code == 404
+    assert post.status_code == 405
+    assert post.headers["allow"] == "GET, HEAD"
+    assert head.status_code == 200
+    assert head.content == b""
+    assert {"/livez", "/readyz", "/healthz"} == PROBE_PATHS
+
+
+# -- real dependencies ----------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status = 200 if self.path == "/livez" else 500
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Upstream:
+    """A real HTTP server on 127.0.0.1 that can be stopped and started on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.integration
+async def test_http_pinger_follows_a_real_dependency_going_down_and_up(upstream: Upstream) -> None:
+    addr = f"127.0.0.1:{upstream.port}"
+    async with Checker(HTTPPinger("upstream", addr, timeout=2.0), cache_ttl=0) as checker:
+        assert (await checker.check()).status == {"upstream": "OK"}
+        upstream.stop()
+        down = await checker.check()
+        assert down.status == {"upstream": "NOT OK"}
+        assert down.errors["upstream"].startswith(f"GET http://{addr}/livez: ConnectError")
+        upstream.start()
+        assert (await checker.check()).status == {"upstream": "OK"}
+
+
+@pytest.mark.integration
+async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) -> None:
+    pinger = HTTPPinger("upstream", f"http://127.0.0.1:{upstream.port}", "/broken")
+    try:
+        with pytest.raises(PingError, match="status 500"):
+            await pinger.ping()
+    finally:
+        await pinger.aclose()
+
+
+@pytest.mark.integration
+async def test_redis_pinger_against_a_real_redis_server(redis: RedisServer) -> None:
+    async with Checker(RedisPinger("cache", redis.url), cache_ttl=0) as checker:
+        assert (await checker.check()).status == {"cache": "OK"}
+        redis.stop()
+        report = await checker.check()
+    assert report.status == {"cache": "NOT OK"}
+    assert report.errors["cache"].startswith("redis redis://127.0.0.1:")
+
+
+async def test_redis_pinger_never_shows_the_password() -> None:
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
+    pinger = RedisPinger("cache", url, timeout=0.5)
+    try:
+        with pytest.raises(PingError) as caught:
+            await pinger.ping()
+    finally:
+        await pinger.aclose()
+    assert "s3cret-pw" not in str(caught.value)
+    assert "[REDACTED]" in str(caught.value)
+    assert "s3cret-pw" not in repr(pinger)
+
+
+async def test_sqlite_pinger_checks_the_file_without_creating_it(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).close()
+    missing = tmp_path / "missing.db"
+    checker = Checker(
+        SQLPinger("database", f"sqlite:///{path}"),
+        SQLPinger("plain_path", str(path)),
+        SQLPinger("missing", str(missing)),
+        cache_ttl=0,
+    )
+    report = await checker.check()
+    assert report.status == {"database": "OK", "plain_path": "OK", "missing": "NOT OK"}
+    assert not missing.exists()
+
+
+def test_sql_pinger_refuses_unknown_databases_and_names_the_postgres_extra() -> None:
+    with pytest.raises(ConfigError, match="unsupported database 'mysql'"):
+        SQLPinger("db", "mysql://localhost/app")
+    if importlib.util.find_spec("asyncpg") is None:
+        with pytest.raises(ImportError, match=r"pip install 'bastion\[postgres\]'"):
+            SQLPinger("db", "postgresql://user:pw@127.0.0.1/app")
+
+
+async def test_a_storm_of_http_probes_hits_the_dependency_once() -> None:
+    hits: list[float] = []
+
+    async def counted() -> None:
+        hits.append(time.monotonic())
+        await asyncio.sleep(0.05)
+
+    app = health_app(Checker(Check("counted", counted), cache_ttl=1.0), version="1")
+    async with client(app) as c:
+        responses = await asyncio.gather(*(c.get("/healthz") for _ in range(30)))
+    assert {r.status_code for r in responses} == {200}
+    assert len(hits) == 1

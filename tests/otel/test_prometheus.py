@@ -1,0 +1,159 @@
+"""Prometheus text exposition: name mapping, a golden rendering, escaping, the ASGI endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bastion.otel._prometheus import CONTENT_TYPE, metrics_app, prometheus_name, render
+from bastion.otel._telemetry import Telemetry, configure
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    t = configure("orders", "1", env={})
+    yield t
+    t.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "kind", "expected"),
+    [
+        ("http.server.request.duration", "s", "histogram", "http_server_request_duration_seconds"),
+        ("http.server.active_requests", "{request}", "gauge", "http_server_active_requests"),
+        ("http.server.request.body.size", "By", "histogram", "http_server_request_body_size_bytes"),
+        ("bastion.auth.failures", "{failure}", "counter", "bastion_auth_failures_total"),
+        ("orders.total", "", "counter", "orders_total"),
+        ("queue.latency_seconds", "s", "histogram", "queue_latency_seconds"),
+        ("cpu.utilization", "1", "gauge", "cpu_utilization_ratio"),
+        ("net.throughput", "By/s", "gauge", "net_throughput_bytes_per_second"),
+        ("jobs.done", "1", "counter", "jobs_done_total"),
+        ("weird-name/with spaces", "", "gauge", "weird_name_with_spaces"),
+        ("9lives", "", "gauge", "_9lives"),
+    ],
+)
+def test_prometheus_names(name: str, unit: str, kind: str, expected: str) -> None:
+    assert prometheus_name(name, unit, kind) == expected
+
+
+def _family(text: str, name: str) -> list[str]:
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith(name) or line.endswith(f" {name}") or f" {name} " in line
+    ]
+
+
+def test_rendering_of_the_request_duration_histogram(telemetry: Telemetry) -> None:
+    m = telemetry.metrics
+    active = m.active("GET", "http")
+    for duration in (0.004, 0.3, 0.3, 12.0):
+        m.started(active)
+        cell = m.cell("GET", "/orders/{id}", 200, scheme="http", protocol_version="1.1")
+        m.finished(active, cell, duration, 0, 512)
+
+    assert telemetry.prometheus is not None
+    text = telemetry.prometheus.render().decode()
+    labels = (
+        'http_request_method="GET",url_scheme="http",http_route="/orders/{id}",'
+        'http_response_status_code="200",network_protocol_version="1.1"'
+    )
+    bounds = [
+        "0.005",
+        "0.01",
+        "0.025",
+        "0.05",
+        "0.075",
+        "0.1",
+        "0.25",
+        "0.5",
+        "0.75",
+        "1",
+        "2.5",
+        "5",
+        "7.5",
+        "10",
+        "+Inf",
+    ]
+    cumulative = [1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 4]
+    expected = [
+        "# HELP http_server_request_duration_seconds Duration of HTTP server requests.",
+        "# TYPE http_server_request_duration_seconds histogram",
+        *(
+            f'http_server_request_duration_seconds_bucket{{{labels},le="{le}"}} {n}'
+            for le, n in zip(bounds, cumulative, strict=True)
+        ),
+        f"http_server_request_duration_seconds_sum{{{labels}}} 12.604",
+        f"http_server_request_duration_seconds_count{{{labels}}} 4",
+    ]
+    assert _family(text, "http_server_request_duration_seconds") == expected
+    assert "# TYPE http_server_active_requests gauge" in text
+    assert 'http_server_active_requests{http_request_method="GET",url_scheme="http"} 0' in text
+    assert "# TYPE http_server_response_body_size_bytes histogram" in text
+    assert f"http_server_response_body_size_bytes_sum{{{labels}}} 2048" in text
+    assert text.startswith("# HELP target_info")
+    assert 'service_name="orders"' in text
+    assert text.endswith("\n")
+
+
+def test_counters_gauges_and_escaping(telemetry: Telemetry) -> None:
+    meter = telemetry.meter_provider.get_meter("orders")
+    meter.create_counter("orders.created", unit="{order}", description='Orders "created"\nok').add(
+        2, {"customer.tier": 'gold "vip"\\x\n'}
+    )
+    meter.create_up_down_counter("orders.open").add(-3, {"ok": True})
+
+    assert telemetry.prometheus is not None
+    text = telemetry.prometheus.render().decode()
+    assert '# HELP orders_created_total Orders "created"\\nok' in text
+    assert "# TYPE orders_created_total counter" in text
+    assert 'orders_created_total{customer_tier="gold \\"vip\\"\\\\x\\n"} 2' in text
+    assert "# TYPE orders_open gauge" in text
+    assert 'orders_open{ok="true"} -3' in text
+
+
+def test_empty_collection_renders_nothing() -> None:
+    assert render(None) == ""
+
+
+async def test_metrics_app_serves_the_text_format(telemetry: Telemetry) -> None:
+    telemetry.metrics.auth_failure("jwt", "invalid")
+    transport = httpx.ASGITransport(app=metrics_app(telemetry))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == CONTENT_TYPE
+        assert 'bastion_auth_failures_total{scheme="jwt",reason="invalid"} 1' in response.text
+
+        head = await client.head("/metrics")
+        assert head.status_code == 200
+        assert head.content == b""
+
+        post = await client.post("/metrics")
+        assert post.status_code == 405
+        assert post.headers["allow"] == "GET, HEAD"
+
+
+async def test_apps_do_not_see_each_others_metrics() -> None:
+    a = configure("a", "1", env={})
+    b = configure("b", "1", env={})
+    try:
+        a.metrics.ratelimit_rejected("api_key")
+        assert a.prometheus is not None
+        assert b.prometheus is not None
+        assert "bastion_ratelimit_rejected_total" in a.prometheus.render().decode()
+        assert "bastion_ratelimit_rejected_total" not in b.prometheus.render().decode()
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
+def test_metrics_app_needs_a_prometheus_reader() -> None:
+    t = configure("orders", "1", env={}, prometheus=False)
+    try:
+        with pytest.raises(ValueError, match="prometheus=False"):
+            metrics_app(t)
+    finally:
+        t.shutdown()
