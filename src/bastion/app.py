@@ -16,15 +16,19 @@ import msgspec
 
 from bastion import log
 from bastion._asgi import ack_lifespan
+from bastion._ids import new_id
 from bastion.debug._pprof import Profiling
 from bastion.debug._switch import debug_app, is_debug_path, payload_logger
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
+from bastion.endpoint.threads import ThreadRunner
 from bastion.health._checker import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
 from bastion.http.autherrors import SecurityResponses
+from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
+from bastion.http.errors import error_body
 from bastion.http.muxer import Muxer, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
 from bastion.http.router import RouteClash
@@ -36,7 +40,7 @@ from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
 from bastion.security import AuthFailure, RateLimiter, RateLimits, handlers_for, secure
 from bastion.security.design import rate_limits, requirements, scheme_kinds
-from bastion.types import ASGIApp, HTTPMiddleware, Receive, Scope, Send
+from bastion.types import ASGIApp, HTTPMiddleware, Receive, Refusal, Scope, Send
 
 if TYPE_CHECKING:
     from bastion.config import Config
@@ -125,6 +129,8 @@ class App:
                 f"no implementation given for service(s) {missing} of design {api.name!r}: "
                 "pass them as App(api, services={name: impl})"
             )
+        #: The threads of sync methods and sync auth handlers (THREADS per worker).
+        self.threads = ThreadRunner(config.threads if config is not None else 64)
         self.compiler = TypeCompiler(api)
         self.encoder = msgspec.json.Encoder(enc_hook=enc_hook)
         collector = Collector(self.compiler)
@@ -144,7 +150,8 @@ class App:
                 self.decoders[(svc.name, m.name)] = dec
                 self.encoders[(svc.name, m.name)] = enc
             self.endpoints[svc.name] = Endpoints(
-                svc, services[svc.name], self.compiler, payload_types, result_types
+                svc, services[svc.name], self.compiler, payload_types, result_types,
+                threads=self.threads,
             )
             if observability:
                 self.endpoints[svc.name].use(log_fields)
@@ -294,30 +301,14 @@ class App:
         self._muxer.compile()
         return self._wrap(self._muxer)
 
-    def with_guard(self, guard: HTTPMiddleware) -> ASGIApp:
-        """This app with `guard` (the server's limits) inside its tracing and request log.
-
-        The server calls it so that what its limits answer — 408, 413, 503 on a write
-        timeout or overload — is traced, measured and logged like any other response.
-        """
-        inner = self._wrap(self._muxer, guard=guard)
-
-        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "lifespan":
-                await self._run_lifespan(receive, send)
-                return
-            await inner(scope, receive, send)
-
-        return guarded
-
-    def _wrap(self, inner: ASGIApp, guard: HTTPMiddleware | None = None) -> ASGIApp:
+    def _wrap(self, inner: ASGIApp) -> ASGIApp:
         # Outermost first: tracing (so log lines carry trace ids), request log, the
-        # server's limits, the user's middleware, the muxer.
+        # request's lifetime (deadline, cancellation answered 503), the user's
+        # middleware, the muxer.
         app = inner
         for mw in reversed(self._middleware):
             app = mw(app)
-        if guard is not None:
-            app = guard(app)
+        app = DeadlineLayer(app, self.logger)
         credentials = self._credential_params()
         if self.request_log:
             app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
@@ -403,6 +394,46 @@ class App:
         """Every route served: (verb, path template, `service.method` or a built-in name)."""
         return list(self._muxer.routes)
 
+    # -- what the server uses (the ServedApp contract) ------------------------------------
+
+    def links(self) -> dict[str, str]:
+        """The built-in pages worth announcing at startup, by name."""
+        found = {}
+        if self.openapi_path:
+            found["openapi"] = self.openapi_path
+        if self.docs_path:
+            found["docs"] = self.docs_path
+        return found
+
+    def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """Log, count and render an error the server answers itself (400, 408, 414, 431...).
+
+        Such a request never reaches the middleware, so its `end` line, its metric and its
+        JSON body are made here, with the request id the client sent or a new one.
+        """
+        rid = refusal.request_id or new_id()
+        error_id = new_id()
+        body = error_body(refusal.name, error_id, refusal.message,
+                          temporary=refusal.temporary, timeout=refusal.timeout)
+        headers = [(b"content-type", b"application/json"),
+                   (b"x-request-id", rid.encode("ascii"))]
+        if refusal.retry_after is not None:
+            headers.append((b"retry-after", str(refusal.retry_after).encode("ascii")))
+        if self.request_log:
+            self.logger.write_line("warn" if refusal.status >= 500 else "info", "end", {
+                "request_id": rid,
+                "http.method": refusal.method or "",
+                "http.url": refusal.path or "",
+                "http.status": refusal.status,
+                "http.remote_addr": refusal.client or "",
+                "error.name": refusal.name,
+                "error.id": error_id,
+                "error.message": refusal.message,
+            })
+        if self.tracing:
+            self.telemetry.metrics.refused(refusal.method, refusal.status, refusal.name)
+        return headers, body
+
     # -- built-in routes --------------------------------------------------------------
 
     @property
@@ -453,6 +484,12 @@ class App:
                     async with self._lifespan(self):
                         yield
         finally:
+            # Threads of cancelled requests may still run: they log through this App's
+            # logger, so it stays up until the last one is done (bounded by the config).
+            timeout = self.config.shutdown_timeout if self.config is not None else 30.0
+            if not await self.threads.aclose(timeout):
+                self.logger.write_line("warn", "threads still running at shutdown", {
+                    "count": self.threads.running})
             await self.checker.aclose()
             await self.limiter.aclose()
             if self._owns_telemetry:

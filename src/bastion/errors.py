@@ -10,9 +10,13 @@ from typing import Any
 
 __all__ = [
     "BastionError",
+    "Cancelled",
+    "ClientDisconnected",
     "ConfigError",
     "DesignError",
     "Forbidden",
+    "LifespanError",
+    "RequestTimeout",
     "ServiceError",
     "Unauthorized",
     "make_error",
@@ -33,6 +37,26 @@ class ConfigError(BastionError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Cancelled(BastionError):
+    """The request was cancelled (its deadline passed, or the server is shutting down).
+
+    Raised by `bastion.committing()` and by a sync method whose request was cancelled
+    while it waited for a thread, so that nothing runs for a client already answered.
+    """
+
+
+class ClientDisconnected(BastionError, ConnectionError):
+    """The client's connection is gone: a response can no longer be sent."""
+
+
+class LifespanError(BastionError, RuntimeError):
+    """An app's lifespan startup or shutdown failed; a server must not serve it."""
+
+
+class RequestTimeout(BastionError, TimeoutError):
+    """The request body did not arrive within READ_TIMEOUT (answered 408)."""
 
 
 class ServiceError(BastionError):

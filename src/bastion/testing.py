@@ -20,14 +20,11 @@ from typing import Any
 
 import httpx
 
-from bastion.log._logger import Logger
+from bastion.errors import LifespanError
+from bastion.log import Logger
 from bastion.types import ASGIApp, Message
 
 __all__ = ["LifespanError", "LogCapture", "TestClient"]
-
-
-class LifespanError(RuntimeError):
-    """The app's lifespan startup or shutdown failed."""
 
 
 class TestClient(httpx.AsyncClient):

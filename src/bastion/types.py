@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bastion.endpoint import MethodInfo
+    from bastion.log import Logger
 
 __all__ = [
     "ASGIApp",
@@ -15,8 +18,10 @@ __all__ = [
     "HTTPMiddleware",
     "Message",
     "Receive",
+    "Refusal",
     "Scope",
     "Send",
+    "ServedApp",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -31,3 +36,56 @@ Endpoint = Callable[[Any], Awaitable[Any]]
 EndpointMiddleware = Callable[[Endpoint, "MethodInfo"], Endpoint]
 #: Wraps the ASGI app; `app.use(mw)` calls `mw(inner_app)` once at startup.
 HTTPMiddleware = Callable[[ASGIApp], ASGIApp]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An error the server answers before or instead of the app: 400, 408, 414, 431, 503...
+
+    `method` and `path` are None when the request was too broken to tell them;
+    `request_id` is the client's valid `X-Request-ID`, or "" (then the app makes one).
+    """
+
+    status: int
+    name: str
+    message: str
+    method: str | None
+    path: str | None
+    client: str | None
+    request_id: str
+    temporary: bool = False
+    timeout: bool = False
+    retry_after: int | None = None
+
+
+@runtime_checkable
+class ServedApp(Protocol):
+    """What Bastion's server uses of an app beyond ASGI; `bastion.App` implements it.
+
+    Any other ASGI app is served too, with defaults: its ASGI lifespan, no admin app,
+    server errors in Bastion's JSON shape, and the server's lines in the default logger.
+    """
+
+    title: str
+    admin_app: ASGIApp | None
+    logger: Logger
+
+    def links(self) -> Mapping[str, str]:
+        """Paths worth announcing at startup, by name (e.g. {"docs": "/docs"})."""
+        ...
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        """Startup and shutdown around serving."""
+        ...
+
+    def begin_shutdown(self) -> None:
+        """Shutdown began: readiness answers 503 from now on."""
+        ...
+
+    def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """Log and count an error the server answers itself; return its headers and body."""
+        ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        ...

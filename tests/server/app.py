@@ -1,20 +1,27 @@
 """A raw ASGI app for the server tests: handlers that sleep, echo, stream and hang.
 
-Its lifespan writes marker files into $BASTION_TEST_MARKERS so a test can see that the
-startup and the shutdown ran in each process. Run it as `python -m tests.server.app` to
-serve it with `bastion.server.run(app)` from the main module, as a service would.
+`app` implements the server's `ServedApp` contract by hand (title, admin app, logger,
+lifespan, refusals), as a Bastion App does; `plain_app` is the same handlers as a bare
+ASGI app, served with the server's defaults. Both lifespans write marker files into
+$BASTION_TEST_MARKERS so a test can see that the startup and the shutdown ran in each
+process. Run it as `python -m tests.server.app` to serve `app` with
+`bastion.server.run(app)` from the main module, as a service would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from bastion.types import Receive, Scope, Send
+from bastion.log import Logger
+from bastion.server._app import default_refusal
+from bastion.types import Receive, Refusal, Scope, Send
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[Any] | None = None) -> None:
@@ -52,18 +59,39 @@ class AdminApp:
 
 
 class SampleApp:
-    """The API app, with the optional hooks the server honours."""
+    """The API app; it implements the server's `ServedApp` contract."""
 
     title = "Sample API"
-    docs_path = "/docs"
 
     def __init__(self) -> None:
         self.shutting_down = False
         self.active = 0
-        self.admin_app = AdminApp(self)
+        self.admin_app: Any = AdminApp(self)
+        self.logger = Logger.from_env()
+        self.refused: list[Refusal] = []
+
+    def links(self) -> dict[str, str]:
+        return {"docs": "/docs"}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        if os.environ.get("SAMPLE_FAIL_STARTUP"):
+            raise RuntimeError("database down")
+        _mark("startup")
+        try:
+            yield
+        finally:
+            await asyncio.sleep(0.05)  # stands in for closing resources, flushing telemetry
+            _mark("shutdown")
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
+
+    def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        self.logger.write_line("info", "refused", {"status": refusal.status,
+                                                    "name": refusal.name,
+                                                    "client": refusal.client or ""})
+        return default_refusal(refusal)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -123,6 +151,14 @@ class SampleApp:
 
 
 app = SampleApp()
+
+
+async def plain_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The same handlers as a bare ASGI app (its own ASGI lifespan, no admin listener)."""
+    await _PLAIN(scope, receive, send)
+
+
+_PLAIN = SampleApp()
 
 
 if __name__ == "__main__":

@@ -32,13 +32,8 @@ class Running:
     env: dict[str, str] = field(default_factory=dict)
 
     @property
-    def adapter(self) -> str:
-        """The SERVER the process runs."""
-        return self.env.get("SERVER", "uvicorn")
-
-    @property
     def log(self) -> str:
-        """Everything the server wrote to stderr so far."""
+        """Everything the server wrote so far (its log lines and anything on stderr)."""
         return self.log_path.read_text(errors="replace")
 
     def connect(self, timeout: float = 10.0) -> socket.socket:
@@ -86,7 +81,7 @@ def running_server(
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=log
+            command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     running = Running(process, port, admin_port, markers, log_path, dict(env or {}))
     try:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
+import json
 import os
 import signal
 import socket
@@ -18,8 +17,9 @@ import pytest
 
 from bastion.config import Config, load
 from bastion.server import Server, ServerOptions, run, serve
-from bastion.server._run import _FallbackHandler
+from bastion.server._app import Served
 from bastion.server._server import announce
+from bastion.testing import LogCapture
 from tests.server.app import SampleApp
 from tests.server.harness import ROOT, running_server
 from tests.support.servers import free_port
@@ -64,7 +64,10 @@ def test_a_port_in_use_exits_3(tmp_path: Path) -> None:
         env = {"HTTP_ADDR": f"127.0.0.1:{port}"}
         with running_server(tmp_path, env, wait=False) as server:
             assert server.wait() == 3
-    assert "cannot serve" in server.log
+    line = next(json.loads(x) for x in server.log.splitlines() if "not serving" in x)
+    assert line["level"] == "error"  # in the App's log format, like every other line
+    assert line["msg"] == f"not serving: cannot listen on 127.0.0.1:{port}: the address is " \
+        "already in use (is another server running?)"
     # The lifespan had started, so it was shut down again.
     assert server.marker_pids("shutdown") == server.marker_pids("startup")
 
@@ -85,14 +88,17 @@ def test_workers_need_an_importable_app(capsys: pytest.CaptureFixture[str]) -> N
     assert "WORKERS=2 starts new processes" in capsys.readouterr().err
 
 
-def test_plain_http_on_a_public_address_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_plain_http_on_a_public_address_warns() -> None:
     urls = {"api": "http://0.0.0.0:8080"}
-    with caplog.at_level(logging.INFO, logger="bastion.server"):
-        announce(SampleApp(), ServerOptions(http_host="0.0.0.0"), urls)
-        announce(SampleApp(), ServerOptions(http_host="127.0.0.1"), urls)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    app = SampleApp()
+    logs = LogCapture()
+    app.logger = logs.logger
+    announce(Served(app), ServerOptions(http_host="0.0.0.0"), urls)
+    announce(Served(app), ServerOptions(http_host="127.0.0.1"), urls)
+    warnings = [line for line in logs.lines if line["level"] == "warn"]
     assert len(warnings) == 1
-    assert "plain HTTP on 0.0.0.0:8080" in warnings[0].getMessage()
+    assert "plain HTTP" in warnings[0]["msg"]
+    assert warnings[0]["address"] == "0.0.0.0:8080"
 
 
 async def test_serve_embeds_in_a_running_loop(tmp_path: Path,
@@ -146,7 +152,7 @@ def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
     log = tmp_path / "reload.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=out)
+                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait(lambda: len(list(markers.glob("startup-*"))) == 1)
         time.sleep(0.5)
@@ -159,7 +165,8 @@ def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert "reloading: svc.py changed" in log.read_text()
+    reloads = [json.loads(x) for x in log.read_text().splitlines() if '"reloading"' in x]
+    assert reloads and reloads[0]["changed"] == ["svc.py"]
 
 
 def _serves(port: int) -> bool:
@@ -176,19 +183,3 @@ def _wait(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError("condition not met")
-
-
-def test_the_fallback_log_handler_steps_aside_for_a_real_one() -> None:
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    stream = io.StringIO()
-    fallback = _FallbackHandler(stream)
-    root.handlers = [fallback]
-    try:
-        logging.getLogger("bastion.server").warning("before the app routes logs")
-        root.addHandler(logging.NullHandler())  # as the App's lifespan does
-        logging.getLogger("bastion.server").warning("while the app routes logs")
-    finally:
-        root.handlers = saved
-    assert "before the app routes logs" in stream.getvalue()
-    assert "while the app routes logs" not in stream.getvalue()  # never written twice

@@ -31,9 +31,8 @@ def _live_workers(server: Running) -> set[int]:
             and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
 
 
-@pytest.mark.parametrize("adapter", ["uvicorn", "granian"])
-def test_workers_share_the_port_restart_and_drain(tmp_path: Path, adapter: str) -> None:
-    env = {"WORKERS": "2", "SHUTDOWN_TIMEOUT": "10s", "SERVER": adapter}
+def test_workers_share_the_port_restart_and_drain(tmp_path: Path) -> None:
+    env = {"WORKERS": "2", "SHUTDOWN_TIMEOUT": "10s"}
     # Served from the main module, as `bastion.run(app)` in main.py does.
     with running_server(tmp_path, env, main_module=True) as server:
         base = f"http://127.0.0.1:{server.port}"

@@ -41,9 +41,6 @@ class Config(BaseSettings):
         validate_default=True,
     )
 
-    server: Literal["uvicorn", "granian"] = Field(
-        "uvicorn", description="embedded ASGI server; only uvicorn holds every guarantee"
-    )
     http_addr: str = Field(":8080", description="address the API listens on")
     admin_addr: str = Field(
         "127.0.0.1:8081", description="address of health, metrics and debug; empty disables it"
@@ -59,10 +56,12 @@ class Config(BaseSettings):
         10.0, gt=0, description="time to receive a request's headers, from connect or first byte"
     )
     read_timeout: Duration = Field(
-        30.0, gt=0, description="time to receive a request's body once its headers are in (408)"
+        30.0, gt=0, description="time to receive a whole request, body included, from its head"
     )
     write_timeout: Duration = Field(
-        60.0, gt=0, description="time a handler may run before it is cancelled (503)"
+        60.0, gt=0,
+        description="time from a request's head to its response's last byte; the handler is "
+        "cancelled (503) and a connection still writing is closed",
     )
     idle_timeout: Duration = Field(
         120.0, gt=0, description="time a keep-alive connection may wait for its next request"
@@ -70,9 +69,15 @@ class Config(BaseSettings):
     max_header_bytes: ByteSize = Field(
         _MiB, gt=0, description="largest request line and headers (431)"
     )
+    max_url_bytes: ByteSize = Field(
+        16 * 1024, gt=0, description="longest request target, path and query (414)"
+    )
     max_body_bytes: ByteSize = Field(_MiB, gt=0, description="largest request body (413)")
     max_concurrency: int | None = Field(
         None, gt=0, description="in-flight requests per worker before 503 + Retry-After"
+    )
+    threads: int = Field(
+        64, ge=1, description="threads per worker for sync methods and sync auth handlers"
     )
     shutdown_timeout: Duration = Field(
         30.0, ge=0, description="time in-flight requests get to finish on shutdown"
@@ -134,7 +139,7 @@ class Config(BaseSettings):
             _check_limit(value, value)
         return value.strip()
 
-    @field_validator("log_level", "log_format", "server", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

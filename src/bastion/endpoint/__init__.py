@@ -9,7 +9,6 @@ credentials) instead of looking anything up per call.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 import msgspec
 
 from bastion.dsl.expr import AttributeExpr, MethodExpr, ServiceExpr
+from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import BastionError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import enc_hook
@@ -77,8 +77,10 @@ class Endpoints(Mapping[str, Endpoint]):
         compiler: TypeCompiler,
         payload_types: Mapping[str, Any] | None = None,
         result_types: Mapping[str, Any] | None = None,
+        threads: ThreadRunner | None = None,
     ) -> None:
         self.service = service
+        self.threads = threads or ThreadRunner()
         self.impl = impl
         self.infos: dict[str, MethodInfo] = {}
         self._base: dict[str, Endpoint] = {}
@@ -98,7 +100,7 @@ class Endpoints(Mapping[str, Endpoint]):
                 result_type=(result_types or {}).get(m.name),
                 credentials=credential_names(m.payload),
             )
-            self._base[m.name] = _call(fn, m.payload is not None)
+            self._base[m.name] = _call(fn, m.payload is not None, self.threads)
         if missing:
             cls = type(impl).__name__
             raise ImplementationError(
@@ -165,8 +167,8 @@ class Endpoints(Mapping[str, Endpoint]):
         return len(self._base)
 
 
-def _call(fn: Callable[..., Any], takes_payload: bool) -> Endpoint:
-    """The endpoint calling `fn`: awaited if async, in a worker thread if not."""
+def _call(fn: Callable[..., Any], takes_payload: bool, threads: ThreadRunner) -> Endpoint:
+    """The endpoint calling `fn`: awaited if async, in one of the App's threads if not."""
     target = fn
     if isinstance(fn, functools.partial):
         target = fn.func
@@ -181,10 +183,12 @@ def _call(fn: Callable[..., Any], takes_payload: bool) -> Endpoint:
 
         return no_payload
 
+    run = threads.run
+
     async def in_thread(payload: Any) -> Any:
-        # asyncio.to_thread copies the context, so logs and spans keep their request.
+        # The runner copies the context, so logs, spans and the lifetime keep their request.
         if takes_payload:
-            return await asyncio.to_thread(fn, payload)
-        return await asyncio.to_thread(fn)
+            return await run(fn, payload)
+        return await run(fn)
 
     return in_thread

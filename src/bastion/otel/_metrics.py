@@ -155,6 +155,12 @@ def _add(dist: _Distribution, bounds: Sequence[float], value: float) -> None:
         dist.max = value
 
 
+# Methods the HTTP semantic conventions know; any other is "_OTHER" (bounded series).
+_KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
+)
+
+
 class BuiltinMetrics:
     """The instruments every Bastion app records; one per `Telemetry`.
 
@@ -252,6 +258,20 @@ class BuiltinMetrics:
             _add(cell.duration, DURATION_BUCKETS, duration)
             _add(cell.request_size, BODY_SIZE_BUCKETS, request_bytes)
             _add(cell.response_size, BODY_SIZE_BUCKETS, response_bytes)
+
+    def refused(self, method: str | None, status: int, name: str) -> None:
+        """Record a request the server answered itself (too broken or too late for the app).
+
+        It counts in `http.server.request.duration` with no route, its status and
+        `error.type` set to the error's name, as any failed request does.
+        """
+        known = method if method in _KNOWN_METHODS else "_OTHER"
+        cell = self.cell(known, None, status, error_type=name)
+        with self._lock:
+            cell.count += 1
+            _add(cell.duration, DURATION_BUCKETS, 0.0)
+            _add(cell.request_size, BODY_SIZE_BUCKETS, 0)
+            _add(cell.response_size, BODY_SIZE_BUCKETS, 0)
 
     # -- security (error path) -----------------------------------------------------------
 

@@ -7,26 +7,21 @@ drain and shutdown the same way.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
-from bastion.errors import BastionError
+from bastion.errors import LifespanError
+from bastion.log import Logger
 from bastion.types import ASGIApp, Message
 
 __all__ = ["Lifespan", "LifespanError"]
-
-_log = logging.getLogger("bastion.server")
-
-
-class LifespanError(BastionError, RuntimeError):
-    """The app's lifespan startup failed; the server must not serve."""
 
 
 class Lifespan:
     """One app's lifespan protocol: `startup()`, later `shutdown()`, sharing `state`."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, logger: Logger | None = None) -> None:
         self.app = app
+        self.logger = logger or Logger.from_env()
         self.state: dict[str, Any] = {}
         self.supported = True
         self.failed = False
@@ -61,7 +56,7 @@ class Lifespan:
         outcome = await self._stopped
         if outcome:
             self.failed = True
-            _log.error("lifespan shutdown failed: %s", outcome)
+            self.logger.write_line("error", "lifespan shutdown failed", {"err": outcome})
 
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -74,10 +69,11 @@ class Lifespan:
         except Exception as exc:
             if not self._received_startup:
                 self.supported = False
-                _log.debug("the app does not support lifespan (%r); serving without it", exc)
+                self.logger.write_line("debug", "the app has no lifespan; serving without",
+                                       {"err": repr(exc)})
                 self._settle("")
                 return
-            _log.exception("exception in the app's lifespan")
+            self.logger.write_line("error", "exception in the app's lifespan", {"err": exc})
             self._settle(f"{type(exc).__name__}: {exc}")
             return
         if self._started is not None and not self._started.done():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from bastion.config import Config, format_byte_size, format_duration, parse_address
 
@@ -13,13 +12,14 @@ __all__ = ["ServerOptions"]
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
-    """Addresses, limits and shutdown timing of one Bastion server, in seconds and bytes.
+    """Addresses, connection limits and shutdown timing of a server, in seconds and bytes.
+
+    The limits of a request's content (its body size) belong to the app, which reads it.
 
     Build it from a configuration with `ServerOptions.from_config(config)`; the defaults
     are those of `Config`.
     """
 
-    server: Literal["uvicorn", "granian"] = "uvicorn"
     http_host: str = "0.0.0.0"
     http_port: int = 8080
     admin_host: str | None = "127.0.0.1"
@@ -29,7 +29,7 @@ class ServerOptions:
     write_timeout: float = 60.0
     idle_timeout: float = 120.0
     max_header_bytes: int = 1024 * 1024
-    max_body_bytes: int = 1024 * 1024
+    max_url_bytes: int = 16 * 1024
     max_concurrency: int | None = None
     shutdown_timeout: float = 30.0
     shutdown_delay: float = 0.0
@@ -49,7 +49,6 @@ class ServerOptions:
         if config.admin_addr:
             admin_host, admin_port = parse_address(config.admin_addr)
         return cls(
-            server=config.server,
             http_host=http_host,
             http_port=http_port,
             admin_host=admin_host,
@@ -59,7 +58,7 @@ class ServerOptions:
             write_timeout=config.write_timeout,
             idle_timeout=config.idle_timeout,
             max_header_bytes=config.max_header_bytes,
-            max_body_bytes=config.max_body_bytes,
+            max_url_bytes=config.max_url_bytes,
             max_concurrency=config.max_concurrency,
             shutdown_timeout=config.shutdown_timeout,
             shutdown_delay=config.shutdown_delay,
@@ -82,7 +81,7 @@ class ServerOptions:
         return (
             f"read_header={d(self.read_header_timeout)} read={d(self.read_timeout)} "
             f"write={d(self.write_timeout)} idle={d(self.idle_timeout)} "
-            f"max_header={b(self.max_header_bytes)} max_body={b(self.max_body_bytes)} "
+            f"max_header={b(self.max_header_bytes)} max_url={b(self.max_url_bytes)} "
             f"max_concurrency={concurrency} shutdown_delay={d(self.shutdown_delay)} "
             f"shutdown_timeout={d(self.shutdown_timeout)}"
         )

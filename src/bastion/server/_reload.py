@@ -2,36 +2,45 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from bastion.config import Config
 from bastion.errors import ConfigError
+from bastion.log import Logger, route_stdlib
+from bastion.types import ServedApp
 
 __all__ = ["run_with_reload"]
 
-_log = logging.getLogger("bastion.server")
 
+def run_with_reload(app_ref: str, config: Config, app: object = None) -> int:
+    """Serve `app_ref` in a child process, restarted on every change; return 0 on Ctrl-C.
 
-def run_with_reload(app_ref: str, config: Config) -> int:
-    """Serve `app_ref` in a child process, restarted on every change; return 0 on Ctrl-C."""
+    The watcher's own lines, and those watchfiles logs, are written by the app's logger,
+    so development output keeps one format.
+    """
     try:
         import watchfiles
     except ImportError:
         raise ConfigError(["--reload needs watchfiles: `pip install watchfiles`"]) from None
+    logger = app.logger if isinstance(app, ServedApp) else Logger.from_env()
+    uninstall = route_stdlib(logger)
 
     def announce(changes: set[tuple[watchfiles.Change, str]]) -> None:
         names = sorted({os.path.relpath(path) for _, path in changes})
-        _log.info("reloading: %s changed", ", ".join(names[:5]) + (" …" if len(names) > 5 else ""))
+        logger.write_line("info", "reloading", {"changed": names[:5], "count": len(names)})
 
-    _log.info("development mode: watching %s for changes", os.getcwd())
-    watchfiles.run_process(
-        os.getcwd(),
-        target=reload_main,
-        args=(app_ref, config),
-        callback=announce,
-        watch_filter=watchfiles.PythonFilter(),
-    )
+    logger.write_line("info", "development mode: watching for changes", {"dir": os.getcwd()})
+    try:
+        watchfiles.run_process(
+            os.getcwd(),
+            target=reload_main,
+            args=(app_ref, config),
+            callback=announce,
+            watch_filter=watchfiles.PythonFilter(),
+        )
+    finally:
+        uninstall()
+        logger.flush()
     return 0
 
 

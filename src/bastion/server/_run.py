@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import socket
 import sys
@@ -15,18 +14,11 @@ from bastion.errors import ConfigError
 from bastion.server._imports import import_app, import_string_for
 from bastion.server._lifespan import LifespanError
 from bastion.server._options import ServerOptions
-from bastion.server._server import (
-    EXIT_CONFIG,
-    EXIT_STARTUP,
-    Server,
-    stderr_line,
-)
+from bastion.server._server import EXIT_CONFIG, EXIT_STARTUP, ListenError, Server, stderr_line
 from bastion.server._tls import server_context
 from bastion.types import ASGIApp
 
-__all__ = ["ensure_logging", "run", "serve", "serve_in_process"]
-
-_log = logging.getLogger("bastion.server")
+__all__ = ["run", "serve", "serve_in_process"]
 
 
 def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = False) -> NoReturn:
@@ -59,15 +51,11 @@ def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = Fals
         stderr_line(str(exc))
         sys.exit(EXIT_CONFIG)
 
-    ensure_logging(config)
-    # `ref` is set whenever reload or workers ask for one (checked above).
     if reload and ref:
-        if options.workers > 1:
-            _log.warning("--reload runs one process: WORKERS=%d is ignored", options.workers)
         # Imported here: watchfiles is needed only in development.
         from bastion.server._reload import run_with_reload
 
-        sys.exit(run_with_reload(ref, config))
+        sys.exit(run_with_reload(ref, config, target))
     if options.workers > 1 and ref:
         from bastion.server._workers import Supervisor
 
@@ -120,38 +108,13 @@ def serve_in_process(
         stderr_line(str(exc))
         return EXIT_CONFIG
     except LifespanError as exc:
-        _log.error("%s: not serving", exc)
+        server.served.log("error", "not serving: the lifespan startup failed", err=str(exc))
+        server.served.logger.flush()
         return EXIT_STARTUP
-    except OSError as exc:
-        _log.error("cannot serve: %s", exc)
+    except ListenError as exc:
+        server.served.log("error", f"not serving: {exc.strerror}")
+        server.served.logger.flush()
         return EXIT_STARTUP
-
-
-def ensure_logging(config: Config) -> None:
-    """Keep the server's records visible at LOG_LEVEL even when nothing configured logging.
-
-    A fallback handler on the root logger writes to stderr only while it is the root's
-    only handler: once the App routes stdlib logging through Bastion's logger (during its
-    lifespan), records go there alone, never twice.
-    """
-    level = getattr(logging, config.log_level.upper(), logging.INFO)
-    logging.getLogger("bastion").setLevel(level)
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = _FallbackHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level)
-
-
-class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to stderr only while no other handler is on the root logger."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if any(handler is not self for handler in logging.getLogger().handlers):
-            return
-        super().emit(record)
 
 
 def _config_of(app: Any) -> Config | None:

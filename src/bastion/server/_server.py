@@ -1,33 +1,27 @@
-"""One serving process: the app behind Bastion's limits, its lifespan, signals and drain."""
+"""One serving process: the app's lifespan, its listeners, the signals and the drain."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
+import dataclasses
+import errno
 import ipaddress
-import logging
 import os
 import signal
 import socket
 import ssl
 import sys
 import threading
-from typing import Protocol
 
 from bastion.config import format_address, format_duration
-from bastion.errors import ConfigError
-from bastion.server._lifespan import Lifespan
+from bastion.errors import BastionError
+from bastion.server._app import Served
+from bastion.server._http1 import GRACE
+from bastion.server._lifespan import LifespanError
+from bastion.server._listener import Limits, Listener
 from bastion.server._options import ServerOptions
-from bastion.server._protocol import HeadLimits
 from bastion.server._tls import server_context
-from bastion.server._uvicorn import UvicornListener
-from bastion.server.body_limit import BodyLimit
-from bastion.server.concurrency import ConcurrencyLimit
-from bastion.server.hsts import HSTS
-from bastion.server.inflight import InFlight
-from bastion.server.read_timeout import ReadTimeout
-from bastion.server.write_timeout import WriteTimeout
 from bastion.types import ASGIApp
 
 __all__ = [
@@ -35,78 +29,75 @@ __all__ = [
     "EXIT_FORCED",
     "EXIT_OK",
     "EXIT_STARTUP",
+    "ListenError",
     "Server",
-    "announce",
     "bind_socket",
-    "guard",
     "stderr_line",
     "url_of",
 ]
-
-_log = logging.getLogger("bastion.server")
 
 #: Exit status of a graceful shutdown, of a forced one (second signal or a failed
 #: shutdown), of a bad configuration, and of a server that could not start.
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_STARTUP = 0, 1, 2, 3
 
 
-class _Listener(Protocol):
-    @property
-    def tasks(self) -> set[asyncio.Task[None]]: ...
-    async def start(self) -> None: ...
-    def stop_accepting(self) -> None: ...
-    def close_idle(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-def guard(
-    app: ASGIApp,
-    options: ServerOptions,
-    inflight: InFlight,
-    *,
-    public: bool = True,
-) -> ASGIApp:
-    """Wrap `app` in the server's ASGI limits, outermost first.
-
-    HSTS (on HTTPS, when configured) and the concurrency limit apply to the public API
-    only (`public`); the write timeout, the body size limit and the body read timeout apply
-    to every listener.
-    """
-    wrapped: ASGIApp = ReadTimeout(app, options.read_timeout)
-    wrapped = BodyLimit(wrapped, options.max_body_bytes)
-    wrapped = WriteTimeout(wrapped, options.write_timeout, inflight)
-    if public and options.max_concurrency:
-        wrapped = ConcurrencyLimit(wrapped, options.max_concurrency)
-    if public and options.tls and options.hsts_max_age > 0:
-        wrapped = HSTS(
-            wrapped, options.hsts_max_age, include_subdomains=options.hsts_include_subdomains
-        )
-    return wrapped
+class ListenError(BastionError, OSError):
+    """An address cannot be listened on (in use, not available, no permission)."""
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """Return a listening TCP socket on host:port, shareable with worker processes."""
+    """A listening TCP socket on host:port, inheritable by worker processes.
+
+    Raises `ListenError` naming the address and the reason when it cannot be bound.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(backlog)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        reason = {
+            errno.EADDRINUSE: "the address is already in use (is another server running?)",
+            errno.EADDRNOTAVAIL: "the address is not available on this machine",
+            errno.EACCES: "permission denied (ports below 1024 need privileges)",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ListenError(exc.errno or 0, f"cannot listen on "
+                          f"{format_address(host, port)}: {reason}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def limits_of(options: ServerOptions) -> Limits:
+    """The connection limits the options ask for."""
+    hsts = b""
+    if options.tls and options.hsts_max_age > 0:
+        value = f"max-age={int(options.hsts_max_age)}"
+        if options.hsts_include_subdomains:
+            value += "; includeSubDomains"
+        hsts = b"strict-transport-security: " + value.encode("ascii") + b"\r\n"
+    return Limits(
+        read_header_timeout=options.read_header_timeout,
+        read_timeout=options.read_timeout,
+        write_timeout=options.write_timeout,
+        idle_timeout=options.idle_timeout,
+        max_header_bytes=options.max_header_bytes,
+        max_url_bytes=options.max_url_bytes,
+        max_concurrency=options.max_concurrency,
+        hsts=hsts,
+    )
 
 
 class Server:
     """Serve one app in this process until a signal, then shut down gracefully.
 
-    `start()` runs the lifespan startup, then opens the API listener and, when the app has
-    an `admin_app`, the admin one. On the first SIGTERM or SIGINT (or `begin_shutdown()`)
-    readiness turns 503 at once through `app.begin_shutdown()`; after SHUTDOWN_DELAY the API
-    listener closes; in-flight requests get SHUTDOWN_TIMEOUT to finish, then are cancelled
-    and logged by request id; then the lifespan shutdown runs and the admin listener closes.
+    `start()` runs the lifespan startup, then opens the API listener and the admin one
+    (when the app has an admin app). On the first SIGTERM or SIGINT, or `begin_shutdown()`,
+    readiness turns 503 at once; after SHUTDOWN_DELAY the API listener stops accepting
+    (the connections the kernel accepted already are still served); in-flight requests
+    and connections get SHUTDOWN_TIMEOUT to finish, then what still runs is cancelled and
+    logged by request id; then the lifespan shutdown runs and the admin listener closes.
     A second signal exits the process at once with status 1.
     """
 
@@ -121,10 +112,8 @@ class Server:
         signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
         worker: int | None = None,
     ) -> None:
-        self.app = app
+        self.served = Served(app)
         self.options = options or ServerOptions()
-        self.inflight = InFlight()
-        self.lifespan = Lifespan(app)
         self.urls: dict[str, str] = {}
         self._http_socket = http_socket
         self._admin_socket = admin_socket
@@ -132,23 +121,26 @@ class Server:
         self._signals = signals
         self._worker = worker
         self._stopping = asyncio.Event()
-        self._http: _Listener | None = None
-        self._admin: UvicornListener | None = None
+        self._api: Listener | None = None
+        self._admin: Listener | None = None
+        self._lifespan: contextlib.AsyncExitStack | None = None
         self._shutdown_task: asyncio.Task[int] | None = None
-        self._hook_task: asyncio.Future[object] | None = None
 
     @property
     def stopping(self) -> bool:
         """Whether shutdown has begun."""
         return self._stopping.is_set()
 
+    @property
+    def api(self) -> Listener | None:
+        """The API listener, once started."""
+        return self._api
+
     async def serve(self, *, handle_signals: bool = True) -> int:
-        """Start, serve until a signal or `begin_shutdown()`, shut down; return the exit status."""
+        """Start, serve until a signal or `begin_shutdown()`, shut down; return the status."""
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
-        # Signal handlers can only be set from the main thread; elsewhere the embedding
-        # code calls begin_shutdown() itself. They are set before the startup, so a
-        # SIGTERM during a slow startup still means a graceful shutdown.
+        # Set before the startup, so that a SIGTERM during a slow startup is graceful too.
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in self._signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -171,31 +163,34 @@ class Server:
         ssl_context = None
         if options.tls_cert_file is not None and options.tls_key_file is not None:
             ssl_context = server_context(options.tls_cert_file, options.tls_key_file)
-        await self.lifespan.startup()
+        stack = contextlib.AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.served.lifespan())
+        except LifespanError:
+            raise
+        except Exception as exc:
+            raise LifespanError(f"lifespan startup failed: {type(exc).__name__}: {exc}") from exc
+        self._lifespan = stack
         try:
             await self._open(ssl_context)
         except BaseException:
             await self._close_listeners()
-            await self.lifespan.shutdown()
+            await stack.aclose()
             raise
         if self._announce:
-            announce(self.app, options, self.urls)
+            announce(self.served, options, self.urls)
         elif self._worker is not None:
-            _log.info("worker %d (pid %d) serving", self._worker, os.getpid())
+            self.served.log("info", "worker serving", worker=self._worker, pid=os.getpid())
 
     def begin_shutdown(self) -> None:
         """Start a graceful shutdown now, as a first signal does: readiness turns 503 first."""
         if self._stopping.is_set():
             return
         self._stopping.set()
-        hook = getattr(self.app, "begin_shutdown", None)
-        if callable(hook):
-            try:
-                outcome = hook()
-                if inspect.isawaitable(outcome):
-                    self._hook_task = asyncio.ensure_future(outcome)
-            except Exception:
-                _log.exception("app.begin_shutdown() failed")
+        try:
+            self.served.begin_shutdown()
+        except Exception as exc:
+            self.served.log_error(exc, {}, "")
 
     async def shutdown(self) -> int:
         """Drain and stop; return 0, or 1 when the lifespan shutdown failed or hung.
@@ -209,170 +204,117 @@ class Server:
 
     async def _open(self, ssl_context: ssl.SSLContext | None) -> None:
         options = self.options
-        limits = HeadLimits(options.read_header_timeout, options.max_header_bytes)
-        with_guard = getattr(self.app, "with_guard", None)
-        if callable(with_guard):
-            # A Bastion App puts the limits inside its tracing and request log, so what
-            # they answer is observed like every other response.
-            api = with_guard(lambda inner: guard(inner, options, self.inflight))
-        else:
-            api = guard(self.app, options, self.inflight)
-        if options.server == "granian":
-            # Imported here so that Granian, an optional extra, loads only when chosen.
-            from bastion.server._granian import GranianListener
+        limits = limits_of(options)
+        sock = self._http_socket or bind_socket(options.http_host, options.http_port,
+                                                options.backlog)
+        self._http_socket = sock
+        self._api = Listener(self.served, sock, limits=limits, ssl_context=ssl_context,
+                             state=self.served.state, backlog=options.backlog)
+        await self._api.start()
+        host, port = sock.getsockname()[:2]
+        self.urls["api"] = url_of(host, port, tls=ssl_context is not None)
+        for name, path in self.served.links.items():
+            self.urls[name] = self.urls["api"] + path
 
-            if options.http_port == 0:
-                raise ConfigError(["HTTP_ADDR: SERVER='granian' needs an explicit port, not 0"])
-            self._http = GranianListener(
-                api,
-                options.http_host,
-                options.http_port,
-                state=self.lifespan.state,
-                read_header_timeout=options.read_header_timeout,
-                max_header_bytes=options.max_header_bytes,
-                backlog=options.backlog,
-                tls_cert_file=options.tls_cert_file,
-                tls_key_file=options.tls_key_file,
-            )
-            self.urls["api"] = self._url(options.http_host, options.http_port, ssl_context)
-        else:
-            sock = self._http_socket or bind_socket(
-                options.http_host, options.http_port, options.backlog
-            )
-            self._http_socket = sock
-            self._http = UvicornListener(
-                api,
-                sock,
-                state=self.lifespan.state,
-                head_limits=limits,
-                idle_timeout=options.idle_timeout,
-                backlog=options.backlog,
-                ssl_context=ssl_context,
-            )
-            host, port = sock.getsockname()[:2]
-            self.urls["api"] = self._url(host, port, ssl_context)
-        await self._http.start()
-
-        admin_app = getattr(self.app, "admin_app", None)
-        if admin_app is not None and options.admin_host is not None:
-            sock = self._admin_socket or bind_socket(
-                options.admin_host, options.admin_port, options.backlog
-            )
-            self._admin_socket = sock
-            self._admin = UvicornListener(
-                guard(admin_app, options, InFlight(), public=False),
-                sock,
-                state=self.lifespan.state,
-                head_limits=limits,
-                idle_timeout=options.idle_timeout,
-                backlog=options.backlog,
-            )
-            host, port = sock.getsockname()[:2]
-            self.urls["admin"] = self._url(host, port, None)
+        if self.served.admin_app is not None and options.admin_host is not None:
+            admin = self._admin_socket or bind_socket(options.admin_host, options.admin_port,
+                                                      options.backlog)
+            self._admin_socket = admin
+            # The admin listener has no concurrency limit: probes must get through.
+            admin_limits = dataclasses.replace(limits, max_concurrency=None, hsts=b"")
+            self._admin = Listener(self.served, admin, limits=admin_limits, admin=True,
+                                   state=self.served.state, backlog=options.backlog)
             await self._admin.start()
-
-        docs_path = getattr(self.app, "docs_path", None)
-        if isinstance(docs_path, str) and docs_path:
-            self.urls["docs"] = self.urls["api"] + docs_path
-        openapi_path = getattr(self.app, "openapi_path", None)
-        if isinstance(openapi_path, str) and openapi_path:
-            self.urls["openapi"] = self.urls["api"] + openapi_path
+            host, port = admin.getsockname()[:2]
+            self.urls["admin"] = url_of(host, port, tls=False)
 
     async def _shutdown(self) -> int:
         options = self.options
+        served = self.served
         if options.shutdown_delay > 0:
             await asyncio.sleep(options.shutdown_delay)
-        if self._http is not None:
-            self._http.stop_accepting()
-            self._http.close_idle()
-        _log.info(
-            "listener closed; draining %d in-flight request(s) for up to SHUTDOWN_TIMEOUT=%s",
-            len(self.inflight),
-            format_duration(options.shutdown_timeout),
-        )
-        if not await self.inflight.wait_empty(options.shutdown_timeout):
-            ids = self.inflight.cancel_all(
-                f"still running after SHUTDOWN_TIMEOUT={format_duration(options.shutdown_timeout)}"
+        api = self._api
+        if api is not None:
+            drained = await api.stop_accepting()
+            api.begin_shutdown()
+            served.log(
+                "info",
+                "listener closed; draining",
+                requests=len(api.active),
+                connections=len(api.connections),
+                accepted_from_backlog=drained,
+                shutdown_timeout=format_duration(options.shutdown_timeout),
             )
-            _log.warning(
-                "cancelling %d request(s) still running after SHUTDOWN_TIMEOUT: %s",
-                len(ids),
-                ", ".join(ids),
-                extra={"request_ids": ids},
-            )
-            await self.inflight.wait_empty(2.0)
-        if self._http is not None:
-            await self._http.close()
+            if not await api.wait_closed(options.shutdown_timeout):
+                ids = api.cancel_all("shutdown")
+                if ids:
+                    served.log("warn", "cancelling requests still running after SHUTDOWN_TIMEOUT",
+                               request_ids=ids, count=len(ids))
+                await api.wait_closed(GRACE + 1.0)
+            await api.close()
 
         status = EXIT_OK
-        try:
-            async with asyncio.timeout(max(options.shutdown_timeout, 5.0)):
-                await self.lifespan.shutdown()
-        except TimeoutError:
-            _log.error("the lifespan shutdown did not finish in time; exiting without it")
-            status = EXIT_FORCED
-        if self.lifespan.failed:
+        if self._lifespan is not None:
+            try:
+                async with asyncio.timeout(max(options.shutdown_timeout, 5.0)):
+                    await self._lifespan.aclose()
+            except TimeoutError:
+                served.log("error", "the lifespan shutdown did not finish in time; exiting")
+                status = EXIT_FORCED
+            except Exception as exc:
+                served.log_error(exc, {}, "")
+                status = EXIT_FORCED
+        if served.lifespan_failed:
             status = EXIT_FORCED
         if self._admin is not None:
             await self._admin.close()
-        _last_line(self.app, "shutdown complete")
+        served.log("info", "shutdown complete", status=status)
+        served.logger.flush()
         return status
 
     async def _close_listeners(self) -> None:
-        for listener in (self._http, self._admin):
+        for listener in (self._api, self._admin):
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.close()
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if not self._stopping.is_set():
-            _log.info(
-                "received %s: readiness is 503; closing the listener in %s, then draining "
-                "for up to %s (send it again to exit at once)",
-                sig.name,
-                format_duration(self.options.shutdown_delay),
-                format_duration(self.options.shutdown_timeout),
+            self.served.log(
+                "info",
+                f"received {sig.name}: readiness is 503; draining (send it again to exit now)",
+                shutdown_delay=format_duration(self.options.shutdown_delay),
+                shutdown_timeout=format_duration(self.options.shutdown_timeout),
             )
             self.begin_shutdown()
             return
-        _log.warning("received %s again: exiting now, without draining", sig.name)
-        for handler in logging.getLogger().handlers + _log.handlers:
-            with contextlib.suppress(Exception):
-                handler.flush()
+        self.served.log("warn", f"received {sig.name} again: exiting now, without draining")
+        with contextlib.suppress(Exception):
+            self.served.logger.flush()
         os._exit(EXIT_FORCED)
 
-    def _url(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> str:
-        return url_of(host, port, tls=ssl_context is not None)
 
-
-def announce(app: object, options: ServerOptions, urls: dict[str, str]) -> None:
-    """Log the one startup line: the URLs served and the active limits; warn on plain HTTP."""
-    title = getattr(app, "title", None)
-    parts = [f"API {urls['api']}"]
-    if "openapi" in urls:
-        parts.append(f"OpenAPI {urls['openapi']}")
-    if "docs" in urls:
-        parts.append(f"docs {urls['docs']}")
-    parts.append(f"admin {urls['admin']}" if "admin" in urls else "admin off")
-    _log.info(
-        "%sserving %s | server=%s workers=%d pid=%d | limits %s",
-        f"{title}: " if isinstance(title, str) and title else "",
-        ", ".join(parts),
-        options.server,
-        options.workers,
-        os.getpid(),
-        options.limits_summary(),
+def announce(served: Served, options: ServerOptions, urls: dict[str, str]) -> None:
+    """Log the one startup line: what is served, where, and the limits; warn on plain HTTP."""
+    served.log(
+        "info",
+        f"{served.title + ': ' if served.title else ''}serving",
+        **{f"url.{name}": url for name, url in urls.items()},
+        workers=options.workers,
+        pid=os.getpid(),
+        limits=options.limits_summary(),
     )
     if not options.tls and not _is_loopback(options.http_host):
-        _log.warning(
-            "serving plain HTTP on %s, which is not a loopback address: terminate TLS "
-            "in front of it, or set TLS_CERT_FILE and TLS_KEY_FILE",
-            format_address(options.http_host, options.http_port),
+        served.log(
+            "warn",
+            "serving plain HTTP on an address that is not loopback: terminate TLS in front "
+            "of it, or set TLS_CERT_FILE and TLS_KEY_FILE",
+            address=format_address(options.http_host, options.http_port),
         )
 
 
 def url_of(host: str, port: int, *, tls: bool) -> str:
-    """Return the base URL of a listener on host:port."""
+    """The base URL of a listener on host:port."""
     return f"{'https' if tls else 'http'}://{format_address(host, port)}"
 
 
@@ -386,20 +328,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def stderr_line(text: str) -> None:
-    """Write one line to stderr, unbuffered; used where logging may not be set up."""
+    """Write one line to stderr, unbuffered: for errors before any logger exists."""
     sys.stderr.write(text.rstrip("\n") + "\n")
     sys.stderr.flush()
-
-
-def _last_line(app: object, message: str) -> None:
-    # The app's lifespan has ended and unrouted stdlib logging: write through the app's
-    # own logger when it has one, so the last line keeps the format of all the others.
-    logger = getattr(app, "logger", None)
-    write = getattr(logger, "write_line", None)
-    if callable(write):
-        write("info", message, {"logger": _log.name})
-        flush = getattr(logger, "flush", None)
-        if callable(flush):
-            flush()
-    else:
-        _log.info(message)

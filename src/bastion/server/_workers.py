@@ -14,6 +14,7 @@ from types import FrameType
 
 from bastion.config import Config
 from bastion.errors import ConfigError
+from bastion.server._app import Served
 from bastion.server._imports import import_app
 from bastion.server._options import ServerOptions
 from bastion.server._server import (
@@ -26,6 +27,7 @@ from bastion.server._server import (
     stderr_line,
     url_of,
 )
+from bastion.types import ASGIApp
 
 __all__ = ["Supervisor"]
 
@@ -44,7 +46,7 @@ class Supervisor:
     its own; a second signal kills them all and exits with status 1.
     """
 
-    def __init__(self, app: object, app_ref: str, config: Config, options: ServerOptions) -> None:
+    def __init__(self, app: ASGIApp, app_ref: str, config: Config, options: ServerOptions) -> None:
         self.app = app
         self.app_ref = app_ref
         self.config = config
@@ -59,14 +61,10 @@ class Supervisor:
         """Start the workers and supervise them until a signal; return the exit status."""
         options = self.options
         urls: dict[str, str] = {}
-        if options.server == "uvicorn":
-            http = bind_socket(options.http_host, options.http_port, options.backlog)
-            self._sockets[0] = http
-            host, port = http.getsockname()[:2]
-            urls["api"] = url_of(host, port, tls=options.tls)
-        else:
-            # Granian binds with SO_REUSEPORT in each worker: the parent holds nothing.
-            urls["api"] = url_of(options.http_host, options.http_port, tls=options.tls)
+        http = bind_socket(options.http_host, options.http_port, options.backlog)
+        self._sockets[0] = http
+        host, port = http.getsockname()[:2]
+        urls["api"] = url_of(host, port, tls=options.tls)
         if getattr(self.app, "admin_app", None) is not None and options.admin_host is not None:
             admin = bind_socket(options.admin_host, options.admin_port, options.backlog)
             self._sockets[1] = admin
@@ -83,7 +81,7 @@ class Supervisor:
             for index in range(options.workers):
                 self._processes.append(self._spawn(index))
                 self._started_at.append(time.monotonic())
-            announce(self.app, options, urls)
+            announce(Served(self.app), options, urls)
             status = self._supervise()
             return self._drain() if status is None else status
         finally:
@@ -172,12 +170,11 @@ def worker_main(
 ) -> None:
     """Entry point of one worker process: import the app and serve the shared sockets."""
     # Imported here: the module that runs a server imports this one.
-    from bastion.server._run import ensure_logging, serve_in_process
+    from bastion.server._run import serve_in_process
 
     os.environ["BASTION_WORKER_ID"] = str(index)
     # Ctrl-C reaches the whole process group; the parent relays it as SIGTERM, once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ensure_logging(config)
     try:
         app = import_app(app_ref)
     except ConfigError as exc:
