@@ -62,4 +62,5 @@ def test_workers_share_the_port_restart_and_drain(tmp_path: Path) -> None:
         assert server.marker_pids("shutdown") == workers
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
-    assert "workers=2" in server.log
+    assert '"msg":"Sample API: serving"' in server.log
+    assert '"workers":2' in server.log

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
+from bastion.errors import RequestTimeout
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook
@@ -288,7 +289,19 @@ class Decoder:
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
-    """Read the whole request body, or raise 413 as soon as it passes `limit` bytes."""
+    """Read the whole request body, or raise 413 as soon as it passes `limit` bytes.
+
+    A body that does not arrive within the server's READ_TIMEOUT is a 408.
+    """
+    try:
+        return await _read_body(receive, limit)
+    except RequestTimeout:
+        raise HTTPError(408, "request_timeout",
+                        "the request body was not received within READ_TIMEOUT",
+                        temporary=True, timeout=True, headers=[(b"connection", b"close")]) from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bastion.dsl.expr import MethodExpr
-from bastion.errors import Forbidden, ServiceError, Unauthorized, _new_id
+from bastion.errors import ClientDisconnected, Forbidden, ServiceError, Unauthorized, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import (
@@ -168,8 +168,8 @@ class Muxer:
                 status, exc.temporary, exc.timeout, exc.fault = known
                 await send_error(send, status, service_error_body(exc), (), scope)
                 return
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, ClientDisconnected):
+                raise  # nothing can be answered; the server ends the exchange
             except Exception as exc:
                 mapped = map_security(exc)
                 if mapped is None:

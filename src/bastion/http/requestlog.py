@@ -104,13 +104,21 @@ class RequestLog:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                logger.write_info("end", {
+                end: dict[str, object] = {
                     "http.method": scope["method"],
                     "http.url": url,
                     "http.status": status,
                     "http.time_ms": round((time.perf_counter() - start) * 1000, 3),
                     "http.bytes": size,
-                })
+                }
+                extensions = scope.get("extensions")
+                exchange = extensions.get("bastion.exchange") if extensions else None
+                if exchange is not None and (exchange.aborted or not exchange.complete):
+                    # Cut short (a write deadline, a client gone): say so, with the bytes
+                    # the client could really have received, not those handed over.
+                    end["aborted"] = True
+                    end["http.bytes"] = exchange.bytes_written
+                logger.write_info("end", end)
         except BaseException as exc:
             failure = exc
             raise

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import traceback
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -38,6 +40,10 @@ class Served:
             self.logger = Logger.from_env()
             self.links = {}
         self._asgi_lifespan: Lifespan | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        #: The context requests start from: the one the lifespan set up.
+        self.context = contextvars.copy_context()
         #: What the lifespan put in the ASGI `state`, copied into every request's scope.
         self.state: dict[str, Any] = {}
 
@@ -56,9 +62,40 @@ class Served:
             "stack": "".join(traceback.format_exception(exc)),
         })
 
+    async def start(self) -> None:
+        """Run the app's startup, in a task of its own that later runs its shutdown.
+
+        One task enters and leaves the lifespan, as the lifespan's context variables
+        require; requests start from a copy of the context it set up (`context`).
+        """
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+        self._stop = asyncio.Event()
+        self._task = loop.create_task(self._run_lifespan(started), name="bastion-lifespan")
+        await started
+
+    async def stop(self) -> None:
+        """Run the app's shutdown; raise what it raised."""
+        if self._task is None:
+            return
+        self._stop.set()
+        task, self._task = self._task, None
+        await task
+
+    async def _run_lifespan(self, started: asyncio.Future[None]) -> None:
+        try:
+            async with self._lifespan():
+                self.context = contextvars.copy_context()
+                started.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc)
+                return
+            raise
+
     @contextlib.asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        """Run the app's startup before serving and its shutdown after."""
+    async def _lifespan(self) -> AsyncIterator[None]:
         if self.contract is not None:
             async with self.contract.lifespan():
                 yield

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
+import dataclasses
 import socket
 import ssl
 import time
@@ -29,7 +29,7 @@ from bastion.server._app import Served
 from bastion.server._http1 import GRACE, Connection, Exchange
 from bastion.types import ASGIApp, Refusal
 
-__all__ = ["Limits", "Listener"]
+__all__ = ["Limits", "Listener", "admin_limits"]
 
 _ASGI: Final = {"version": "3.0", "spec_version": "2.4"}
 
@@ -55,25 +55,29 @@ class Limits:
         return min(0.5, max(0.02, shortest / 10))
 
 
+def admin_limits(limits: Limits) -> Limits:
+    """The limits of an admin listener: no concurrency limit (probes must get through),
+    no HSTS, and time for a CPU profile, which may run for minutes."""
+    return dataclasses.replace(limits, max_concurrency=None, hsts=b"",
+                               write_timeout=max(limits.write_timeout, 300.0))
+
+
 class Listener:
-    """Serve `served`'s app on `sock` until `close`."""
+    """Serve `app` on `sock` until `close`; `served` logs and renders the server's errors."""
 
     def __init__(
         self,
         served: Served,
         sock: socket.socket,
         *,
+        app: ASGIApp,
         limits: Limits,
-        admin: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         state: dict[str, Any] | None = None,
         backlog: int = 2048,
     ) -> None:
         self.served = served
-        app = served.admin_app if admin else served.app
-        if app is None:
-            raise ValueError("an admin listener needs an app with an admin_app")
-        self.app: ASGIApp = app
+        self.app = app
         self.loop = asyncio.get_running_loop()
         self.limits = limits
         self.sock = sock
@@ -81,7 +85,6 @@ class Listener:
         self.scheme = "https" if ssl_context is not None else "http"
         self.asgi_version = _ASGI
         self.state = state if state is not None else {}
-        self.admin = admin
         #: The end of every response head: Date (and HSTS), then the blank line.
         self.default_headers = b""
         self.connections: set[Connection] = set()
@@ -90,8 +93,9 @@ class Listener:
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._closed.set()
-        # Each request starts from this context, never from the request before it.
-        self._base = contextvars.copy_context()
+        # Each request starts from a copy of the lifespan's context, never from the
+        # request before it.
+        self._base = served.context
         self._date_second = 0
         self._accepting = False
         self._backlog = backlog

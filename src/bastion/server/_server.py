@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import ipaddress
 import os
@@ -19,7 +18,7 @@ from bastion.errors import BastionError
 from bastion.server._app import Served
 from bastion.server._http1 import GRACE
 from bastion.server._lifespan import LifespanError
-from bastion.server._listener import Limits, Listener
+from bastion.server._listener import Limits, Listener, admin_limits
 from bastion.server._options import ServerOptions
 from bastion.server._tls import server_context
 from bastion.types import ASGIApp
@@ -123,7 +122,7 @@ class Server:
         self._stopping = asyncio.Event()
         self._api: Listener | None = None
         self._admin: Listener | None = None
-        self._lifespan: contextlib.AsyncExitStack | None = None
+        self._lifespan_started = False
         self._shutdown_task: asyncio.Task[int] | None = None
 
     @property
@@ -163,19 +162,18 @@ class Server:
         ssl_context = None
         if options.tls_cert_file is not None and options.tls_key_file is not None:
             ssl_context = server_context(options.tls_cert_file, options.tls_key_file)
-        stack = contextlib.AsyncExitStack()
         try:
-            await stack.enter_async_context(self.served.lifespan())
+            await self.served.start()
         except LifespanError:
             raise
         except Exception as exc:
             raise LifespanError(f"lifespan startup failed: {type(exc).__name__}: {exc}") from exc
-        self._lifespan = stack
+        self._lifespan_started = True
         try:
             await self._open(ssl_context)
         except BaseException:
             await self._close_listeners()
-            await stack.aclose()
+            await self.served.stop()
             raise
         if self._announce:
             announce(self.served, options, self.urls)
@@ -208,8 +206,9 @@ class Server:
         sock = self._http_socket or bind_socket(options.http_host, options.http_port,
                                                 options.backlog)
         self._http_socket = sock
-        self._api = Listener(self.served, sock, limits=limits, ssl_context=ssl_context,
-                             state=self.served.state, backlog=options.backlog)
+        self._api = Listener(self.served, sock, app=self.served.app, limits=limits,
+                             ssl_context=ssl_context, state=self.served.state,
+                             backlog=options.backlog)
         await self._api.start()
         host, port = sock.getsockname()[:2]
         self.urls["api"] = url_of(host, port, tls=ssl_context is not None)
@@ -220,13 +219,15 @@ class Server:
             admin = self._admin_socket or bind_socket(options.admin_host, options.admin_port,
                                                       options.backlog)
             self._admin_socket = admin
-            # The admin listener has no concurrency limit: probes must get through.
-            admin_limits = dataclasses.replace(limits, max_concurrency=None, hsts=b"")
-            self._admin = Listener(self.served, admin, limits=admin_limits, admin=True,
-                                   state=self.served.state, backlog=options.backlog)
+            self._admin = Listener(self.served, admin, app=self.served.admin_app,
+                                   limits=admin_limits(limits), state=self.served.state,
+                                   backlog=options.backlog)
             await self._admin.start()
-            host, port = admin.getsockname()[:2]
-            self.urls["admin"] = url_of(host, port, tls=False)
+            if admin.family == socket.AF_UNIX:
+                self.urls["admin"] = f"unix:{admin.getsockname()}"  # a worker's private one
+            else:
+                host, port = admin.getsockname()[:2]
+                self.urls["admin"] = url_of(host, port, tls=False)
 
     async def _shutdown(self) -> int:
         options = self.options
@@ -254,10 +255,10 @@ class Server:
             await api.close()
 
         status = EXIT_OK
-        if self._lifespan is not None:
+        if self._lifespan_started:
             try:
                 async with asyncio.timeout(max(options.shutdown_timeout, 5.0)):
-                    await self._lifespan.aclose()
+                    await self.served.stop()
             except TimeoutError:
                 served.log("error", "the lifespan shutdown did not finish in time; exiting")
                 status = EXIT_FORCED
