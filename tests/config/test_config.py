@@ -104,7 +104,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (config.shutdown_timeout, config.shutdown_delay) == (30, 0)
     assert config.workers == 1
     assert config.max_concurrency is None
-    assert config.server == "uvicorn"
+    assert config.max_url_bytes == 16 * 1024
+    assert config.threads == 64
     assert config.tls_cert_file is None
 
 
@@ -132,16 +133,17 @@ class Settings(Config):
 
 def test_every_problem_is_reported_at_once_in_declaration_order() -> None:
     env = {"READ_TIMEOUT": "soon", "WORKERS": "zero", "MAX_BODY_BYTES": "1XB",
-           "HTTP_ADDR": "8080", "SERVER": "nginx", "TLS_CERT_FILE": "/no/such/cert.pem",
+           "HTTP_ADDR": "8080", "LOG_LEVEL": "loud", "TLS_CERT_FILE": "/no/such/cert.pem",
            "CACHE_TTL": "-1s", "TAGS": "[oops"}
     with pytest.raises(ConfigError) as error:
         load(Settings, env)
     problems = error.value.problems
     assert [p.split(":")[0].split("=")[0] for p in problems] == [
-        "SERVER", "HTTP_ADDR", "READ_TIMEOUT", "MAX_BODY_BYTES", "TLS_CERT_FILE", "WORKERS",
+        "HTTP_ADDR", "LOG_LEVEL", "READ_TIMEOUT", "MAX_BODY_BYTES", "TLS_CERT_FILE", "WORKERS",
         "DATABASE_URL", "CACHE_TTL", "TAGS",
     ]
-    assert "HTTP_ADDR: '8080' is not host:port such as ':8080'" in problems[1]
+    assert "HTTP_ADDR: '8080' is not host:port such as ':8080'" in problems[0]
+    assert problems[1].startswith("LOG_LEVEL='loud'")
     assert "READ_TIMEOUT: 'soon' is not a duration such as 250ms, 10s, 1m30s" in problems[2]
     assert "unknown unit 'XB'" in problems[3]
     assert "no such file: /no/such/cert.pem" in problems[4]
@@ -149,7 +151,7 @@ def test_every_problem_is_reported_at_once_in_declaration_order() -> None:
     assert problems[6] == "DATABASE_URL: required but not set; expected a secret string"
     assert "negative" in problems[7]
     assert problems[8] == "TAGS: expected JSON list"
-    assert str(error.value).startswith("invalid configuration:\n  - SERVER=")
+    assert str(error.value).startswith("invalid configuration:\n  - HTTP_ADDR")
 
 
 def test_a_half_configured_tls_is_reported_with_the_rest() -> None:
