@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DesignError",
     "Forbidden",
+    "ImportStringError",
     "ServiceError",
     "Unauthorized",
     "make_error",
@@ -33,6 +34,18 @@ class ConfigError(BastionError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class ImportStringError(BastionError, ImportError):
+    """An import string ("module:attribute") names nothing that can be imported.
+
+    `ref` is the string; `module` the module that failed to import, when one did.
+    """
+
+    def __init__(self, ref: str, message: str, *, module: str | None = None) -> None:
+        super().__init__(message, name=module)
+        self.ref = ref
+        self.module = module
 
 
 class ServiceError(BastionError):

@@ -12,9 +12,9 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from bastion._importer import import_from_string
 from bastion.config import Config
-from bastion.errors import ConfigError
-from bastion.server._imports import import_app
+from bastion.errors import ConfigError, ImportStringError
 from bastion.server._options import ServerOptions
 from bastion.server._server import (
     EXIT_CONFIG,
@@ -179,8 +179,8 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ensure_logging(config)
     try:
-        app = import_app(app_ref)
-    except ConfigError as exc:
+        app = import_from_string(app_ref)
+    except (ConfigError, ImportStringError) as exc:
         stderr_line(str(exc))
         raise SystemExit(EXIT_CONFIG) from None
     options = ServerOptions.from_config(config)
