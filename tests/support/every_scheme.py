@@ -6,12 +6,17 @@ source of stubs whose auth handlers cover every kind.
 
 from __future__ import annotations
 
+import os
+
 import bastion
 from bastion.dsl import *
 from bastion.errors import Unauthorized
 
 SCOPES = {"things:read": "Read things", "things:write": "Write things"}
 DEMO_USER, DEMO_PASSWORD, DEMO_KEY, DEMO_TOKEN = "ada", "lovelace", "key-123", "token-123"
+# Where the OAuth2 password and client credentials flows get tokens: a test runs one on
+# 127.0.0.1 and sets this before the design is imported.
+TOKEN_URL = os.environ.get("THINGS_TOKEN_URL", "https://auth.example.com/token")
 
 with API("things") as api:
     Title("Things API")
@@ -23,11 +28,10 @@ with API("things") as api:
         "oauth",
         description="OAuth2, every flow",
         flows=[
-            AuthorizationCodeFlow("https://auth.example.com/authorize",
-                                  "https://auth.example.com/token"),
+            AuthorizationCodeFlow("https://auth.example.com/authorize", TOKEN_URL),
             ImplicitFlow("https://auth.example.com/authorize"),
-            PasswordFlow("https://auth.example.com/token"),
-            ClientCredentialsFlow("https://auth.example.com/token"),
+            PasswordFlow(TOKEN_URL),
+            ClientCredentialsFlow(TOKEN_URL),
         ],
         scopes=SCOPES,
     )
