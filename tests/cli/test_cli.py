@@ -115,6 +115,17 @@ def test_serve_imports_the_app_from_the_working_directory(tmp_path: Path) -> Non
         assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
+@pytest.mark.integration
+def test_the_readme_quick_start_serves_from_its_folder(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start"):]
+    code = quick_start[quick_start.index("```python\n") + 10:quick_start.index("```\n\n")]
+    (tmp_path / "hello.py").write_text(code)
+    with bastion_serve("hello:app", tmp_path, cwd=tmp_path) as served:
+        r = httpx.get(served.url + "/hello/Ada", timeout=10)
+        assert r.status_code == 200 and r.json() == {"greeting": "Hello, Ada!"}
+
+
 @pytest.mark.parametrize(
     "command",
     [("serve",), ("check",), ("gen", "openapi"), ("gen", "stubs"), ("config",)],
