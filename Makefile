@@ -2,24 +2,41 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# `make demo` installs what the demo runs; the tests and checks add the dev extras.
+DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
+DEV_STAMP  := $(VENV)/.installed-dev-$(HASH)
+DEV_EXTRAS := dev,redis,grpc
+# uv (bootstrapped from PyPI into the venv) installs in seconds; pip when uv cannot be had.
+install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python $(1); \
+          else $(BIN)/python -m pip install -q $(1); fi
 
-.PHONY: demo test check bench venv clean
+.PHONY: demo test check bench venv system-deps clean
 
-venv: $(STAMP)
+venv: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,redis,grpc,granian]'
-	@rm -f $(VENV)/.installed-*; touch $@
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q uv >/dev/null 2>&1 || echo "uv unavailable: installing with pip"
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@$(call install,-e .)
+	@rm -f $(VENV)/.installed-demo-*; touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@$(call install,-e '.[$(DEV_EXTRAS)]')
+	@rm -f $(VENV)/.installed-*; touch $@ $(DEMO_STAMP)
+
+## system-deps: the Debian packages the integration tests start, when missing
+system-deps:
+	@scripts/install-system-deps
 
 ## demo: start the example orders service with the whole production stack
-demo: venv
+demo: $(DEMO_STAMP)
 	HTTP_ADDR=$${HTTP_ADDR:-127.0.0.1:8080} $(BIN)/python -m examples.orders
 
-## test: the whole suite (unit and integration; needs redis-server and prometheus)
-test: venv
+## test: the whole suite (unit and integration, against real servers on 127.0.0.1)
+test: system-deps venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 ## check: lint and type-check
@@ -29,7 +46,7 @@ check: venv
 
 ## bench: Bastion against FastAPI and Litestar, in-process, in one run
 bench: venv
-	$(BIN)/python -m pip install -q -e '.[bench]'
+	@$(call install,-e '.[bench]')
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

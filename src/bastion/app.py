@@ -44,6 +44,7 @@ from bastion.types import ASGIApp, HTTPMiddleware, Receive, Refusal, Scope, Send
 
 if TYPE_CHECKING:
     from bastion.config import Config
+    from bastion.openapi import DocsPage
 
 __all__ = ["App", "Lifespan"]
 
@@ -289,8 +290,9 @@ class App:
                          ("/debug/{*rest}", self._serve_admin, "debug")]
         if self.openapi_path:
             builtins.append((self.openapi_path, self._serve_openapi, "openapi"))
-        if self.docs_path:
+        if self.docs_path and self.openapi_path:
             builtins.append((self.docs_path, self._serve_docs, "docs"))
+            builtins.append((self.docs_path.rstrip("/") + "/{*asset}", self._serve_docs, "docs"))
         for path, handler, name in builtins:
             try:
                 self._muxer.mount("GET", path, handler, name)
@@ -459,11 +461,23 @@ class App:
     async def _serve_docs(
         self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
     ) -> None:
-        from bastion.openapi import docs_html
+        docs: DocsPage | None = getattr(self, "_docs", None)
+        if docs is None:
+            # Built on the first visit (it reads Swagger UI's files), then kept.
+            from bastion.openapi import DocsPage
 
-        body = docs_html(self.openapi_path or "/openapi.json", title=self.title).encode()
-        await send_response(send, 200, [(b"content-type", b"text/html; charset=utf-8")], body,
-                            scope)
+            docs = self._docs = DocsPage(self.api, docs_path=self.docs_path or "/docs",
+                                         spec_path=self.openapi_path or "/openapi.json",
+                                         title=self.title)
+        found = docs.find(params.get("asset", ""))
+        if found is None:
+            from bastion.http.errors import HTTPError
+            from bastion.http.muxer import send_error
+
+            err = HTTPError(404, "not_found", f"no such file: {scope['path']}")
+            await send_error(send, 404, err.body(), [], scope)
+            return
+        await send_response(send, 200, list(found.headers), found.body, scope)
 
     # -- lifecycle --------------------------------------------------------------------
 

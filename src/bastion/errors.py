@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DesignError",
     "Forbidden",
+    "ImportStringError",
     "LifespanError",
     "RequestTimeout",
     "ServiceError",
@@ -57,6 +58,18 @@ class LifespanError(BastionError, RuntimeError):
 
 class RequestTimeout(BastionError, TimeoutError):
     """The request body did not arrive within READ_TIMEOUT (answered 408)."""
+
+
+class ImportStringError(BastionError, ImportError):
+    """An import string ("module:attribute") names nothing that can be imported.
+
+    `ref` is the string; `module` the module that failed to import, when one did.
+    """
+
+    def __init__(self, ref: str, message: str, *, module: str | None = None) -> None:
+        super().__init__(message, name=module)
+        self.ref = ref
+        self.module = module
 
 
 class ServiceError(BastionError):

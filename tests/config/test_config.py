@@ -220,6 +220,34 @@ def test_describe_of_a_valid_environment_shows_parsed_values() -> None:
     assert "INVALID" not in table
 
 
+class Named(Config):
+    """Fields whose names look secret and are not, and secrets with plain names."""
+
+    token_header: str = "X-Token"
+    password_min_length: int = 12
+    dsn: Secret | None = None
+    signing_keys: list[Secret] = Field(default_factory=list)
+
+
+def test_describe_masks_by_type_never_by_name() -> None:
+    env = {"AUTH_FAILURES_PER_CREDENTIAL": "5/minute", "TOKEN_HEADER": "X-Session",
+           "DSN": "hunter2-dsn", "SIGNING_KEYS": '["k-one-111", "k-two-222"]'}
+    rows = {line.split()[0]: line.split() for line in describe(Named, env).splitlines()}
+    # The variable counts failures per credential; it holds no credential.
+    assert rows["AUTH_FAILURES_PER_CREDENTIAL"][1:3] == ["10/minute", "5/minute"]
+    assert rows["TOKEN_HEADER"][1:3] == ["X-Token", "X-Session"]
+    assert rows["PASSWORD_MIN_LENGTH"][1:3] == ["12", "12"]
+    assert rows["DSN"][1] == "********"
+    assert rows["SIGNING_KEYS"][2] == "********"
+
+
+def test_an_invalid_list_of_secrets_is_masked_whole() -> None:
+    table = describe(Named, {"SIGNING_KEYS": '["k-one-111", 7]'})
+    (row,) = [line for line in table.splitlines() if line.startswith("SIGNING_KEYS")]
+    assert "INVALID" in row and "********" in row
+    assert "k-one-111" not in table
+
+
 def test_tls_files_must_exist(tmp_path: Path) -> None:
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     cert.write_text("c")

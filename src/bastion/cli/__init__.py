@@ -10,34 +10,27 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bastion._importer import import_from_string
 from bastion.errors import BastionError
 
 __all__ = ["load", "main"]
 
 
 def load(target: str) -> Any:
-    """Import `module:attribute` (the attribute may be dotted) and return it."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise SystemExit(f"bastion: {target!r} must read module:attribute, e.g. design:api")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"bastion: cannot import {module_name!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise SystemExit(f"bastion: {module_name!r} has no attribute {attr!r}") from None
-    return obj
+    """Import `module:attribute` as `bastion serve` and uvicorn do, and return it.
+
+    The working directory is on `sys.path`; a failure raises `ImportStringError`, which
+    `main` prints as one line naming the module (exit status 2).
+    """
+    return import_from_string(target)
+
+
+class _CommandError(BastionError):
+    """A target that imports but is not what the command needs."""
 
 
 def _api(target: str) -> Any:
@@ -48,7 +41,7 @@ def _api(target: str) -> Any:
     if isinstance(obj, App):
         return obj.api
     if not isinstance(obj, APIExpr):
-        raise SystemExit(f"bastion: {target} is a {type(obj).__name__}, not an API design")
+        raise _CommandError(f"{target} is a {type(obj).__name__}, not an API design or an App")
     return obj
 
 
@@ -91,10 +84,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from bastion.config import describe
+    from bastion.config import Config, describe
     from bastion.config import load as load_config
 
     cls = load(args.target)
+    if not (isinstance(cls, type) and issubclass(cls, Config)):
+        raise _CommandError(f"{args.target} is not a subclass of bastion.config.Config")
     print(describe(cls))
     try:
         load_config(cls)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -27,8 +27,6 @@ C = TypeVar("C", bound=Config)
 _Problems = dict[str, list[tuple[str, str]]]
 
 _MASK = "********"
-# A str field whose name says it holds a credential is masked even when not typed Secret.
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "credential")
 
 
 def load(cls: type[C] = Config, env: Mapping[str, str] | None = None) -> C:  # type: ignore[assignment]
@@ -62,7 +60,8 @@ def load_or_exit(cls: type[C] = Config, env: Mapping[str, str] | None = None) ->
 def describe(cls: type[Config] = Config, env: Mapping[str, str] | None = None) -> str:
     """Return a table of every variable of `cls`: its default, current value and meaning.
 
-    Secrets are masked; an invalid or missing variable says why in its value column.
+    Values typed `Secret` are masked (by type: a name says nothing), and so is the password
+    of a URL; an invalid or missing variable says why in its value column.
     """
     environ = os.environ if env is None else env
     data, problems = _read(cls, environ)
@@ -76,15 +75,15 @@ def describe(cls: type[Config] = Config, env: Mapping[str, str] | None = None) -
         key = field.alias or name
         description = field.description or ""
         if problems.get(name):
-            value = _show_raw(name, field, data.get(key))
+            value = _show_raw(field, data.get(key))
             description = "INVALID: " + "; ".join(msg for _, msg in problems[name])
         elif config is not None:
-            value = _show(name, field, getattr(config, name))
+            value = _show(field, getattr(config, name))
         elif key in data:
-            value = _show_raw(name, field, data[key])
+            value = _show_raw(field, data[key])
         else:
-            value = _show_default(name, field)
-        rows.append((env_name(cls, name, field), _show_default(name, field), value, description))
+            value = _show_default(field)
+        rows.append((env_name(cls, name, field), _show_default(field), value, description))
     lines = _table(rows)
     for _, message in problems.get("", []):
         lines.append(f"INVALID: {message}")
@@ -140,7 +139,7 @@ def _collect(
         elif err["type"] == "value_error":
             problem = (var, message)  # our validators name the value and the expected form
         else:
-            problem = (f"{var}={_show_raw(name, field, data.get(field.alias or name))!r}", message)
+            problem = (f"{var}={_show_raw(field, data.get(field.alias or name))!r}", message)
         if problem not in problems.get(name, []):
             problems.setdefault(name, []).append(problem)
 
@@ -197,17 +196,24 @@ def _expected(field: FieldInfo) -> str:
     return getattr(inner, "__name__", str(inner))
 
 
-def _is_secret(name: str, field: FieldInfo) -> bool:
-    inner = _strip_optional(field.annotation)
-    if isinstance(inner, type) and issubclass(inner, SecretStr):
+def _is_secret(field: FieldInfo) -> bool:
+    # By type, never by name: a name is a guess (AUTH_FAILURES_PER_CREDENTIAL holds a
+    # rate, not a credential), and a field typed `Secret` says what it holds.
+    return _holds_secret(field.annotation)
+
+
+def _holds_secret(annotation: Any) -> bool:
+    # `Secret | None`, `Annotated[Secret, ...]`, `list[Secret]`: a secret anywhere inside
+    # the type masks the whole value, which the table shows in one cell.
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
         return True
-    return inner is str and any(word in name.lower() for word in _SECRET_WORDS)
+    return any(_holds_secret(arg) for arg in get_args(annotation))
 
 
-def _show(name: str, field: FieldInfo, value: Any) -> str:
+def _show(field: FieldInfo, value: Any) -> str:
     if value is None:
         return ""
-    if _is_secret(name, field):
+    if _is_secret(field):
         return _MASK if _secret_text(value) else ""
     kind = _kind(field)
     if kind is not None and kind.name == "duration":
@@ -223,23 +229,23 @@ def _show(name: str, field: FieldInfo, value: Any) -> str:
     return _mask_url(str(value))
 
 
-def _show_raw(name: str, field: FieldInfo, raw: Any) -> str:
+def _show_raw(field: FieldInfo, raw: Any) -> str:
     if raw is None:
         return ""
-    if _is_secret(name, field):
+    if _is_secret(field):
         return _MASK if raw else ""
     if isinstance(raw, str):
         return _mask_url(raw)
     return _mask_url(json.dumps(raw, default=str))
 
 
-def _show_default(name: str, field: FieldInfo) -> str:
+def _show_default(field: FieldInfo) -> str:
     if field.is_required():
         return "(required)"
     default = field.get_default(call_default_factory=True)
     if default is PydanticUndefined:
         return ""
-    return _show(name, field, default)
+    return _show(field, default)
 
 
 def _secret_text(value: Any) -> str:

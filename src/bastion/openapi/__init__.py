@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 from a design: the document, JSON Schemas of its types, and a docs page.
+"""OpenAPI 3.1 from a design: the document, JSON Schemas of its types, and its docs page.
 
     from bastion.openapi import spec, to_json
 
@@ -6,7 +6,7 @@
     open("openapi.json", "wb").write(to_json(doc))
 """
 
-from bastion.openapi.docs import REDOC_SCRIPT, docs_html
+from bastion.openapi.docs import SWAGGER_UI_VERSION, DocsPage, docs_html
 from bastion.openapi.jsonschema import DIALECT, SchemaRegistry, json_schema
 from bastion.openapi.output import to_json, to_yaml, write
 from bastion.openapi.spec import OPENAPI_VERSION, spec
@@ -14,7 +14,8 @@ from bastion.openapi.spec import OPENAPI_VERSION, spec
 __all__ = [
     "DIALECT",
     "OPENAPI_VERSION",
-    "REDOC_SCRIPT",
+    "SWAGGER_UI_VERSION",
+    "DocsPage",
     "SchemaRegistry",
     "docs_html",
     "json_schema",

@@ -1,39 +1,10 @@
-"""Find an app from an import string, and the import string of an app object."""
+"""The import string of an app object (importing one is `bastion._importer`'s job)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
 
-from bastion.errors import ConfigError
-
-__all__ = ["import_app", "import_string_for"]
-
-
-def import_app(ref: str) -> Any:
-    """Return the object named by "module:attribute" (the attribute may be dotted).
-
-    Raises ConfigError when the string is malformed, the module does not exist or lacks the
-    attribute. An error raised while the module runs propagates with its traceback.
-    """
-    module_name, sep, attribute = ref.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ConfigError([f"{ref!r} is not an import string such as 'myservice.main:app'"])
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise ConfigError([f"{ref!r}: no module named {exc.name!r}"]) from None
-        raise
-    obj: Any = module
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            problem = f"{ref!r}: {module_name!r} has no attribute {attribute!r}"
-            raise ConfigError([problem]) from None
-    return obj
+__all__ = ["import_string_for"]
 
 
 def import_string_for(app: object) -> str | None:

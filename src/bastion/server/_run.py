@@ -9,9 +9,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from bastion._importer import import_from_string
 from bastion.config import Config, load
-from bastion.errors import ConfigError
-from bastion.server._imports import import_app, import_string_for
+from bastion.errors import ConfigError, ImportStringError
+from bastion.server._imports import import_string_for
 from bastion.server._lifespan import LifespanError
 from bastion.server._options import ServerOptions
 from bastion.server._server import EXIT_CONFIG, EXIT_STARTUP, ListenError, Server, stderr_line
@@ -32,7 +33,7 @@ def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = Fals
     (development only; it needs an import string or a module-level app).
     """
     try:
-        target = import_app(app) if isinstance(app, str) else app
+        target = import_from_string(app) if isinstance(app, str) else app
         if config is None:
             config = _config_of(target) or load(Config)
         options = ServerOptions.from_config(config)
@@ -47,7 +48,7 @@ def run(app: ASGIApp | str, config: Config | None = None, *, reload: bool = Fals
                     [f"{what} starts new processes, which must import the app: pass it as "
                      "'module:app', or define it at the top level of a module"]
                 )
-    except ConfigError as exc:
+    except (ConfigError, ImportStringError) as exc:
         stderr_line(str(exc))
         sys.exit(EXIT_CONFIG)
 

@@ -31,10 +31,10 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 
+from bastion._importer import import_from_string
 from bastion.config import Config
-from bastion.errors import ConfigError
+from bastion.errors import ConfigError, ImportStringError
 from bastion.server._app import Served
-from bastion.server._imports import import_app
 from bastion.server._listener import Listener, admin_limits
 from bastion.server._options import ServerOptions
 from bastion.server._server import (
@@ -349,7 +349,8 @@ def _render(families: Any) -> str:
         def collect(self) -> Any:
             return families
 
-    return generate_latest(_Parsed()).decode("utf-8")
+    text: str = generate_latest(_Parsed()).decode("utf-8")
+    return text
 
 
 async def _read(receive: Receive) -> bytes:
@@ -395,8 +396,8 @@ def worker_main(
     # Ctrl-C reaches the whole process group; the parent relays it as SIGTERM, once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        app = import_app(app_ref)
-    except ConfigError as exc:
+        app = import_from_string(app_ref)
+    except (ConfigError, ImportStringError) as exc:
         stderr_line(str(exc))
         raise SystemExit(EXIT_CONFIG) from None
     admin = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

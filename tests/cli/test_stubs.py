@@ -1,0 +1,104 @@
+"""`bastion gen stubs`: the example's own service type-checks against its generated stubs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from examples.orders.design import api as orders_api
+
+from bastion.cli.stubs import render
+from tests.support.every_scheme import api as things_api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Implementations checked against the stubs: the example's, one per kind of handler,
+# and three that must be refused (a missing auth handler, a wrong result, a wrong payload).
+GOOD = """
+from examples.orders.service import Health, Orders
+from orders_stubs import HealthService, OrdersService
+from tests.support.every_scheme import Things
+from things_stubs import ThingsService
+
+def orders(impl: Orders) -> OrdersService:
+    return impl
+
+def health(impl: Health) -> HealthService:
+    return impl
+
+def things(impl: Things) -> ThingsService:
+    return impl
+"""
+BAD = """
+from typing import Any
+
+import bastion
+from orders_stubs import HealthService, OrdersService
+
+class NoKeyHandler:
+    def create(self, p: Any) -> dict[str, Any]: raise NotImplementedError
+    def show(self, p: Any) -> dict[str, Any]: raise NotImplementedError
+    def list(self, p: Any) -> dict[str, Any]: raise NotImplementedError
+    def cancel(self, p: Any) -> dict[str, Any]: raise NotImplementedError
+    def jwt_auth(self, token: str, scheme: bastion.JWTScheme) -> bastion.Principal:
+        raise NotImplementedError
+
+class PingsAnInt:
+    async def ping(self) -> int: raise NotImplementedError
+
+class WrongPayload(NoKeyHandler):
+    def api_key_auth(self, key: str, scheme: bastion.APIKeyScheme) -> bastion.Principal:
+        raise NotImplementedError
+    def show(self, p: int) -> dict[str, Any]: raise NotImplementedError
+
+def no_key_handler(impl: NoKeyHandler) -> OrdersService:
+    return impl  # line 23
+
+def pings_an_int(impl: PingsAnInt) -> HealthService:
+    return impl  # line 26
+
+def wrong_payload(impl: WrongPayload) -> OrdersService:
+    return impl  # line 29
+"""
+
+
+def test_stubs_declare_sync_or_async_methods_and_the_auth_handlers() -> None:
+    text = render(orders_api)
+    assert "MaybeAwaitable: TypeAlias = _T | Awaitable[_T]" in text
+    assert ("    def create(self, p: OrdersCreatePayload, /) -> "
+            "MaybeAwaitable[Order | Mapping[str, Any]]:") in text
+    assert ("    def jwt_auth(self, token: str, scheme: bastion.JWTScheme, /) -> "
+            "MaybeAwaitable[bastion.Principal]:") in text
+    assert "    def api_key_auth(self, key: str, scheme: bastion.APIKeyScheme, /)" in text
+    health = text[text.index("class HealthService(Protocol):"):]
+    assert "_auth(" not in health  # the health service's method is public: no handler
+    # A default is filled in by the runtime: the attribute is never None.
+    assert "    page: int = 1\n" in text
+    things = render(things_api)
+    assert ("    def basic_auth(self, username: str, password: str, "
+            "scheme: bastion.BasicScheme, /)") in things
+    assert "    def oauth2_auth(self, token: str, scheme: bastion.OAuth2Scheme, /)" in things
+
+
+def test_the_example_service_type_checks_against_its_stubs(tmp_path: Path) -> None:
+    (tmp_path / "orders_stubs.py").write_text(render(orders_api))
+    (tmp_path / "things_stubs.py").write_text(render(things_api))
+    (tmp_path / "check_good.py").write_text(textwrap.dedent(GOOD))
+    (tmp_path / "check_bad.py").write_text(textwrap.dedent(BAD).lstrip())
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+         "--no-error-summary", "--hide-error-context",
+         *(str(tmp_path / f) for f in ("orders_stubs.py", "things_stubs.py",
+                                        "check_good.py", "check_bad.py"))],
+        check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"MYPYPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
+    errors = [line for line in checked.stdout.splitlines() if ": error:" in line]
+    # The stubs, the example's service (mypy follows its import) and every good
+    # implementation are clean; each bad one is refused at its own line.
+    assert {line.split(":")[0] for line in errors} == {str(tmp_path / "check_bad.py")}, (
+        checked.stdout)
+    assert {int(line.split(":")[1]) for line in errors} == {23, 26, 29}, checked.stdout
+    assert "api_key_auth" in checked.stdout  # named as the missing protocol member
