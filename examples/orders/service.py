@@ -80,10 +80,21 @@ class Orders:
             )
             if screening.status_code != 200:
                 raise bastion.make_error("rejected", "the order was rejected by screening")
-        self._db().execute(
-            f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [order[c] for c in _COLUMNS],
-        )
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [order[c] for c in _COLUMNS],
+            )
+            # Commit only if the client will hear of it: once the server has answered
+            # (a 503 at WRITE_TIMEOUT or during a shutdown), this raises and the order
+            # is rolled back; once committing, the request is no longer cancelled.
+            with bastion.committing():
+                db.execute("COMMIT")
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
         return order
 
     def show(self, p: Any) -> dict[str, Any]:
@@ -108,7 +119,9 @@ class Orders:
         order = self._get(p.id)
         if order["status"] == "cancelled":
             raise bastion.make_error("already_cancelled", f"order {p.id} is already cancelled")
-        self._db().execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", [p.id])
+        db = self._db()
+        with bastion.committing():  # one statement: it commits, or it does not run
+            db.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", [p.id])
         order["status"] = "cancelled"
         return order
 

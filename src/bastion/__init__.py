@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from bastion import debug, health, log, otel
 from bastion.app import App
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
+from bastion.endpoint.lifetime import cancelled, committing, deadline, remaining
 from bastion.errors import (
     BastionError,
+    Cancelled,
     ConfigError,
     DesignError,
     Forbidden,
@@ -36,6 +38,7 @@ __all__ = [
     "App",
     "BasicScheme",
     "BastionError",
+    "Cancelled",
     "ConfigError",
     "DesignError",
     "Endpoints",
@@ -48,12 +51,16 @@ __all__ = [
     "Scheme",
     "ServiceError",
     "Unauthorized",
+    "cancelled",
+    "committing",
+    "deadline",
     "debug",
     "health",
     "log",
     "make_error",
     "otel",
     "principal",
+    "remaining",
     "run",
 ]
 
