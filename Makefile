@@ -11,7 +11,7 @@ DEV_EXTRAS := dev,redis,grpc
 install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python $(1); \
           else $(BIN)/python -m pip install -q $(1); fi
 
-.PHONY: demo test check bench venv system-deps clean
+.PHONY: demo test check bench bench-served venv system-deps clean
 
 venv: $(DEV_STAMP)
 
@@ -48,6 +48,11 @@ check: venv
 bench: venv
 	@$(call install,-e '.[bench]')
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## bench-served: the same peers over real sockets with wrk, table and chart (a few minutes)
+bench-served: system-deps venv
+	@$(call install,-e '.[bench]')
+	$(BIN)/python -m bench.served $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
