@@ -97,6 +97,9 @@ class SampleApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         self.active += 1
         try:
             await self._http(scope, receive, send)
@@ -118,6 +121,30 @@ class SampleApp:
                 _mark("shutdown")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"  # noqa: S101 - a test app
+        path = scope["path"]
+        if path == "/ws-refuse":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if path == "/ws-deny":
+            await send({"type": "websocket.http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "websocket.http.response.body", "body": b"no entry"})
+            return
+        offered = scope.get("subprotocols", [])
+        await send({"type": "websocket.accept",
+                    "subprotocol": "chat" if "chat" in offered else None})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "close please":
+                await send({"type": "websocket.close", "code": 4000, "reason": "asked"})
+                return
+            await send({"type": "websocket.send", **{k: v for k, v in message.items()
+                                                       if k in ("text", "bytes")}})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]

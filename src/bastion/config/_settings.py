@@ -76,6 +76,15 @@ class Config(BaseSettings):
     max_concurrency: int | None = Field(
         None, gt=0, description="in-flight requests per worker before 503 + Retry-After"
     )
+    ws_max_message_bytes: ByteSize = Field(
+        _MiB, gt=0, description="largest WebSocket message, in either direction (close 1009)"
+    )
+    ws_ping_interval: Duration = Field(
+        20.0, gt=0, description="silence on a WebSocket before a ping; no pong as long: closed"
+    )
+    ws_idle_timeout: Duration = Field(
+        600.0, gt=0, description="time a WebSocket may go without a message either way (1001)"
+    )
     threads: int = Field(
         64, ge=1, description="threads per worker for sync methods and sync auth handlers"
     )

@@ -33,6 +33,7 @@ import httptools
 
 from bastion._ids import is_valid_request_id
 from bastion.errors import ClientDisconnected, RequestTimeout
+from bastion.server._websocket import WebSocketSession, is_websocket_upgrade
 from bastion.types import Message, Refusal
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ _DISCONNECT: Final[Message] = {"type": "http.disconnect"}
 _UNSAFE_HEADER: Final = re.compile(rb"[\r\n\0]")
 
 # What a connection waits for, which says which deadline applies.
-NEW, IDLE, HEAD, ACTIVE, DISCARD, CLOSED = range(6)
+NEW, IDLE, HEAD, ACTIVE, DISCARD, CLOSED, WEBSOCKET, CLOSING = range(8)
 
 
 def status_line(status: int) -> bytes:
@@ -380,6 +381,9 @@ class Connection(asyncio.Protocol):
         self.current: Exchange | None = None
         self._queue: deque[Exchange | bytes] = deque()
         self._refused = False
+        #: The WebSocket this connection became, once upgraded.
+        self.ws: WebSocketSession | None = None
+        self._upgrade: dict[str, Any] | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -399,6 +403,8 @@ class Connection(asyncio.Protocol):
         """Wake whatever waits on this connection; the listener forgets it."""
         self.closed = True
         self.phase = CLOSED
+        if self.ws is not None:
+            self.ws.connection_lost()
         if self.current is not None:
             self.current.wake()
         for item in self._queue:
@@ -411,6 +417,9 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """The client half-closed: finish the response in progress, then close."""
+        if self.ws is not None:
+            self.ws.eof_received()
+            return False
         if self.current is None:
             self.close()
             return False
@@ -420,6 +429,9 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; refuse a head over the limit and broken framing."""
+        if self.ws is not None:
+            self.ws.data_received(data)
+            return
         if self._refused or self.closed:
             return
         phase = self.phase
@@ -433,8 +445,9 @@ class Connection(asyncio.Protocol):
         self._messages_this_read = 0
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(501, "not_implemented", "this server does not switch protocols")
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._upgraded(data[offset:])
             return
         except httptools.HttpParserCallbackError:
             return  # a callback refused the request already
@@ -514,6 +527,24 @@ class Connection(asyncio.Protocol):
                 raise _Refused
         listener = self.listener
         text = raw_path.decode("latin-1")
+        if parser.should_upgrade():
+            self._upgrade = {
+                "type": "websocket",
+                "asgi": listener.asgi_version,
+                "http_version": version,
+                "server": self.server,
+                "client": self.client,
+                "scheme": "wss" if listener.scheme == "https" else "ws",
+                "root_path": "",
+                "path": unquote(text) if "%" in text else text,
+                "raw_path": raw_path,
+                "query_string": query,
+                "headers": headers,
+                "subprotocols": _subprotocols(headers),
+                "state": listener.state.copy(),
+                "method": method,
+            }
+            return
         scope: dict[str, Any] = {
             "type": "http",
             "asgi": listener.asgi_version,
@@ -559,6 +590,54 @@ class Connection(asyncio.Protocol):
         exchange.wake()
         if exchange.complete and exchange is self.current:
             self._finish(exchange)
+
+    # -- WebSocket --------------------------------------------------------------------------
+
+    def _upgraded(self, rest: bytes) -> None:
+        scope, self._upgrade = self._upgrade, None
+        if scope is None or scope["method"] != "GET" or not is_websocket_upgrade(scope["headers"]):
+            self._refuse(501, "not_implemented", "this server switches to WebSocket only")
+            return
+        if self.current is not None or self._queue:
+            self._refuse(400, "bad_request", "an upgrade must not follow a pipelined request")
+            return
+        del scope["method"]
+        session = WebSocketSession(self, scope)
+        invalid = session.handshake_error()
+        if invalid is not None:
+            self._refuse(invalid.status_code, "bad_request",
+                         f"invalid WebSocket handshake: {invalid.body.decode('utf-8', 'replace')}")
+            return
+        scope["extensions"] = {"websocket.http.response": {}, "bastion.websocket": session}
+        self.ws = session
+        self.phase = WEBSOCKET
+        self.deadline = self.loop.time() + min(self._limits.ws_ping_interval,
+                                               self._limits.ws_idle_timeout) / 2
+        if rest:
+            session.data_received(rest)
+        self.listener.run_websocket(session)
+
+    def refuse_upgrade(self, status: int, name: str, message: str) -> None:
+        """Answer an upgrade with an HTTP error instead: the app failed before accepting it."""
+        self.ws = None
+        self._refuse(status, name, message)
+
+    def close_after(self, seconds: float) -> None:
+        """Close the connection within `seconds`, whatever the peer does (a closing handshake)."""
+        deadline = self.loop.time() + seconds
+        if self.phase != CLOSING or deadline < self.deadline:
+            self.deadline = deadline
+        self.phase = CLOSING
+
+    async def drained_or_closed(self) -> None:
+        """Wait until the transport takes more; raise `ClientDisconnected` once it is closed."""
+        while self.write_paused and not self.closed:
+            drain = self._drain
+            if drain is None or drain.done():
+                drain = self._drain = self.loop.create_future()
+            await asyncio.shield(drain)
+        if self.closed:
+            raise ClientDisconnected("the connection is closed")
 
     # -- serving --------------------------------------------------------------------------
 
@@ -635,7 +714,11 @@ class Connection(asyncio.Protocol):
     def expire(self, now: float) -> None:
         """A deadline of the current phase has passed: act on it."""
         phase = self.phase
-        if phase == ACTIVE:
+        if phase == WEBSOCKET and self.ws is not None:
+            self.deadline = self.ws.expire(now)
+        elif phase == CLOSING:
+            self.abort()
+        elif phase == ACTIVE:
             self._expire_active(now)
         elif phase == HEAD and (self._in_head or self._raw_head_bytes):
             self._refuse(
@@ -847,12 +930,22 @@ class Connection(asyncio.Protocol):
         accepted before the shutdown, so its request is still served.
         """
         self.shutting_down = True
-        if self.phase in (IDLE, DISCARD):
+        if self.ws is not None:
+            self.ws.going_away()
+        elif self.phase in (IDLE, DISCARD):
             self.close()
 
 
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing a request that was refused."""
+
+
+def _subprotocols(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    offered: list[str] = []
+    for name, value in headers:
+        if name == b"sec-websocket-protocol":
+            offered += [p.strip() for p in value.decode("latin-1").split(",") if p.strip()]
+    return offered
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

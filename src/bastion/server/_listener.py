@@ -27,6 +27,7 @@ from bastion.endpoint.lifetime import Lifetime
 from bastion.errors import ClientDisconnected, RequestTimeout
 from bastion.server._app import Served
 from bastion.server._http1 import GRACE, Connection, Exchange
+from bastion.server._websocket import WebSocketSession
 from bastion.types import ASGIApp, Refusal
 
 __all__ = ["Limits", "Listener", "admin_limits"]
@@ -46,12 +47,15 @@ class Limits:
     max_url_bytes: int = 16 << 10
     max_concurrency: int | None = None
     hsts: bytes = b""  # a whole `strict-transport-security` header line, or nothing
+    ws_max_message_bytes: int = 1 << 20
+    ws_ping_interval: float = 20.0
+    ws_idle_timeout: float = 600.0
 
     @property
     def tick(self) -> float:
         """How often the sweep looks at deadlines: a tenth of the shortest one."""
         shortest = min(self.read_header_timeout, self.read_timeout, self.write_timeout,
-                       self.idle_timeout)
+                       self.idle_timeout, self.ws_ping_interval, self.ws_idle_timeout)
         return min(0.5, max(0.02, shortest / 10))
 
 
@@ -89,6 +93,7 @@ class Listener:
         self.default_headers = b""
         self.connections: set[Connection] = set()
         self.active: set[Exchange] = set()
+        self.sessions: set[WebSocketSession] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
@@ -163,11 +168,15 @@ class Listener:
         return True
 
     def cancel_all(self, reason: str) -> list[str]:
-        """Cancel every running request for `reason`; return their request ids."""
+        """Cancel every running request and stream for `reason`; return their request ids."""
         ids = []
         for exchange in list(self.active):
             if self.cancel(exchange, reason, force=True):
                 ids.append(_request_id(exchange))
+        for session in list(self.sessions):
+            session.cancel_reason = reason
+            if session.task is not None:
+                session.task.cancel()
         return ids
 
     async def close(self) -> None:
@@ -177,6 +186,7 @@ class Listener:
         for conn in list(self.connections):
             conn.abort()
         tasks = [e.task for e in self.active if e.task is not None]
+        tasks += [s.task for s in self.sessions if s.task is not None]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -251,6 +261,40 @@ class Listener:
             if exchange.lifetime is not None:
                 exchange.lifetime.finish()
             exchange.conn.app_returned(exchange)
+
+    def run_websocket(self, session: WebSocketSession) -> None:
+        """Run the app for a WebSocket session, in a fresh context."""
+        session.lifetime = Lifetime(None)
+        self.sessions.add(session)
+        session.task = self.loop.create_task(self._serve_ws(session), context=self._base.copy())
+
+    async def _serve_ws(self, session: WebSocketSession) -> None:
+        try:
+            await self.app(session.scope, session.receive, session.send)
+        except asyncio.CancelledError:
+            if not session.cancel_reason:
+                raise
+            session.going_away()
+        except ClientDisconnected:
+            pass
+        except Exception as exc:
+            self.served.log_error(exc, session.scope, "")
+            if session.accepted:
+                session.close(1011, "internal error")
+                session.conn.close_after(2.0)
+            else:
+                session.conn.refuse_upgrade(500, "internal",
+                                            "the WebSocket could not be opened")
+        else:
+            if session.accepted and not session.closed:
+                session.close(1000, "")
+                session.conn.close_after(2.0)
+            elif not session.accepted and not session.closed:
+                session.close(1000, "")  # returned without accepting: refused (403)
+        finally:
+            self.sessions.discard(session)
+            if session.lifetime is not None:
+                session.lifetime.finish()
 
     def _answer_for_app(self, exchange: Exchange, status: int, name: str, message: str) -> None:
         # The app did not answer (a raw ASGI app, or one that failed): the server does.

@@ -30,6 +30,9 @@ class ServerOptions:
     idle_timeout: float = 120.0
     max_header_bytes: int = 1024 * 1024
     max_url_bytes: int = 16 * 1024
+    ws_max_message_bytes: int = 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_idle_timeout: float = 600.0
     max_concurrency: int | None = None
     shutdown_timeout: float = 30.0
     shutdown_delay: float = 0.0
@@ -59,6 +62,9 @@ class ServerOptions:
             idle_timeout=config.idle_timeout,
             max_header_bytes=config.max_header_bytes,
             max_url_bytes=config.max_url_bytes,
+            ws_max_message_bytes=config.ws_max_message_bytes,
+            ws_ping_interval=config.ws_ping_interval,
+            ws_idle_timeout=config.ws_idle_timeout,
             max_concurrency=config.max_concurrency,
             shutdown_timeout=config.shutdown_timeout,
             shutdown_delay=config.shutdown_delay,

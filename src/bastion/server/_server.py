@@ -85,6 +85,9 @@ def limits_of(options: ServerOptions) -> Limits:
         max_url_bytes=options.max_url_bytes,
         max_concurrency=options.max_concurrency,
         hsts=hsts,
+        ws_max_message_bytes=options.ws_max_message_bytes,
+        ws_ping_interval=options.ws_ping_interval,
+        ws_idle_timeout=options.ws_idle_timeout,
     )
 
 
