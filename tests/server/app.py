@@ -123,7 +123,7 @@ class SampleApp:
                 return
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert (await receive())["type"] == "websocket.connect"  # noqa: S101 - a test app
+        assert (await receive())["type"] == "websocket.connect"
         path = scope["path"]
         if path == "/ws-refuse":
             await send({"type": "websocket.close", "code": 1008})
