@@ -108,7 +108,8 @@ def _frames_until_close(sock: socket.socket, limit: float) -> tuple[list[int], i
                 length = struct.unpack("!H", data[2:4])[0]
             if len(data) < start + length:
                 break
-            opcode, payload, data = data[0] & 0x0F, data[start:start + length], data[start + length:]
+            opcode, payload = data[0] & 0x0F, data[start:start + length]
+            data = data[start + length:]
             opcodes.append(opcode)
             if opcode == 8:
                 return opcodes, struct.unpack("!H", payload[:2])[0] if payload else None
