@@ -17,6 +17,7 @@ __all__ = [
     "Forbidden",
     "ImportStringError",
     "LifespanError",
+    "MalformedBody",
     "RequestTimeout",
     "ServiceError",
     "Unauthorized",
@@ -54,6 +55,10 @@ class ClientDisconnected(BastionError, ConnectionError):
 
 class LifespanError(BastionError, RuntimeError):
     """An app's lifespan startup or shutdown failed; a server must not serve it."""
+
+
+class MalformedBody(BastionError, ValueError):
+    """The request body's framing is broken (a bad chunk size): answered 400."""
 
 
 class RequestTimeout(BastionError, TimeoutError):

@@ -17,7 +17,6 @@ from pathlib import Path
 from tests.support.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_BY_IMPORT_STRING = "from bastion.server import run; run('tests.server.app:app')"
 
 
 @dataclass
@@ -60,8 +59,9 @@ def running_server(
     *,
     main_module: bool = False,
     wait: bool = True,
+    app_ref: str = "tests.server.app:app",
 ) -> Iterator[Running]:
-    """Start the sample app on free loopback ports with `env`; kill it on exit."""
+    """Start the sample app (or `app_ref`) on free loopback ports with `env`; kill it on exit."""
     port, admin_port = free_port(), free_port()
     markers = tmp_path / "markers"
     markers.mkdir(exist_ok=True)
@@ -77,7 +77,7 @@ def running_server(
     command = (
         [sys.executable, "-m", "tests.server.app"]
         if main_module
-        else [sys.executable, "-c", RUN_BY_IMPORT_STRING]
+        else [sys.executable, "-c", f"from bastion.server import run; run({app_ref!r})"]
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(

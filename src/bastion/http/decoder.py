@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
-from bastion.errors import RequestTimeout
+from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook
@@ -299,6 +299,9 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         raise HTTPError(408, "request_timeout",
                         "the request body was not received within READ_TIMEOUT",
                         temporary=True, timeout=True, headers=[(b"connection", b"close")]) from None
+    except MalformedBody as exc:
+        raise HTTPError(400, "bad_request", str(exc),
+                        headers=[(b"connection", b"close")]) from None
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

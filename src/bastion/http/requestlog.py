@@ -117,7 +117,7 @@ class RequestLog:
                     # Cut short (a write deadline, a client gone): say so, with the bytes
                     # the client could really have received, not those handed over.
                     end["aborted"] = True
-                    end["http.bytes"] = exchange.bytes_written
+                    end["http.bytes"] = exchange.body_bytes_written
                 logger.write_info("end", end)
         except BaseException as exc:
             failure = exc

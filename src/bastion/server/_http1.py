@@ -32,7 +32,7 @@ from urllib.parse import unquote
 import httptools
 
 from bastion._ids import is_valid_request_id
-from bastion.errors import ClientDisconnected, RequestTimeout
+from bastion.errors import ClientDisconnected, MalformedBody, RequestTimeout
 from bastion.server._websocket import WebSocketSession, is_websocket_upgrade
 from bastion.types import Message, Refusal
 
@@ -44,6 +44,8 @@ __all__ = ["DISCARD_LIMIT", "Connection", "Exchange"]
 
 #: The most of an unread request body the server reads and drops to keep a connection.
 DISCARD_LIMIT: Final = 64 * 1024
+#: Requests parsed ahead on one connection, waiting for the answers before theirs.
+MAX_PIPELINED: Final = 16
 #: Buffered body bytes past which reading pauses until the app reads (upload backpressure).
 _BODY_HIGH_WATER: Final = 256 * 1024
 #: How long a cancelled app may take to answer before its connection is cut.
@@ -104,11 +106,13 @@ class Exchange:
         "_discard_from",
         "_final_sent",
         "_framing_broken",
+        "_head_size",
         "_headers",
         "_left_to_send",
         "_no_body",
         "_waiter",
         "aborted",
+        "body_error",
         "bytes_sent",
         "cancel_reason",
         "cancelled_at",
@@ -144,6 +148,7 @@ class Exchange:
         self._left_to_send: int | None = None
         self._no_body = scope["method"] == "HEAD"
         self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
         self._discard_from = 0
         self.message_complete = False
         #: Bytes of request body received so far, read by the app or not.
@@ -159,11 +164,18 @@ class Exchange:
         self.read_deadline = 0.0
         self.write_deadline = 0.0
         self.read_timed_out = False
+        #: Why the request's body could not be read (broken chunked framing), or "".
+        self.body_error = ""
         #: Why the server cancelled the app ("write_timeout", "shutdown"), or "".
         self.cancel_reason = ""
         self.cancelled_at = 0.0
         self.task: asyncio.Task[None] | None = None
         self.lifetime: Lifetime | None = None
+
+    @property
+    def body_bytes_written(self) -> int:
+        """Bytes of the response's body the kernel accepted (its head not counted)."""
+        return max(0, self.bytes_written - self._head_size)
 
     @property
     def bytes_written(self) -> int:
@@ -191,6 +203,8 @@ class Exchange:
             if not self.message_complete and not self.started:
                 conn.write(_CONTINUE)
         while not self._body and not self.message_complete:
+            if self.body_error:
+                raise MalformedBody(self.body_error)
             if conn.closed:
                 return _DISCONNECT
             conn.resume_reading()
@@ -272,10 +286,15 @@ class Exchange:
         else:
             # The head waits for the first body part: one write when the body is whole.
             head = self._head(None if more else len(body))
+            self._head_size = len(head)
             data = head + self._frame(body, more)
         if data:
             conn.write(data)
             self.bytes_sent += len(data)
+        if conn.write_paused:
+            # Written means taken by the kernel: a client that does not read keeps the
+            # response unfinished, and the write deadline cuts it.
+            await conn.drained(self)
         if not more:
             if self._left_to_send:
                 # Fewer bytes than the Content-Length announced: the framing is broken.
@@ -284,9 +303,6 @@ class Exchange:
             self.complete = True
             self._discard_from = self.request_bytes
             conn.response_complete(self)
-            return
-        if conn.write_paused:
-            await conn.drained(self)
 
     def _head(self, whole: int | None) -> bytes:
         status = self.status
@@ -371,6 +387,7 @@ class Connection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self._url = b""
+        self._url_size = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._raw_head_bytes = 0
@@ -381,6 +398,7 @@ class Connection(asyncio.Protocol):
         self.current: Exchange | None = None
         self._queue: deque[Exchange | bytes] = deque()
         self._refused = False
+        self._broken = False  # the parser failed: nothing more is read
         #: The WebSocket this connection became, once upgraded.
         self.ws: WebSocketSession | None = None
         self._upgrade: dict[str, Any] | None = None
@@ -432,7 +450,7 @@ class Connection(asyncio.Protocol):
         if self.ws is not None:
             self.ws.data_received(data)
             return
-        if self._refused or self.closed:
+        if self._refused or self._broken or self.closed:
             return
         phase = self.phase
         if phase in (NEW, IDLE):
@@ -472,6 +490,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         """A request starts: reset what describes its head."""
+        self._url_size = 0
         if self._messages_this_read:
             # It began after another request in the same read: count its head from the
             # next read on (never more than its own bytes; on_header counts exactly).
@@ -482,17 +501,19 @@ class Connection(asyncio.Protocol):
         self._in_head = True
 
     def on_url(self, url: bytes) -> None:
-        """Collect the request target; past its limit it is refused with 414."""
+        """Collect the request target; past its limit, it is refused once the head is in."""
+        self._url_size += len(url)
+        if self._url_size > self._limits.max_url_bytes:
+            # Keep reading the headers (bounded by MAX_HEADER_BYTES) so that the 414 carries
+            # the client's request id; keep only the start of the target, for the log.
+            self._url = (self._url + url)[:512]
+            return
         self._url += url
-        limit = self._limits.max_url_bytes
-        if len(self._url) > limit:
-            self._refuse(414, "uri_too_long", f"the request target is longer than {limit} bytes")
-            raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Collect one header, counting the head's size as Go's MaxHeaderBytes does."""
         self._head_size += len(name) + len(value) + 4
-        if self._head_size + len(self._url) + 16 > self._limits.max_header_bytes:
+        if self._head_size + self._url_size + 16 > self._limits.max_header_bytes:
             self._refuse_head()
             raise _Refused
         self._headers.append((name.lower(), value))
@@ -501,6 +522,10 @@ class Connection(asyncio.Protocol):
         """Build the request's scope; serve it now, or after the request before it."""
         self._in_head = False
         self._raw_head_bytes = 0
+        limit = self._limits.max_url_bytes
+        if self._url_size > limit:
+            self._refuse(414, "uri_too_long", f"the request target is longer than {limit} bytes")
+            raise _Refused
         parser = self.parser
         version = parser.get_http_version()
         method = parser.get_method().decode("ascii")
@@ -565,6 +590,14 @@ class Connection(asyncio.Protocol):
         self._parsing = exchange
         if self.current is None and not self._queue:
             self._start(exchange)
+        elif len(self._queue) >= MAX_PIPELINED:
+            # Parsing ahead costs memory per request: past this depth, the client is told
+            # to send the rest later, after the answers it is owed.
+            self._parsing = None
+            self._refuse(503, "unavailable",
+                         f"more than {MAX_PIPELINED} pipelined requests on one connection; "
+                         "send the rest once these are answered", temporary=True)
+            raise _Refused
         else:
             # Pipelined: its deadlines start when its turn comes, as if read only then.
             self._queue.append(exchange)
@@ -772,6 +805,19 @@ class Connection(asyncio.Protocol):
     # -- refusals -------------------------------------------------------------------------
 
     def _framing_error(self, exc: httptools.HttpParserError) -> None:
+        broken = self._parsing
+        if broken is not None and broken is self.current:
+            # The body of the request being served is broken: that request's answer is
+            # the 400 (the app's read fails), and nothing more is read from here.
+            self._parsing = None
+            broken.body_error = f"invalid HTTP/1.1 body: {str(exc).strip() or 'bad framing'}"
+            broken.keep_alive = False
+            self._broken = True
+            self.pause_reading()
+            broken.wake()
+            if broken.complete:
+                self.close()
+            return
         if isinstance(exc, httptools.HttpParserInvalidMethodError):
             self._refuse(400, "bad_request", "invalid request method")
         elif isinstance(exc, httptools.HttpParserInvalidURLError):
@@ -848,6 +894,10 @@ class Connection(asyncio.Protocol):
             exchange.bytes_sent = len(data)
         if self.current is not None and self.current is not exchange:
             # Earlier responses are not all written: this one follows them, then the close.
+            # A request still being parsed when it was refused is no request at all.
+            if self._parsing is not None and self._parsing in self._queue:
+                self._queue.remove(self._parsing)
+            self._parsing = None
             self._refused = True
             self.pause_reading()
             self._queue.append(data)
@@ -895,6 +945,7 @@ class Connection(asyncio.Protocol):
             and self.transport is not None
             and not self.closed
             and not self._refused
+            and not self._broken
             and not self._queue
         ):
             self._read_paused = False

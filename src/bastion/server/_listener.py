@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from bastion.config import format_duration
 from bastion.endpoint.lifetime import Lifetime
-from bastion.errors import ClientDisconnected, RequestTimeout
+from bastion.errors import ClientDisconnected, MalformedBody, RequestTimeout
 from bastion.server._app import Served
 from bastion.server._http1 import GRACE, Connection, Exchange
 from bastion.server._websocket import WebSocketSession
@@ -242,6 +242,8 @@ class Listener:
         except RequestTimeout:
             self._answer_for_app(exchange, 408, "request_timeout",
                                  "the request body was not received within READ_TIMEOUT")
+        except MalformedBody as exc:
+            self._answer_for_app(exchange, 400, "bad_request", str(exc))
         except ClientDisconnected:
             pass
         except Exception as exc:
