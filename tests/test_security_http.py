@@ -712,6 +712,80 @@ async def test_basic_credentials_from_authorization_must_be_well_formed(
         assert r.headers["www-authenticate"] == BASIC_CHALLENGE
 
 
+# ---------------------------------------------------------------------------- ambiguous requests
+
+
+def _bad_duplicate(r: httpx.Response, wire: str, where: str) -> None:
+    assert_error(r, 400, "bad_request")
+    body = r.json()
+    assert body["field"] == wire
+    assert body["errors"] == [{"field": wire, "in": where, "message": "appears more than once"}]
+    assert wire in body["message"]
+
+
+async def test_two_authorization_headers_are_a_400_naming_the_header(
+    client: TestClient, es256: TokenFactory, levels: Served
+) -> None:
+    # [junk, valid] must not pass on the last one, as a proxy may have checked the first.
+    good = f"Bearer {es256.mint('ann', scopes=['api:read'])}"
+    for values in (["Bearer junk", good], [good, good], ["Basic x", good]):
+        r = await client.get("/docs/read", headers=[("Authorization", v) for v in values])
+        _bad_duplicate(r, "Authorization", "header")
+    r = await client.get("/admin/whoami", headers=[("Authorization", "Basic a"),
+                                                    *basic("alice", ALICE_PASSWORD).items()])
+    _bad_duplicate(r, "Authorization", "header")
+    assert levels.auth_failures() == []  # refused before any handler ran
+
+
+async def test_two_api_key_headers_or_credential_cookies_are_a_400_naming_them(
+    client: TestClient,
+) -> None:
+    r = await client.get("/where/default-header",
+                         headers=[("X-API-Key", KEY_UNKNOWN), ("X-API-Key", KEY_GLOBEX)])
+    _bad_duplicate(r, "X-API-Key", "header")
+    r = await client.get("/where/header", headers=[("X-Key", KEY_GLOBEX), ("X-Key", KEY_GLOBEX)])
+    _bad_duplicate(r, "X-Key", "header")
+    # In one Cookie header, or across two (HTTP/2 splits them): the same.
+    r = await client.get("/where/cookie",
+                         headers={"Cookie": f"session={KEY_UNKNOWN}; session={KEY_GLOBEX}"})
+    _bad_duplicate(r, "session", "cookie")
+    split = [("Cookie", f"session={KEY_UNKNOWN}"), ("Cookie", f"theme=dark; session={KEY_GLOBEX}")]
+    r = await client.get("/where/cookie", headers=split)
+    _bad_duplicate(r, "session", "cookie")
+    # Other cookies may repeat, and cookies split over two headers still work.
+    r = await client.get("/where/cookie", headers=[("Cookie", "theme=dark; theme=light"),
+                                                    ("Cookie", f"session={KEY_GLOBEX}")])
+    assert_who(r, "globex", ["api_key"])
+
+
+async def test_a_credential_header_the_method_does_not_read_may_repeat(client: TestClient) -> None:
+    # The method reads its key from the query: two Authorization headers are not its concern.
+    r = await client.get("/where/query", params={"api_key": KEY_ACME_NEW},
+                         headers=[("Authorization", "Bearer a"), ("Authorization", "Bearer b")])
+    assert_who(r, "acme", ["api_key"])
+
+
+async def test_a_wrong_api_key_beside_a_token_alternative_is_named_in_answer_log_and_metric(
+    levels: Served,
+) -> None:
+    # Issue: alternatives API key or JWT, a wrong key and no token answered "missing
+    # credential for jwt" and was counted as jwt/missing; the key's failure was lost.
+    async with TestClient(levels.app) as c:
+        r = await c.get("/docs/key-then-scoped", headers=key_header(KEY_UNKNOWN))
+        assert_error(r, 401, "unauthorized", "invalid API key")
+        assert r.headers["www-authenticate"] == f'{APIKEY_CHALLENGE}, Bearer realm="sec"'
+        r = await c.get("/docs/key-then-scoped")  # nothing presented: "missing" is right
+        assert_error(r, 401, "unauthorized", "missing credential for jwt")
+    failures = [(x["scheme"], x["reason"]) for x in levels.auth_failures()]
+    assert failures == [("api_key", "invalid"), ("jwt", "missing")]
+    async with TestClient(levels.app.admin_app) as admin:
+        text = (await admin.get("/metrics")).text
+    counted = {line.split(" ")[0] for line in text.splitlines()
+               if line.startswith("bastion_auth_failures")}
+    assert any('scheme="api_key"' in x and 'reason="invalid"' in x for x in counted)
+    assert not any('scheme="jwt"' in x and 'reason="invalid"' in x for x in counted)
+
+
 def two_keys_design() -> APIExpr:
     with API("two") as api:
         partner = APIKeySecurity("partner")
