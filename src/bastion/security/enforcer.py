@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio.to_thread
 
@@ -251,6 +251,7 @@ class _Enforcer:
             self.fail_client is not None or self.fail_credential is not None
         )
         self.index: FailureIndex | None = limiter.failures if limiter is not None else None
+        self.prefixes = tuple(f"{ref.scheme.name}:" for ref in self.slots)
         self._subjects: dict[str, str] = {}
 
     def _report(self, name: str, kind: SchemeKind | None, reason: str, client: str | None) -> None:
@@ -269,7 +270,7 @@ class _Enforcer:
         if fp is None:
             args = call.creds[i]
             digest = credential_digest(args[0] if args else "")
-            fp = call.fps[i] = f"{self.slots[i].scheme.name}:{digest.hex()[:32]}"
+            fp = call.fps[i] = self.prefixes[i] + digest[:16].hex()
         return fp
 
     async def __call__(self, payload: Any) -> Any:
@@ -278,11 +279,7 @@ class _Enforcer:
         index = self.index
         reserved: list[str] = []
         if index is not None and self.lockout:
-            keys = self._lockout_keys(call, client)
-            if keys:
-                await self._check_lockout(index, keys, client)
-                reserved = [k for k, _, _ in keys]
-                index.reserve(reserved)
+            reserved = await self._lockout(index, call, client)
         try:
             passed = await self._authenticate(call, client)
         finally:
@@ -405,49 +402,57 @@ class _Enforcer:
 
     # -- brute-force lockout ----------------------------------------------------------
 
-    def _lockout_keys(
-        self, call: _Call, client: str | None
-    ) -> list[tuple[str, RateLimit, Scheme]]:
-        keys: list[tuple[str, RateLimit, Scheme]] = []
-        presented = [i for i, args in enumerate(call.creds) if args is not None]
+    async def _lockout(self, index: FailureIndex, call: _Call, client: str | None) -> list[str]:
+        """Refuse a locked-out caller, else reserve one attempt per lockout key.
+
+        Only keys with recent failures are asked of the store (one call for all of them);
+        a clean key has its whole budget, less the attempts in flight.
+        """
+        keys: list[str] = []
+        limits: list[RateLimit] = []
+        owners: list[int] = []  # the slot each key belongs to (-1: the client's)
         if self.fail_client is not None and client:
-            sch = self.slots[presented[0]].scheme if presented else self.first
-            keys.append((f"authfail:client:{client}", self.fail_client, sch))
+            keys.append("authfail:client:" + client)
+            limits.append(self.fail_client)
+            owners.append(-1)
         if self.fail_credential is not None:
-            for i in presented:
-                key = "authfail:cred:" + self._fingerprint(call, i)
-                if all(k != key for k, _, _ in keys):
-                    keys.append((key, self.fail_credential, self.slots[i].scheme))
+            for i, args in enumerate(call.creds):
+                if args is not None:
+                    key = "authfail:cred:" + self._fingerprint(call, i)
+                    if key not in keys:
+                        keys.append(key)
+                        limits.append(self.fail_credential)
+                        owners.append(i)
+        if not keys:
+            return keys
+        now = time.monotonic()
+        pending = index.pending
+        unknown: list[int] = []
+        for j, key in enumerate(keys):
+            if not index.clean(key, now):
+                unknown.append(j)
+            elif pending.get(key, 0) >= limits[j].amount:
+                self._locked(owners[j], _crowded(limits[j]), call, client)
+        if unknown:
+            decisions = await self.limiter.peek_many(  # type: ignore[union-attr]
+                [(keys[j], limits[j]) for j in unknown]
+            )
+            for j, d in zip(unknown, decisions, strict=True):
+                if not d.allowed:
+                    self._locked(owners[j], d, call, client)
+                if d.remaining <= pending.get(keys[j], 0):
+                    self._locked(owners[j], _crowded(limits[j]), call, client)
+        index.reserve(keys)
         return keys
 
-    async def _check_lockout(
-        self, index: FailureIndex, keys: list[tuple[str, RateLimit, Scheme]], client: str | None
-    ) -> None:
-        """Refuse a locked-out caller; the store is asked only about keys with failures."""
-        limiter = self.limiter
-        if limiter is None:
-            return
-        now = time.monotonic()
-        unknown = [(k, lim) for k, lim, _ in keys if not index.clean(k, now)]
-        found: dict[str, Decision] = {}
-        if unknown:
-            decisions = await limiter.peek_many(unknown)
-            found = {k: d for (k, _), d in zip(unknown, decisions, strict=True)}
-        pending = index.pending
-        for key, limit, sch in keys:
-            in_flight = pending.get(key, 0)
-            d = found.get(key)
-            if d is None:  # clean: the whole budget is left
-                if in_flight < limit.amount:
-                    continue
-                d = _crowded(limit)
-            elif d.allowed:
-                if d.remaining > in_flight:
-                    continue
-                d = _crowded(limit)
-            reason = "unavailable" if d.fail_mode else "locked_out"
-            self._report(sch.name, sch.kind, reason, client)
-            raise RateLimited("too many failed authentications", d, reason=reason)
+    def _locked(self, slot: int, d: Decision, call: _Call, client: str | None) -> NoReturn:
+        # Report under the scheme whose key is locked; for the client's, the first presented.
+        if slot < 0:
+            slot = next((i for i, a in enumerate(call.creds) if a is not None), -1)
+        sch = self.slots[slot].scheme if slot >= 0 else self.first
+        reason = "unavailable" if d.fail_mode else "locked_out"
+        self._report(sch.name, sch.kind, reason, client)
+        raise RateLimited("too many failed authentications", d, reason=reason)
 
     async def _count_failures(self, rejected: Mapping[str, Scheme], client: str | None) -> None:
         limiter = self.limiter
