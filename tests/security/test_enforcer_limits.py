@@ -339,6 +339,22 @@ async def test_the_credential_is_hashed_once_per_call(monkeypatch: pytest.Monkey
     # The lockout key and the store's lookup share one digest per call.
     assert digests.count(GOOD.encode()) == 3
 
+    # A token: the lockout key and the verifier's cache share one digest too.
+    from bastion.security import JWTScheme
+    from bastion.security.testing import TokenFactory
+
+    tokens = TokenFactory("ES256")
+    token = tokens.mint("alice")
+    jwt_ep = secure(_ok, (Requirement((SchemeRef(JWTScheme("jwt"), "key"),)),),
+                    {"jwt": tokens.verifier()}, method_name="m", limiter=RateLimiter(),
+                    limits=RateLimits())
+    digests.clear()
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    for _ in range(3):
+        assert await jwt_ep(Payload(key=_fresh(token))) == "ok"
+    monkeypatch.undo()
+    assert digests.count(token.encode()) == 3
+
 
 async def test_the_principal_of_an_api_key_is_built_once() -> None:
     store = APIKeyStore()
