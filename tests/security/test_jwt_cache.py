@@ -97,6 +97,13 @@ async def test_a_remembered_token_is_refused_before_its_nbf(
     monkeypatch.setattr("bastion.security.jwt.time.time", lambda: now - 60)
     with pytest.raises(Unauthorized, match="token not yet valid"):
         await verifier(token, SCHEME)
+    # The same for a token issued (iat) later than the clock now says.
+    monkeypatch.undo()
+    issued = tokens.mint("bob", issued_at=now)
+    assert (await verifier(issued, SCHEME)).subject == "bob"
+    monkeypatch.setattr("bastion.security.jwt.time.time", lambda: now - 60)
+    with pytest.raises(Unauthorized, match="token not yet valid"):
+        await verifier(issued, SCHEME)
 
 
 async def test_failures_are_never_remembered(

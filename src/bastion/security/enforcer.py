@@ -433,10 +433,8 @@ class _Enforcer:
                 unknown.append(j)
             elif pending.get(key, 0) >= limits[j].amount:
                 self._locked(owners[j], _crowded(limits[j]), call, client)
-        if unknown:
-            decisions = await self.limiter.peek_many(  # type: ignore[union-attr]
-                [(keys[j], limits[j]) for j in unknown]
-            )
+        if unknown and self.limiter is not None:
+            decisions = await self.limiter.peek_many([(keys[j], limits[j]) for j in unknown])
             for j, d in zip(unknown, decisions, strict=True):
                 if not d.allowed:
                     self._locked(owners[j], d, call, client)

@@ -8,8 +8,8 @@ the token's header says, and `alg: none` is never accepted.
 A token is parsed once (PyJWS splits and decodes it; the header's `alg` and `kid` choose the
 key; PyJWT's algorithm verifies the signature over the same bytes), then its claims are
 checked. A token that passed is remembered, by its digest, until it expires: the next call
-with it checks `exp` and `nbf` again (with the leeway) and nothing else, unless the keys
-changed since. Failures are never remembered.
+with it checks its times (`exp`, `nbf`, `iat`, with the leeway) and nothing else, unless
+the keys changed since. Failures are never remembered.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class _Verified(NamedTuple):
     # A token that passed: what its next use needs to be accepted without a signature check.
     generation: int  # of the keys it was checked against
     exp: int | None
-    nbf: int | None
+    nbf: int | None  # the later of nbf and iat: not valid before it
     claims: Mapping[str, Any]  # read-only
     principal: Principal
 
@@ -220,7 +220,7 @@ class JWTVerifier:
         now = time.time()
         if seen.exp is not None and seen.exp <= now - self.leeway:
             return False
-        return seen.nbf is None or seen.nbf <= now + self.leeway
+        return seen.nbf is None or seen.nbf <= now + self.leeway  # a clock stepped back
 
     async def _check(self, token: str) -> _Verified:
         try:
@@ -248,7 +248,7 @@ class JWTVerifier:
             raise _fail("malformed token") from None
         if not isinstance(claims, dict):
             raise _fail("malformed token")
-        exp, nbf = self._check_claims(claims)
+        exp, not_before = self._check_claims(claims)
         subject = claims.get("sub")
         frozen = MappingProxyType(claims)
         principal = Principal(
@@ -256,7 +256,7 @@ class JWTVerifier:
             scopes=_scopes(claims),
             claims=frozen,
         )
-        return _Verified(generation, exp, nbf, frozen, principal)
+        return _Verified(generation, exp, not_before, frozen, principal)
 
     def _check_claims(self, claims: Mapping[str, Any]) -> tuple[int | None, int | None]:
         # PyJWT's rules and order (required, iat, nbf, exp, iss, aud, sub, jti), with our
@@ -266,13 +266,13 @@ class JWTVerifier:
                 raise _fail(f"missing claim: {claim}")
         now = time.time()
         leeway = self.leeway
+        iat = nbf = exp = None
         if "iat" in claims:
             iat = _int(claims["iat"])
             if iat is None:
                 raise _fail("invalid iat claim")
             if iat > now + leeway:
                 raise _fail("token not yet valid")
-        nbf = exp = None
         if "nbf" in claims:
             nbf = _int(claims["nbf"])
             if nbf is None:
@@ -290,7 +290,9 @@ class JWTVerifier:
         for name in ("sub", "jti"):
             if name in claims and not isinstance(claims[name], str):
                 raise _fail("invalid token")
-        return exp, nbf
+        # Not valid before the later of nbf and iat: what a cached token is checked against.
+        starts = [t for t in (iat, nbf) if t is not None]
+        return exp, max(starts) if starts else None
 
     def _check_issuer(self, claims: Mapping[str, Any]) -> None:
         issuer = self.issuer
