@@ -1,4 +1,4 @@
-"""`make bench`: Bastion, FastAPI and Litestar on one scenario, in-process, in one run.
+"""`make bench`: Bastion, FastAPI and Litestar on the same scenarios, in-process, in one run.
 
 Each app is called directly through ASGI (no sockets, no server), so the numbers are
 the frameworks' own cost per request. Rounds alternate between apps so that machine
@@ -20,7 +20,7 @@ from bench import scenario
 Scope = dict[str, Any]
 
 
-def _scope(method: str, path: str, body: bytes) -> Scope:
+def _scope(method: str, path: str, body: bytes, extra: list[tuple[bytes, bytes]]) -> Scope:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -36,6 +36,7 @@ def _scope(method: str, path: str, body: bytes) -> Scope:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"user-agent", b"bench"),
+            *extra,
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8080),
@@ -59,7 +60,9 @@ async def _lifespan(app: Any) -> Callable[[], Any]:
     return stop
 
 
-async def _run(app: Any, n: int, body: bytes, expect: int) -> float:
+async def _run(
+    app: Any, n: int, body: bytes, expect: int, headers: list[tuple[bytes, bytes]]
+) -> float:
     status = 0
 
     async def receive() -> dict[str, Any]:
@@ -70,7 +73,7 @@ async def _run(app: Any, n: int, body: bytes, expect: int) -> float:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    scope = _scope("POST", "/orders", body)
+    scope = _scope("POST", "/orders", body, headers)
     start = time.perf_counter()
     for _ in range(n):
         await app(dict(scope), receive, send)
@@ -80,15 +83,21 @@ async def _run(app: Any, n: int, body: bytes, expect: int) -> float:
     return elapsed / n * 1e6
 
 
-async def _measure(apps: dict[str, Any], rounds: int, n: int) -> dict[str, list[float]]:
+async def _measure(
+    apps: dict[str, Any],
+    rounds: int,
+    n: int,
+    headers: dict[str, list[tuple[bytes, bytes]]] | None = None,
+) -> dict[str, list[float]]:
     stops = [await _lifespan(a) for a in apps.values()]
     results: dict[str, list[float]] = {k: [] for k in apps}
-    for app in apps.values():  # warm up caches and lazy imports
-        await _run(app, 500, scenario.BODY, 201)
+    extra = headers or {}
+    for name, app in apps.items():  # warm up caches and lazy imports
+        await _run(app, 500, scenario.BODY, 201, extra.get(name, []))
     gc.collect()
     for _ in range(rounds):
         for name, app in apps.items():
-            results[name].append(await _run(app, n, scenario.BODY, 201))
+            results[name].append(await _run(app, n, scenario.BODY, 201, extra.get(name, [])))
     for stop in stops:
         await stop()
     return results
@@ -187,9 +196,50 @@ async def observability(rounds: int, n: int, log_path: str) -> None:
     print("target: Bastion's whole stack adds at most 30 us")
 
 
-async def main(rounds: int, n: int, log_path: str) -> None:
-    await foundation(rounds, n)
-    await observability(rounds, n, log_path)
+async def secured(rounds: int, n: int, log_path: str) -> None:
+    """Scenario 3: the same POST behind an API key, then behind an ES256 JWT."""
+    from bastion.log._logger import Logger
+    from bastion.otel._telemetry import configure
+
+    log_file = open(log_path, "w")  # noqa: SIM115 - closed below
+    print(f"\n3. The same POST, secured ({rounds} rounds x {n} requests). Bastion bare\n"
+          "   (observability=False) and with its whole default stack (as in 2., brute-force\n"
+          "   lockout on in both); FastAPI and Litestar bare, checking the same credential:\n"
+          "   the X-API-Key header's digest looked up, or the bearer token verified by PyJWT.\n"
+          "   Every request carries the same credential: a client holding its key or token.")
+    for security, label in (("apikey", "API key"), ("jwt", "ES256 JWT")):
+        telemetry = configure("bench", "1", env={})
+        apps = {
+            f"bastion bare, {label}": scenario.bastion_app(security=security),
+            f"bastion full, {label}": scenario.bastion_app(
+                security=security, full=True, telemetry=telemetry,
+                logger=Logger(stream=log_file, format="json")),
+            f"fastapi, {label}": scenario.fastapi_app(security=security),
+            f"litestar, {label}": scenario.litestar_app(security=security),
+        }
+        creds = scenario.credentials(security)
+        results = await _measure(apps, rounds, n, {name: creds for name in apps})
+        telemetry.shutdown()
+        print()
+        _table(results, f"bastion bare, {label}")
+        litestar = min(results[f"litestar, {label}"])
+        fastapi = min(results[f"fastapi, {label}"])
+        for kind in ("bare", "full"):
+            ours = min(results[f"bastion {kind}, {label}"])
+            print(f"litestar / bastion {kind} = {litestar / ours:5.2f}   "
+                  f"fastapi / bastion {kind} = {fastapi / ours:5.2f}")
+    log_file.close()
+
+
+SCENARIOS = {"foundation": foundation, "observability": observability, "secured": secured}
+
+
+async def main(rounds: int, n: int, log_path: str, only: list[str]) -> None:
+    for name in only or list(SCENARIOS):
+        if name == "foundation":
+            await foundation(rounds, n)
+        else:
+            await SCENARIOS[name](rounds, n, log_path)
 
 
 if __name__ == "__main__":
@@ -197,5 +247,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("-n", type=int, default=3000)
     parser.add_argument("--log", default="/tmp/bastion-bench.log", help="request log file")
+    parser.add_argument("--only", action="append", choices=list(SCENARIOS), default=[],
+                        help="run only this scenario (repeatable)")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.n, args.log))
+    asyncio.run(main(args.rounds, args.n, args.log, args.only))

@@ -574,7 +574,8 @@ async def test_redis_password_never_leaves_the_process(
             redis.stop()
             for _ in range(2):
                 responses.append(await client.get("/limited", headers=headers))
-    assert [r.status_code for r in responses] == [200, 200, 429, 503, 503]
+    # Redis down: the limiter counts in this process, so the valid key passes again.
+    assert [r.status_code for r in responses] == [200, 200, 429, 200, 200]
     outage = [x for x in stream.getvalue().splitlines() if "is unavailable" in x]
     assert len(outage) == 1
     assert f"redis://REDACTED:REDACTED@127.0.0.1:{redis.port}/0" in outage[0]

@@ -23,13 +23,15 @@ from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
 from bastion.endpoint.threads import ThreadRunner
+from bastion.errors import Forbidden, Unauthorized, _new_id
 from bastion.health._checker import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
+from bastion.http.adminauth import SchemeGate
 from bastion.http.autherrors import SecurityResponses
 from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import error_body
-from bastion.http.muxer import Muxer, send_response
+from bastion.http.muxer import Muxer, send_error, send_response
 from bastion.http.requestlog import DebugAuthorizer, RequestLog
 from bastion.http.router import RouteClash
 from bastion.otel._prometheus import metrics_app
@@ -38,7 +40,14 @@ from bastion.otel._tracing import TracingMiddleware
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
-from bastion.security import AuthFailure, RateLimiter, RateLimits, handlers_for, secure
+from bastion.security import (
+    AuthFailure,
+    RateLimited,
+    RateLimiter,
+    RateLimits,
+    handlers_for,
+    secure,
+)
 from bastion.security.design import rate_limits, requirements, scheme_kinds
 from bastion.types import ASGIApp, HTTPMiddleware, Receive, Refusal, Scope, Send
 
@@ -158,14 +167,16 @@ class App:
                 self.endpoints[svc.name].use(log_fields)
                 self.endpoints[svc.name].use(payload_logger(payload_log_max))
         self.limiter = limiter or RateLimiter(redis_url)
+        self._count_fallback()
         self.limits = limits or self._limits_from(config)
         self._services = dict(services)
         self._secured = self._secure(services)
-        self._debug_authorize = self._design_authorizer(debug_scheme, tuple(debug_scopes))
-        if self.debug_authorizer is None and self._debug_authorize is not None:
-            self.debug_authorizer = self._debug_authorize
+        self._security_answers = SecurityResponses(self.api.name)
+        self._debug_gate = self._design_gate(debug_scheme, tuple(debug_scopes))
+        if self.debug_authorizer is None and self._debug_gate is not None:
+            self.debug_authorizer = self._debug_gate
         self.debug_mount = debug_mount
-        if debug_mount == "main" and self._debug_authorize is None:
+        if debug_mount == "main" and self._debug_gate is None:
             raise ImplementationError(
                 "debug_mount='main' serves /debug and /metrics on the public port: name the "
                 "design's security scheme that protects them with debug_scheme="
@@ -227,15 +238,14 @@ class App:
                     on_failure=self._auth_failed,
                     limiter=self.limiter,
                     limits=self.limits,
+                    threads=self.threads,
                 )
 
             self.endpoints[svc.name].use_inner(layer)
         return secured
 
-    def _design_authorizer(
-        self, scheme_name: str | None, scopes: tuple[str, ...]
-    ) -> DebugAuthorizer | None:
-        """An authorizer checking a request's credential against a scheme of the design."""
+    def _design_gate(self, scheme_name: str | None, scopes: tuple[str, ...]) -> SchemeGate | None:
+        """The API's enforcer, checking a request's credential against a scheme of the design."""
         if scheme_name is None:
             return None
         scheme = self.api.schemes.get(scheme_name)
@@ -244,11 +254,20 @@ class App:
                 f"debug_scheme {scheme_name!r} is not a scheme of the design "
                 f"(schemes: {sorted(self.api.schemes)})"
             )
-        from bastion.http.adminauth import scheme_authorizer
+        return SchemeGate(scheme, scopes, self._services, limiter=self.limiter,
+                          limits=self.limits, on_failure=self._auth_failed, threads=self.threads)
 
-        kind = "Basic" if scheme.kind == "basic" else "Bearer"
-        self._challenge = f'{kind} realm="{self.api.name}"'.encode("latin-1", "replace")
-        return scheme_authorizer(scheme, scopes, self._services, self.api.name)
+    def _count_fallback(self) -> None:
+        """Count the limiter's checks answered in this process while Redis is unreachable."""
+        if not self.limiter.shared or self.limiter.on_fallback is not None:
+            return
+        counter = self.telemetry.meter.create_counter(
+            "bastion.ratelimit.fallback",
+            unit="{check}",
+            description="Rate limit and lockout checks counted in this process because the "
+            "shared store was unreachable.",
+        )
+        self.limiter.on_fallback = counter.add
 
     def _auth_failed(self, failure: AuthFailure) -> None:
         # Never the credential: the scheme, the method, who asked, and a fixed reason.
@@ -269,7 +288,7 @@ class App:
     def _build_muxer(self) -> ASGIApp:
         self._muxer = Muxer(
             on_internal_error=self._log_internal,
-            security_mapper=SecurityResponses(self.api.name),
+            security_mapper=self._security_answers,
         )
         for svc in self.api.services.values():
             endpoints = self.endpoints[svc.name]
@@ -347,16 +366,20 @@ class App:
     async def _serve_admin(
         self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
     ) -> None:
-        # On the public port, /metrics and /debug sit behind the design's debug scheme.
-        authorize = self._debug_authorize
-        if authorize is None or not await authorize(scope):
-            from bastion.http.errors import HTTPError
-            from bastion.http.muxer import send_error
-
-            err = HTTPError(401, "unauthorized", f"credentials required for {scope['path']}")
-            await send_error(send, 401, err.body(), [(b"www-authenticate", self._challenge)],
-                             scope)
-            return
+        # On the public port, /metrics and /debug sit behind the design's debug scheme,
+        # checked and refused exactly as the API's methods are.
+        gate = self._debug_gate
+        if gate is not None:
+            try:
+                await gate.check(scope)
+            except (Unauthorized, Forbidden, RateLimited) as exc:
+                answer = self._security_answers(exc)
+                if answer is None:  # pragma: no cover - every refusal has an answer
+                    raise
+                status, name, message, headers = answer
+                await send_error(send, status, error_body(name, _new_id(), message), headers,
+                                 scope)
+                return
         await self.admin_app(scope, receive, send)
 
     async def _serve_health(
@@ -490,6 +513,7 @@ class App:
         """Run the app's startup and shutdown around serving (the user's lifespan inside)."""
         uninstall = log.route_stdlib(self.logger) if self.route_stdlib_logs else None
         self.draining = False
+        await self.limiter.start()  # follows a shared store's failure feed
         try:
             with log.use(self.logger):
                 if self._lifespan is None:

@@ -6,9 +6,13 @@ closest to, so callers that catch `ValueError` or `PermissionError` keep working
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from bastion.dsl.expr import SchemeKind
 
 __all__ = [
+    "REASONS",
     "BastionError",
     "Cancelled",
     "ClientDisconnected",
@@ -118,21 +122,93 @@ def make_error(name: str, message: str, *, field: str | None = None) -> ServiceE
     return ServiceError(name, message, field=field)
 
 
-class Unauthorized(BastionError, PermissionError):
-    """Raised by an auth handler: the credential is missing or invalid (HTTP 401)."""
+#: Every value an auth failure's `reason` can take: safe as a metric label (bounded, and
+#: never a credential).
+REASONS: Final = frozenset(
+    {
+        "missing",  # no credential in the request
+        "invalid",  # a credential was sent and rejected
+        "expired",  # a credential that was once valid has expired
+        "forbidden",  # the handler refused an authenticated principal
+        "insufficient_scope",  # the principal lacks a required scope
+        "rate_limited",  # too many requests for this credential or method
+        "locked_out",  # too many failed authentications from this client or credential
+        "unavailable",  # the rate limit storage is down and the limit fails closed
+    }
+)
 
-    def __init__(self, message: str = "unauthorized") -> None:
+
+def _reason(reason: str, default: str) -> str:
+    # An unknown reason would become an unbounded metric label: fold it into the default.
+    return reason if reason in REASONS else default
+
+
+def _kinds(*kinds: SchemeKind | str) -> tuple[SchemeKind, ...]:
+    # Kinds given as their values ("jwt") become the enum; an unknown one is a ValueError.
+    from bastion.dsl.expr import SchemeKind  # the DSL package imports this module
+
+    return tuple(SchemeKind(k) for k in kinds)
+
+
+class Unauthorized(BastionError, PermissionError):
+    """The credential is missing or invalid (HTTP 401, gRPC UNAUTHENTICATED).
+
+    Auth handlers raise it, with a `reason` when they know it (`invalid`, `expired`); the
+    security layer answers with its own, naming the `scheme` (name and `kind`) whose
+    credential failed and the `alternatives` (scheme kinds) the method accepts, which is
+    what a transport needs to say how to authenticate. It never holds a credential.
+    """
+
+    def __init__(
+        self,
+        message: str = "unauthorized",
+        *,
+        reason: str = "invalid",
+        scheme: str | None = None,
+        kind: SchemeKind | str | None = None,
+        alternatives: tuple[SchemeKind | str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = _reason(reason, "invalid")
+        self.scheme = scheme
+        self.kind: SchemeKind | None = _kinds(kind)[0] if kind is not None else None
+        self.alternatives = _kinds(*alternatives) if alternatives else ()
+
+    def __repr__(self) -> str:
+        return f"Unauthorized({self.message!r}, reason={self.reason!r}, scheme={self.scheme!r})"
 
 
 class Forbidden(BastionError, PermissionError):
-    """Raised by an auth handler or the framework: the principal lacks rights (HTTP 403)."""
+    """The principal is authenticated but not allowed (HTTP 403, gRPC PERMISSION_DENIED).
 
-    def __init__(self, message: str = "forbidden", *, missing_scopes: tuple[str, ...] = ()) -> None:
+    Auth handlers raise it to refuse a principal; the security layer raises it naming the
+    `missing_scopes` (and the requirement's `required_scopes`) when scopes are lacking.
+    """
+
+    def __init__(
+        self,
+        message: str = "forbidden",
+        *,
+        missing_scopes: tuple[str, ...] = (),
+        required_scopes: tuple[str, ...] = (),
+        reason: str = "forbidden",
+        scheme: str | None = None,
+        kind: SchemeKind | str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.missing_scopes = missing_scopes
+        self.required_scopes = required_scopes
+        self.reason = _reason(reason, "forbidden")
+        self.scheme = scheme
+        self.kind: SchemeKind | None = _kinds(kind)[0] if kind is not None else None
+
+    def __repr__(self) -> str:
+        return (
+            f"Forbidden({self.message!r}, missing_scopes={self.missing_scopes!r}, "
+            f"scheme={self.scheme!r})"
+        )
 
 
 def _new_id() -> str:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bastion.errors import ConfigError
-from bastion.security import APIKeyStore, AuthenticationError, Scheme
+from bastion.errors import ConfigError, Unauthorized
+from bastion.security import APIKeyScheme, APIKeyStore
 
-SCHEME = Scheme("api_key", "apikey")
+SCHEME = APIKeyScheme("api_key")
 OLD = "old-key-0123456789abcdef"
 NEW = "new-key-0123456789abcdef"
 OTHER = "other-client-key-0123456789"
@@ -28,7 +28,7 @@ async def test_a_key_authenticates_its_client_with_its_scopes() -> None:
 async def test_an_unknown_key_is_invalid() -> None:
     store = APIKeyStore()
     store.add("acme", OLD)
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await store("wrong-key-0123456789abcdef", SCHEME)
     assert info.value.reason == "invalid"
     assert "wrong-key" not in str(info.value)
@@ -43,7 +43,7 @@ async def test_rotation_two_active_keys_then_the_old_one_is_revoked() -> None:
     assert store.clients() == {"acme": 2}
 
     assert store.revoke("acme", OLD) == 1
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await store(OLD, SCHEME)
     assert (await store(NEW, SCHEME)).subject == "acme"
 
@@ -55,7 +55,7 @@ async def test_revoking_a_client_removes_all_its_keys_only() -> None:
     store.add("globex", OTHER)
     assert store.revoke("acme") == 2
     for key in (OLD, NEW):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await store(key, SCHEME)
     assert (await store(OTHER, SCHEME)).subject == "globex"
     # Revoking a key of another client does nothing.
@@ -67,7 +67,7 @@ async def test_expired_keys_are_refused_as_expired() -> None:
     now = datetime.now(UTC)
     store.add("acme", OLD, expires_at=now - timedelta(seconds=1))
     store.add("acme", NEW, expires_at=now + timedelta(hours=1))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await store(OLD, SCHEME)
     assert info.value.reason == "expired"
     assert (await store(NEW, SCHEME)).subject == "acme"
@@ -91,7 +91,7 @@ async def test_every_stored_digest_is_compared_whichever_matches(
     monkeypatch.setattr(hmac, "compare_digest", spy)
     for key in (OLD, OTHER, "no-such-key-0123456789abcdef"):
         seen.clear()
-        with contextlib.suppress(AuthenticationError):
+        with contextlib.suppress(Unauthorized):
             await store(key, SCHEME)
         # The first stored key matching does not stop the scan; a miss scans all too.
         assert seen == stored

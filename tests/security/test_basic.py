@@ -6,11 +6,11 @@ from typing import Any
 import bcrypt
 import pytest
 
-from bastion.errors import ConfigError
-from bastion.security import AuthenticationError, BasicVerifier, Scheme, hash_password
+from bastion.errors import ConfigError, Unauthorized
+from bastion.security import BasicScheme, BasicVerifier, hash_password
 from bastion.security.basic import verify_password
 
-SCHEME = Scheme("basic", "basic")
+SCHEME = BasicScheme("basic")
 # Low costs keep the suite fast; production defaults are scrypt ln=15, bcrypt 12 rounds.
 SCRYPT_COST = 11
 BCRYPT_COST = 4
@@ -38,7 +38,7 @@ async def test_scrypt_user_authenticates_and_wrong_password_fails(scrypt_hash: s
     v = BasicVerifier({"alice": scrypt_hash}, scopes={"alice": ["api:read"]})
     p = await v("alice", "correct horse", SCHEME)
     assert p.subject == "alice" and p.scopes == {"api:read"}
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await v("alice", "wrong", SCHEME)
     assert info.value.reason == "invalid"
     assert "wrong" not in str(info.value)
@@ -48,10 +48,10 @@ async def test_bcrypt_user_authenticates_and_wrong_password_fails(bcrypt_hash: s
     assert bcrypt_hash.startswith("$2b$04$")
     v = BasicVerifier({"bob": bcrypt_hash})
     assert (await v("bob", "battery staple", SCHEME)).subject == "bob"
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await v("bob", "battery stapler", SCHEME)
     # Over bcrypt's 72 bytes: refused, not an exception.
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await v("bob", "x" * 100, SCHEME)
 
 
@@ -67,9 +67,9 @@ async def test_unknown_user_spends_one_scrypt_of_the_same_cost(
         return real(password, **kw)
 
     monkeypatch.setattr(hashlib, "scrypt", spy)
-    with pytest.raises(AuthenticationError) as unknown:
+    with pytest.raises(Unauthorized) as unknown:
         await v("mallory", "correct horse", SCHEME)
-    with pytest.raises(AuthenticationError) as known:
+    with pytest.raises(Unauthorized) as known:
         await v("alice", "wrong", SCHEME)
     assert len(calls) == 2
     assert calls[0]["n"] == calls[1]["n"] == 1 << SCRYPT_COST
@@ -90,7 +90,7 @@ async def test_unknown_user_spends_one_bcrypt_of_the_same_cost(
         return bool(real(password, hashed))
 
     monkeypatch.setattr(bcrypt, "checkpw", spy)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await v("mallory", "battery staple", SCHEME)
     assert len(checked) == 1 and checked[0].startswith(b"$2b$04$")
     assert checked[0] != bcrypt_hash.encode()
@@ -98,7 +98,7 @@ async def test_unknown_user_spends_one_bcrypt_of_the_same_cost(
 
 async def test_missing_credentials_are_reported_as_missing(scrypt_hash: str) -> None:
     v = BasicVerifier({"alice": scrypt_hash})
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await v("", "x", SCHEME)
     assert info.value.reason == "missing"
 

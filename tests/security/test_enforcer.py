@@ -6,12 +6,14 @@ from typing import Any
 import msgspec
 import pytest
 
+from bastion.endpoint import ImplementationError
 from bastion.errors import DesignError, Forbidden, Unauthorized
 from bastion.security import (
+    APIKeyScheme,
     APIKeyStore,
-    AuthenticationError,
     AuthFailure,
-    AuthorizationError,
+    BasicScheme,
+    JWTScheme,
     NoPrincipalError,
     Principal,
     Requirement,
@@ -25,9 +27,9 @@ from bastion.security import (
 )
 from bastion.security.testing import TokenFactory
 
-JWT = Scheme("jwt", "jwt", scopes=("api:read", "api:write"))
-KEY = Scheme("api_key", "apikey")
-BASIC = Scheme("basic", "basic")
+JWT = JWTScheme("jwt", scopes=("api:read", "api:write"))
+KEY = APIKeyScheme("api_key")
+BASIC = BasicScheme("basic")
 API_KEY = "acme-key-0123456789abcdef"
 
 
@@ -114,7 +116,7 @@ async def test_missing_credential_is_401_missing_and_reported(tokens: TokenFacto
     ep = _secure(svc, Requirement((_ref(JWT),)), on_failure=failures.append)
     token = set_client_address("192.0.2.7")
     try:
-        with pytest.raises(AuthenticationError) as info:
+        with pytest.raises(Unauthorized) as info:
             await ep(Payload())
     finally:
         from bastion.security import client_address
@@ -151,7 +153,7 @@ async def test_when_all_alternatives_fail_the_last_error_is_raised(tokens: Token
     ep = _secure(
         svc, Requirement((_ref(JWT),)), Requirement((_ref(KEY),)), on_failure=failures.append
     )
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await ep(Payload(token=tokens.mint(expires_in=-3600), key="wrong-key-0123456789abcdef"))
     assert info.value.scheme == "api_key" and info.value.message == "invalid API key"
     assert info.value.alternatives == ("jwt", "apikey")
@@ -161,10 +163,10 @@ async def test_when_all_alternatives_fail_the_last_error_is_raised(tokens: Token
 async def test_combined_schemes_all_need_to_pass(tokens: TokenFactory) -> None:
     svc = Service(tokens)
     ep = _secure(svc, Requirement((_ref(JWT), _ref(KEY))))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await ep(Payload(token=tokens.mint("alice")))
     assert info.value.scheme == "api_key" and info.value.reason == "missing"
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await ep(Payload(token=tokens.mint("alice"), key="wrong-key-0123456789abcdef"))
     assert info.value.reason == "invalid"
     out = await ep(Payload(token=tokens.mint("alice"), key=API_KEY))
@@ -178,7 +180,7 @@ async def test_missing_scopes_are_403_naming_them(tokens: TokenFactory) -> None:
     ep = _secure(
         svc, Requirement((_ref(JWT),), scopes=("api:read", "api:write")), on_failure=failures.append
     )
-    with pytest.raises(AuthorizationError) as info:
+    with pytest.raises(Forbidden) as info:
         await ep(Payload(token=tokens.mint(scopes=["api:read"])))
     assert isinstance(info.value, Forbidden)
     assert info.value.message == "missing scopes: api:write"
@@ -211,7 +213,7 @@ async def test_principal_without_scopes_fails_closed_when_scopes_are_required(
     assert svc.calls == ["basic:False"]  # the sync handler ran off the event loop thread
 
     scoped = _secure(svc, Requirement((_ref(BASIC),), scopes=("api:read",)))
-    with pytest.raises(AuthorizationError) as info:
+    with pytest.raises(Forbidden) as info:
         await scoped(Payload(user="bob", password="pw"))
     assert info.value.message == "principal carries no scopes"
     assert info.value.missing_scopes == ("api:read",)
@@ -228,7 +230,7 @@ async def test_scopes_given_as_a_string_are_split_not_searched() -> None:
         handlers_for(Svc(), ["apikey"]),
         method_name="m",
     )
-    with pytest.raises(AuthorizationError, match="missing scopes: api:read"):
+    with pytest.raises(Forbidden, match="missing scopes: api:read"):
         await ep(Payload(key="k"))
 
 
@@ -237,7 +239,7 @@ async def test_plain_unauthorized_and_forbidden_from_handlers_are_carried(
 ) -> None:
     svc = Service(tokens)
     ep = _secure(svc, Requirement((_ref(BASIC),)))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await ep(Payload(user="bob", password="nope"))
     assert info.value.message == "bad password" and info.value.scheme == "basic"
     assert "nope" not in repr(info.value)
@@ -249,7 +251,7 @@ async def test_plain_unauthorized_and_forbidden_from_handlers_are_carried(
     ep2 = secure(
         _endpoint, (Requirement((_ref(JWT),)),), handlers_for(Svc(), ["jwt"]), method_name="m"
     )
-    with pytest.raises(AuthorizationError, match="account suspended") as info2:
+    with pytest.raises(Forbidden, match="account suspended") as info2:
         await ep2(Payload(token="t"))
     assert info2.value.scheme == "jwt"
 
@@ -288,7 +290,7 @@ async def test_a_failing_hook_does_not_change_the_401(
         raise ValueError("metrics backend down")
 
     ep = _secure(Service(tokens), Requirement((_ref(JWT),)), on_failure=hook)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await ep(Payload())
     assert "auth failure hook raised" in caplog.text
 
@@ -303,11 +305,12 @@ async def test_verifiers_can_be_the_handlers_directly(tokens: TokenFactory) -> N
     assert (await ep(Payload(token=tokens.mint("v"))))["principal"].subject == "v"
 
 
-def test_missing_handlers_are_a_startup_error_naming_them() -> None:
+def test_missing_handlers_are_an_implementation_error_naming_them() -> None:
+    # A missing auth handler is a missing part of the service, like a missing method.
     class Svc:
         async def jwt_auth(self, token: str, scheme: Scheme) -> Any: ...
 
-    with pytest.raises(DesignError) as info:
+    with pytest.raises(ImplementationError) as info:
         handlers_for(Svc(), ["jwt", "apikey", "basic"], service_name="orders")
     text = str(info.value)
     assert "service 'orders'" in text
@@ -324,7 +327,7 @@ def test_credential_shapes_are_checked_at_startup() -> None:
             {"basic": lambda *a: None},
             method_name="orders.create",
         )
-    with pytest.raises(DesignError, match="no auth handler for scheme 'jwt'"):
+    with pytest.raises(ImplementationError, match="no auth handler for scheme 'jwt'"):
         secure(
             _endpoint, (Requirement((SchemeRef(JWT, "token"),)),), {}, method_name="orders.create"
         )

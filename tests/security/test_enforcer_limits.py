@@ -7,10 +7,13 @@ import anyio
 import msgspec
 import pytest
 
+from bastion.errors import Unauthorized
+from bastion.http.ratelimit import rate_limit_headers
 from bastion.security import (
+    APIKeyScheme,
     APIKeyStore,
-    AuthenticationError,
     AuthFailure,
+    BasicScheme,
     RateLimited,
     RateLimiter,
     RateLimits,
@@ -18,14 +21,13 @@ from bastion.security import (
     Scheme,
     SchemeRef,
     rate_limit_decision,
-    rate_limit_headers,
     secure,
     set_client_address,
 )
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisMonitor, RedisServer
 
-KEY = Scheme("api_key", "apikey")
-BASIC = Scheme("basic", "basic")
+KEY = APIKeyScheme("api_key")
+BASIC = BasicScheme("basic")
 GOOD = "good-key-0123456789abcdef"
 ROTATED = "rotated-key-0123456789abcdef"
 OTHER = "other-key-0123456789abcdef"
@@ -81,7 +83,7 @@ async def test_brute_force_from_one_address_is_locked_out_before_the_handler() -
     ep = _keyed(handler, RateLimiter(), limits, on_failure=failures.append)
     address("198.51.100.9")
     for i in range(3):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await ep(Payload(key=f"{BAD}{i}"))
     calls = handler.calls
     # Locked out: even a good key is refused, and the handler is not called.
@@ -103,7 +105,7 @@ async def test_missing_credentials_do_not_count_as_failed_attempts() -> None:
     ep = _keyed(Counting(), RateLimiter(), limits)
     address("198.51.100.11")
     for _ in range(5):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await ep(Payload())
     assert await ep(Payload(key=GOOD)) == "ok"
 
@@ -116,7 +118,7 @@ async def test_expired_credentials_do_not_count_as_guesses() -> None:
     ep = _keyed(handler, RateLimiter(), limits)
     address("198.51.100.12")
     for _ in range(5):
-        with pytest.raises(AuthenticationError) as info:
+        with pytest.raises(Unauthorized) as info:
             await ep(Payload(key=expired))
         assert info.value.reason == "expired"
     assert await ep(Payload(key=GOOD)) == "ok"
@@ -127,7 +129,7 @@ async def test_guessing_one_username_from_many_addresses_is_locked_out() -> None
 
     async def basic_auth(username: str, password: str, scheme: Scheme) -> Any:
         attempts.append(username)
-        raise AuthenticationError("invalid username or password")
+        raise Unauthorized("invalid username or password")
 
     limits = RateLimits(failures_per_client=None, failures_per_credential="3/day")
     ep = secure(
@@ -140,14 +142,14 @@ async def test_guessing_one_username_from_many_addresses_is_locked_out() -> None
     )
     for i in range(3):
         address(f"203.0.113.{i}")
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await ep(Payload(user="admin", password=f"guess{i}"))
     address("203.0.113.99")
     with pytest.raises(RateLimited):
         await ep(Payload(user="admin", password="guess-new"))
     assert attempts == ["admin"] * 3
     # Another username is still checked.
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(Unauthorized):
         await ep(Payload(user="alice", password="x"))
 
 
@@ -193,22 +195,22 @@ async def test_per_method_limits_apply_to_secured_and_public_methods() -> None:
 @pytest.mark.integration
 async def test_two_apps_on_one_redis_share_the_lockout(redis: RedisServer) -> None:
     limits = RateLimits(failures_per_client="2/day", failures_per_credential=None)
-    async with RateLimiter(redis.url) as a, RateLimiter(redis.url) as b:
+    async with RateLimiter(redis.url, timeout=5) as a, RateLimiter(redis.url, timeout=5) as b:
         app_a, app_b = _keyed(Counting(), a, limits), _keyed(Counting(), b, limits)
         address("198.51.100.77")
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await app_a(Payload(key=BAD))
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await app_b(Payload(key=BAD))
         with pytest.raises(RateLimited):
             await app_a(Payload(key=GOOD))
 
 
 @pytest.mark.integration
-async def test_redis_down_fails_closed_for_auth_failure_limits_and_open_for_requests(
+async def test_without_fallback_redis_down_fails_closed_for_lockouts_and_open_for_requests(
     redis: RedisServer,
 ) -> None:
-    async with RateLimiter(redis.url, timeout=0.5) as limiter:
+    async with RateLimiter(redis.url, fallback=False, timeout=0.5) as limiter:
         guarded = _keyed(Counting(), limiter, RateLimits(per_scheme={"api_key": "100/day"}))
         requests_only = _keyed(
             Counting(),
@@ -230,3 +232,258 @@ async def test_redis_down_fails_closed_for_auth_failure_limits_and_open_for_requ
             decision = rate_limit_decision.get()
             assert decision is not None and decision.degraded
             assert rate_limit_headers(decision) == {}
+
+
+# ---------------------------------------------------------------------------- the hot path
+
+
+def _fresh(text: str) -> str:
+    # A new string with the same text, as each request decodes its own credential.
+    return "".join(list(text))
+
+
+async def test_a_successful_call_costs_no_storage_operation_for_the_lockout() -> None:
+    limiter = RateLimiter()
+    ep = _keyed(Counting(), limiter, RateLimits())  # both lockouts on, no request limit
+    address("192.0.2.70")
+    for _ in range(5):
+        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+    assert limiter.store_calls == 0
+    # A rejected key is counted (one call, for the client and the key together) ...
+    with pytest.raises(Unauthorized):
+        await ep(Payload(key=BAD))
+    assert limiter.store_calls == 1
+    # ... and from then on this client's calls ask the store, whatever key they carry.
+    assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+    assert limiter.store_calls == 2
+    # Another client with another key has no failures: free again.
+    address("192.0.2.71")
+    assert await ep(Payload(key=_fresh(OTHER))) == "ok"
+    assert limiter.store_calls == 2
+
+
+async def test_request_limits_of_one_call_cost_one_storage_call() -> None:
+    limiter = RateLimiter()
+    limits = RateLimits(per_scheme={"api_key": "100/day"},
+                        per_method={"orders.create": "100/day"})
+    ep = _keyed(Counting(), limiter, limits)
+    address("192.0.2.72")
+    for _ in range(3):
+        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+    assert limiter.store_calls == 3
+    decision = rate_limit_decision.get()
+    assert decision is not None and decision.remaining == 97
+
+
+async def test_parallel_guesses_on_clean_keys_are_still_counted_before_verification() -> None:
+    # Nothing has failed yet, so nothing is asked of the store: the attempts in flight
+    # are what stop a burst of guesses from all reaching the password check.
+    checked = 0
+    release = anyio.Event()
+
+    async def basic_auth(username: str, password: str, scheme: Scheme) -> Any:
+        nonlocal checked
+        checked += 1
+        await release.wait()
+        raise Unauthorized("invalid username or password")
+
+    limiter = RateLimiter()
+    ep = secure(
+        _ok,
+        (Requirement((SchemeRef(BASIC, ("user", "password")),)),),
+        {"basic": basic_auth},
+        method_name="login",
+        limiter=limiter,
+        limits=RateLimits(failures_per_client=None, failures_per_credential="3/day"),
+    )
+    refused: list[str] = []
+
+    async def guess(i: int) -> None:
+        try:
+            await ep(Payload(user="admin", password=f"guess-{i}"))
+        except RateLimited as exc:
+            refused.append(exc.reason)
+        except Unauthorized:
+            refused.append("checked")
+
+    with anyio.fail_after(10):  # a hang guard
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(guess, i)
+            await anyio.wait_all_tasks_blocked()
+            assert checked == 3
+            release.set()
+    assert sorted(refused) == ["checked"] * 3 + ["locked_out"] * 17
+    assert limiter.store_calls == 3  # the three failures counted; no lockout peeks
+    assert limiter.failures.pending == {}
+
+
+async def test_the_credential_is_hashed_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    digests: list[bytes] = []
+    real = hashlib.sha256
+
+    def counting(data: bytes = b"", **kw: Any) -> Any:
+        digests.append(bytes(data))
+        return real(data, **kw)
+
+    store = APIKeyStore()
+    store.add("acme", GOOD)
+    ep = _keyed(store, RateLimiter(), RateLimits(per_scheme={"api_key": "100/day"}))
+    address("192.0.2.73")
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    for _ in range(3):
+        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+    monkeypatch.undo()
+    # The lockout key and the store's lookup share one digest per call.
+    assert digests.count(GOOD.encode()) == 3
+
+    # A token: the lockout key and the verifier's cache share one digest too.
+    from bastion.security import JWTScheme
+    from bastion.security.testing import TokenFactory
+
+    tokens = TokenFactory("ES256")
+    token = tokens.mint("alice")
+    jwt_ep = secure(_ok, (Requirement((SchemeRef(JWTScheme("jwt"), "key"),)),),
+                    {"jwt": tokens.verifier()}, method_name="m", limiter=RateLimiter(),
+                    limits=RateLimits())
+    digests.clear()
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    for _ in range(3):
+        assert await jwt_ep(Payload(key=_fresh(token))) == "ok"
+    monkeypatch.undo()
+    assert digests.count(token.encode()) == 3
+
+
+async def test_the_principal_of_an_api_key_is_built_once() -> None:
+    store = APIKeyStore()
+    store.add("acme", GOOD, scopes=["api:read"])
+    first = await store(_fresh(GOOD), KEY)
+    assert await store(_fresh(GOOD), KEY) is first
+    store.add("acme", GOOD, scopes=["api:write"])  # a change builds a new one
+    changed = await store(_fresh(GOOD), KEY)
+    assert changed is not first and changed.scopes == {"api:write"}
+
+
+# ---------------------------------------------------------------------------- Redis: one round trip
+
+
+async def _following(*limiters: RateLimiter) -> None:
+    with anyio.fail_after(10):  # a hang guard: the feed is followed within a poll
+        while not all(rl.failures.known for rl in limiters):
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.integration
+async def test_with_redis_a_call_costs_no_command_for_the_lockout_and_one_for_its_limits(
+    redis: RedisServer,
+) -> None:
+    limits = RateLimits(per_scheme={"api_key": "100/day"},
+                        per_method={"orders.create": "100/day"})
+    monitor = RedisMonitor(redis)
+    try:
+        async with RateLimiter(redis.url, timeout=5) as limiter:
+            await _following(limiter)
+            limited = _keyed(Counting(), limiter, limits)
+            lockout_only = _keyed(Counting(), limiter, RateLimits())
+            address("192.0.2.80")
+            assert await limited(Payload(key=GOOD)) == "ok"  # loads the script once
+            monitor.commands()
+            for _ in range(10):
+                assert await limited(Payload(key=_fresh(GOOD))) == "ok"
+            # All the limits of a call (per key and per method): one EVALSHA each. The
+            # lockout: nothing, as nothing failed.
+            assert monitor.commands() == ["evalsha"] * 10
+            for _ in range(10):
+                assert await lockout_only(Payload(key=_fresh(GOOD))) == "ok"
+            assert monitor.commands() == []
+            # A rejected key: one script call counts it under the client and the key (and
+            # announces both); the client's next call peeks once, then its limits once.
+            with pytest.raises(Unauthorized):
+                await limited(Payload(key=BAD))
+            assert monitor.commands() == ["evalsha"]
+            assert await limited(Payload(key=_fresh(GOOD))) == "ok"
+            assert monitor.commands() == ["evalsha", "evalsha"]
+    finally:
+        monitor.close()
+
+
+@pytest.mark.integration
+async def test_failures_counted_by_another_app_lock_this_one_out_through_the_feed(
+    redis: RedisServer,
+) -> None:
+    limits = RateLimits(failures_per_client="2/day", failures_per_credential=None)
+    async with RateLimiter(redis.url, timeout=5) as a, RateLimiter(redis.url, timeout=5) as b:
+        await _following(a, b)
+        guessed, other = Counting(), Counting()
+        app_a, app_b = _keyed(guessed, a, limits), _keyed(other, b, limits)
+        address("198.51.100.78")
+        for _ in range(2):
+            with pytest.raises(Unauthorized):
+                await app_a(Payload(key=BAD))
+        # B never counted a failure itself: the feed tells it which keys to check.
+        with anyio.fail_after(10):
+            while b.failures.clean("authfail:client:198.51.100.78", _now()):
+                await anyio.sleep(0.01)
+        with pytest.raises(RateLimited) as info:
+            await app_b(Payload(key=GOOD))
+        assert info.value.reason == "locked_out" and other.calls == 0
+        # An App that starts later reads the recent failures before trusting its record.
+        async with RateLimiter(redis.url, timeout=5) as c:
+            await _following(c)
+            with pytest.raises(RateLimited):
+                await _keyed(Counting(), c, limits)(Payload(key=GOOD))
+        # Another client is not affected anywhere.
+        address("198.51.100.79")
+        assert await app_b(Payload(key=GOOD)) == "ok"
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+@pytest.mark.integration
+async def test_redis_killed_and_restarted_the_fallback_counts_here_then_shared_counts_resume(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bastion.security")
+    fallback: list[int] = []
+    limits = RateLimits(per_method={"orders.create": "100/day"},
+                        failures_per_client="2/day", failures_per_credential=None)
+    async with RateLimiter(redis.url, retry_interval=0.2, on_fallback=fallback.append) as rl:
+        ep = _keyed(Counting(), rl, limits)
+        address("198.51.100.90")
+        assert await ep(Payload(key=GOOD)) == "ok"
+        redis.stop()
+        with anyio.fail_after(20):  # a hang guard, not a speed assertion
+            # Valid credentials pass, counted here; the limit holds per instance.
+            assert await ep(Payload(key=GOOD)) == "ok"
+            decision = rate_limit_decision.get()
+            assert decision is not None and decision.degraded and not decision.fail_mode
+            assert decision.remaining == 99  # this process's count: the first local call
+            for _ in range(2):
+                with pytest.raises(Unauthorized):
+                    await ep(Payload(key=BAD))
+            # Brute force stays bounded: the client is locked out here.
+            with pytest.raises(RateLimited) as info:
+                await ep(Payload(key=GOOD))
+            assert info.value.reason == "locked_out"
+            assert not rl.available and sum(fallback) >= 4
+            redis.restart()
+            address("198.51.100.91")
+            while True:  # the limiter asks Redis again every retry_interval
+                assert await ep(Payload(key=GOOD)) == "ok"
+                decision = rate_limit_decision.get()
+                assert decision is not None
+                if not decision.degraded:
+                    break
+                await anyio.sleep(0.05)
+        assert rl.available and decision.remaining == 99  # shared counts, a fresh Redis
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("is unavailable" in m and "counting in this process" in m for m in messages) == 1
+    assert sum("available again" in m for m in messages) == 1

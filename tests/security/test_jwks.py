@@ -5,11 +5,12 @@ import logging
 import anyio
 import pytest
 
-from bastion.security import AuthenticationError, JWTVerifier, Scheme
+from bastion.errors import Unauthorized
+from bastion.security import JWTScheme, JWTVerifier
 from bastion.security.testing import TokenFactory
 from tests.security.conftest import FakeClock, JWKSServer
 
-SCHEME = Scheme("jwt", "jwt")
+SCHEME = JWTScheme("jwt")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ async def test_unknown_kid_refetches_once_per_interval_then_accepts_the_rotated_
     # The issuer rotates k2 in. Within the interval an unknown kid does not refetch.
     jwks_server.doc = {"keys": [keys["k1"].jwk(), keys["k2"].jwk()]}
     clock.advance(10)
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
+    with pytest.raises(Unauthorized, match="unknown signing key"):
         await v(keys["k2"].mint(), SCHEME)
     assert jwks_server.hits == 1
 
@@ -60,7 +61,7 @@ async def test_unknown_kid_refetches_once_per_interval_then_accepts_the_rotated_
     # without touching the server until the interval has passed again.
     clock.advance(61)
     for _ in range(5):
-        with pytest.raises(AuthenticationError, match="unknown signing key"):
+        with pytest.raises(Unauthorized, match="unknown signing key"):
             await v(keys["k3"].mint(), SCHEME)
         clock.advance(1)
     assert jwks_server.hits == 3
@@ -94,7 +95,7 @@ async def test_removed_key_stops_verifying_after_the_cache_expires(
     await v(keys["k1"].mint(), SCHEME)
     jwks_server.doc = keys["k2"].jwks()
     clock.advance(301)
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
+    with pytest.raises(Unauthorized, match="unknown signing key"):
         await v(keys["k1"].mint(), SCHEME)
     assert jwks_server.hits == 2
 
@@ -109,7 +110,7 @@ async def test_jwks_down_gives_401_and_a_log_line_without_the_url_secret(
     v = JWTVerifier(jwks_url=jwks_server.url + "?api_key=sekrit", clock=clock)
     caplog.set_level(logging.WARNING, logger="bastion.security")
     for _ in range(3):
-        with pytest.raises(AuthenticationError, match=r"(no|unknown) signing key"):
+        with pytest.raises(Unauthorized, match=r"(no|unknown) signing key"):
             await v(keys["k1"].mint(), SCHEME)
     # Failed fetches are retried, but not on every request.
     assert jwks_server.hits == 1
@@ -167,7 +168,7 @@ async def test_an_oversized_jwks_is_refused_and_the_old_keys_kept(
     jwks_server.doc = {**keys["k2"].jwks(), "padding": "x" * (MAX_JWKS_BYTES + 10)}
     clock.advance(3600)
     with caplog.at_level(logging.WARNING, logger="bastion.security"):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(Unauthorized):
             await v(keys["k2"].mint("bob"), SCHEME)
     assert "JWKS fetch" in caplog.text and "failed" in caplog.text
     assert (await v(good, SCHEME)).subject == "alice"  # still trusted: nothing replaced it

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bastion.errors import ConfigError, Unauthorized
-from bastion.security import AuthenticationError, JWTVerifier, Principal, Scheme
+from bastion.security import JWTScheme, JWTVerifier, Principal
 from bastion.security.testing import TokenFactory
 
-SCHEME = Scheme("jwt", "jwt", scopes=("api:read", "api:write"))
+SCHEME = JWTScheme("jwt", scopes=("api:read", "api:write"))
 ALGS = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256", "HS512"]
 
 
@@ -37,8 +37,8 @@ def _craft(header: dict[str, Any], payload: dict[str, Any], sign: Any = None) ->
     return f"{signing_input}.{_b64(signature)}"
 
 
-async def _reject(verifier: JWTVerifier, token: str) -> AuthenticationError:
-    with pytest.raises(AuthenticationError) as info:
+async def _reject(verifier: JWTVerifier, token: str) -> Unauthorized:
+    with pytest.raises(Unauthorized) as info:
         await verifier(token, SCHEME)
     exc = info.value
     # Never the token, nor any chained PyJWT error that could quote it.
@@ -260,7 +260,7 @@ async def test_bearer_prefix_is_accepted_and_garbage_is_malformed(
     assert (await f.verifier()("Bearer " + f.mint("a"), SCHEME)).subject == "a"
     exc = await _reject(f.verifier(), "not-a-jwt")
     assert exc.message == "malformed token"
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(Unauthorized) as info:
         await f.verifier()("", SCHEME)
     assert info.value.reason == "missing"
 

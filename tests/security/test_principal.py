@@ -41,4 +41,4 @@ async def test_client_address_is_per_context() -> None:
 
 def test_scheme_kind_is_checked() -> None:
     with pytest.raises(DesignError, match="kind 'saml'"):
-        Scheme("sso", "saml")  # type: ignore[arg-type]
+        Scheme.of("saml", "sso")

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,15 +36,25 @@ class RedisServer:
 
     port: int
     process: subprocess.Popen[bytes]
+    argv: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
+        """Kill the server (SIGKILL, as a crash would), and wait for it to be gone."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the server again on the same port (empty: nothing is persisted)."""
+        self.stop()
+        self.process = subprocess.Popen(
+            list(self.argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
 
 
 @contextlib.contextmanager
@@ -54,15 +65,66 @@ def redis_server() -> Iterator[RedisServer]:
         raise RuntimeError("redis-server is not installed: `apt-get install redis-server`")
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", tmp, "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = RedisServer(port, proc)
+        argv = (exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", tmp, "--protected-mode", "yes")
+        proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = RedisServer(port, proc, argv)
         try:
             wait_for_port(port)
             yield server
         finally:
             server.stop()
+
+
+class RedisMonitor:
+    """Every command a `redis-server` executes, read over a raw `MONITOR` connection.
+
+    `commands()` lists the commands clients sent, by name, leaving out those a Lua script
+    ran (MONITOR tags them `lua`): what travelled over the network, one per round trip.
+    """
+
+    def __init__(self, server: RedisServer) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        self._sock.sendall(b"MONITOR\r\n")
+        self._file = self._sock.makefile("rb")
+        if self._file.readline().strip() != b"+OK":
+            raise RuntimeError("redis-server refused MONITOR")
+        self._lines: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for line in self._file:
+                self._lines.append(line)
+
+    def mark(self) -> None:
+        """Send a PING on another connection: `commands()` reads up to it, then clears."""
+        with socket.create_connection(("127.0.0.1", self._sock.getpeername()[1])) as s:
+            s.sendall(b"PING\r\n")
+            s.recv(64)
+
+    def commands(self) -> list[str]:
+        """The client commands executed since the last call, up to a `mark()`."""
+        self.mark()
+        deadline = time.monotonic() + 10
+        while not any(b'"PING"' in x.upper() for x in self._lines):
+            if time.monotonic() > deadline:
+                raise TimeoutError("MONITOR did not show the marker PING")
+            time.sleep(0.01)
+        lines, self._lines = self._lines, []
+        out = []
+        for line in lines:
+            where, _, rest = line.partition(b"] ")
+            name = rest.split(b'"')[1].decode().lower() if b'"' in rest else ""
+            if where.endswith(b" lua") or name == "ping":
+                continue
+            out.append(name)
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
+        self._file.close()
+        self._sock.close()

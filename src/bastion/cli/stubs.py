@@ -21,16 +21,17 @@ from bastion.dsl.expr import (
 from bastion.schema.compile import py_name
 from bastion.security.design import scheme_kinds
 from bastion.security.handlers import HANDLER_NAMES
+from bastion.security.scheme import SchemeKind
 
 __all__ = ["render"]
 
 # The credentials each kind of auth handler gets, before the scheme, as the enforcer
 # passes them; and the scheme's annotation.
 _HANDLER_ARGS = {
-    "basic": ("username: str, password: str", "BasicScheme"),
-    "apikey": ("key: str", "APIKeyScheme"),
-    "jwt": ("token: str", "JWTScheme"),
-    "oauth2": ("token: str", "OAuth2Scheme"),
+    SchemeKind.BASIC: ("username: str, password: str", "BasicScheme"),
+    SchemeKind.APIKEY: ("key: str", "APIKeyScheme"),
+    SchemeKind.JWT: ("token: str", "JWTScheme"),
+    SchemeKind.OAUTH2: ("token: str", "OAuth2Scheme"),
 }
 
 _PRIMS = {
@@ -120,7 +121,7 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in py_name(name).split("_"))
 
 
-def _handler_sig(api: APIExpr, kind: str) -> str:
+def _handler_sig(api: APIExpr, kind: SchemeKind) -> str:
     args, scheme = _HANDLER_ARGS[kind]
     names = ", ".join(repr(s.name) for s in api.schemes.values() if s.kind == kind)
     return (

@@ -20,6 +20,7 @@ from bastion.dsl.expr import (
     ObjectExpr,
     Primitive,
     SchemeExpr,
+    SchemeKind,
     TypeRef,
     UserTypeExpr,
 )
@@ -252,7 +253,7 @@ def _check_security(api: APIExpr, problems: _Problems) -> None:
             req.schemes = resolved
             for scope in req.scopes:
                 for s in resolved:
-                    if isinstance(s, SchemeExpr) and s.kind in ("jwt", "oauth2") and (
+                    if isinstance(s, SchemeExpr) and s.kind.has_scopes and (
                         scope not in s.scopes
                     ):
                         problems.add(
@@ -261,7 +262,7 @@ def _check_security(api: APIExpr, problems: _Problems) -> None:
                             f"declare (declared: {', '.join(s.scopes) or 'none'})",
                         )
                 if resolved and all(
-                    isinstance(s, SchemeExpr) and s.kind in ("basic", "apikey") for s in resolved
+                    isinstance(s, SchemeExpr) and not s.kind.has_scopes for s in resolved
                 ):
                     problems.add(
                         req.location,
@@ -298,10 +299,10 @@ def _check_security(api: APIExpr, problems: _Problems) -> None:
 
 def _needed_credentials(s: SchemeExpr) -> tuple[str, ...]:
     return {
-        "basic": ("username", "password"),
-        "apikey": ("apikey",),
-        "jwt": ("token",),
-        "oauth2": ("accesstoken",),
+        SchemeKind.BASIC: ("username", "password"),
+        SchemeKind.APIKEY: ("apikey",),
+        SchemeKind.JWT: ("token",),
+        SchemeKind.OAUTH2: ("accesstoken",),
     }[s.kind]
 
 

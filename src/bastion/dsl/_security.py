@@ -14,6 +14,7 @@ from bastion.dsl.expr import (
     RateLimitExpr,
     RequirementExpr,
     SchemeExpr,
+    SchemeKind,
     ServiceExpr,
 )
 
@@ -22,7 +23,7 @@ from bastion.dsl.expr import (
 
 def _scheme(
     name: str,
-    kind: str,
+    kind: SchemeKind,
     description: str | None,
     scopes: dict[str, str] | None,
     flows: Iterable[FlowExpr] = (),
@@ -30,7 +31,7 @@ def _scheme(
     where = Location.here()
     scheme = SchemeExpr(
         name=name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         location=where,
         description=description,
         scopes=dict(scopes or {}),
@@ -49,14 +50,14 @@ def _scheme(
 
 def BasicAuthSecurity(name: str, description: str | None = None) -> SchemeExpr:
     """Declare an HTTP Basic auth scheme."""
-    return _scheme(name, "basic", description, None)
+    return _scheme(name, SchemeKind.BASIC, description, None)
 
 
 def APIKeySecurity(
     name: str, description: str | None = None, *, rate_limit: str | None = None
 ) -> SchemeExpr:
     """Declare an API key scheme; `rate_limit` ("100/minute") limits requests per key."""
-    scheme = _scheme(name, "apikey", description, None)
+    scheme = _scheme(name, SchemeKind.APIKEY, description, None)
     if rate_limit is not None:
         if not _RATE.match(rate_limit.strip()):
             raise _fail(scheme.location, f"rate limit {rate_limit!r} must read like '100/minute'")
@@ -68,7 +69,7 @@ def JWTSecurity(
     name: str, description: str | None = None, scopes: dict[str, str] | None = None
 ) -> SchemeExpr:
     """Declare a JWT bearer scheme with the scopes it may grant."""
-    return _scheme(name, "jwt", description, scopes)
+    return _scheme(name, SchemeKind.JWT, description, scopes)
 
 
 def OAuth2Security(
@@ -78,7 +79,7 @@ def OAuth2Security(
     scopes: dict[str, str] | None = None,
 ) -> SchemeExpr:
     """Declare an OAuth2 scheme with its flows and scopes."""
-    return _scheme(name, "oauth2", description, scopes, flows)
+    return _scheme(name, SchemeKind.OAUTH2, description, scopes, flows)
 
 
 def AuthorizationCodeFlow(authorize_url: str, token_url: str, refresh_url: str | None = None) -> (

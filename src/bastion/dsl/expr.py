@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RequirementExpr",
     "RouteExpr",
     "SchemeExpr",
+    "SchemeKind",
     "ServiceExpr",
     "TypeRef",
     "UserTypeExpr",
@@ -202,12 +204,35 @@ class FlowExpr:
     refresh_url: str | None = None
 
 
+class SchemeKind(StrEnum):
+    """The kinds of security scheme a design can declare; each has one auth handler.
+
+    A `StrEnum`: each member equals its value (`SchemeKind.JWT == "jwt"`), which is how
+    the kind reads in OpenAPI, logs and metric labels.
+    """
+
+    BASIC = "basic"
+    APIKEY = "apikey"
+    JWT = "jwt"
+    OAUTH2 = "oauth2"
+
+    @property
+    def is_bearer(self) -> bool:
+        """Whether the credential is a bearer token (`Authorization: Bearer ...`)."""
+        return self in (SchemeKind.JWT, SchemeKind.OAUTH2)
+
+    @property
+    def has_scopes(self) -> bool:
+        """Whether schemes of this kind declare scopes (the bearer kinds do)."""
+        return self.is_bearer
+
+
 @dataclass(eq=False)
 class SchemeExpr:
     """A security scheme: Basic, API key, JWT or OAuth2, with its declared scopes."""
 
     name: str
-    kind: Literal["basic", "apikey", "jwt", "oauth2"]
+    kind: SchemeKind
     location: Location
     description: str | None = None
     scopes: dict[str, str] = field(default_factory=dict)

@@ -2,82 +2,121 @@
 
 Used when they are mounted on the public port (`App(debug_mount="main",
 debug_scheme="jwt", debug_scopes=["debug"])`), and to decide who may ask for debug logs
-for a single request (`X-Debug-Logs: on`).
+for a single request (`X-Debug-Logs: on`). The credential is read from the request as the
+API reads it (`Authorization` for Basic and bearer schemes, `X-API-Key` for API keys) and
+checked by the API's own enforcer: the same auth handler (sync ones in a worker thread),
+scope check, brute-force lockout and auth-failure reports as every method of the design.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import inspect
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
-from bastion.dsl.expr import SchemeExpr
-from bastion.errors import Forbidden, Unauthorized
-from bastion.security import Scheme, handlers_for
-from bastion.security.principal import normalize_scopes
+from bastion.dsl.expr import SchemeExpr, SchemeKind
+from bastion.endpoint import ImplementationError
+from bastion.endpoint.threads import ThreadRunner
+from bastion.http.credentials import basic_credentials, bearer_token
+from bastion.security import (
+    AuthFailure,
+    RateLimited,
+    RateLimiter,
+    RateLimits,
+    Requirement,
+    SchemeRef,
+    secure,
+)
+from bastion.security.design import scheme as runtime_scheme
+from bastion.security.handlers import SIGNATURES, find_handler
+from bastion.security.principal import client_address
 from bastion.types import Scope
 
-__all__ = ["scheme_authorizer"]
+__all__ = ["METHOD", "SchemeGate"]
 
-_log = logging.getLogger("bastion.security")
+#: The method name the admin endpoints' refusals are reported under.
+METHOD: Final = "bastion.debug"
 
-
-def _credential(kind: str, headers: Mapping[bytes, bytes]) -> tuple[str, ...] | None:
-    if kind == "apikey":
-        key = headers.get(b"x-api-key")
-        return (key.decode("latin-1"),) if key else None
-    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
-    scheme, _, value = auth.partition(" ")
-    if kind == "basic":
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return (user, password) if sep else None
-    return (value.strip(),) if scheme.lower() == "bearer" and value.strip() else None
+_API_KEY_HEADER: Final = b"x-api-key"
 
 
-def scheme_authorizer(
-    scheme: SchemeExpr,
-    scopes: tuple[str, ...],
-    services: Mapping[str, object],
-    realm: str,
-) -> Callable[[Scope], Awaitable[bool]]:
-    """Return `authorize(scope)`: whether the request passes `scheme` with `scopes`."""
-    handler: Any = None
-    for name, impl in services.items():
-        try:
-            handler = handlers_for(impl, {scheme.kind}, service_name=name)[scheme.kind]
-            break
-        except Exception:
-            continue
-    if handler is None:
-        raise Unauthorized(
-            f"no service implements the auth handler of scheme {scheme.name!r}"
+async def _allowed(payload: Any) -> bool:
+    return True
+
+
+def _only(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    # The header's value when sent exactly once; twice is ambiguous, so no credential.
+    values = [v for k, v in headers if k == name]
+    return values[0].decode("latin-1") if len(values) == 1 else None
+
+
+class SchemeGate:
+    """Checks a request's credential against one scheme of the design, with `scopes`.
+
+    `check(scope)` returns when the caller passes and raises the security layer's refusal
+    otherwise (`Unauthorized`, `Forbidden`, `RateLimited`); calling the gate returns a
+    bool instead for a lockout, as the debug switch's authorizers do.
+    """
+
+    def __init__(
+        self,
+        scheme: SchemeExpr,
+        scopes: tuple[str, ...],
+        services: Mapping[str, object],
+        *,
+        limiter: RateLimiter | None,
+        limits: RateLimits | None,
+        on_failure: Callable[[AuthFailure], None] | None = None,
+        threads: ThreadRunner | None = None,
+    ) -> None:
+        handler = next(
+            (h for h in (find_handler(impl, scheme.kind) for impl in services.values()) if h),
+            None,
         )
-    runtime = Scheme(scheme.name, scheme.kind, scheme.description or "", tuple(scheme.scopes),
-                     scopes)
+        if handler is None:
+            raise ImplementationError(
+                f"debug_scheme {scheme.name!r}: no service implements its auth handler; add "
+                f"`{SIGNATURES[scheme.kind]}` to one of {sorted(services)}"
+            )
+        self.kind = scheme.kind
+        credential: str | tuple[str, str] = (
+            ("username", "password") if scheme.kind is SchemeKind.BASIC else "credential"
+        )
+        requirement = Requirement((SchemeRef(runtime_scheme(scheme), credential),), scopes)
+        self._gate = secure(
+            _allowed,
+            (requirement,),
+            {scheme.kind: handler},
+            method_name=METHOD,
+            on_failure=on_failure,
+            limiter=limiter,
+            limits=limits,
+            threads=threads,
+        )
 
-    async def authorize(scope: Scope) -> bool:
-        credential = _credential(scheme.kind, dict(scope["headers"]))
-        if credential is None:
-            return False
+    def _payload(self, headers: list[tuple[bytes, bytes]]) -> dict[str, str | None]:
+        if self.kind is SchemeKind.APIKEY:
+            return {"credential": _only(headers, _API_KEY_HEADER)}
+        value = _only(headers, b"authorization")
+        if value is None:
+            return {}
+        if self.kind is SchemeKind.BASIC:
+            pair = basic_credentials(value)
+            return {"username": pair[0], "password": pair[1]} if pair else {}
+        return {"credential": bearer_token(value)}
+
+    async def check(self, scope: Scope) -> None:
+        """Return if the request passes the scheme; raise the refusal otherwise."""
+        client = scope.get("client")
+        token = client_address.set(client[0] if client else None)
         try:
-            result = handler(*credential, runtime)
-            principal = await result if inspect.isawaitable(result) else result
-        except (Unauthorized, Forbidden):
-            return False
-        except Exception:
-            _log.exception("auth handler of scheme %s failed on a debug request", scheme.name)
-            return False
-        granted = normalize_scopes(getattr(principal, "scopes", None))
-        if scopes and granted is None:
-            return False
-        return set(scopes) <= (granted or frozenset())
+            await self._gate(self._payload(scope["headers"]))
+        finally:
+            client_address.reset(token)
 
-    return authorize
+    async def __call__(self, scope: Scope) -> bool:
+        """Whether the request passes; raises `Unauthorized` or `Forbidden` when it does not."""
+        try:
+            await self.check(scope)
+        except RateLimited:
+            return False
+        return True

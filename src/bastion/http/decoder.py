@@ -8,8 +8,6 @@ does the decoder walk it again (`Collector`) to name every bad field.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,6 +15,7 @@ import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
 from bastion.errors import MalformedBody, RequestTimeout
+from bastion.http.credentials import basic_credentials, bearer_token
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook
@@ -205,6 +204,7 @@ class Decoder:
                 params.setdefault(attr, value)
 
     def _read_headers(self, scope: Scope, params: dict[str, Any]) -> None:
+        authorization = False
         for name, value in scope["headers"]:
             attr = self._headers.get(name)
             if attr is not None:
@@ -213,34 +213,32 @@ class Decoder:
                     items = [v.strip() for v in value.decode("latin-1").split(",")]
                     params.setdefault(attr, []).extend(items)
                 else:
+                    if attr in params and attr in self._creds:
+                        raise self._duplicate(attr)
                     params[attr] = value.decode("latin-1")
             elif name == b"authorization" and self._authz:
+                if authorization:
+                    raise _duplicate_credential("Authorization", "header")
+                authorization = True
                 self._read_authorization(value.decode("latin-1"), params)
             elif name == b"cookie" and self._cookies:
                 self._read_cookies(value.decode("latin-1"), params)
 
+    def _duplicate(self, attr: str) -> HTTPError:
+        # Two values for one credential: which one a proxy checked and which one we would
+        # is anyone's guess, so neither is taken.
+        where, wire = self._param_where[attr]
+        return _duplicate_credential(wire, where)
+
     def _read_authorization(self, value: str, params: dict[str, Any]) -> None:
-        scheme, _, cred = value.strip().partition(" ")
+        token = bearer_token(value)
+        pair = basic_credentials(value)  # None: no credentials, the security layer answers 401
         for attr, kind in self._authz.items():
             if kind == "bearer":
-                if scheme.lower() == "bearer":
-                    params[attr] = cred.strip()
-                elif not cred:
-                    # A bare token with no scheme word; "Basic …" and others are no token.
-                    params[attr] = scheme
-        if scheme.lower() == "basic":
-            try:
-                decoded = base64.b64decode(cred.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return  # no credentials: the security layer answers 401
-            user, sep, password = decoded.partition(":")
-            if not sep:
-                return
-            for attr, kind in self._authz.items():
-                if kind == "basic-username":
-                    params[attr] = user
-                elif kind == "basic-password":
-                    params[attr] = password
+                if token is not None:
+                    params[attr] = token
+            elif pair is not None:
+                params[attr] = pair[0] if kind == "basic-username" else pair[1]
 
     def _read_cookies(self, header: str, params: dict[str, Any]) -> None:
         by_wire = {w: a for a, w in self._cookies.items()}
@@ -248,6 +246,8 @@ class Decoder:
             key, sep, value = part.strip().partition("=")
             attr = by_wire.get(key)
             if sep and attr is not None:
+                if attr in params and attr in self._creds:
+                    raise self._duplicate(attr)
                 params.setdefault(attr, value.strip().strip('"'))
 
     # -- errors -------------------------------------------------------------------
@@ -326,6 +326,16 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _duplicate_credential(wire: str, where: str) -> HTTPError:
+    return HTTPError(
+        400,
+        "bad_request",
+        f"the credential {where} {wire} appears more than once; send it once",
+        errors=[FieldError(wire, "appears more than once", where)],
+        field=wire,
+    )
 
 
 def _too_deep() -> HTTPError:

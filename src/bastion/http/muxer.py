@@ -23,9 +23,10 @@ from bastion.http.errors import (
     internal_error,
     service_error_body,
 )
+from bastion.http.ratelimit import rate_limit_header_pairs
 from bastion.http.router import Router
 from bastion.security.principal import client_address
-from bastion.security.ratelimit import Decision, rate_limit_decision, rate_limit_headers
+from bastion.security.ratelimit import rate_limit_decision
 from bastion.types import Endpoint, Receive, Scope, Send
 
 __all__ = ["ErrorHook", "Handler", "Muxer"]
@@ -155,7 +156,7 @@ class Muxer:
                 if secured:
                     decision = rate_limit_decision.get()
                     if decision is not None:
-                        headers.extend(_limit_headers(decision))
+                        headers.extend(rate_limit_header_pairs(decision))
             except HTTPError as exc:
                 await send_error(send, exc.status, exc.body(), exc.headers, scope)
                 return
@@ -223,6 +224,3 @@ def _default_security(
         return 403, "forbidden", exc.message, []
     return None
 
-
-def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(decision).items()]

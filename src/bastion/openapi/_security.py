@@ -11,6 +11,7 @@ from bastion.dsl.expr import (
     MethodExpr,
     RequirementExpr,
     SchemeExpr,
+    SchemeKind,
 )
 
 # Where an API key travels when no method says otherwise (the DSL's default mapping).
@@ -51,7 +52,7 @@ class SecurityDoc:
                 name = f"{base}_{n}"
             taken.add(name)
             self.names[s] = name
-        self.apikey_wire = {s: self._apikey_wire(s) for s in ordered if s.kind == "apikey"}
+        self.apikey_wire = {s: self._apikey_wire(s) for s in ordered if s.kind is SchemeKind.APIKEY}
 
     # ------------------------------------------------------------------ components
 
@@ -61,11 +62,11 @@ class SecurityDoc:
 
     def _scheme(self, s: SchemeExpr) -> dict[str, Any]:
         out: dict[str, Any]
-        if s.kind == "basic":
+        if s.kind is SchemeKind.BASIC:
             out = {"type": "http", "scheme": "basic"}
-        elif s.kind == "jwt":
+        elif s.kind is SchemeKind.JWT:
             out = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-        elif s.kind == "apikey":
+        elif s.kind is SchemeKind.APIKEY:
             where, name = self.apikey_wire[s]
             out = {"type": "apiKey", "in": where, "name": name}
         else:
@@ -82,7 +83,7 @@ class SecurityDoc:
                 flows[_FLOW_KEYS[f.kind]] = flow
             out = {"type": "oauth2", "flows": flows}
         description = s.description or ""
-        if s.kind == "jwt" and s.scopes:
+        if s.kind is SchemeKind.JWT and s.scopes:
             # HTTP schemes have no place for scopes: list them where readers look.
             lines = "\n".join(f"- `{k}`: {v}" for k, v in s.scopes.items())
             description = f"{description}\n\nScopes:\n{lines}".strip()
@@ -119,7 +120,7 @@ class SecurityDoc:
         for req in reqs:
             item: dict[str, list[str]] = {}
             for s in _schemes(req):
-                scopes = list(req.scopes) if s.kind in ("jwt", "oauth2") else []
+                scopes = list(req.scopes) if s.kind.has_scopes else []
                 item[self.names[s]] = scopes
             if item not in out:
                 out.append(item)
@@ -135,7 +136,7 @@ class SecurityDoc:
         if attr.credential != "apikey":
             return False
         for s in self.method_schemes(m):
-            if s.kind == "apikey" and s.name == attr.credential_scheme:
+            if s.kind is SchemeKind.APIKEY and s.name == attr.credential_scheme:
                 # Only where the scheme says the key is: elsewhere it stays a parameter.
                 return _same_wire(_wire(m, name), self.apikey_wire.get(s))
         return False
@@ -144,7 +145,7 @@ class SecurityDoc:
         """True when a rate limit applies to `m` (method, service, or its API key scheme)."""
         if m.rate_limit is not None or m.service.rate_limit is not None:
             return True
-        return any(s.kind == "apikey" and s.rate_limit for s in self.method_schemes(m))
+        return any(s.kind is SchemeKind.APIKEY and s.rate_limit for s in self.method_schemes(m))
 
 
 def _schemes(req: RequirementExpr) -> list[SchemeExpr]:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from bastion.dsl.expr import APIExpr
 from bastion.openapi import _swagger_ui
 from bastion.openapi._swagger_ui import SWAGGER_UI_VERSION
+from bastion.security.scheme import SchemeKind
 
 __all__ = ["SWAGGER_UI_VERSION", "DocsFile", "DocsPage", "docs_html"]
 
@@ -158,7 +159,7 @@ def page_policy(api: APIExpr) -> str:
     """The docs page's Content-Security-Policy for `api`: same origin only, no inline code."""
     token_origins = sorted({
         origin
-        for scheme in api.schemes.values() if scheme.kind == "oauth2"
+        for scheme in api.schemes.values() if scheme.kind is SchemeKind.OAUTH2
         for flow in scheme.flows
         for url in (flow.token_url, flow.refresh_url) if url
         if (origin := _origin(url))

@@ -1,21 +1,16 @@
 """Bastion's security runtime: schemes, verifiers, scopes, auth failures and rate limits.
 
 Transport-independent: the enforcer reads credentials from the payload, calls the
-service's auth handlers, checks scopes and limits, and raises errors that carry what the
-transport needs (`www_authenticate`, `rate_limit_headers`).
+service's auth handlers, checks scopes and limits, and says why it refuses a call with a
+typed exception (`bastion.Unauthorized`, `bastion.Forbidden`, `RateLimited`) or, for a call
+it lets through, with the `rate_limit_decision` of its request limits. Each transport
+renders those its own way (HTTP: `bastion.http.challenge`, `bastion.http.ratelimit`).
 """
 
 from bastion.security.apikey import APIKeyStore
 from bastion.security.basic import BasicVerifier, hash_password, verify_password
-from bastion.security.challenge import www_authenticate
 from bastion.security.enforcer import AuthFailure, RateLimits, secure
-from bastion.security.errors import (
-    REASONS,
-    AuthenticationError,
-    AuthorizationError,
-    NoPrincipalError,
-    RateLimited,
-)
+from bastion.security.errors import REASONS, NoPrincipalError, RateLimited
 from bastion.security.handlers import HANDLER_NAMES, Handler, handlers_for
 from bastion.security.jwt import DEFAULT_ALGORITHMS, JWTVerifier
 from bastion.security.principal import (
@@ -30,7 +25,6 @@ from bastion.security.ratelimit import (
     RateLimit,
     RateLimiter,
     rate_limit_decision,
-    rate_limit_headers,
 )
 from bastion.security.scheme import (
     APIKeyScheme,
@@ -50,8 +44,6 @@ __all__ = [
     "APIKeyScheme",
     "APIKeyStore",
     "AuthFailure",
-    "AuthenticationError",
-    "AuthorizationError",
     "BasicScheme",
     "BasicVerifier",
     "Decision",
@@ -75,9 +67,7 @@ __all__ = [
     "principal",
     "principals",
     "rate_limit_decision",
-    "rate_limit_headers",
     "secure",
     "set_client_address",
     "verify_password",
-    "www_authenticate",
 ]

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bastion.errors import ConfigError
-from bastion.security.errors import AuthenticationError
+from bastion.errors import ConfigError, Unauthorized
+from bastion.security._digest import credential_digest
 from bastion.security.principal import Principal
 from bastion.security.scheme import Scheme
 
@@ -34,9 +34,8 @@ _MIN_KEY_CHARS = 16
 class _Entry:
     client: str
     digest: bytes
-    key_id: str
     expires_at: datetime | None
-    scopes: frozenset[str]
+    principal: Principal  # built once, when the key is added: immutable, shared by calls
 
 
 def _digest(key: str) -> bytes:
@@ -90,7 +89,10 @@ class APIKeyStore:
                 [f"APIKeyStore.add({client!r}): scopes must be a list of names, not a string"]
             )
         digest = _digest(key)
-        entry = _Entry(client, digest, digest.hex()[:12], expires_at, frozenset(scopes))
+        principal = Principal(
+            subject=client, scopes=frozenset(scopes), claims={"key_id": digest.hex()[:12]}
+        )
+        entry = _Entry(client, digest, expires_at, principal)
         # Adding the same key again replaces its entry (e.g. to change its expiry).
         kept = tuple(e for e in self._entries if e.digest != digest)
         self._entries = (*kept, entry)
@@ -115,17 +117,18 @@ class APIKeyStore:
         return counts
 
     async def __call__(self, key: str, scheme: Scheme) -> Principal:
-        """Return the principal of `key`; raise `AuthenticationError` if unknown or expired."""
+        """Return the principal of `key`; raise `Unauthorized` if unknown or expired."""
         if not isinstance(key, str) or not key:
-            raise AuthenticationError("missing API key", reason="missing")
-        candidate = _digest(key)
+            raise Unauthorized("missing API key", reason="missing")
+        # The enforcer hashed this very key for its lockout check: reuse that digest.
+        candidate = credential_digest(key)
         match: _Entry | None = None
         for entry in self._entries:
             # No early exit: every stored digest is compared, whichever one matches.
             if hmac.compare_digest(entry.digest, candidate):
                 match = entry
         if match is None:
-            raise AuthenticationError("invalid API key", reason="invalid")
+            raise Unauthorized("invalid API key", reason="invalid")
         if match.expires_at is not None and datetime.now(UTC) >= match.expires_at:
-            raise AuthenticationError("API key expired", reason="expired")
-        return Principal(subject=match.client, scopes=match.scopes, claims={"key_id": match.key_id})
+            raise Unauthorized("API key expired", reason="expired")
+        return match.principal

@@ -19,8 +19,7 @@ from typing import Any, Final, Literal
 import anyio
 import anyio.to_thread
 
-from bastion.errors import ConfigError
-from bastion.security.errors import AuthenticationError
+from bastion.errors import ConfigError, Unauthorized
 from bastion.security.principal import Principal
 from bastion.security.scheme import Scheme
 
@@ -176,9 +175,9 @@ class BasicVerifier:
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, username: str, password: str, scheme: Scheme) -> Principal:
-        """Return the principal of `username`; raise `AuthenticationError` if the check fails."""
+        """Return the principal of `username`; raise `Unauthorized` if the check fails."""
         if not username or password is None:
-            raise AuthenticationError("missing credentials", reason="missing")
+            raise Unauthorized("missing credentials", reason="missing")
         stored = self._users.get(username)
         known = stored is not None
         if self._limiter is None:
@@ -190,5 +189,5 @@ class BasicVerifier:
             limiter=self._limiter,
         )
         if not (ok and known):
-            raise AuthenticationError("invalid username or password", reason="invalid")
+            raise Unauthorized("invalid username or password", reason="invalid")
         return Principal(subject=username, scopes=self._scopes.get(username, frozenset()))

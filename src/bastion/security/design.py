@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from bastion.dsl.expr import APIExpr, MethodExpr, SchemeExpr
+from bastion.dsl.expr import APIExpr, MethodExpr, SchemeExpr, SchemeKind
 from bastion.schema.compile import py_name
 from bastion.security.enforcer import RateLimits
 from bastion.security.scheme import Requirement, Scheme, SchemeRef
 
-__all__ = ["rate_limits", "requirements", "scheme_kinds"]
+__all__ = ["rate_limits", "requirements", "scheme", "scheme_kinds"]
 
 
-def _scheme(s: SchemeExpr) -> Scheme:
-    return Scheme(s.name, s.kind, s.description or "", tuple(s.scopes))
+_CREDENTIAL: dict[SchemeKind, str] = {
+    SchemeKind.APIKEY: "apikey",
+    SchemeKind.JWT: "token",
+    SchemeKind.OAUTH2: "accesstoken",
+}
+
+
+def scheme(s: SchemeExpr, required_scopes: tuple[str, ...] = ()) -> Scheme:
+    """The runtime `Scheme` of a design's scheme, as its auth handler receives it."""
+    return Scheme.of(s.kind, s.name, s.description or "", tuple(s.scopes), required_scopes)
 
 
 def _credential(m: MethodExpr, s: SchemeExpr) -> str | tuple[str, str]:
     obj = m.payload.object if m.payload is not None else None
     attrs = obj.attributes if obj is not None else {}
-    if s.kind == "basic":
+    if s.kind is SchemeKind.BASIC:
         user = next(n for n, a in attrs.items() if a.credential == "username")
         password = next(n for n, a in attrs.items() if a.credential == "password")
         return py_name(user), py_name(password)
-    want = {"apikey": "apikey", "jwt": "token", "oauth2": "accesstoken"}[s.kind]
+    want = _CREDENTIAL[s.kind]
     for n, a in attrs.items():
         if a.credential == want and (want != "apikey" or a.credential_scheme in (None, s.name)):
             return py_name(n)
@@ -33,7 +41,7 @@ def requirements(m: MethodExpr) -> tuple[Requirement, ...]:
     out = []
     for req in m.effective_requirements():
         refs = tuple(
-            SchemeRef(_scheme(s), _credential(m, s))
+            SchemeRef(scheme(s), _credential(m, s))
             for s in req.schemes
             if isinstance(s, SchemeExpr)
         )
@@ -41,7 +49,7 @@ def requirements(m: MethodExpr) -> tuple[Requirement, ...]:
     return tuple(out)
 
 
-def scheme_kinds(api: APIExpr, service: str) -> set[str]:
+def scheme_kinds(api: APIExpr, service: str) -> set[SchemeKind]:
     """The scheme kinds the methods of `service` use: the handlers it must implement."""
     return {
         s.kind

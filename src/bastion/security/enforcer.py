@@ -2,23 +2,33 @@
 
 `secure` compiles one method's requirements once, at startup, into an endpoint wrapper; the
 wrapper does no lookups by name on the hot path. It knows nothing of the transport: the
-credential is a payload attribute and the caller's address comes from `client_address`.
+credential is a payload attribute, the caller's address comes from `client_address`, and a
+refusal is an exception saying why (`Unauthorized`, `Forbidden`, `RateLimited`), which each
+transport renders its own way.
+
+Per call, each credential is read from the payload once and hashed at most once. The
+brute-force lockout costs no storage operation when neither the client nor the credential
+has failed recently (see `FailureIndex`); the request limits of one call cost one storage
+call together.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
-import anyio.to_thread
-
+from bastion.dsl.expr import SchemeKind
+from bastion.endpoint import ImplementationError
+from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import DesignError, Forbidden, Unauthorized
-from bastion.security.errors import AuthenticationError, AuthorizationError, RateLimited
+from bastion.security._digest import credential_digest
+from bastion.security._failures import FailureIndex
+from bastion.security.errors import RateLimited
 from bastion.security.handlers import HANDLER_NAMES, SIGNATURES, Handler, is_async
 from bastion.security.principal import _enter, _leave, client_address, normalize_scopes
 from bastion.security.ratelimit import Decision, RateLimit, RateLimiter, rate_limit_decision
@@ -29,16 +39,21 @@ __all__ = ["AuthFailure", "RateLimits", "secure"]
 
 _log = logging.getLogger("bastion.security")
 
+# How many principals' subject digests an enforcer keeps (request-limit keys).
+_SUBJECTS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class AuthFailure:
     """One refused call, for logs and the `bastion.auth.failures{scheme,reason}` metric.
 
-    `reason` is one of `bastion.security.REASONS`; no field ever holds a credential.
+    `scheme` names the scheme whose credential failed (the one presented and rejected
+    when there was one); `reason` is one of `bastion.security.REASONS`. For a public
+    method's rate limit `scheme` is empty and `kind` None. No field ever holds a credential.
     """
 
     scheme: str
-    kind: str
+    kind: SchemeKind | None
     method: str
     client: str | None
     reason: str
@@ -53,8 +68,8 @@ class RateLimits:
     given to `secure`) per principal, or per client address for a public method.
     `failures_per_client` and `failures_per_credential` count failed authentications per
     client address and per credential (the username for Basic) and refuse further tries,
-    before any handler runs, once exhausted. Request limits fail open by default when the
-    storage is down, failure limits fail closed: see docs/security.md.
+    before any handler runs, once exhausted. See docs/security.md for what happens when
+    the storage is down.
     """
 
     per_scheme: Mapping[str, RateLimit | str] = field(default_factory=dict)
@@ -72,27 +87,45 @@ class RateLimits:
         for name in ("failures_per_client", "failures_per_credential"):
             value = getattr(self, name)
             if isinstance(value, str):
-                # A brute-force limit that cannot be checked refuses: fail closed.
+                # Without a fallback, a brute-force limit that cannot be checked refuses.
                 object.__setattr__(self, name, RateLimit(value, fail_open=False))
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
     scheme: Scheme  # as passed to the handler: required_scopes filled in
-    ref: SchemeRef
+    slot: int
     handler: Handler
     is_async: bool
+    limit: RateLimit | None  # the scheme's request limit, when it has one
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     steps: tuple[_Step, ...]
     scopes: tuple[str, ...]
+    named: Scheme  # the scheme a scope refusal names: a bearer one when there is one
+    limited: bool  # whether a request limit applies once it passes
+
+
+def _shape_ok(sch: Scheme, credential: object) -> bool:
+    if sch.kind is SchemeKind.BASIC:
+        return (
+            isinstance(credential, tuple)
+            and len(credential) == 2
+            and all(isinstance(a, str) and a for a in credential)
+        )
+    return isinstance(credential, str) and bool(credential)
 
 
 def _compile(
-    requirements: Sequence[Requirement], handlers: Mapping[str, Handler], method: str
-) -> tuple[_Compiled, ...]:
+    requirements: Sequence[Requirement],
+    handlers: Mapping[SchemeKind, Handler],
+    method: str,
+    per_scheme: Mapping[str, RateLimit],
+    method_limit: RateLimit | None,
+) -> tuple[tuple[_Compiled, ...], tuple[SchemeRef, ...]]:
+    slots: dict[SchemeRef, int] = {}
     out: list[_Compiled] = []
     for req in requirements:
         if not req.schemes:
@@ -100,32 +133,39 @@ def _compile(
         steps: list[_Step] = []
         for ref in req.schemes:
             sch = ref.scheme
-            if sch.kind == "basic":
-                ok = (
-                    isinstance(ref.credential, tuple)
-                    and len(ref.credential) == 2
-                    and all(isinstance(a, str) and a for a in ref.credential)
+            if not _shape_ok(sch, ref.credential):
+                shape = (
+                    "a (username_attribute, password_attribute) pair"
+                    if sch.kind is SchemeKind.BASIC
+                    else "the name of the payload attribute holding it"
                 )
-                shape = "a (username_attribute, password_attribute) pair"
-            else:
-                ok = isinstance(ref.credential, str) and bool(ref.credential)
-                shape = "the name of the payload attribute holding it"
-            if not ok:
                 raise DesignError(
                     f"method {method!r}: the credential of scheme {sch.name!r} must be {shape}"
                 )
             handler = handlers.get(sch.kind)
             if handler is None:
-                raise DesignError(
+                raise ImplementationError(
                     f"method {method!r}: no auth handler for scheme {sch.name!r}; the service "
                     f"must define `{SIGNATURES[sch.kind]}`"
                 )
             required = tuple(dict.fromkeys((*req.scopes, *sch.required_scopes)))
+            slot = slots.setdefault(ref, len(slots))
             steps.append(
-                _Step(replace(sch, required_scopes=required), ref, handler, is_async(handler))
+                _Step(
+                    replace(sch, required_scopes=required),
+                    slot,
+                    handler,
+                    is_async(handler),
+                    per_scheme.get(sch.name),
+                )
             )
-        out.append(_Compiled(tuple(steps), tuple(dict.fromkeys(req.scopes))))
-    return tuple(out)
+        named = next((s.scheme for s in steps if s.scheme.kind.is_bearer), steps[0].scheme)
+        limited = method_limit is not None or any(s.limit is not None for s in steps)
+        out.append(
+            _Compiled(tuple(steps), tuple(dict.fromkeys(req.scopes)), named, limited)
+        )
+    # Each distinct credential reference is one slot, read once per call.
+    return tuple(out), tuple(sorted(slots, key=slots.__getitem__))
 
 
 def _get(payload: Any, attr: str) -> Any:
@@ -148,62 +188,74 @@ def _credential(payload: Any, ref: SchemeRef) -> tuple[str, ...] | None:
     return (value,)
 
 
-def _fingerprint(step: _Step, args: tuple[str, ...]) -> str:
-    # What brute-force counters are keyed by: the username for Basic (passwords change on
-    # every guess), the credential otherwise. A digest: the counters live in Redis.
-    return f"{step.scheme.name}:{hashlib.sha256(args[0].encode()).hexdigest()[:32]}"
-
-
-async def _call_handler(step: _Step, args: tuple[str, ...]) -> Any:
+async def _call_handler(step: _Step, args: tuple[str, ...], threads: ThreadRunner) -> Any:
+    # The one place auth handlers are called: sync ones in the App's threads, the same
+    # pool as sync methods (a call cancelled while it waits for a thread never runs).
     if step.is_async:
         result = await step.handler(*args, step.scheme)
     else:
-        result = await anyio.to_thread.run_sync(functools.partial(step.handler, *args, step.scheme))
+        result = await threads.run(step.handler, *args, step.scheme)
         if inspect.isawaitable(result):
             result = await result
     return result
+
+
+def _crowded(limit: RateLimit) -> Decision:
+    # Every attempt the budget has left is being verified right now: refuse this one.
+    return Decision(False, limit.amount, 0, 1.0, limit.window)
+
+
+class _Call:
+    # What one call has read so far: each credential once, each digest at most once.
+    __slots__ = ("creds", "fps")
+
+    def __init__(self, creds: list[tuple[str, ...] | None]) -> None:
+        self.creds = creds
+        self.fps: list[str | None] = [None] * len(creds)
 
 
 class _Enforcer:
     def __init__(
         self,
         endpoint: Endpoint,
-        compiled: tuple[_Compiled, ...],
+        requirements: Sequence[Requirement],
+        handlers: Mapping[SchemeKind, Handler],
         *,
         method: str,
         on_failure: Callable[[AuthFailure], None] | None,
         limiter: RateLimiter | None,
         limits: RateLimits,
+        threads: ThreadRunner,
     ) -> None:
         self.endpoint = endpoint
-        self.compiled = compiled
+        self.threads = threads
         self.method = method
         self.on_failure = on_failure
         self.limiter = limiter
-        self.kinds = tuple(dict.fromkeys(s.scheme.kind for c in compiled for s in c.steps))
-        self.first = compiled[0].steps[0].scheme
-        self.per_scheme: dict[str, RateLimit] = {}
         self.method_limit: RateLimit | None = None
         self.fail_client: RateLimit | None = None
         self.fail_credential: RateLimit | None = None
-        # Attempts being verified right now, per lockout key: a peek alone would let a
-        # burst of parallel guesses all pass before the first failure is counted.
-        self._pending: dict[str, int] = {}
+        per_scheme: dict[str, RateLimit] = {}
         if limiter is not None:
-            names = {s.scheme.name for c in compiled for s in c.steps}
-            self.per_scheme = {
-                k: RateLimit.of(v) for k, v in limits.per_scheme.items() if k in names
-            }
+            per_scheme = {k: RateLimit.of(v) for k, v in limits.per_scheme.items()}
             ml = limits.per_method.get(method)
             self.method_limit = RateLimit.of(ml) if ml is not None else None
             fc, fk = limits.failures_per_client, limits.failures_per_credential
             self.fail_client = RateLimit.of(fc) if fc is not None else None
             self.fail_credential = RateLimit.of(fk) if fk is not None else None
+        self.compiled, self.slots = _compile(
+            requirements, handlers, method, per_scheme, self.method_limit
+        )
+        self.kinds = tuple(dict.fromkeys(s.scheme.kind for c in self.compiled for s in c.steps))
+        self.first = self.compiled[0].steps[0].scheme
+        self.lockout = limiter is not None and (
+            self.fail_client is not None or self.fail_credential is not None
+        )
+        self.index: FailureIndex | None = limiter.failures if limiter is not None else None
+        self.prefixes = tuple(f"{ref.scheme.name}:" for ref in self.slots)
+        self._subjects: dict[str, str] = {}
 
-    def _report(self, scheme: Scheme, reason: str, client: str | None) -> None:
-        self._report_as(scheme.name, scheme.kind, reason, client)
-
-    def _report_as(self, name: str, kind: str, reason: str, client: str | None) -> None:
+    def _report(self, name: str, kind: SchemeKind | None, reason: str, client: str | None) -> None:
         if self.on_failure is None:
             return
         try:
@@ -212,91 +264,105 @@ class _Enforcer:
             # A broken hook must not turn a 401 into a 500; it is logged, without payload.
             _log.exception("auth failure hook raised for method %s", self.method)
 
+    def _fingerprint(self, call: _Call, i: int) -> str:
+        # What brute-force counters are keyed by: the username for Basic (passwords change
+        # on every guess), the credential otherwise. A digest: the counters may be in Redis.
+        fp = call.fps[i]
+        if fp is None:
+            args = call.creds[i]
+            digest = credential_digest(args[0] if args else "")
+            fp = call.fps[i] = self.prefixes[i] + digest[:16].hex()
+        return fp
+
     async def __call__(self, payload: Any) -> Any:
         client = client_address.get()
+        call = _Call([_credential(payload, ref) for ref in self.slots])
+        index = self.index
         reserved: list[str] = []
-        if self.limiter is not None:
-            presented = [
-                (step, args)
-                for c in self.compiled
-                for step in c.steps
-                if (args := _credential(payload, step.ref)) is not None
-            ]
-            reserved = await self._check_lockout(presented, client)
-
-        last: AuthenticationError | AuthorizationError | None = None
-        rejected: dict[str, Scheme] = {}
-        for comp in self.compiled:
-            try:
-                first, by_scheme = await self._authenticate(comp, payload, rejected)
-            except (AuthenticationError, AuthorizationError) as exc:
-                last = exc
-                continue
-            except BaseException:
-                self._release(reserved)
-                raise
-            self._release(reserved)
-            reserved = []
-            if self.limiter is not None:
-                await self._check_requests(comp, by_scheme, payload, client)
-            token = _enter(first, by_scheme)
-            try:
-                return await self.endpoint(payload)
-            finally:
-                _leave(token)
-
-        if last is None:  # pragma: no cover - compiled is never empty
-            raise AssertionError("no security requirement was evaluated")
+        if index is not None and self.lockout:
+            reserved = await self._lockout(index, call, client)
         try:
-            if self.limiter is not None and rejected:
-                await self._count_failures(rejected, client)
+            passed = await self._authenticate(call, client)
         finally:
-            self._release(reserved)
-        if isinstance(last, AuthenticationError):
-            last.alternatives = self.kinds
-        self._report_as(
-            last.scheme or self.first.name, last.kind or self.first.kind, last.reason, client
-        )
-        raise last
+            # The reservation ends once the handlers have answered, before the method runs
+            # (failures were counted by then, so no attempt is ever uncounted).
+            if reserved and index is not None:
+                index.release(reserved)
+        comp, first, by_scheme = passed
+        if comp.limited:
+            await self._check_requests(comp, by_scheme, call, client)
+        token = _enter(first, by_scheme)
+        try:
+            return await self.endpoint(payload)
+        finally:
+            _leave(token)
 
     async def _authenticate(
-        self, comp: _Compiled, payload: Any, rejected: dict[str, Scheme]
+        self, call: _Call, client: str | None
+    ) -> tuple[_Compiled, Any, dict[str, Any]]:
+        rejected: dict[str, Scheme] = {}
+        refused: Unauthorized | Forbidden | None = None
+        missing: Unauthorized | None = None
+        for comp in self.compiled:
+            try:
+                first, by_scheme = await self._try(comp, call, rejected)
+            except Unauthorized as exc:
+                if exc.reason == "missing":
+                    missing = exc
+                else:
+                    refused = exc
+                continue
+            except Forbidden as exc:
+                refused = exc
+                continue
+            return comp, first, by_scheme
+        if rejected and self.limiter is not None:
+            await self._count_failures(rejected, client)
+        # Name what was presented and refused; "missing" only when nothing was.
+        error = refused or missing
+        if error is None:  # pragma: no cover - compiled is never empty
+            raise AssertionError("no security requirement was evaluated")
+        self._report(error.scheme or self.first.name, error.kind, error.reason, client)
+        raise error
+
+    async def _try(
+        self, comp: _Compiled, call: _Call, rejected: dict[str, Scheme]
     ) -> tuple[Any, dict[str, Any]]:
         by_scheme: dict[str, Any] = {}
         first: Any = None
         for step in comp.steps:
             sch = step.scheme
-            args = _credential(payload, step.ref)
+            args = call.creds[step.slot]
             if args is None:
-                raise AuthenticationError(
+                raise Unauthorized(
                     f"missing credential for {sch.name}",
                     reason="missing",
                     scheme=sch.name,
                     kind=sch.kind,
+                    alternatives=self.kinds,
                 )
             try:
-                principal = await _call_handler(step, args)
-            except AuthenticationError as exc:
+                principal = await _call_handler(step, args, self.threads)
+            except Unauthorized as exc:
                 # Only a rejected credential is a guess. An expired one was valid once: a
                 # crowd of stale tokens behind one NAT address must not lock it out.
                 if exc.reason == "invalid":
-                    rejected[_fingerprint(step, args)] = sch
-                raise AuthenticationError(
-                    exc.message, reason=exc.reason, scheme=sch.name, kind=sch.kind
-                ) from None
-            except Unauthorized as exc:
-                rejected[_fingerprint(step, args)] = sch
-                raise AuthenticationError(
-                    exc.message, reason="invalid", scheme=sch.name, kind=sch.kind
+                    rejected[self._fingerprint(call, step.slot)] = sch
+                raise Unauthorized(
+                    exc.message,
+                    reason=exc.reason,
+                    scheme=sch.name,
+                    kind=sch.kind,
+                    alternatives=self.kinds,
                 ) from None
             except Forbidden as exc:
-                raise AuthorizationError(
+                raise Forbidden(
                     exc.message,
                     missing_scopes=exc.missing_scopes,
                     required_scopes=sch.required_scopes,
+                    reason=exc.reason,
                     scheme=sch.name,
                     kind=sch.kind,
-                    reason=getattr(exc, "reason", "forbidden"),
                 ) from None
             if principal is None:
                 # Most likely a missing `return`: a bug to surface (500), never a pass.
@@ -319,24 +385,15 @@ class _Enforcer:
             if scopes is not None:
                 readable = True
                 granted |= scopes
-        # Name a bearer scheme when there is one: its 403 carries the scope challenge.
-        sch = next(
-            (s.scheme for s in comp.steps if s.scheme.kind in ("jwt", "oauth2")),
-            comp.steps[0].scheme,
-        )
         if not readable:
-            raise AuthorizationError(
-                "principal carries no scopes",
-                missing_scopes=comp.scopes,
-                required_scopes=comp.scopes,
-                reason="insufficient_scope",
-                scheme=sch.name,
-                kind=sch.kind,
-            )
-        missing = tuple(s for s in comp.scopes if s not in granted)
+            missing, message = comp.scopes, "principal carries no scopes"
+        else:
+            missing = tuple(s for s in comp.scopes if s not in granted)
+            message = f"missing scopes: {', '.join(missing)}"
         if missing:
-            raise AuthorizationError(
-                f"missing scopes: {', '.join(missing)}",
+            sch = comp.named  # a bearer scheme when there is one: its 403 has a challenge
+            raise Forbidden(
+                message,
                 missing_scopes=missing,
                 required_scopes=comp.scopes,
                 reason="insufficient_scope",
@@ -344,98 +401,119 @@ class _Enforcer:
                 kind=sch.kind,
             )
 
-    def _release(self, keys: list[str]) -> None:
-        for key in keys:
-            left = self._pending[key] - 1
-            if left:
-                self._pending[key] = left
-            else:
-                del self._pending[key]
+    # -- brute-force lockout ----------------------------------------------------------
 
-    async def _check_lockout(
-        self, presented: list[tuple[_Step, tuple[str, ...]]], client: str | None
-    ) -> list[str]:
-        """Refuse a locked-out caller; reserve one attempt per lockout key otherwise."""
-        limiter = self.limiter
-        if limiter is None:
-            return []
-        checks: list[tuple[str, RateLimit, Scheme]] = []
-        scheme = presented[0][0].scheme if presented else self.first
+    async def _lockout(self, index: FailureIndex, call: _Call, client: str | None) -> list[str]:
+        """Refuse a locked-out caller, else reserve one attempt per lockout key.
+
+        Only keys with recent failures are asked of the store (one call for all of them);
+        a clean key has its whole budget, less the attempts in flight.
+        """
+        keys: list[str] = []
+        limits: list[RateLimit] = []
+        owners: list[int] = []  # the slot each key belongs to (-1: the client's)
         if self.fail_client is not None and client:
-            checks.append((f"authfail:client:{client}", self.fail_client, scheme))
+            keys.append("authfail:client:" + client)
+            limits.append(self.fail_client)
+            owners.append(-1)
         if self.fail_credential is not None:
-            seen: set[str] = set()
-            for step, args in presented:
-                fp = _fingerprint(step, args)
-                if fp not in seen:
-                    seen.add(fp)
-                    checks.append((f"authfail:cred:{fp}", self.fail_credential, step.scheme))
-        for key, limit, sch in checks:
-            decision = await limiter.peek(key, limit)
-            in_flight = self._pending.get(key, 0)
-            if not decision.allowed or (not decision.degraded and decision.remaining <= in_flight):
-                reason = "unavailable" if decision.degraded else "locked_out"
-                self._report(sch, reason, client)
-                raise RateLimited("too many failed authentications", decision, reason=reason)
-        keys = [key for key, _, _ in checks]
-        for key in keys:
-            self._pending[key] = self._pending.get(key, 0) + 1
+            for i, args in enumerate(call.creds):
+                if args is not None:
+                    key = "authfail:cred:" + self._fingerprint(call, i)
+                    if key not in keys:
+                        keys.append(key)
+                        limits.append(self.fail_credential)
+                        owners.append(i)
+        if not keys:
+            return keys
+        now = time.monotonic()
+        pending = index.pending
+        unknown: list[int] = []
+        for j, key in enumerate(keys):
+            if not index.clean(key, now):
+                unknown.append(j)
+            elif pending.get(key, 0) >= limits[j].amount:
+                self._locked(owners[j], _crowded(limits[j]), call, client)
+        if unknown and self.limiter is not None:
+            decisions = await self.limiter.peek_many([(keys[j], limits[j]) for j in unknown])
+            for j, d in zip(unknown, decisions, strict=True):
+                if not d.allowed:
+                    self._locked(owners[j], d, call, client)
+                if d.remaining <= pending.get(keys[j], 0):
+                    self._locked(owners[j], _crowded(limits[j]), call, client)
+        index.reserve(keys)
         return keys
+
+    def _locked(self, slot: int, d: Decision, call: _Call, client: str | None) -> NoReturn:
+        # Report under the scheme whose key is locked; for the client's, the first presented.
+        if slot < 0:
+            slot = next((i for i, a in enumerate(call.creds) if a is not None), -1)
+        sch = self.slots[slot].scheme if slot >= 0 else self.first
+        reason = "unavailable" if d.fail_mode else "locked_out"
+        self._report(sch.name, sch.kind, reason, client)
+        raise RateLimited("too many failed authentications", d, reason=reason)
 
     async def _count_failures(self, rejected: Mapping[str, Scheme], client: str | None) -> None:
         limiter = self.limiter
         if limiter is None:
             return
-        # The call already fails with 401: a storage outage here is logged by the limiter,
-        # never raised.
+        # The call already fails with 401: a storage outage here is handled by the
+        # limiter (fallback or fail mode), never raised.
+        items: list[tuple[str, RateLimit]] = []
         if self.fail_client is not None and client:
-            await limiter.hit(f"authfail:client:{client}", self.fail_client)
+            items.append((f"authfail:client:{client}", self.fail_client))
         if self.fail_credential is not None:
-            for fp in rejected:
-                await limiter.hit(f"authfail:cred:{fp}", self.fail_credential)
+            items += [(f"authfail:cred:{fp}", self.fail_credential) for fp in rejected]
+        if items:
+            await limiter.count_failures(items)
+
+    # -- request limits -----------------------------------------------------------------
+
+    def _identity(self, principal: Any, step: _Step, call: _Call) -> str:
+        # Count a client's requests under its subject, so rotating keys share one budget.
+        subject = getattr(principal, "subject", None)
+        if isinstance(subject, str) and subject:
+            who = self._subjects.get(subject)
+            if who is None:
+                if len(self._subjects) >= _SUBJECTS:
+                    self._subjects.clear()
+                digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+                who = self._subjects[subject] = f"sub:{digest}"
+            return who
+        return "cred:" + self._fingerprint(call, step.slot)
 
     async def _check_requests(
-        self, comp: _Compiled, by_scheme: Mapping[str, Any], payload: Any, client: str | None
+        self, comp: _Compiled, by_scheme: Mapping[str, Any], call: _Call, client: str | None
     ) -> None:
         limiter = self.limiter
-        if limiter is None or not (self.per_scheme or self.method_limit):
+        if limiter is None:
             return
-        tightest: Decision | None = None
-        refused: tuple[Decision, Scheme] | None = None
+        items: list[tuple[str, RateLimit]] = []
+        named: list[Scheme] = []
         identity = ""
         for step in comp.steps:
-            who = _identity(by_scheme[step.scheme.name], step, payload)
+            who = self._identity(by_scheme[step.scheme.name], step, call)
             identity = identity or who
-            limit = self.per_scheme.get(step.scheme.name)
-            if limit is None:
-                continue
-            d = await limiter.hit(f"req:scheme:{step.scheme.name}:{who}", limit)
-            tightest = _tighter(tightest, d)
-            if not d.allowed and refused is None:
-                refused = (d, step.scheme)
+            if step.limit is not None:
+                items.append((f"req:scheme:{step.scheme.name}:{who}", step.limit))
+                named.append(step.scheme)
         if self.method_limit is not None:
-            d = await limiter.hit(f"req:method:{self.method}:{identity}", self.method_limit)
+            items.append((f"req:method:{self.method}:{identity}", self.method_limit))
+            named.append(comp.steps[0].scheme)
+        decisions = await limiter.hit_many(items)
+        tightest = decisions[0]
+        refused: tuple[Decision, Scheme] | None = None
+        for d, sch in zip(decisions, named, strict=True):
             tightest = _tighter(tightest, d)
             if not d.allowed and refused is None:
-                refused = (d, comp.steps[0].scheme)
+                refused = (d, sch)
         rate_limit_decision.set(tightest)
         if refused is not None:
-            self._report(refused[1], "rate_limited", client)
+            self._report(refused[1].name, refused[1].kind, "rate_limited", client)
             raise RateLimited("rate limit exceeded", refused[0])
 
 
-def _identity(principal: Any, step: _Step, payload: Any) -> str:
-    # Count a client's requests under its subject, so rotating keys share one budget.
-    subject = getattr(principal, "subject", None)
-    if isinstance(subject, str) and subject:
-        return f"sub:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
-    args = _credential(payload, step.ref)
-    return "cred:" + _fingerprint(step, args or ("",))
-
-
-def _tighter(a: Decision | None, b: Decision) -> Decision:
-    if a is None:
-        return b
+def _tighter(a: Decision, b: Decision) -> Decision:
     if a.allowed != b.allowed:
         return a if not a.allowed else b
     return a if a.remaining <= b.remaining else b
@@ -459,12 +537,13 @@ class _PublicLimited:
 
     async def __call__(self, payload: Any) -> Any:
         client = client_address.get()
-        d = await self.limiter.hit(f"req:method:{self.method}:addr:{client or '-'}", self.limit)
+        key = f"req:method:{self.method}:addr:{client or '-'}"
+        [d] = await self.limiter.hit_many([(key, self.limit)])
         rate_limit_decision.set(d)
         if not d.allowed:
             if self.on_failure is not None:
                 try:
-                    self.on_failure(AuthFailure("", "", self.method, client, "rate_limited"))
+                    self.on_failure(AuthFailure("", None, self.method, client, "rate_limited"))
                 except Exception:
                     _log.exception("auth failure hook raised for method %s", self.method)
             raise RateLimited("rate limit exceeded", d)
@@ -474,21 +553,23 @@ class _PublicLimited:
 def secure(
     endpoint: Endpoint,
     requirements: Sequence[Requirement],
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[SchemeKind, Handler],
     *,
     method_name: str,
     on_failure: Callable[[AuthFailure], None] | None = None,
     limiter: RateLimiter | None = None,
     limits: RateLimits | None = None,
+    threads: ThreadRunner | None = None,
 ) -> Endpoint:
     """Wrap `endpoint` so it runs only for callers that meet one of `requirements`.
 
-    Requirements are alternatives tried in order: the first that passes wins, and if none
-    does the last one's error is raised (`AuthenticationError`, 401, or
-    `AuthorizationError`, 403). All schemes of one requirement must pass, then its scopes
-    are checked against the principals' `scopes`. `handlers` maps scheme kinds to auth
-    handlers (see `handlers_for`). With a `limiter`, `limits` (default `RateLimits()`)
-    apply and `RateLimited` may be raised. Empty `requirements` make the method public.
+    Requirements are alternatives tried in order: the first that passes wins. If none
+    does, the refusal of a credential that was presented is raised (the last such one),
+    else the last "missing credential": `Unauthorized` (401) or `Forbidden` (403). All
+    schemes of one requirement must pass, then its scopes are checked against the
+    principals' `scopes`. `handlers` maps scheme kinds to auth handlers (see
+    `handlers_for`). With a `limiter`, `limits` (default `RateLimits()`) apply and
+    `RateLimited` may be raised. Empty `requirements` make the method public.
     `on_failure` is called once per refused call with an `AuthFailure`.
     """
     limits = limits if limits is not None else RateLimits()
@@ -503,12 +584,13 @@ def secure(
             limit=RateLimit.of(method_limit),
             on_failure=on_failure,
         )
-    compiled = _compile(requirements, handlers, method_name)
     return _Enforcer(
         endpoint,
-        compiled,
+        requirements,
+        handlers,
         method=method_name,
         on_failure=on_failure,
         limiter=limiter,
         limits=limits,
+        threads=threads or ThreadRunner(),
     )

@@ -1,112 +1,30 @@
-"""The failures the security runtime raises, carrying what the transport needs to answer.
+"""The refusals the security layer raises besides `Unauthorized` and `Forbidden`.
 
-`AuthenticationError` is a 401 and `AuthorizationError` a 403: both subclass the errors of
-`bastion.errors`, so code catching `Unauthorized` or `Forbidden` keeps working. Neither
-ever holds a credential: messages and reasons come from a short fixed vocabulary or from
-the service's own handler.
+Authentication and authorization failures are `bastion.Unauthorized` (401) and
+`bastion.Forbidden` (403): the same exceptions auth handlers raise, carrying the scheme,
+its kind and a `reason` from `REASONS`. Rate limits raise `RateLimited`. None of them ever
+holds a credential, and none says how a transport renders it: HTTP turns them into status
+codes and headers, another transport into its own status codes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from bastion.errors import BastionError, Forbidden, Unauthorized
+from bastion.errors import REASONS, BastionError, _reason
 
 if TYPE_CHECKING:
     from bastion.security.ratelimit import Decision
 
-__all__ = [
-    "REASONS",
-    "AuthenticationError",
-    "AuthorizationError",
-    "NoPrincipalError",
-    "RateLimited",
-]
-
-#: Every value `reason` can take: safe as a metric label (bounded, never a credential).
-REASONS: Final = frozenset(
-    {
-        "missing",  # no credential in the request
-        "invalid",  # a credential was sent and rejected
-        "expired",  # a credential that was once valid has expired
-        "forbidden",  # the handler refused an authenticated principal
-        "insufficient_scope",  # the principal lacks a required scope
-        "rate_limited",  # too many requests for this credential or method
-        "locked_out",  # too many failed authentications from this client or credential
-        "unavailable",  # the rate limit storage is down and the limit fails closed
-    }
-)
-
-
-def _reason(reason: str, default: str) -> str:
-    # An unknown reason would become an unbounded metric label: fold it into the default.
-    return reason if reason in REASONS else default
-
-
-class AuthenticationError(Unauthorized):
-    """The credential is missing or invalid (HTTP 401).
-
-    Verifiers raise it with a `reason`; the enforcer re-raises it with the `scheme` name
-    and `kind` set and `alternatives` listing the kinds the method accepts, which is what
-    `www_authenticate` needs.
-    """
-
-    def __init__(
-        self,
-        message: str = "unauthorized",
-        *,
-        reason: str = "invalid",
-        scheme: str | None = None,
-        kind: str | None = None,
-        alternatives: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.reason = _reason(reason, "invalid")
-        self.scheme = scheme
-        self.kind = kind
-        self.alternatives = alternatives
-
-    def __repr__(self) -> str:
-        return (
-            f"AuthenticationError({self.message!r}, reason={self.reason!r}, scheme={self.scheme!r})"
-        )
-
-
-class AuthorizationError(Forbidden):
-    """The principal is authenticated but not allowed (HTTP 403).
-
-    `required_scopes` are the requirement's scopes and `missing_scopes` the ones the
-    principal lacks, so the transport can answer `error="insufficient_scope"`.
-    """
-
-    def __init__(
-        self,
-        message: str = "forbidden",
-        *,
-        missing_scopes: tuple[str, ...] = (),
-        required_scopes: tuple[str, ...] = (),
-        reason: str = "forbidden",
-        scheme: str | None = None,
-        kind: str | None = None,
-    ) -> None:
-        super().__init__(message, missing_scopes=missing_scopes)
-        self.required_scopes = required_scopes
-        self.reason = _reason(reason, "forbidden")
-        self.scheme = scheme
-        self.kind = kind
-
-    def __repr__(self) -> str:
-        return (
-            f"AuthorizationError({self.message!r}, missing_scopes={self.missing_scopes!r}, "
-            f"scheme={self.scheme!r})"
-        )
+__all__ = ["REASONS", "NoPrincipalError", "RateLimited"]
 
 
 class RateLimited(BastionError):
-    """A rate limit refused the call (HTTP 429; 503 fits better when `decision.degraded`).
+    """A rate limit refused the call (HTTP 429, gRPC RESOURCE_EXHAUSTED).
 
-    `decision` gives the numbers for the `RateLimit-*` and `Retry-After` headers (see
-    `rate_limit_headers`); `reason` is `rate_limited`, `locked_out` or `unavailable`.
+    `decision` gives the numbers (limit, remaining, when it resets); `reason` is
+    `rate_limited` (a request limit), `locked_out` (too many failed authentications) or
+    `unavailable` (the storage is down and the limit's fail mode refuses: HTTP 503).
     """
 
     def __init__(self, message: str, decision: Decision, *, reason: str = "rate_limited") -> None:

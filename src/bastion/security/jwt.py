@@ -4,6 +4,12 @@ Every key is bound to the algorithm family its material belongs to (HMAC secret,
 curve, Ed25519/Ed448) when it is loaded, and a token is only ever checked with a key of the
 family its `alg` names. So an RS256 public key can never be used as an HS256 secret, whatever
 the token's header says, and `alg: none` is never accepted.
+
+A token is parsed once (PyJWS splits and decodes it; the header's `alg` and `kid` choose the
+key; PyJWT's algorithm verifies the signature over the same bytes), then its claims are
+checked. A token that passed is remembered, by its digest, until it expires: the next call
+with it checks its times (`exp`, `nbf`, `iat`, with the leeway) and nothing else, unless
+the keys changed since. Failures are never remembered.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 import anyio
@@ -24,9 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from bastion.errors import ConfigError
+from bastion.errors import ConfigError, Unauthorized
 from bastion.redact import redact_url
-from bastion.security.errors import AuthenticationError
+from bastion.security._digest import credential_digest
 from bastion.security.principal import Principal, normalize_scopes
 from bastion.security.scheme import Scheme
 
@@ -69,8 +77,25 @@ class _Key:
     material: Any  # bytes for HMAC, a cryptography public key otherwise
 
 
-def _fail(message: str, reason: str = "invalid") -> AuthenticationError:
-    return AuthenticationError(message, reason=reason)
+class _Verified(NamedTuple):
+    # A token that passed: what its next use needs to be accepted without a signature check.
+    generation: int  # of the keys it was checked against
+    exp: int | None
+    nbf: int | None  # the later of nbf and iat: not valid before it
+    claims: Mapping[str, Any]  # read-only
+    principal: Principal
+
+
+def _fail(message: str, reason: str = "invalid") -> Unauthorized:
+    return Unauthorized(message, reason=reason)
+
+
+def _int(value: Any) -> int | None:
+    # As PyJWT reads NumericDate claims: anything int() takes.
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 class JWTVerifier:
@@ -81,7 +106,8 @@ class JWTVerifier:
     httpx, cached for `jwks_max_age`, refetched on an unknown `kid` at most once per
     `min_refresh_interval`). `exp`, `nbf` and `iat` are checked with `leeway` seconds;
     `issuer` and `audience` when given; `required_claims` must be present. Scopes are read
-    from `scope` (space separated), `scp` and `scopes`.
+    from `scope` (space separated), `scp` and `scopes`. Up to `cache_size` tokens that
+    passed are remembered until they expire (0 turns this off).
     """
 
     def __init__(
@@ -101,8 +127,11 @@ class JWTVerifier:
         fetch_timeout: float = 5.0,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cache_size: int = 4096,
     ) -> None:
         problems: list[str] = []
+        if cache_size < 0:
+            problems.append(f"JWTVerifier: cache_size {cache_size!r} must be >= 0")
         self.algorithms = frozenset(algorithms)
         for alg in sorted(self.algorithms - _FAMILY.keys()):
             problems.append(
@@ -143,22 +172,25 @@ class JWTVerifier:
         self._remote_loaded_at: float | None = None
         self._next_fetch_at = float("-inf")
         self._fetch_lock: anyio.Lock | None = None
-        self._options: dict[str, Any] = {"require": list(self.required_claims)}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
+        # Bumped whenever the keys change: a token verified with other keys is checked again.
+        self._generation = 0
+        self._remote_jwks: Any = None
+        self._jws = pyjwt.PyJWS()
+        self._algorithms = {a: self._jws.get_algorithm_by_name(a) for a in self.algorithms}
 
     # -- the handler --------------------------------------------------------------------
 
     async def __call__(self, token: str, scheme: Scheme) -> Principal:
-        """Verify `token` and return its principal; raise `AuthenticationError` otherwise."""
-        claims = await self.verify(token)
-        subject = claims.get("sub")
-        return Principal(
-            subject=subject if isinstance(subject, str) else "",
-            scopes=_scopes(claims),
-            claims=claims,
-        )
+        """Verify `token` and return its principal; raise `Unauthorized` otherwise."""
+        return (await self._verified(token)).principal
 
     async def verify(self, token: str) -> dict[str, Any]:
-        """Verify `token` and return its claims; raise `AuthenticationError` otherwise."""
+        """Verify `token` and return its claims; raise `Unauthorized` otherwise."""
+        return dict((await self._verified(token)).claims)
+
+    async def _verified(self, token: str) -> _Verified:
         if not isinstance(token, str) or not token.strip():
             raise _fail("missing token", "missing")
         token = token.strip()
@@ -166,10 +198,37 @@ class JWTVerifier:
             token = token[7:].strip()
         if len(token) > _MAX_TOKEN_CHARS:
             raise _fail("malformed token")
+        if not self.cache_size:
+            return await self._check(token)
+        digest = credential_digest(token)
+        seen = self._cache.get(digest)
+        if seen is not None:
+            if self.jwks_url is not None and self._stale():
+                await self._refresh(force=False)  # as on every call: the keys may rotate
+            if seen.generation == self._generation and self._fresh(seen):
+                self._cache.move_to_end(digest)
+                return seen
+            self._cache.pop(digest, None)
+        verified = await self._check(token)
+        self._cache[digest] = verified
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return verified
+
+    def _fresh(self, seen: _Verified) -> bool:
+        # The checks that depend on the time, exactly as the first verification made them.
+        now = time.time()
+        if seen.exp is not None and seen.exp <= now - self.leeway:
+            return False
+        return seen.nbf is None or seen.nbf <= now + self.leeway  # a clock stepped back
+
+    async def _check(self, token: str) -> _Verified:
         try:
-            header = pyjwt.get_unverified_header(token)
+            # One parse: header, payload and signature, nothing verified yet.
+            parts = self._jws.decode_complete(token, options={"verify_signature": False})
         except pyjwt.PyJWTError:
             raise _fail("malformed token") from None
+        header, signature = parts["header"], parts["signature"]
         alg = header.get("alg")
         kid = header.get("kid")
         if not isinstance(alg, str) or alg not in self.algorithms or alg not in _FAMILY:
@@ -177,26 +236,89 @@ class JWTVerifier:
             raise _fail("algorithm not allowed")
         if kid is not None and not isinstance(kid, str):
             raise _fail("malformed token")
-
         candidates = await self._candidates(kid, alg)
-        for key in candidates:
-            try:
-                decoded = pyjwt.decode_complete(
-                    token,
-                    key=key.material,
-                    algorithms=[alg],
-                    options=self._options,  # type: ignore[arg-type]
-                    audience=self.audience,
-                    issuer=self.issuer,
-                    leeway=self.leeway,
-                )
-            except pyjwt.InvalidSignatureError:
-                continue  # another key of the same family may have signed it
-            except pyjwt.PyJWTError as exc:
-                raise _translate(exc) from None
-            payload: dict[str, Any] = decoded["payload"]
-            return payload
-        raise _fail("invalid signature")
+        generation = self._generation  # of the keys just chosen (no await since)
+        algorithm = self._algorithms[alg]
+        signed = token.rsplit(".", 1)[0].encode("utf-8")
+        if not any(_verifies(algorithm, signed, k, signature) for k in candidates):
+            raise _fail("invalid signature")
+        try:
+            claims = json.loads(parts["payload"])
+        except (ValueError, RecursionError):
+            raise _fail("malformed token") from None
+        if not isinstance(claims, dict):
+            raise _fail("malformed token")
+        exp, not_before = self._check_claims(claims)
+        subject = claims.get("sub")
+        frozen = MappingProxyType(claims)
+        principal = Principal(
+            subject=subject if isinstance(subject, str) else "",
+            scopes=_scopes(claims),
+            claims=frozen,
+        )
+        return _Verified(generation, exp, not_before, frozen, principal)
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> tuple[int | None, int | None]:
+        # PyJWT's rules and order (required, iat, nbf, exp, iss, aud, sub, jti), with our
+        # fixed messages: nothing of the token is ever quoted.
+        for claim in self.required_claims:
+            if claims.get(claim) is None:
+                raise _fail(f"missing claim: {claim}")
+        now = time.time()
+        leeway = self.leeway
+        iat = nbf = exp = None
+        if "iat" in claims:
+            iat = _int(claims["iat"])
+            if iat is None:
+                raise _fail("invalid iat claim")
+            if iat > now + leeway:
+                raise _fail("token not yet valid")
+        if "nbf" in claims:
+            nbf = _int(claims["nbf"])
+            if nbf is None:
+                raise _fail("malformed token")
+            if nbf > now + leeway:
+                raise _fail("token not yet valid")
+        if "exp" in claims:
+            exp = _int(claims["exp"])
+            if exp is None:
+                raise _fail("malformed token")
+            if exp <= now - leeway:
+                raise _fail("token expired", "expired")
+        self._check_issuer(claims)
+        self._check_audience(claims)
+        for name in ("sub", "jti"):
+            if name in claims and not isinstance(claims[name], str):
+                raise _fail("invalid token")
+        # Not valid before the later of nbf and iat: what a cached token is checked against.
+        starts = [t for t in (iat, nbf) if t is not None]
+        return exp, max(starts) if starts else None
+
+    def _check_issuer(self, claims: Mapping[str, Any]) -> None:
+        issuer = self.issuer
+        if issuer is None:
+            return
+        if "iss" not in claims:
+            raise _fail("missing claim: iss")
+        iss = claims["iss"]
+        accepted = (issuer,) if isinstance(issuer, str) else issuer
+        if not isinstance(iss, str) or iss not in accepted:
+            raise _fail("invalid issuer")
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        aud = claims.get("aud")
+        if self.audience is None:
+            if aud:  # the token is meant for someone, and this service expects no one
+                raise _fail("invalid audience")
+            return
+        if not aud:
+            raise _fail("missing claim: aud")
+        given = [aud] if isinstance(aud, str) else aud
+        if not isinstance(given, list) or not all(isinstance(a, str) for a in given):
+            raise _fail("invalid audience")
+        wanted = (self.audience,) if isinstance(self.audience, str) else self.audience
+        if all(a not in given for a in wanted):
+            raise _fail("invalid audience")
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -222,9 +344,12 @@ class JWTVerifier:
         # A static key without kid (key=) also verifies tokens that carry one.
         return [k for k in keys if k.kid == kid or (k.kid is None and k in self._static)]
 
-    async def _refresh_if_stale(self) -> None:
+    def _stale(self) -> bool:
         loaded = self._remote_loaded_at
-        if loaded is None or self._clock() - loaded >= self.jwks_max_age:
+        return loaded is None or self._clock() - loaded >= self.jwks_max_age
+
+    async def _refresh_if_stale(self) -> None:
+        if self._stale():
             await self._refresh(force=False)
 
     async def refresh(self) -> bool:
@@ -272,6 +397,10 @@ class JWTVerifier:
             except ValueError as exc:
                 # The message is ours and names only the kid and the problem.
                 _log.warning("JWKS from %s: skipping a key: %s", where, exc)
+        if doc["keys"] != self._remote_jwks:
+            # New, rotated or withdrawn keys: what they verified is verified again.
+            self._generation += 1
+            self._remote_jwks = doc["keys"]
         self._remote = tuple(loaded)
         self._remote_loaded_at = self._clock()
         _log.info("JWKS from %s loaded: %d signing keys", where, len(loaded))
@@ -435,30 +564,14 @@ def _check_jwks_url(url: str, problems: list[str]) -> None:
     )
 
 
-# -- claims --------------------------------------------------------------------------------
-
-_MESSAGES: Final[tuple[tuple[type[pyjwt.PyJWTError], str, str], ...]] = (
-    (pyjwt.ExpiredSignatureError, "token expired", "expired"),
-    (pyjwt.ImmatureSignatureError, "token not yet valid", "invalid"),
-    (pyjwt.InvalidAudienceError, "invalid audience", "invalid"),
-    (pyjwt.InvalidIssuerError, "invalid issuer", "invalid"),
-    (pyjwt.InvalidIssuedAtError, "invalid iat claim", "invalid"),
-    (pyjwt.InvalidSignatureError, "invalid signature", "invalid"),
-    (pyjwt.InvalidAlgorithmError, "algorithm not allowed", "invalid"),
-    (pyjwt.InvalidKeyError, "algorithm not allowed for this key", "invalid"),
-    (pyjwt.DecodeError, "malformed token", "invalid"),
-)
+# -- signatures and claims -------------------------------------------------------------------
 
 
-def _translate(exc: pyjwt.PyJWTError) -> AuthenticationError:
-    # PyJWT's own messages are safe today, but ours are fixed text: nothing of the token.
-    if isinstance(exc, pyjwt.MissingRequiredClaimError):
-        claim = exc.claim if isinstance(exc.claim, str) else "?"
-        return _fail(f"missing claim: {claim}")
-    for cls, message, reason in _MESSAGES:
-        if isinstance(exc, cls):
-            return _fail(message, reason)
-    return _fail("invalid token")
+def _verifies(algorithm: Any, signed: bytes, key: _Key, signature: bytes) -> bool:
+    try:
+        return bool(algorithm.verify(signed, algorithm.prepare_key(key.material), signature))
+    except (ValueError, TypeError, pyjwt.PyJWTError):
+        return False  # a signature or key the algorithm cannot read verifies nothing
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:

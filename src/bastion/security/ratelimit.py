@@ -1,66 +1,63 @@
-"""Rate limiting on top of the `limits` library: memory by default, Redis to share counts.
+"""Rate limiting: counts in this process by default, in Redis to share them between Apps.
 
-A `RateLimiter` belongs to an App. Every storage call is bounded by `timeout`; when the
-storage fails the limiter answers with each limit's fail mode (open: allow, closed: refuse)
-and stops calling the storage for `retry_interval` seconds, so a Redis outage costs one
-bounded wait now and then instead of one per request. Outages and recoveries are logged
-once per change of state on the `bastion.security` logger.
+A `RateLimiter` belongs to an App. All the checks of one request go to the store together:
+one round trip to Redis (a Lua script), nothing that can block in memory. When Redis is
+unreachable the limiter counts in this process instead (the *fallback*), so limits and
+brute-force lockouts still hold per instance and valid callers still pass; it asks Redis
+again every `retry_interval` seconds and the shared counts take over when it answers. The
+start and the end of an outage are logged once each on the `bastion.security` logger, and
+`on_fallback` is called for every check answered locally meanwhile (the App counts them
+in the `bastion.ratelimit.fallback` metric). With `fallback=False` an outage applies each
+limit's fail mode instead (open: allow, closed: refuse).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import anyio
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import (
-    FixedWindowRateLimiter,
-    MovingWindowRateLimiter,
-    SlidingWindowCounterRateLimiter,
-)
-from limits.aio.strategies import RateLimiter as _Strategy
-from limits.errors import StorageError
 from limits.util import parse_many
 
 from bastion.errors import ConfigError
 from bastion.redact import redact_url
+from bastion.security._counters import Check, MemoryCounter, Op, Raw, Strategy, usage
+from bastion.security._failures import FailureIndex
 
-__all__ = [
-    "Decision",
-    "RateLimit",
-    "RateLimiter",
-    "rate_limit_decision",
-    "rate_limit_headers",
-]
+if TYPE_CHECKING:
+    from bastion.security._redis import RedisCounter
+
+__all__ = ["Decision", "RateLimit", "RateLimiter", "rate_limit_decision"]
 
 _log = logging.getLogger("bastion.security")
-_T = TypeVar("_T")
-_STRATEGIES: dict[str, type[_Strategy]] = {
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
-    "fixed-window": FixedWindowRateLimiter,
-    "moving-window": MovingWindowRateLimiter,
-}
+
+#: How many lockout keys with recent failures an App remembers (see `FailureIndex`).
+FAILURE_INDEX_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """A limit such as `"100/minute"` or `"5 per 10 seconds"`, parsed when built.
 
-    `fail_open` overrides the limiter's choice for this limit when its storage is down.
-    A malformed spec raises `ConfigError` at startup, not at the first request.
+    `fail_open` overrides the limiter's choice for this limit when its storage is down
+    and the limiter has no fallback. A malformed spec raises `ConfigError` at startup,
+    not at the first request.
     """
 
     spec: str
     fail_open: bool | None = None
     item: RateLimitItem = field(init=False, repr=False, compare=False)
+    #: The number of hits allowed per window.
+    amount: int = field(init=False, repr=False, compare=False)
+    #: The window, in seconds.
+    window: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -74,7 +71,10 @@ class RateLimit:
                     "'5 per 10 seconds'"
                 ]
             )
-        object.__setattr__(self, "item", items[0])
+        item = items[0]
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "amount", int(item.amount))
+        object.__setattr__(self, "window", int(item.get_expiry()))
 
     @classmethod
     def of(cls, value: RateLimit | str) -> RateLimit:
@@ -84,10 +84,11 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of one rate limit check, with the numbers the response headers need.
+    """The outcome of one rate limit check: allowed or not, and the numbers behind it.
 
-    `degraded` is true when the storage could not be reached and the limit's fail mode
-    decided: the counts are then unknown and `rate_limit_headers` leaves them out.
+    `degraded` is true when the shared store could not be reached: the counts are then
+    this process's own (the fallback) or unknown (`fail_mode`: the limit's fail mode
+    decided), and transports leave them out of their answers.
     """
 
     allowed: bool
@@ -96,78 +97,85 @@ class Decision:
     reset_after_seconds: float
     window_seconds: int = 0
     degraded: bool = False
+    fail_mode: bool = False
 
 
-#: The request-limit decision of the call in progress, for the transport's response headers.
+#: The request-limit decision of the call in progress, for the transport's answer.
 rate_limit_decision: ContextVar[Decision | None] = ContextVar(
     "bastion.security.rate_limit_decision", default=None
 )
 
 
-def rate_limit_headers(decision: Decision) -> dict[str, str]:
-    """Return the `RateLimit-*` headers for `decision`, and `Retry-After` when refused."""
-    headers: dict[str, str] = {}
-    reset = max(0, math.ceil(decision.reset_after_seconds))
-    if not decision.degraded:
-        headers["RateLimit-Limit"] = str(decision.limit)
-        headers["RateLimit-Remaining"] = str(max(0, decision.remaining))
-        headers["RateLimit-Reset"] = str(reset)
-        if decision.window_seconds:
-            headers["RateLimit-Policy"] = f"{decision.limit};w={decision.window_seconds}"
-    if not decision.allowed:
-        headers["Retry-After"] = str(max(1, reset))
-    return headers
-
-
 class RateLimiter:
-    """Counts hits per key against `RateLimit`s, in memory or in Redis.
+    """Counts hits per key against `RateLimit`s, in this process or in Redis.
 
     Give `storage_url="redis://host:port/db"` (or `rediss://`) to share counts between
     processes and App instances; `None` or `memory://` keeps them in this object.
-    `fail_open` is the default when the storage is down; each `RateLimit` may override it.
-    `key_prefix` separates apps sharing one Redis. `strategy` is a `limits` strategy name.
+    `fallback` (default on) counts in this process while Redis is unreachable; without it
+    `fail_open` is the default fail mode, which each `RateLimit` may override.
+    `key_prefix` separates apps sharing one Redis. `strategy` is `sliding-window-counter`,
+    `fixed-window` or `moving-window`. `timeout` bounds each Redis call (socket timeouts).
+    Use it as an async context manager (the App does) to follow the failure feed of a
+    shared store; without it every lockout check asks Redis.
     """
 
     def __init__(
         self,
         storage_url: str | None = None,
         *,
+        fallback: bool = True,
         fail_open: bool = True,
         key_prefix: str = "bastion",
         strategy: str = "sliding-window-counter",
         timeout: float = 0.5,
         retry_interval: float = 2.0,
+        on_fallback: Callable[[int], None] | None = None,
     ) -> None:
-        if strategy not in _STRATEGIES:
+        try:
+            self.strategy = Strategy(strategy)
+        except ValueError:
             raise ConfigError(
-                [f"rate limit strategy {strategy!r}: expected one of {', '.join(_STRATEGIES)}"]
-            )
+                [
+                    f"rate limit strategy {strategy!r}: expected one of "
+                    f"{', '.join(s.value for s in Strategy)}"
+                ]
+            ) from None
         if not timeout > 0:
             raise ConfigError([f"rate limiter timeout {timeout!r}: must be > 0 seconds"])
+        self.fallback = fallback
         self.fail_open = fail_open
         self.key_prefix = key_prefix
         self.timeout = timeout
         self.retry_interval = retry_interval
+        #: Called with the number of checks answered by the fallback, each time it answers.
+        self.on_fallback = on_fallback
         self._target = redact_url(storage_url) if storage_url else "memory://"
-        self._pool: Any = None
-        self._storage = self._make_storage(storage_url)
-        self._strategy: _Strategy = _STRATEGIES[strategy](self._storage)
-        self._errors: tuple[type[BaseException], ...] = (TimeoutError, OSError, StorageError)
-        base = self._storage.base_exceptions
-        self._errors += base if isinstance(base, tuple) else (base,)
+        self._local = MemoryCounter(self.strategy)
+        self._shared = self._make_shared(storage_url)
+        self._errors: tuple[type[BaseException], ...] = (
+            self._shared.errors() if self._shared is not None else ()
+        )
+        #: The lockout keys with recent failures (see `FailureIndex`).
+        self.failures = FailureIndex(FAILURE_INDEX_SIZE, known=self._shared is None)
         self._available = True
         self._down_until = 0.0
+        self._resync = False
+        self._stopping = False
+        self._watcher: asyncio.Task[None] | None = None
+        #: How many calls were made to a store (Redis, or counters in this process): each
+        #: is one round trip to Redis, whatever the number of checks it carried.
+        self.store_calls = 0
 
-    def _make_storage(self, url: str | None) -> Storage:
+    def _make_shared(self, url: str | None) -> RedisCounter | None:
         if url is None or url in ("memory://", "async+memory://"):
-            return MemoryStorage()
+            return None
         scheme = urlsplit(url).scheme.removeprefix("async+")
         if scheme not in ("redis", "rediss"):
             raise ConfigError(
                 [f"rate limit storage {self._target!r}: expected memory://, redis:// or rediss://"]
             )
         try:
-            import redis.asyncio as aioredis
+            from bastion.security._redis import RedisCounter
         except ImportError:
             raise ConfigError(
                 [
@@ -175,121 +183,220 @@ class RateLimiter:
                     "pip install 'bastion[redis]'"
                 ]
             ) from None
-        plain = url.removeprefix("async+")
-        # Our own pool, so that socket timeouts bound every call, no retry loop hides an
-        # outage, and aclose() can release the connections.
-        self._pool = aioredis.ConnectionPool.from_url(
-            plain, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
-        )
-        options: dict[str, Any] = {"connection_pool": self._pool}
-        return RedisStorage(
-            f"async+{plain}", implementation="redispy", key_prefix="LIMITS", **options
+        return RedisCounter(
+            url.removeprefix("async+"),
+            strategy=self.strategy,
+            key_prefix=self.key_prefix,
+            timeout=self.timeout,
         )
 
     @property
     def available(self) -> bool:
-        """Whether the last storage call succeeded."""
+        """Whether the shared store answered the last call (always true in memory)."""
         return self._available
+
+    @property
+    def shared(self) -> bool:
+        """Whether counts are kept in a store shared with other processes."""
+        return self._shared is not None
+
+    # -- checks ---------------------------------------------------------------------
 
     async def hit(
         self, key: str, limit: RateLimit | str, *, fail_open: bool | None = None
     ) -> Decision:
         """Count one hit for `key` and say whether it stays within `limit`."""
-        rl = RateLimit.of(limit)
-        item = rl.item
-
-        async def op() -> tuple[bool, float, int]:
-            ok = await self._strategy.hit(item, self.key_prefix, key)
-            reset, remaining = await self._strategy.get_window_stats(item, self.key_prefix, key)
-            return ok, reset, remaining
-
-        result = await self._call(op)
-        if result is None:
-            return self._degraded(rl, fail_open)
-        ok, reset, remaining = result
-        return self._decision(item, ok, reset, remaining)
+        return (await self._run([(key, RateLimit.of(limit))], Op.HIT, fail_open))[0]
 
     async def peek(
         self, key: str, limit: RateLimit | str, *, fail_open: bool | None = None
     ) -> Decision:
         """Say whether one more hit for `key` would stay within `limit`, without counting it."""
-        rl = RateLimit.of(limit)
-        item = rl.item
+        return (await self._run([(key, RateLimit.of(limit))], Op.PEEK, fail_open))[0]
 
-        async def op() -> tuple[float, int]:
-            reset, remaining = await self._strategy.get_window_stats(item, self.key_prefix, key)
-            return reset, remaining
+    async def hit_many(self, items: Sequence[tuple[str, RateLimit]]) -> list[Decision]:
+        """Count one hit for each `(key, limit)`, all in one storage call."""
+        return await self._run(items, Op.HIT, None)
 
-        result = await self._call(op)
-        if result is None:
-            return self._degraded(rl, fail_open)
-        reset, remaining = result
-        return self._decision(item, remaining > 0, reset, remaining)
+    async def peek_many(self, items: Sequence[tuple[str, RateLimit]]) -> list[Decision]:
+        """Peek at each `(key, limit)`, all in one storage call."""
+        return await self._run(items, Op.PEEK, None)
+
+    async def count_failures(self, items: Sequence[tuple[str, RateLimit]]) -> None:
+        """Count a failed authentication under each lockout `(key, limit)`, in one call.
+
+        The keys are recorded in `failures` (here, and through the store's failure feed
+        in every App sharing it) so that their next checks ask the store.
+        """
+        now = time.monotonic()
+        for key, limit in items:
+            self.failures.mark(key, 2 * limit.window, now)
+        await self._run(items, Op.HIT, None, announce=True)
 
     async def clear(self, key: str, limit: RateLimit | str) -> None:
         """Forget the hits counted for `key` under `limit` (e.g. after a successful login)."""
-        item = RateLimit.of(limit).item
+        await self._run([(key, RateLimit.of(limit))], Op.CLEAR, None)
 
-        async def op() -> None:
-            await self._strategy.clear(item, self.key_prefix, key)
+    async def _run(
+        self,
+        items: Sequence[tuple[str, RateLimit]],
+        op: Op,
+        fail_open: bool | None,
+        *,
+        announce: bool = False,
+    ) -> list[Decision]:
+        checks = [Check(key, lim.amount, lim.window * 1000, op) for key, lim in items]
+        shared = self._shared
+        if shared is not None and (self._available or time.monotonic() >= self._down_until):
+            self.store_calls += 1
+            try:
+                raws, now = await shared.run(checks, [k for k, _ in items] if announce else None)
+            except self._errors as exc:
+                self._went_down(exc)
+            else:
+                if not self._available:
+                    self._came_back()
+                return self._decisions(items, checks, raws, now, degraded=False)
+        if shared is None or self.fallback:
+            self.store_calls += 1
+            now = int(time.time() * 1000)
+            raws = self._local.run(checks, now)
+            if shared is not None and self.on_fallback is not None:
+                self._report_fallback(len(checks))
+            return self._decisions(items, checks, raws, now, degraded=shared is not None)
+        return [self._fail_mode(lim, fail_open) for _, lim in items]
 
-        await self._call(op)
+    def _decisions(
+        self,
+        items: Sequence[tuple[str, RateLimit]],
+        checks: list[Check],
+        raws: list[Raw],
+        now: int,
+        *,
+        degraded: bool,
+    ) -> list[Decision]:
+        out = []
+        for (_, lim), check, raw in zip(items, checks, raws, strict=True):
+            u = usage(self.strategy, check, raw, now)
+            out.append(
+                Decision(
+                    allowed=u.allowed,
+                    limit=lim.amount,
+                    remaining=max(0, lim.amount - u.used),
+                    reset_after_seconds=u.reset_ms / 1000,
+                    window_seconds=lim.window,
+                    degraded=degraded,
+                )
+            )
+        return out
+
+    def _fail_mode(self, rl: RateLimit, fail_open: bool | None) -> Decision:
+        open_ = fail_open if fail_open is not None else rl.fail_open
+        if open_ is None:
+            open_ = self.fail_open
+        return Decision(
+            allowed=open_,
+            limit=rl.amount,
+            remaining=rl.amount if open_ else 0,
+            reset_after_seconds=self.retry_interval,
+            window_seconds=rl.window,
+            degraded=True,
+            fail_mode=True,
+        )
+
+    def _report_fallback(self, n: int) -> None:
+        hook = self.on_fallback
+        if hook is None:
+            return
+        try:
+            hook(n)
+        except Exception:
+            # A broken metrics hook must not fail the request it counts.
+            _log.exception("rate limit fallback hook raised")
+
+    def _went_down(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + self.retry_interval
+        if not self._available:
+            return
+        self._available = False
+        then = (
+            "counting in this process until it answers"
+            if self.fallback
+            else "applying each limit's fail mode"
+        )
+        # Only the exception's type: its text may name the URL with its password.
+        _log.warning(
+            "rate limit storage %s is unavailable (%s); %s, retrying every %.1fs",
+            self._target,
+            type(exc).__name__,
+            then,
+            self.retry_interval,
+        )
+
+    def _came_back(self) -> None:
+        self._available = True
+        # Failures counted elsewhere meanwhile never reached this App's record: know
+        # nothing until the feed is followed again.
+        self.failures.known = False
+        self._resync = True
+        _log.info("rate limit storage %s is available again; shared counts resume", self._target)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Follow the shared store's failure feed (nothing to do in memory); idempotent."""
+        if self._shared is None or self._watcher is not None:
+            return
+        with contextlib.suppress(*self._errors):
+            await self._shared.load()  # an outage now is handled by the first request
+        self._stopping = False
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._follow(), name="bastion.ratelimit.failures"
+        )
+
+    async def _follow(self) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        index = self.failures
+
+        def mark(key: str, horizon: float) -> None:
+            index.mark(key, horizon, time.monotonic())
+
+        def set_known(known: bool) -> None:
+            index.known = known
+
+        def resync() -> bool:
+            wanted, self._resync = self._resync, False
+            return wanted or self._stopping
+
+        while not self._stopping:
+            self._resync = False
+            again = False
+            try:
+                again = await shared.watch(mark, set_known, limit=FAILURE_INDEX_SIZE,
+                                           resync=resync)
+            except self._errors:
+                pass  # an outage: the request path logs it; lockout checks ask the store
+            except Exception:
+                _log.exception("following the failure feed of %s failed", self._target)
+            if not again:
+                await asyncio.sleep(self.retry_interval)
 
     async def aclose(self) -> None:
-        """Release the storage's connections; call it when the App shuts down."""
-        if self._pool is not None:
-            await self._pool.aclose()
+        """Stop following the feed and release the storage's connections (App shutdown)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            self._stopping = True  # seen within one poll even if a cancellation is lost
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if self._shared is not None:
+            await self._shared.aclose()
 
     async def __aenter__(self) -> RateLimiter:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    def _decision(self, item: RateLimitItem, ok: bool, reset: float, remaining: int) -> Decision:
-        return Decision(
-            allowed=ok,
-            limit=item.amount,
-            remaining=max(0, int(remaining)),
-            reset_after_seconds=max(0.0, reset - time.time()),
-            window_seconds=item.get_expiry(),
-        )
-
-    def _degraded(self, rl: RateLimit, fail_open: bool | None) -> Decision:
-        open_ = fail_open if fail_open is not None else rl.fail_open
-        if open_ is None:
-            open_ = self.fail_open
-        amount = rl.item.amount
-        return Decision(
-            allowed=open_,
-            limit=amount,
-            remaining=amount if open_ else 0,
-            reset_after_seconds=self.retry_interval,
-            window_seconds=rl.item.get_expiry(),
-            degraded=True,
-        )
-
-    async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T | None:
-        # None means "storage unavailable": the caller applies the fail mode.
-        if not self._available and time.monotonic() < self._down_until:
-            return None
-        try:
-            with anyio.fail_after(self.timeout):
-                result = await op()
-        except self._errors as exc:
-            self._down_until = time.monotonic() + self.retry_interval
-            if self._available:
-                self._available = False
-                # Only the exception's type: its text may name the URL with its password.
-                _log.warning(
-                    "rate limit storage %s is unavailable (%s); applying each limit's fail "
-                    "mode and retrying every %.1fs",
-                    self._target,
-                    type(exc).__name__,
-                    self.retry_interval,
-                )
-            return None
-        if not self._available:
-            self._available = True
-            _log.info("rate limit storage %s is available again", self._target)
-        return result

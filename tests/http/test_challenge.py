@@ -1,22 +1,25 @@
 from __future__ import annotations
 
+from bastion.dsl.expr import SchemeKind
 from bastion.errors import Forbidden, Unauthorized
-from bastion.security import AuthenticationError, AuthorizationError, RateLimited, www_authenticate
+from bastion.http.autherrors import SecurityResponses
+from bastion.http.challenge import www_authenticate
+from bastion.security import RateLimited
 from bastion.security.ratelimit import Decision
 
 
 def test_basic_401_asks_for_basic_credentials() -> None:
-    err = AuthenticationError("invalid username or password", scheme="basic", kind="basic")
+    err = Unauthorized("invalid username or password", scheme="basic", kind="basic")
     assert www_authenticate(err, "orders") == 'Basic realm="orders", charset="UTF-8"'
 
 
 def test_bearer_401_without_a_token_has_no_error_code() -> None:
-    err = AuthenticationError("missing", reason="missing", scheme="jwt", kind="jwt")
+    err = Unauthorized("missing", reason="missing", scheme="jwt", kind="jwt")
     assert www_authenticate(err, "orders") == 'Bearer realm="orders"'
 
 
 def test_bearer_401_with_a_bad_token_says_invalid_token_with_fixed_text() -> None:
-    err = AuthenticationError('evil" injected', reason="expired", scheme="jwt", kind="jwt")
+    err = Unauthorized('evil" injected', reason="expired", scheme="jwt", kind="jwt")
     value = www_authenticate(err, "orders")
     assert value == (
         'Bearer realm="orders", error="invalid_token", error_description="The access token expired"'
@@ -24,7 +27,7 @@ def test_bearer_401_with_a_bad_token_says_invalid_token_with_fixed_text() -> Non
 
 
 def test_alternatives_give_one_challenge_per_kind() -> None:
-    err = AuthenticationError(
+    err = Unauthorized(
         "invalid API key",
         scheme="api_key",
         kind="apikey",
@@ -36,7 +39,7 @@ def test_alternatives_give_one_challenge_per_kind() -> None:
 
 
 def test_insufficient_scope_names_the_required_scopes() -> None:
-    err = AuthorizationError(
+    err = Forbidden(
         "missing scopes: api:write",
         missing_scopes=("api:write",),
         required_scopes=("api:read", "api:write"),
@@ -47,14 +50,33 @@ def test_insufficient_scope_names_the_required_scopes() -> None:
     )
 
 
-def test_no_header_for_non_bearer_403_rate_limits_or_unknown_kinds() -> None:
-    assert www_authenticate(AuthorizationError("no", kind="basic"), "r") is None
+def test_no_header_for_non_bearer_403_or_unknown_kinds() -> None:
+    assert www_authenticate(Forbidden("no", kind="basic"), "r") is None
     assert www_authenticate(Forbidden("no"), "r") is None
-    assert www_authenticate(RateLimited("slow", Decision(False, 1, 0, 1.0)), "r") is None
     assert www_authenticate(Unauthorized("who?"), "r") is None
 
 
 def test_realm_is_quoted_safely() -> None:
-    err = AuthenticationError("x", kind="basic")
+    err = Unauthorized("x", kind="basic")
     value = www_authenticate(err, 'my "api"\r\nX-Evil: 1')
     assert value == 'Basic realm="my \\"api\\"X-Evil: 1", charset="UTF-8"'
+
+
+def test_kinds_given_as_their_values_are_the_enum() -> None:
+    err = Unauthorized("x", kind="jwt", alternatives=("jwt", "basic"))
+    assert err.kind is SchemeKind.JWT and err.alternatives == (SchemeKind.JWT, SchemeKind.BASIC)
+    assert Forbidden("no", kind="oauth2").kind is SchemeKind.OAUTH2
+
+
+def test_a_rate_limit_refusal_gets_no_challenge_but_its_limit_headers() -> None:
+    answer = SecurityResponses("r")(RateLimited("slow", Decision(False, 5, 0, 12.2, 60)))
+    assert answer is not None
+    status, name, _, headers = answer
+    assert (status, name) == (429, "too_many_requests")
+    assert dict(headers) == {
+        b"ratelimit-limit": b"5",
+        b"ratelimit-remaining": b"0",
+        b"ratelimit-reset": b"13",
+        b"ratelimit-policy": b"5;w=60",
+        b"retry-after": b"13",
+    }
