@@ -42,7 +42,7 @@ from bastion.log._format import (
 )
 from bastion.log._state import STATE, Entry, Held, State, span_context
 from bastion.log._stdlib import StdlibHandler, route_stdlib
-from bastion.log._writer import LineWriter
+from bastion.log._writer import DEFAULT_INTERVAL, LineWriter, WriterStats
 
 __all__ = [
     "Logger",
@@ -77,6 +77,8 @@ class Logger:
     lines of a request until it logs an error (Clue's buffering). `sync=True` writes on the
     caller's thread (tests, golden output); otherwise at most `queue_size` lines wait for the
     writer thread, and when that queue is full lines below warn are dropped and counted.
+    The writer gathers lines for `flush_interval` seconds and writes them in one call: an
+    idle line is written at most that late, and a busy process writes once per interval.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Logger:
         color: bool | None = None,
         sync: bool = False,
         queue_size: int = 10_000,
+        flush_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         problems = []
         if format is not None and format not in FORMATS:
@@ -102,6 +105,8 @@ class Logger:
             problems.append(f"max_value_size {max_value_size}: must be at least 1 byte")
         if queue_size < 1:
             problems.append(f"queue_size {queue_size}: must be at least 1 line")
+        if not 0 <= flush_interval <= 60:
+            problems.append(f"flush_interval {flush_interval}: use 0 to 60 seconds")
         if problems:
             raise ConfigError(problems)
         out = sys.stdout if stream is None else stream
@@ -129,7 +134,9 @@ class Logger:
         def drop_notice(count: int) -> str:
             return render(clock(), WARN, "log queue full: lines dropped", [("dropped", count)])
 
-        self._writer = LineWriter(out, capacity=queue_size, sync=sync, drop_notice=drop_notice)
+        self._writer = LineWriter(
+            out, capacity=queue_size, sync=sync, drop_notice=drop_notice, interval=flush_interval
+        )
         # Flush at exit or when this Logger is collected: neither holds a reference to it.
         weakref.finalize(self, self._writer.close)
 
@@ -182,6 +189,11 @@ class Logger:
     def dropped(self) -> int:
         """How many lines were dropped because the queue was full or the stream failed."""
         return self._writer.dropped
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """What the writer did so far: lines, write calls, thread wake-ups, drops."""
+        return self._writer.stats
 
     def flush(self) -> None:
         """Block until every line logged so far is written and the stream flushed."""
