@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
+from bastion.endpoint import credential_names
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook
@@ -47,9 +48,7 @@ class Decoder:
             raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
         self._payload_attr = payload
         obj = payload.object
-        self._creds = frozenset(
-            n for n, a in (obj.attributes.items() if obj else ()) if a.credential is not None
-        )
+        self._creds = credential_names(payload)
         path_params = {p for r in http.routes for p in r.params}
         # Parameter sources: attribute -> (where, wire name), each read from strings.
         self._query = dict(http.params)
