@@ -54,7 +54,7 @@ def test_json_golden_line() -> None:
         log.info("processing order", order_id=42, amount=12.5, paid=True, note=None)
     assert out.getvalue() == (
         '{"time":"2026-11-28T09:11:38.123Z","level":"info","msg":"processing order",'
-        '"request_id":"r-1","service":"orders","order_id":42,"amount":12.5,"paid":true,'
+        '"request_id":"r-1","service.name":"orders","order_id":42,"amount":12.5,"paid":true,'
         '"note":null}\n'
     )
 
@@ -164,21 +164,23 @@ def test_standard_keys_lead_in_order_then_fields_in_insertion_order() -> None:
         with log.fields(alpha=2, method="create"):
             log.info(
                 "done",
-                **{"http.status": 200, "http.method": "POST", "beta": 3, "zeta": 10},
+                **{"http.response.status_code": 200, "http.request.method": "POST", "beta": 3,
+                   "zeta": 10},
                 level="x",
             )
             log.error(OSError("disk"), "failed", service="billing")
     done, failed = lines(out)
     assert list(done) == [
-        "time", "level", "msg", "request_id", "service", "method", "http.method",
-        "http.status", "zeta", "alpha", "beta", "fields.level",
+        "time", "level", "msg", "request_id", "service.name", "method", "http.request.method",
+        "http.response.status_code", "zeta", "alpha", "beta", "fields.level",
     ]  # fmt: skip
     assert done["zeta"] == 10  # the call's value wins, the bound key keeps its place
     assert done["level"] == "info" and done["fields.level"] == "x"
-    assert list(failed)[:7] == [
-        "time", "level", "msg", "err", "request_id", "service", "method",
+    assert list(failed)[:8] == [
+        "time", "level", "msg", "err", "request_id", "service.name", "service", "method",
     ]  # fmt: skip
-    assert failed["service"] == "billing"
+    # The API (the Logger's service) and the design's service are two keys, never mixed.
+    assert failed["service.name"] == "orders" and failed["service"] == "billing"
 
     assert failed["err"] == "OSError: disk"
 
@@ -431,11 +433,11 @@ def test_two_loggers_do_not_share_state() -> None:
             log.warn("to second")
         log.debug("first again")
     assert not second.debug_enabled
-    assert [(r["msg"], r["service"]) for r in lines(first_out)] == [
+    assert [(r["msg"], r["service.name"]) for r in lines(first_out)] == [
         ("to first", "a"),
         ("first again", "a"),
     ]
-    assert [(r["msg"], r["service"]) for r in lines(second_out)] == [("to second", "b")]
+    assert [(r["msg"], r["service.name"]) for r in lines(second_out)] == [("to second", "b")]
 
 
 async def test_loggers_in_concurrent_tasks_stay_apart() -> None:

@@ -56,7 +56,8 @@ def test_library_exceptions_carry_err_and_stack(routed: tuple[log.Logger, io.Str
     (line,) = records(out)
     assert line["level"] == "error"
     assert line["err"] == "ValueError: bad frame"
-    assert "Traceback" in str(line["stack"]) and "bad frame" in str(line["stack"])
+    stack = str(line["exception.stacktrace"])
+    assert "Traceback" in stack and "bad frame" in stack
 
 
 def test_library_info_is_held_in_a_buffered_request_until_an_error(
