@@ -105,6 +105,8 @@ class App:
                 level=config.log_level, format=fmt, service=api.name, keys=config.log_keys
             )
         self.logger = logger or log.Logger.from_env(service=api.name)
+        if self.logger.service is None:
+            self.logger.service = api.name  # `service.name` is on every line the App writes
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry or configure(api.name, self.version)
         self.tracing = tracing and observability

@@ -184,8 +184,8 @@ CONTAINERS: Final = frozenset({list, tuple, dict, set, frozenset})
 class Values:
     """Makes field values writable: caps size and items, renders exceptions and objects.
 
-    `max_size` bounds a value's bytes (`stack_size` for the stack key), `max_items` the
-    items of a list or dict value (the rest are replaced by a marker).
+    `max_size` bounds a value's bytes (`stack_size` for the stack key); `items` caps a
+    list or dict value to `max_items` (the Logger applies it to each line's values once).
     """
 
     __slots__ = ("_encode", "max_items", "max_size", "stack_size")
@@ -214,7 +214,7 @@ class Values:
             return self.normalize(error_text(value), limit)
         if isinstance(value, (dict, list, tuple)):
             try:
-                data = self._encode(self.items(value))
+                data = self._encode(value)
             except Exception:
                 return self.normalize(_to_text(value), limit)
             if len(data) <= limit:
@@ -228,12 +228,11 @@ class Values:
         if kind is int or kind is float or kind is bool or value is None:
             return value
         if isinstance(value, (dict, list, tuple)):
-            capped = self.items(value)
             try:
-                size = len(self._encode(capped))
+                size = len(self._encode(value))
             except Exception:
                 return self.normalize(_to_text(value))
-            return capped if size <= self.max_size else self.normalize(capped)
+            return value if size <= self.max_size else self.normalize(value)
         return self.normalize(value)
 
     def items(self, value: Any) -> Any:

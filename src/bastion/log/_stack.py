@@ -20,6 +20,8 @@ __all__ = ["DEFAULT_STACK_SIZE", "stack_text"]
 #: Bytes a logged stack may take before frames are left out.
 DEFAULT_STACK_SIZE: Final = 16 * 1024
 
+# Bytes of one "… N frames left out …" line (N up to 4 digits).
+_MARKER: Final = len("  … 9999 frames left out …\n".encode())
 _BASTION: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -85,8 +87,9 @@ def stack_text(exc: BaseException, limit: int = DEFAULT_STACK_SIZE) -> str:
     if total <= limit:
         return "".join(text for text, _ in pieces).rstrip("\n")
     keep = [True] * len(pieces)
-    budget = limit - 64  # room for the markers
+    last = len(pieces) - 1
     # Leave out library frames nearest the middle first, then (if still too long) any frame.
+    # Each run of left-out frames costs one marker line: count it in.
     middle = len(pieces) / 2
     for droppable_only in (True, False):
         order = sorted(
@@ -94,11 +97,12 @@ def stack_text(exc: BaseException, limit: int = DEFAULT_STACK_SIZE) -> str:
             key=lambda i: abs(i - middle),
         )
         for i in order:
-            if total <= budget:
+            if total <= limit:
                 break
             if keep[i] and _is_frame(pieces[i][0]):
                 keep[i] = False
-                total -= sizes[i]
+                gaps = (i > 0 and not keep[i - 1]) + (i < last and not keep[i + 1])
+                total += _MARKER * (1 - gaps) - sizes[i]
     out: list[str] = []
     left_out = 0
     for i, (text, _) in enumerate(pieces):
