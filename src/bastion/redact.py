@@ -82,6 +82,7 @@ DEFAULT_SENSITIVE_NAMES: Final = frozenset(
 DEFAULT_CREDENTIAL_PARAMS: Final = DEFAULT_SENSITIVE_NAMES
 
 _SEPARATORS: Final = str.maketrans("", "", "-_ ")
+_MAX_SEEN: Final = 4096
 # `name=value` in free text: a name of URL-ish characters right before `=`.
 _PAIR: Final = re.compile(r"([\w.%+-]+)=([^\s&;#\"',)}\]>]*)")
 # `name: value`, `"name": "value"`, `name: Bearer value`.
@@ -107,12 +108,15 @@ class Redactor:
     the request log, spans, the HTTP client, routed library logs and payload logs call.
     """
 
-    __slots__ = ("names",)
+    __slots__ = ("_seen", "names")
 
     def __init__(self, names: Iterable[str] = (), *, defaults: bool = True) -> None:
         base = DEFAULT_SENSITIVE_NAMES if defaults else ()
         #: The sensitive names, normalized.
         self.names: frozenset[str] = frozenset(normalize(n) for n in (*base, *names) if n)
+        # Names as sent -> sensitive or not: a request repeats the same few parameter names,
+        # so the hot path is one dict lookup. Bounded; names only, never values.
+        self._seen: dict[str, bool] = {}
 
     def with_names(self, names: Iterable[str]) -> Redactor:
         """Return a Redactor knowing these names too (this one when nothing is new)."""
@@ -123,9 +127,13 @@ class Redactor:
 
     def is_sensitive(self, name: str) -> bool:
         """Return whether `name` (as sent: encoded, any case or separator) is sensitive."""
-        if "%" in name or "+" in name:
-            name = unquote_plus(name)
-        return name.lower().translate(_SEPARATORS) in self.names
+        seen = self._seen.get(name)
+        if seen is not None:
+            return seen
+        sensitive = normalize(name) in self.names
+        if len(self._seen) < _MAX_SEEN:
+            self._seen[name] = sensitive
+        return sensitive
 
     def query(self, query: str) -> str:
         """Return `query` (no leading `?`) with the values of sensitive parameters replaced.

@@ -46,7 +46,7 @@ class RequestLogOptions:
     `exclude`: paths with no lines — exact paths, globs (`/static/*`) or compiled regular
     expressions (searched, as Clue's `WithPathFilter`); replaces the default probe paths.
     `buffered`: the lines go through request buffering like `log.info` (Clue's
-    `WithRequestLogFunc(log.Info)`); by default they are always written, as `log.print`.
+    `WithRequestLogFunc(log.Info)`); by default they are never held, as `log.print`.
     `trusted_proxies`: addresses or networks (`10.0.0.0/8`) whose `Forwarded` /
     `X-Forwarded-For` headers name the client; from any other peer they are ignored.
     """
