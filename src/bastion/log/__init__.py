@@ -8,12 +8,7 @@ package's modules for the details; users import `bastion.log` only.
 
 from __future__ import annotations
 
-from bastion.log._format import STACK_KEY, STANDARD_KEYS, Entry, FormatFunc, Keys
-from bastion.log._logger import (
-    Buffering,
-    KeyFunc,
-    Logger,
-    Output,
+from bastion.log._context import (
     RequestContext,
     bind,
     current,
@@ -24,12 +19,13 @@ from bastion.log._logger import (
     fields,
     flush,
     info,
-    is_tracing,
     print,
     request_scope,
     use,
     warn,
 )
+from bastion.log._format import STACK_KEY, STANDARD_KEYS, Entry, FormatFunc, Keys
+from bastion.log._logger import Buffering, KeyFunc, Logger, Output, is_tracing
 from bastion.log._stack import DEFAULT_STACK_SIZE, stack_text
 from bastion.log._stdlib import StdlibHandler, route_stdlib
 from bastion.log._writer import WriterStats
