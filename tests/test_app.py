@@ -399,9 +399,12 @@ async def test_unexpected_exception_is_500_with_only_an_id_that_is_logged() -> N
     assert "Traceback" not in r.text and "fail" not in body["message"]
     errors = [line for line in log_lines(app) if line["level"] == "error"]
     assert len(errors) == 1
-    assert errors[0]["error_id"] == body["id"]
-    assert "Traceback (most recent call last)" in errors[0]["stack"]
-    assert "RuntimeError: database password=hunter2 is wrong" in errors[0]["stack"]
+    assert errors[0]["error.id"] == body["id"]
+    stack = errors[0]["exception.stacktrace"]
+    assert "Traceback (most recent call last)" in stack
+    # The exception's text is logged, with the secret in it redacted as routed lines are.
+    assert "RuntimeError: database password=REDACTED is wrong" in stack
+    assert "hunter2" not in str(errors[0])
 
 
 async def test_undeclared_error_name_is_a_500() -> None:
@@ -412,7 +415,7 @@ async def test_undeclared_error_name_is_a_500() -> None:
     assert r.json()["name"] == "internal"
     assert "undeclared" not in r.text
     (error,) = [line for line in log_lines(app) if line["level"] == "error"]
-    assert error["error_id"] == r.json()["id"]
+    assert error["error.id"] == r.json()["id"]
 
 
 async def test_result_that_breaks_the_design_is_a_500() -> None:
@@ -433,8 +436,8 @@ async def test_result_that_breaks_the_design_is_a_500() -> None:
     assert r2.status_code == 500
     assert "not-a-uuid" not in r2.text
     (error,) = [line for line in log_lines(app2) if line["level"] == "error"]
-    assert error["error_id"] == r2.json()["id"]
-    assert "does not match the design" in error["stack"]
+    assert error["error.id"] == r2.json()["id"]
+    assert "does not match the design" in error["exception.stacktrace"]
 
 
 # ---------------------------------------------------------------------------- service calls
@@ -805,7 +808,7 @@ async def test_built_in_routes_never_shadow_design_routes(path: str) -> None:
     assert r.json() == "the user's method"
 
 
-async def test_the_500_log_line_keeps_the_end_of_a_long_stack() -> None:
+async def test_the_500_log_line_has_the_whole_stack_and_the_end_line_its_error_id() -> None:
     from bastion.testing import LogCapture, TestClient
 
     with API("deep") as api:
@@ -827,9 +830,14 @@ async def test_the_500_log_line_keeps_the_end_of_a_long_stack() -> None:
     async with TestClient(app) as test_client:
         r = await test_client.get("/boom")
     line = logs.find(msg="unexpected error")
-    assert line["error_id"] == r.json()["id"]
-    assert line["stack"].startswith("…")
-    assert line["stack"].rstrip().endswith("RuntimeError: the root cause")
+    assert line["error.id"] == r.json()["id"]
+    stack = line["exception.stacktrace"]
+    # 40 frames of the user's own code are far over the 1 KiB value limit: all are kept.
+    assert stack.startswith("Traceback (most recent call last):")
+    assert stack.count("in dive") == 41
+    assert stack.endswith("RuntimeError: the root cause")
+    end = logs.find(msg="end")
+    assert (end["error.type"], end["error.id"]) == ("internal", r.json()["id"])
 
 
 async def test_a_debug_authorizer_that_refuses_by_raising_leaves_the_request_served() -> None:

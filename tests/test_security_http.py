@@ -566,7 +566,7 @@ async def test_alternatives_none_passing_name_the_rejected_credential_and_every_
     assert len(failures) == 1  # once per call, not once per alternative
     assert failures[0]["scheme"] == "api_key"
     assert failures[0]["reason"] == "invalid"
-    assert failures[0]["method"] == "docs.either"
+    assert (failures[0]["service"], failures[0]["method"]) == ("docs", "either")
 
 
 async def test_alternatives_with_nothing_presented_answer_the_last_missing_credential(
@@ -935,7 +935,7 @@ async def test_handler_raising_another_exception_is_a_500_never_a_pass(
     assert "database" not in r.text  # the exception's text stays in the log
     assert impl.calls == 0
     [line] = [x for x in served.lines() if x["msg"] == "unexpected error"]
-    assert line["error_id"] == body["id"]
+    assert line["error.id"] == body["id"]
     assert line["err"] == "RuntimeError: the key database is down"
 
 
@@ -1310,7 +1310,9 @@ async def test_jwt_refused_token_is_a_401_invalid_token(
     assert_error(r, 401, "unauthorized", message)
     assert r.headers["www-authenticate"] == challenge
     [failure] = served.auth_failures()
-    assert (failure["scheme"], failure["reason"], failure["method"]) == ("jwt", reason, "tokens.me")
+    assert (failure["scheme"], failure["reason"], failure["service"], failure["method"]) == (
+        "jwt", reason, "tokens", "me"
+    )
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)
@@ -1611,7 +1613,9 @@ async def test_method_rate_limit_fourth_call_is_a_429_with_headers() -> None:
         assert_429(await c.get("/public"), 3)
     assert impl.calls == 3
     [failure] = served.auth_failures()
-    assert (failure["method"], failure["reason"]) == ("limited.public", "rate_limited")
+    assert (failure["service"], failure["method"], failure["reason"]) == (
+        "limited", "public", "rate_limited"
+    )
 
 
 async def test_method_rate_limit_on_a_public_method_counts_per_address() -> None:

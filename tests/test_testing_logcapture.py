@@ -32,6 +32,6 @@ async def test_log_capture_sees_request_and_method_lines() -> None:
     assert line["to"] == "world"
     assert line["service"] == "s" and line["method"] == "hello"
     assert line["request_id"] == r.headers["x-request-id"]
-    assert logs.find(msg="end")["http.status"] == 200
+    assert logs.find(msg="end")["http.response.status_code"] == 200
     with pytest.raises(AssertionError):
         logs.find(msg="never logged")

@@ -8,7 +8,7 @@ method fails at startup, not on the first request.
 from __future__ import annotations
 
 import contextlib
-import traceback
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,11 +32,14 @@ from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import error_body
 from bastion.http.muxer import Muxer, send_error, send_response
-from bastion.http.requestlog import DebugAuthorizer, RequestLog
+from bastion.http.requestlog import DebugAuthorizer, RequestLog, RequestLogOptions
 from bastion.http.router import RouteClash
+from bastion.log._format import error_text
+from bastion.log._logger import split_names
 from bastion.otel._prometheus import metrics_app
 from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware
+from bastion.redact import Redactor
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
@@ -81,7 +84,7 @@ class App:
         openapi_path: str | None = "/openapi.json",
         docs_path: str | None = "/docs",
         logger: log.Logger | None = None,
-        request_log: bool = True,
+        request_log: bool | RequestLogOptions = True,
         route_stdlib_logs: bool = True,
         debug_authorizer: DebugAuthorizer | None = None,
         redis_url: str | None = None,
@@ -112,12 +115,22 @@ class App:
         self._lifespan = lifespan
         if logger is None and config is not None:
             fmt = None if config.log_format == "auto" else config.log_format
-            logger = log.Logger(level=config.log_level, format=fmt, service=api.name)
+            logger = log.Logger(
+                level=config.log_level, format=fmt, service=api.name, keys=config.log_keys
+            )
         self.logger = logger or log.Logger.from_env(service=api.name)
+        if self.logger.service is None:
+            self.logger.service = api.name  # `service.name` is on every line the App writes
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry or configure(api.name, self.version)
         self.tracing = tracing and observability
-        self.request_log = request_log and observability
+        # The request's log scope (Logger, request id, debug switch) is there whenever
+        # the App observes; `request_log` only says whether start and end lines are written.
+        self.request_log = bool(request_log) and observability
+        self.request_log_options = (
+            request_log if isinstance(request_log, RequestLogOptions) else RequestLogOptions()
+        )
+        self._observability = observability
         self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger)
         self._health = health_app(self.checker, version=self.version,
                                   is_draining=lambda: self.draining)
@@ -163,9 +176,15 @@ class App:
                 svc, services[svc.name], self.compiler, payload_types, result_types,
                 threads=self.threads,
             )
-            if observability:
-                self.endpoints[svc.name].use(log_fields)
-                self.endpoints[svc.name].use(payload_logger(payload_log_max))
+        #: What logs, spans, payload logs and error bodies redact: the defaults, the
+        #: design's credential and sensitive attributes, and LOG_REDACT.
+        self.redactor = self._redactor(config)
+        # The App's Logger redacts routed library lines and client lines with it too.
+        self.logger.redactor = self.logger.redactor.with_names(self.redactor.names)
+        if observability:
+            for endpoints in self.endpoints.values():
+                endpoints.use(log_fields)
+                endpoints.use(payload_logger(payload_log_max, redactor=self.redactor))
         self.limiter = limiter or RateLimiter(redis_url)
         self._count_fallback()
         self.limits = limits or self._limits_from(config)
@@ -271,10 +290,12 @@ class App:
 
     def _auth_failed(self, failure: AuthFailure) -> None:
         # Never the credential: the scheme, the method, who asked, and a fixed reason.
+        service, _, method = failure.method.rpartition(".")
         self.logger.write_line("warn", "auth failure", {
             "scheme": failure.scheme,
-            "method": failure.method,
-            "http.remote_addr": failure.client or "",
+            "service": service,
+            "method": method,
+            "client.address": failure.client or "",
             "reason": failure.reason,
         })
         metrics = self.telemetry.metrics
@@ -289,6 +310,7 @@ class App:
         self._muxer = Muxer(
             on_internal_error=self._log_internal,
             security_mapper=self._security_answers,
+            redactor=self.redactor,
         )
         for svc in self.api.services.values():
             endpoints = self.endpoints[svc.name]
@@ -330,12 +352,20 @@ class App:
         for mw in reversed(self._middleware):
             app = mw(app)
         app = DeadlineLayer(app, self.logger)
-        credentials = self._credential_params()
-        if self.request_log:
-            app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
-                             credential_params=credentials)
+        if self._observability:
+            options = self.request_log_options
+            app = RequestLog(
+                app,
+                self.logger,
+                debug_authorizer=self.debug_authorizer,
+                redactor=self.redactor,
+                lines=self.request_log,
+                exclude_paths=options.exclude,
+                buffered=options.buffered,
+                trusted_proxies=options.trusted_proxies,
+            )
         if self.tracing:
-            app = TracingMiddleware(app, self.telemetry, credential_params=credentials)
+            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names)
         return app
 
     def _build_admin(self) -> ASGIApp:
@@ -377,8 +407,9 @@ class App:
                 if answer is None:  # pragma: no cover - every refusal has an answer
                     raise
                 status, name, message, headers = answer
-                await send_error(send, status, error_body(name, _new_id(), message), headers,
-                                 scope)
+                error_id = _new_id()
+                await send_error(send, status, error_body(name, error_id, message), headers,
+                                 scope, error=(name, error_id))
                 return
         await self.admin_app(scope, receive, send)
 
@@ -387,32 +418,28 @@ class App:
     ) -> None:
         await self._health(scope, receive, send)
 
-    def _credential_params(self) -> set[str]:
-        names = set()
-        for m in self.api.methods():
-            if m.http is None or m.payload is None or m.payload.object is None:
-                continue
-            for attr, wire in m.http.params.items():
-                if m.payload.object.attributes[attr].credential is not None:
-                    names.add(wire)
-        return names
-
-    def _stack_tail(self, exc: BaseException) -> str:
-        # Log values are cut to a size; a stack trace's most useful lines are its last.
-        text = "".join(traceback.format_exception(exc))
-        limit = max(self.logger.max_value_size - 8, 64)
-        # Characters may be several bytes: half the limit in characters always fits.
-        return text if len(text.encode()) <= limit else "…" + text[-(limit // 2):]
+    def _redactor(self, config: Config | None) -> Redactor:
+        """The App's redaction: defaults, every method's sensitive names, LOG_REDACT."""
+        names: set[str] = set()
+        for endpoints in self.endpoints.values():
+            for info in endpoints.infos.values():
+                names |= info.sensitive
+        env = config.log_redact if config is not None else os.environ.get("LOG_REDACT", "")
+        names.update(split_names(env))
+        return Redactor(names)
 
     def _log_internal(self, scope: Scope, exc: BaseException, error_id: str) -> None:
+        # The whole stack, bounded by cutting its middle (never the service's own frames),
+        # and redacted as routed library lines are: exception texts may quote secrets.
+        text = self.logger.redactor.text
         with log.use(self.logger):
-            log.error(
-                exc,
-                "unexpected error",
-                error_id=error_id,
-                **{"http.method": scope.get("method"), "http.url": scope.get("path")},
-                stack=self._stack_tail(exc),
-            )
+            self.logger.write_line("error", "unexpected error", {
+                "err": text(error_text(exc)),
+                "http.request.method": scope.get("method"),
+                "url.path": scope.get("path"),
+                "error.id": error_id,
+                log.STACK_KEY: text(log.stack_text(exc)),
+            })
 
     @property
     def routes(self) -> list[tuple[str, str, str]]:
@@ -447,11 +474,11 @@ class App:
         if self.request_log:
             self.logger.write_line("warn" if refusal.status >= 500 else "info", "end", {
                 "request_id": rid,
-                "http.method": refusal.method or "",
-                "http.url": refusal.path or "",
-                "http.status": refusal.status,
-                "http.remote_addr": refusal.client or "",
-                "error.name": refusal.name,
+                "http.request.method": refusal.method or "",
+                "url.path": refusal.path or "",
+                "http.response.status_code": refusal.status,
+                "client.address": refusal.client or "",
+                "error.type": refusal.name,
                 "error.id": error_id,
                 "error.message": refusal.message,
             })

@@ -278,3 +278,47 @@ async def test_payload_logging_follows_per_request_debug() -> None:
 def test_max_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1 byte"):
         payload_logger(max_size=0)
+
+
+async def test_payload_and_result_values_are_logged_as_json_not_as_text() -> None:
+    logger, stream = make_logger()
+    logger.debug_enabled = True
+
+    async def nothing(payload: Any) -> Any:
+        return 3
+
+    @dataclass
+    class NoPayload:
+        service: str = "orders"
+        name: str = "ping"
+
+        def redact(self, payload: Any) -> Any:
+            return payload
+
+        def dump_result(self, result: Any) -> Any:
+            return result
+
+    endpoint = payload_logger()(nothing, NoPayload())
+    with log.use(logger):
+        await endpoint(None)
+    payload_line, result_line = lines(logger, stream)
+    assert payload_line["payload"] is None  # JSON null, not the string "null"
+    assert result_line["result"] == 3
+
+
+async def test_the_apps_redactor_hides_secret_looking_names_in_payloads() -> None:
+    from bastion.redact import Redactor
+
+    logger, stream = make_logger()
+    logger.debug_enabled = True
+    info = create_info()
+    info.credentials = frozenset()  # nothing declared: the names alone decide
+    endpoint = payload_logger(redactor=Redactor(["amount"]))(create, info)
+    with log.use(logger):
+        await endpoint(PAYLOAD)
+    payload_line, result_line = lines(logger, stream)
+    assert payload_line["payload"]["token"] == "REDACTED"  # default names
+    assert payload_line["payload"]["api_key"] == "REDACTED"
+    assert payload_line["payload"]["order"] == {"id": "o-1", "amount": "REDACTED"}  # the App's
+    assert result_line["result"] == {"id": "o-1", "amount": "REDACTED"}
+    assert "secret" not in stream.getvalue()

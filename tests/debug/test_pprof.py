@@ -256,9 +256,9 @@ def test_cmdline_hides_secret_looking_options(monkeypatch: pytest.MonkeyPatch) -
     assert redacted_argv() == [
         "python",
         "main.py",
-        "--db-password=[REDACTED]",
+        "--db-password=REDACTED",
         "--api-token",
-        "[REDACTED]",
+        "REDACTED",
         "--port",
         "80",
     ]

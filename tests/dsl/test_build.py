@@ -493,3 +493,26 @@ def test_api_and_service_paths_both_prefix_routes() -> None:
     assert show.http is not None and ping.http is not None
     assert show.http.routes[0].full_path == "/api/orders/{id}"
     assert ping.http.routes[0].full_path == "/api/ping"
+
+
+def test_meta_marks_an_attribute_sensitive_and_is_checked() -> None:
+    from bastion.errors import DesignError
+    from tests.dsl.support import next_line
+
+    with API("m"):
+        pass
+    with Type("T") as t:
+        Attribute("ssn", String, meta={"sensitive": True, "owner": "hr"})
+        APIKey("k", "key", String, meta={"sensitive": False})
+        Attribute("name", String)
+    attrs = t.object.attributes
+    assert attrs["ssn"].meta == {"sensitive": True, "owner": "hr"} and attrs["ssn"].sensitive
+    assert attrs["key"].sensitive  # a credential is sensitive whatever its meta says
+    assert not attrs["name"].sensitive
+    with Type("U"), pytest.raises(DesignError) as caught:
+        line = next_line()
+        Attribute("pin", String, meta={"sensitive": "yes"})
+    assert f":{line}:" in str(caught.value)
+    assert "attribute 'pin': meta 'sensitive' must be True or False" in str(caught.value)
+    with Type("V"), pytest.raises(DesignError, match="meta must be a dict with string keys"):
+        Attribute("pin", String, meta=["sensitive"])

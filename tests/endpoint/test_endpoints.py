@@ -218,3 +218,35 @@ def test_missing_methods_are_all_named() -> None:
         "service 's': implementation Half lacks method(s) 'ping', 'blocking', 'login' "
         "declared by the design"
     )
+
+
+def test_method_info_is_the_one_home_of_sensitive_names() -> None:
+    with API("pay") as api:
+        pass
+    with Type("Card") as card_type:
+        Attribute("number", String, meta={"sensitive": True})
+        Attribute("holder", String)
+    with Service("pay"), Method("charge"):
+        with Payload():
+            Token("token", String)
+            Attribute("card", card_type)
+            Attribute("pin", String, meta={"sensitive": True})
+            Attribute("note", String, meta={"sensitive": False, "owner": "billing"})
+        with HTTP():
+            POST("/charge")
+            Param("pin:p")
+    api.finalize()
+    svc = api.services["pay"]
+    eps = Endpoints(svc, type("Impl", (), {"charge": lambda self, p: None})(), TypeCompiler(api))
+    info = eps.infos["charge"]
+    assert info.credentials == frozenset({"token"})
+    # Credentials, marked attributes at any depth, and the wire names they travel under.
+    assert info.sensitive == frozenset({"token", "number", "pin", "p"})
+    payload = {"token": "t", "card": {"number": "4111", "holder": "Ada"}, "pin": "1", "note": "x"}
+    assert info.redact(payload) == {
+        "token": REDACTED,
+        "card": {"number": REDACTED, "holder": "Ada"},
+        "pin": REDACTED,
+        "note": "x",
+    }
+    assert REDACTED == "REDACTED"  # one marker for logs, spans and bodies

@@ -223,7 +223,7 @@ def test_traces_reach_an_otlp_receiver_with_parents_routes_and_errors(tmp_path: 
         assert exceptions and "ConnectError" in exceptions[0]["exception.type"]
         # The 500's id is the one logged with the stack trace, under the same trace id.
         line = next(x for x in d.output().splitlines() if error_id in x)
-        assert '"stack"' in line and broken.trace_id in line
+        assert '"exception.stacktrace"' in line and broken.trace_id in line
 
 
 def test_prometheus_scrapes_the_admin_listener(tmp_path: Path) -> None:
@@ -275,4 +275,4 @@ def test_what_the_server_limits_answer_is_logged_and_traced(tmp_path: Path) -> N
             time.sleep(0.05)
         end = next(line for line in d.output().splitlines()
                    if f'"request_id":"{rid}"' in line and '"msg":"end"' in line)
-        assert '"http.status":413' in end
+        assert '"http.response.status_code":413' in end

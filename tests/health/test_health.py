@@ -329,7 +329,7 @@ async def test_redis_pinger_never_shows_the_password() -> None:
     finally:
         await pinger.aclose()
     assert "s3cret-pw" not in str(caught.value)
-    assert "[REDACTED]" in str(caught.value)
+    assert "REDACTED" in str(caught.value)
     assert "s3cret-pw" not in repr(pinger)
 
 

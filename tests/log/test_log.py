@@ -54,7 +54,7 @@ def test_json_golden_line() -> None:
         log.info("processing order", order_id=42, amount=12.5, paid=True, note=None)
     assert out.getvalue() == (
         '{"time":"2026-11-28T09:11:38.123Z","level":"info","msg":"processing order",'
-        '"request_id":"r-1","service":"orders","order_id":42,"amount":12.5,"paid":true,'
+        '"request_id":"r-1","service.name":"orders","order_id":42,"amount":12.5,"paid":true,'
         '"note":null}\n'
     )
 
@@ -164,21 +164,23 @@ def test_standard_keys_lead_in_order_then_fields_in_insertion_order() -> None:
         with log.fields(alpha=2, method="create"):
             log.info(
                 "done",
-                **{"http.status": 200, "http.method": "POST", "beta": 3, "zeta": 10},
+                **{"http.response.status_code": 200, "http.request.method": "POST", "beta": 3,
+                   "zeta": 10},
                 level="x",
             )
             log.error(OSError("disk"), "failed", service="billing")
     done, failed = lines(out)
     assert list(done) == [
-        "time", "level", "msg", "request_id", "service", "method", "http.method",
-        "http.status", "zeta", "alpha", "beta", "fields.level",
+        "time", "level", "msg", "request_id", "service.name", "method", "http.request.method",
+        "http.response.status_code", "zeta", "alpha", "beta", "fields.level",
     ]  # fmt: skip
     assert done["zeta"] == 10  # the call's value wins, the bound key keeps its place
     assert done["level"] == "info" and done["fields.level"] == "x"
-    assert list(failed)[:7] == [
-        "time", "level", "msg", "err", "request_id", "service", "method",
+    assert list(failed)[:8] == [
+        "time", "level", "msg", "err", "request_id", "service.name", "service", "method",
     ]  # fmt: skip
-    assert failed["service"] == "billing"
+    # The API (the Logger's service) and the design's service are two keys, never mixed.
+    assert failed["service.name"] == "orders" and failed["service"] == "billing"
 
     assert failed["err"] == "OSError: disk"
 
@@ -343,6 +345,108 @@ def test_write_line_respects_level_but_is_never_held() -> None:
         logger.write_line("loud", "x", {})
 
 
+def test_clue_buffering_holds_warn_too_and_writes_it_on_error() -> None:
+    logger, out = make(buffer_requests=log.Buffering.CLUE)
+    with log.use(logger):
+        with log.request_scope(request_id="ok"):
+            log.info("held")
+            log.warn("held too, as Clue does")
+        with log.request_scope(request_id="bad"):
+            log.warn("slow upstream")
+            log.error(None, "failed")
+    assert [(r["msg"], r["request_id"]) for r in lines(out)] == [
+        ("slow upstream", "bad"),
+        ("failed", "bad"),
+    ]
+
+
+def test_clue_buffering_is_off_in_a_sampled_request_only() -> None:
+    provider = TracerProvider()  # samples everything
+    tracer = provider.get_tracer("test")
+    logger, out = make(buffer_requests=log.Buffering.CLUE)
+    unsampled = trace.NonRecordingSpan(
+        trace.SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=trace.TraceFlags(0))
+    )
+    try:
+        with log.use(logger):
+            with tracer.start_as_current_span("sampled"), log.request_scope(request_id="t"):
+                assert log.is_tracing()
+                log.info("written: the request is traced")
+            with trace.use_span(unsampled), log.request_scope(request_id="u"):
+                assert not log.is_tracing()
+                log.info("held: not sampled")
+    finally:
+        provider.shutdown()
+    assert [r["msg"] for r in lines(out)] == ["written: the request is traced"]
+
+
+def test_log_flush_writes_what_the_request_held_and_stops_holding() -> None:
+    logger, out = make(buffer_requests=True)
+    with log.use(logger):
+        log.flush()  # outside a request: nothing to do
+        with log.request_scope(request_id="r-5"):
+            log.info("one")
+            assert out.getvalue() == ""
+            log.flush()
+            assert [r["msg"] for r in lines(out)] == ["one"]
+            log.info("two")  # no longer held
+        assert [r["msg"] for r in lines(out)] == ["one", "two"]
+
+
+def test_request_scope_is_a_request_context() -> None:
+    logger, out = make(buffer_requests=True)
+    with log.use(logger):
+        scope = log.request_scope(request_id="r-6")
+        assert isinstance(scope, log.RequestContext)
+        with pytest.raises(OSError), log.RequestContext(logger, {"request_id": "r-7"}) as context:
+            assert isinstance(context, log.RequestContext)
+            log.info("kept: the block failed")
+            raise OSError("x")
+    assert [(r["msg"], r["request_id"]) for r in lines(out)] == [
+        ("kept: the block failed", "r-7")
+    ]
+
+
+# -- what each line carries ----------------------------------------------------------------
+
+
+def test_file_location_names_the_callers_file_and_line() -> None:
+    logger, out = make(file_location=True)
+    with log.use(logger):
+        log.info("here"); line = sys._getframe().f_lineno  # noqa: E702
+        logger.write_line("warn", "there", {})
+    here, there = lines(out)
+    assert here["file"] == f"log/test_log.py:{line}"
+    assert there["file"] == f"log/test_log.py:{line + 1}"
+
+
+def test_key_functions_add_pairs_to_every_entry() -> None:
+    tenant = {"id": "t-1"}
+    calls = []
+
+    def tenant_key() -> dict[str, object]:
+        calls.append(1)
+        return {"tenant": tenant["id"]}
+
+    logger, out = make(funcs=[tenant_key, lambda: [("pid", 7)]], buffer_requests=True)
+    with log.use(logger):
+        log.info("a", k=1)
+        with log.request_scope(request_id="r"):
+            log.info("held, keyed when logged")
+            tenant["id"] = "t-2"
+            log.error(None, "b")
+    assert [(r["msg"], r["tenant"], r["pid"]) for r in lines(out)] == [
+        ("a", "t-1", 7), ("held, keyed when logged", "t-1", 7), ("b", "t-2", 7),
+    ]  # fmt: skip
+    assert len(calls) == 3
+
+
+def test_log_redact_names_reach_the_loggers_redactor() -> None:
+    logger = log.Logger.from_env({"LOG_REDACT": " card_number , ,ssn"}, stream=io.StringIO())
+    assert logger.redactor.is_sensitive("Card-Number") and logger.redactor.is_sensitive("SSN")
+    assert logger.redactor.is_sensitive("token")  # the defaults stay
+
+
 # -- debug switches ----------------------------------------------------------------------
 
 
@@ -431,11 +535,11 @@ def test_two_loggers_do_not_share_state() -> None:
             log.warn("to second")
         log.debug("first again")
     assert not second.debug_enabled
-    assert [(r["msg"], r["service"]) for r in lines(first_out)] == [
+    assert [(r["msg"], r["service.name"]) for r in lines(first_out)] == [
         ("to first", "a"),
         ("first again", "a"),
     ]
-    assert [(r["msg"], r["service"]) for r in lines(second_out)] == [("to second", "b")]
+    assert [(r["msg"], r["service.name"]) for r in lines(second_out)] == [("to second", "b")]
 
 
 async def test_loggers_in_concurrent_tasks_stay_apart() -> None:

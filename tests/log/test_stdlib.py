@@ -56,7 +56,8 @@ def test_library_exceptions_carry_err_and_stack(routed: tuple[log.Logger, io.Str
     (line,) = records(out)
     assert line["level"] == "error"
     assert line["err"] == "ValueError: bad frame"
-    assert "Traceback" in str(line["stack"]) and "bad frame" in str(line["stack"])
+    stack = str(line["exception.stacktrace"])
+    assert "Traceback" in stack and "bad frame" in stack
 
 
 def test_library_info_is_held_in_a_buffered_request_until_an_error(
@@ -104,3 +105,26 @@ def test_uninstall_removes_the_handler_and_restores_the_root_level() -> None:
     assert root.handlers == before_handlers
     logging.getLogger("somelib").warning("not routed any more")
     assert out.getvalue() == ""
+
+
+def test_library_lines_are_redacted_like_bastions_own(
+    routed: tuple[log.Logger, io.StringIO],
+) -> None:
+    _, out = routed
+    secret = "s3cr3t-0123456789"
+    library = logging.getLogger("httpx")
+    library.warning(
+        'HTTP Request: %s %s "%s"', "GET", f"http://h/p?api%5Fkey={secret}&n=1", "HTTP/1.1 200 OK"
+    )
+    logging.getLogger("somelib").error(
+        "login failed", extra={"password": secret, "url": f"https://u:{secret}@h/"}
+    )
+    try:
+        raise ValueError(f"bad token={secret}")
+    except ValueError:
+        logging.getLogger("somelib").exception("decode failed")
+    request, failed, decode = records(out)
+    assert request["msg"] == 'HTTP Request: GET http://h/p?api%5Fkey=REDACTED&n=1 "HTTP/1.1 200 OK"'
+    assert failed["password"] == "REDACTED" and failed["url"] == "https://REDACTED:REDACTED@h/"
+    assert decode["err"] == "ValueError: bad token=REDACTED"
+    assert secret not in out.getvalue()

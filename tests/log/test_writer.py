@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+import pytest
+
 from bastion import log
+from bastion.errors import ConfigError
 
 
 @contextmanager
@@ -112,3 +115,104 @@ def test_full_queue_drops_info_counts_it_and_waits_for_errors() -> None:
     assert sum(int(n["dropped"]) for n in notices) == dropped
     assert len(infos) + dropped == 100
     assert all(n["level"] == "warn" for n in notices)
+
+
+def _flush_in_thread(logger: log.Logger) -> None:
+    # flush() must return on its own; run it in a thread so a hang fails the test, not CI.
+    flusher = threading.Thread(target=logger.flush)
+    flusher.start()
+    flusher.join(30)
+    assert not flusher.is_alive(), "flush() did not return"
+
+
+async def test_lines_from_tasks_that_yield_are_written_in_one_batch() -> None:
+    with pipe() as (stream, start_reading, chunks, _):
+        start_reading.set()
+        # A long interval: whatever the machine's speed, every line below is queued before
+        # the writer's first batch, so the counts do not depend on timing.
+        logger = log.Logger(format="json", stream=stream, flush_interval=60)
+
+        async def handler(task: int) -> None:
+            with log.use(logger):
+                for seq in range(50):
+                    log.info("line", task=task, seq=seq)
+                    await asyncio.sleep(0)  # the handler yields, as one awaiting I/O does
+
+        await asyncio.gather(*(handler(task) for task in range(40)))
+        _flush_in_thread(logger)
+        stats = logger.writer_stats
+        logger.close()
+    assert len(b"".join(chunks).splitlines()) == 2000
+    assert stats.lines == 2000
+    assert stats.writes == 1  # one write call for 2,000 lines
+    assert stats.wakeups <= 2  # woken by the first line, then by flush()
+
+
+def test_an_idle_line_is_written_without_a_flush() -> None:
+    with pipe() as (stream, _start_reading, _chunks, read_fd):
+        logger = log.Logger(format="json", stream=stream)
+        with log.use(logger):
+            log.info("alone")
+        # No flush(), no close(): the writer writes it after its gathering interval.
+        readable, _, _ = select.select([read_fd], [], [], 30)
+        assert readable, "an idle line was never written"
+        assert json.loads(os.read(read_fd, 65536))["msg"] == "alone"
+        logger.flush()  # the counters are updated just after the write returns
+        stats = logger.writer_stats
+        assert (stats.lines, stats.writes) == (1, 1)
+        logger.close()
+
+
+def test_flush_and_close_cut_the_gathering_interval_short() -> None:
+    with pipe() as (stream, start_reading, chunks, _):
+        start_reading.set()
+        logger = log.Logger(format="json", stream=stream, flush_interval=60)
+        with log.use(logger):
+            log.info("before flush")
+            _flush_in_thread(logger)
+            assert b"before flush" in b"".join(chunks)
+            log.warn("before close")
+        closer = threading.Thread(target=logger.close)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive(), "close() did not return"
+    assert [json.loads(x)["msg"] for x in b"".join(chunks).splitlines()] == [
+        "before flush",
+        "before close",
+    ]
+
+
+def test_a_blocked_stream_never_blocks_the_loop_for_info_lines() -> None:
+    with pipe() as (stream, start_reading, _chunks, read_fd):
+        logger = log.Logger(
+            format="json", stream=stream, queue_size=100, flush_interval=0, max_value_size=2_000_000
+        )
+        with log.use(logger):
+            log.warn("big", blob="x" * 1_000_000)  # fills the pipe: the writer blocks in write()
+            readable, _, _ = select.select([read_fd], [], [], 30)
+            assert readable
+            for i in range(10_000):  # returns although nothing is being written
+                log.info("wave", i=i)
+        assert logger.dropped >= 10_000 - 100
+        start_reading.set()
+        logger.close()
+
+
+def test_a_full_queue_makes_the_writer_write_at_once() -> None:
+    with pipe() as (stream, start_reading, chunks, _):
+        start_reading.set()
+        logger = log.Logger(format="json", stream=stream, queue_size=10, flush_interval=60)
+        with log.use(logger):
+            for i in range(10):  # half the queue hurries the writer: nothing waits 60 s
+                log.info("line", i=i)
+            for i in range(20):
+                log.error(None, "must wait for room, not for the interval", i=i)
+        _flush_in_thread(logger)
+        assert logger.dropped == 0
+        logger.close()
+    assert len(b"".join(chunks).splitlines()) == 30
+
+
+def test_flush_interval_is_validated() -> None:
+    with pytest.raises(ConfigError, match="flush_interval"):
+        log.Logger(flush_interval=-1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import httpx
@@ -11,10 +10,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
+from bastion import log
 from bastion.otel._client import client, sync_client
 from bastion.otel._sampler import ParentBasedSampler
 from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware
+from bastion.testing import LogCapture
 from bastion.types import Receive, Scope, Send
 from tests.support.prometheus import asgi_server
 from tests.support.servers import free_port
@@ -56,14 +57,13 @@ def callee() -> Iterator[tuple[int, InMemorySpanExporter]]:
 async def test_trace_continues_in_the_called_service(
     caller: tuple[Telemetry, InMemorySpanExporter],
     callee: tuple[int, InMemorySpanExporter],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     telemetry, exporter = caller
     port, server_exporter = callee
-    caplog.set_level(logging.INFO, logger="bastion.client")
+    logs = LogCapture()
 
     async with client(telemetry=telemetry, base_url=f"http://127.0.0.1:{port}") as http:
-        with telemetry.tracer.start_as_current_span("create order") as parent:
+        with log.use(logs.logger), telemetry.tracer.start_as_current_span("create order") as parent:
             response = await http.get("/stock/42", params={"api_key": "k-s3cr3t", "n": "2"})
     assert response.status_code == 200
 
@@ -84,12 +84,15 @@ async def test_trace_continues_in_the_called_service(
     assert server_span.parent is not None
     assert server_span.parent.span_id == client_span.context.span_id
 
-    (record,) = [r for r in caplog.records if r.name == "bastion.client"]
-    message = record.getMessage()
-    assert message.startswith(f"GET http://127.0.0.1:{port}/stock/42?api_key=REDACTED&n=2 200 ")
-    assert "s3cr3t" not in message
-    assert record.http_status == 200  # type: ignore[attr-defined]
-    assert record.duration_ms > 0  # type: ignore[attr-defined]
+    # One line through the current Logger, inside the caller's span, with OTel's keys.
+    (line,) = logs.lines
+    assert line["msg"] == "client request" and line["level"] == "info"
+    assert line["url.full"] == f"http://127.0.0.1:{port}/stock/42?api_key=REDACTED&n=2"
+    assert line["http.request.method"] == "GET"
+    assert line["http.response.status_code"] == 200
+    assert line["http.time_ms"] > 0
+    assert line["span_id"] == f"{parent.get_span_context().span_id:016x}"
+    assert "s3cr3t" not in logs.text
 
 
 async def test_error_status_marks_the_client_span(
@@ -108,13 +111,13 @@ async def test_error_status_marks_the_client_span(
 
 
 async def test_connection_failure_is_recorded_logged_and_raised(
-    caller: tuple[Telemetry, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+    caller: tuple[Telemetry, InMemorySpanExporter],
 ) -> None:
     telemetry, exporter = caller
-    caplog.set_level(logging.INFO, logger="bastion.client")
+    logs = LogCapture()
     url = f"http://user:pa55word@127.0.0.1:{free_port()}/stock/1"  # nothing listens there
     async with client(telemetry=telemetry) as http:
-        with pytest.raises(httpx.ConnectError):
+        with log.use(logs.logger), pytest.raises(httpx.ConnectError):
             await http.get(url)
 
     (span,) = exporter.get_finished_spans()
@@ -123,9 +126,12 @@ async def test_connection_failure_is_recorded_logged_and_raised(
     assert span.attributes["error.type"] == "httpx.ConnectError"
     assert "pa55word" not in str(span.attributes["url.full"])
     assert [e.name for e in span.events] == ["exception"]
-    (record,) = [r for r in caplog.records if r.name == "bastion.client"]
-    assert record.levelno == logging.WARNING
-    assert "pa55word" not in record.getMessage()
+    # A transport error is a failed call: an error line (Clue's log.Client).
+    (line,) = logs.lines
+    assert line["level"] == "error" and line["msg"] == "client request failed"
+    assert line["error.type"] == "httpx.ConnectError"
+    assert line["url.full"].startswith("http://REDACTED:REDACTED@127.0.0.1:")
+    assert "pa55word" not in logs.text
 
 
 def test_sync_client_inside_an_activated_telemetry(

@@ -528,8 +528,8 @@ def test_redact_url(url: str, expected: str) -> None:
 
 
 def test_redact_query_keeps_unrelated_text_untouched() -> None:
-    query = "q=a%20b&tokenizer=x&session=s1"
+    query = "q=a%20b&tokenizer=x&shard=s1"
     assert redact_query(query) is query
-    assert redact_query(query, credential_names(["SESSION"])) == (
-        "q=a%20b&tokenizer=x&session=REDACTED"
+    assert redact_query(query, credential_names(["SHARD"])) == (
+        "q=a%20b&tokenizer=x&shard=REDACTED"
     )

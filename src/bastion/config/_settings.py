@@ -52,6 +52,12 @@ class Config(BaseSettings):
     log_format: Literal["auto", "json", "terminal", "logfmt"] = Field(
         "auto", description="auto: terminal format on a TTY, JSON otherwise"
     )
+    log_keys: Literal["default", "gcp", "ecs"] = Field(
+        "default", description="key names: Bastion's, Google Cloud Logging's or Elastic ECS's"
+    )
+    log_redact: str = Field(
+        "", description="more names whose values logs and spans redact, comma separated"
+    )
     read_header_timeout: Duration = Field(
         10.0, gt=0, description="time to receive a request's headers, from connect or first byte"
     )
@@ -148,7 +154,7 @@ class Config(BaseSettings):
             _check_limit(value, value)
         return value.strip()
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "log_keys", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

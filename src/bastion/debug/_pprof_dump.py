@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from bastion.redact import REDACTED
+
 __all__ = [
     "HeapSite",
     "HeapTracker",
@@ -279,13 +281,13 @@ def redacted_argv() -> list[str]:
     hide_next = False
     for arg in argv:
         if hide_next:
-            out.append("[REDACTED]")
+            out.append(REDACTED)
             hide_next = False
             continue
         name, eq, _ = arg.partition("=")
         if arg.startswith("-") and _SECRET_NAME.search(name):
             if eq:
-                out.append(f"{name}=[REDACTED]")
+                out.append(f"{name}={REDACTED}")
                 continue
             hide_next = True
         out.append(arg)

@@ -5,8 +5,8 @@
   `bastion.debug._pprof`.
 - `debug_header_enabled`: per-request debug logs for authorised callers that send
   `X-Debug-Logs: on`.
-- `payload_logger`: endpoint middleware logging each call's payload and result, credentials
-  redacted, when debug logs are on.
+- `payload_logger`: endpoint middleware logging each call's payload and result, every
+  sensitive value redacted, when debug logs are on.
 
 None of this should be open to the world: mount `debug_app` on the admin listener, or on
 the main port with an `authorize` callable that applies a security scheme of the design.
@@ -31,6 +31,7 @@ from bastion._asgi import (
 )
 from bastion.debug._pprof import Profiling, is_pprof_path, pprof_app
 from bastion.errors import Forbidden, Unauthorized
+from bastion.redact import Redactor
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 
 __all__ = [
@@ -71,7 +72,7 @@ class PayloadMethodInfo(Protocol):
         ...
 
     def redact(self, payload: Any) -> Any:
-        """Return the payload as JSON-able builtins, credentials replaced by "[REDACTED]"."""
+        """Return the payload as JSON-able builtins, credentials replaced by "REDACTED"."""
         ...
 
     def dump_result(self, result: Any) -> Any:
@@ -161,27 +162,36 @@ async def debug_header_enabled(scope: Scope, authorize: Authorize | None) -> boo
 
 def payload_logger(
     max_size: int = 1024,
+    *,
+    redactor: Redactor | None = None,
 ) -> Callable[[Endpoint, PayloadMethodInfo], Endpoint]:
     """Return endpoint middleware logging `payload=` before and `result=` after each call.
 
     Lines are written only when debug logs are on (the switch, the level, or the
     request's header); the check costs one context lookup, and nothing is serialised
-    otherwise. Credentials are replaced by "[REDACTED]" (via `method_info.redact`);
-    values longer than `max_size` bytes of JSON are cut, with a marker. No result line is
+    otherwise. Sensitive values read "REDACTED": credentials and the design's sensitive
+    attributes (via `method_info.redact`), and every name `redactor` knows (the App's:
+    the defaults and LOG_REDACT). Values are logged as JSON (`null`, numbers, objects);
+    longer than `max_size` bytes of JSON they are cut, with a marker. No result line is
     written when the call raises.
     """
     if max_size < 1:
         raise ValueError(f"payload_logger max_size must be at least 1 byte, got {max_size}")
     encode = msgspec.json.Encoder(enc_hook=str).encode
+    scrub = redactor.data if redactor is not None else None
 
     def loggable(value: Any) -> Any:
+        if scrub is not None:
+            value = scrub(value)
         try:
             data = encode(value)
         except Exception as err:
             return f"<not serialisable: {type(err).__name__}>"
         if len(data) <= max_size:
-            # Containers go to the logger as data, so JSON lines nest them unquoted.
-            return value if isinstance(value, (dict, list)) else data.decode()
+            # Values go to the logger as data, so JSON lines nest them as JSON.
+            return value if isinstance(value, (dict, list, str, int, float, bool)) or (
+                value is None
+            ) else data.decode()
         cut = max_size
         while cut > 0 and data[cut] & 0xC0 == 0x80:  # stay on a UTF-8 character boundary
             cut -= 1

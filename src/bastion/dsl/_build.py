@@ -119,14 +119,27 @@ def _attribute(
             attr.has_default = True
         elif key == "enum":
             attr.enum = tuple(value)
+        elif key == "meta":
+            attr.meta = _meta(name, value, where)
         else:
             setattr(attr, key, value)
     return attr
 
 
+def _meta(name: str, meta: object, where: Location) -> dict[str, _Any]:
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and k for k in meta):
+        raise _fail(where, f"attribute {name!r}: meta must be a dict with string keys, "
+                    f"not {meta!r}")
+    if "sensitive" in meta and not isinstance(meta["sensitive"], bool):
+        raise _fail(where, f"attribute {name!r}: meta 'sensitive' must be True or False, "
+                    f"not {meta['sensitive']!r}")
+    return dict(meta)
+
+
 _VALIDATIONS = frozenset(
     {
         "default",
+        "meta",
         "example",
         "enum",
         "format",
@@ -173,8 +186,10 @@ def Attribute(
     """Declare an attribute of the enclosing object, with its type and validations.
 
     Validations: default, example, enum, format, pattern, minimum, maximum,
-    exclusive_minimum, exclusive_maximum, min_length, max_length. With no type, a
-    `with Attribute(name):` block declares an inline object.
+    exclusive_minimum, exclusive_maximum, min_length, max_length. `meta` is Goa's Meta, a
+    dict of free-form keys: `meta={"sensitive": True}` redacts the attribute's values in
+    logs, spans and error bodies. With no type, a `with Attribute(name):` block declares
+    an inline object.
     """
     where = Location.here()
     obj = _object_parent("Attribute", where)

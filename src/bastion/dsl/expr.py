@@ -175,6 +175,13 @@ class AttributeExpr:
     # Security: which credential this attribute carries, for which scheme kind.
     credential: Literal["username", "password", "apikey", "token", "accesstoken"] | None = None
     credential_scheme: str | None = None
+    # Goa's Meta: free-form keys; Bastion reads "sensitive" (redacted in logs, spans, bodies).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sensitive(self) -> bool:
+        """Whether values of this attribute are redacted: a credential, or marked sensitive."""
+        return self.credential is not None or self.meta.get("sensitive") is True
 
     def type_name(self) -> str:
         """Return the attribute's type as the DSL spells it."""

@@ -17,17 +17,30 @@ from typing import Any
 
 import msgspec
 
-from bastion.dsl.expr import AttributeExpr, MethodExpr, ServiceExpr
+from bastion.dsl.expr import (
+    ArrayExpr,
+    AttributeExpr,
+    MapExpr,
+    MethodExpr,
+    ObjectExpr,
+    ServiceExpr,
+    UserTypeExpr,
+)
 from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import BastionError
+from bastion.redact import REDACTED, Redactor
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import enc_hook
 from bastion.types import Endpoint, EndpointMiddleware
 
-__all__ = ["REDACTED", "Endpoints", "ImplementationError", "MethodInfo"]
-
-#: What payload logs and error bodies show in place of a credential.
-REDACTED = "[REDACTED]"
+__all__ = [
+    "REDACTED",
+    "Endpoints",
+    "ImplementationError",
+    "MethodInfo",
+    "credential_names",
+    "sensitive_names",
+]
 
 
 class ImplementationError(BastionError, TypeError):
@@ -36,7 +49,12 @@ class ImplementationError(BastionError, TypeError):
 
 @dataclass(eq=False)
 class MethodInfo:
-    """What the design says about one method, compiled for middleware to use."""
+    """What the design says about one method, compiled for middleware to use.
+
+    The one home of "which attributes are secret": `credentials` (payload attributes
+    carrying a credential) and `sensitive` (every name, attribute or wire, whose values
+    are redacted), computed once when the endpoints are built.
+    """
 
     service: str
     name: str
@@ -44,27 +62,83 @@ class MethodInfo:
     payload_type: Any = None
     result_type: Any = None
     credentials: frozenset[str] = field(default_factory=frozenset)
+    sensitive: frozenset[str] = field(default_factory=frozenset)
+    redactor: Redactor = field(default_factory=Redactor)
+
+    @classmethod
+    def of(
+        cls, method: MethodExpr, payload_type: Any = None, result_type: Any = None
+    ) -> MethodInfo:
+        """Compile what middleware needs to know of `method`."""
+        sensitive = sensitive_names(method)
+        return cls(
+            service=method.service.name,
+            name=method.name,
+            expr=method,
+            payload_type=payload_type,
+            result_type=result_type,
+            credentials=credential_names(method.payload),
+            sensitive=sensitive,
+            redactor=Redactor(sensitive),
+        )
 
     def redact(self, payload: Any) -> Any:
-        """The payload as JSON-able builtins with every credential attribute redacted."""
+        """The payload as JSON-able builtins with every sensitive value redacted."""
         data = msgspec.to_builtins(payload, enc_hook=enc_hook)
-        if self.credentials and isinstance(data, dict):
-            for name in self.credentials:
+        if isinstance(data, dict):
+            for name in self.credentials:  # whatever their names, credentials are secret
                 if data.get(name) is not None:
                     data[name] = REDACTED
-        return data
+        return self.redactor.data(data)
 
     def dump_result(self, result: Any) -> Any:
-        """The result as JSON-able builtins."""
-        return msgspec.to_builtins(result, enc_hook=enc_hook)
+        """The result as JSON-able builtins, sensitive values redacted."""
+        return self.redactor.data(msgspec.to_builtins(result, enc_hook=enc_hook))
 
 
 def credential_names(payload: AttributeExpr | None) -> frozenset[str]:
-    """Wire names of the payload attributes that carry credentials."""
+    """Names of the payload attributes that carry credentials."""
     obj = payload.object if payload is not None else None
     if obj is None:
         return frozenset()
     return frozenset(n for n, a in obj.attributes.items() if a.credential is not None)
+
+
+def sensitive_names(method: MethodExpr) -> frozenset[str]:
+    """Every name whose values are secret in `method`: attributes at any depth, wire names.
+
+    An attribute is sensitive when it carries a credential or the design marks it with
+    `meta={"sensitive": True}`; its wire name (query parameter, header, cookie) is too.
+    """
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(attr: AttributeExpr | None) -> None:
+        if attr is None:
+            return
+        t = attr.type
+        if isinstance(t, UserTypeExpr):
+            if id(t) in seen:  # recursive types
+                return
+            seen.add(id(t))
+        if isinstance(t, (ArrayExpr, MapExpr)):
+            walk(t.elem)
+        obj = attr.object
+        if isinstance(obj, ObjectExpr):
+            for name, child in obj.attributes.items():
+                if child.sensitive:
+                    names.add(name)
+                walk(child)
+
+    walk(method.payload)
+    walk(method.result)
+    http = method.http
+    if http is not None:
+        for mapping in (http.params, http.headers, http.cookies):
+            for attr, wire in mapping.items():
+                if attr in names:
+                    names.add(wire)
+    return frozenset(names)
 
 
 class Endpoints(Mapping[str, Endpoint]):
@@ -92,13 +166,8 @@ class Endpoints(Mapping[str, Endpoint]):
             if not callable(fn):
                 missing.append(m.name)
                 continue
-            self.infos[m.name] = MethodInfo(
-                service=service.name,
-                name=m.name,
-                expr=m,
-                payload_type=(payload_types or {}).get(m.name),
-                result_type=(result_types or {}).get(m.name),
-                credentials=credential_names(m.payload),
+            self.infos[m.name] = MethodInfo.of(
+                m, (payload_types or {}).get(m.name), (result_types or {}).get(m.name)
             )
             self._base[m.name] = _call(fn, m.payload is not None, self.threads)
         if missing:

@@ -28,6 +28,7 @@ from bastion._asgi import (
     respond_json,
 )
 from bastion.errors import BastionError, ConfigError
+from bastion.redact import REDACTED
 from bastion.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
@@ -457,7 +458,7 @@ def _never() -> bool:
 def _describe(err: BaseException, secret: str | None = None) -> str:
     text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     if secret:
-        text = text.replace(secret, "[REDACTED]")
+        text = text.replace(secret, REDACTED)
     return text
 
 
@@ -465,7 +466,7 @@ def _hide_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":[REDACTED]@", 1)
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
     return parts._replace(netloc=netloc).geturl()
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
+from bastion.endpoint import credential_names
 from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http.credentials import basic_credentials, bearer_token
 from bastion.http.errors import HTTPError
@@ -47,9 +48,7 @@ class Decoder:
             raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
         self._payload_attr = payload
         obj = payload.object
-        self._creds = frozenset(
-            n for n, a in (obj.attributes.items() if obj else ()) if a.credential is not None
-        )
+        self._creds = credential_names(payload)
         path_params = {p for r in http.routes for p in r.params}
         # Parameter sources: attribute -> (where, wire name), each read from strings.
         self._query = dict(http.params)

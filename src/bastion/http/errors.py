@@ -8,15 +8,22 @@ generic message; the id is the one logged with the stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import msgspec
 
 from bastion.errors import ServiceError, _new_id
+from bastion.redact import DEFAULT_REDACTOR, REDACTED, Redactor
 from bastion.schema.validate import FieldError
 
-__all__ = ["HTTPError", "error_body", "internal_error"]
+__all__ = ["ERROR_SCOPE_KEY", "HTTPError", "error_body", "internal_error", "note_error"]
+
+#: Where an error response leaves its (name, id) in the ASGI scope for the request log.
+ERROR_SCOPE_KEY = "bastion.error"
+# Validation messages that echo what was sent (msgspec's "Invalid enum value 'x'").
+_ECHO = re.compile(r"^(Invalid (?:enum )?value) .+$", re.DOTALL)
 
 _encoder = msgspec.json.Encoder()
 
@@ -49,8 +56,8 @@ class HTTPError(Exception):
         self.field = field
         self.id = _new_id()
 
-    def body(self) -> bytes:
-        """The JSON body of this error."""
+    def body(self, redactor: Redactor = DEFAULT_REDACTOR) -> bytes:
+        """The JSON body of this error; what a sensitive field was sent as is never echoed."""
         return error_body(
             self.name,
             self.id,
@@ -58,8 +65,22 @@ class HTTPError(Exception):
             temporary=self.temporary,
             timeout=self.timeout,
             field=self.field,
-            errors=[e.to_json() for e in self.errors] or None,
+            errors=[_field_json(e, redactor) for e in self.errors] or None,
         )
+
+
+def _field_json(error: FieldError, redactor: Redactor) -> dict[str, str]:
+    out = error.to_json()
+    # The field's own name: `order.card`, `items[2].token` -> `card`, `token`.
+    name = error.field.rpartition(".")[2].partition("[")[0]
+    if name and redactor.is_sensitive(name):
+        out["message"] = _ECHO.sub(rf"\1 {REDACTED}", out["message"])
+    return out
+
+
+def note_error(scope: MutableMapping[str, Any], name: str, id: str) -> None:
+    """Leave an error response's name and id in `scope`, for the request's `end` line."""
+    scope[ERROR_SCOPE_KEY] = (name, id)
 
 
 def error_body(

@@ -21,10 +21,12 @@ from bastion.http.errors import (
     HTTPError,
     error_body,
     internal_error,
+    note_error,
     service_error_body,
 )
 from bastion.http.ratelimit import rate_limit_header_pairs
 from bastion.http.router import Router
+from bastion.redact import DEFAULT_REDACTOR, Redactor
 from bastion.security.principal import client_address
 from bastion.security.ratelimit import rate_limit_decision
 from bastion.types import Endpoint, Receive, Scope, Send
@@ -58,8 +60,11 @@ class Muxer:
         *,
         on_internal_error: ErrorHook = _log_internal,
         security_mapper: SecurityMapper | None = None,
+        redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
         self.router: Router[Handler] = Router()
+        #: Which field names error bodies never echo a value for.
+        self.redactor = redactor
         self.on_internal_error = on_internal_error
         self.security_mapper = security_mapper or _default_security
         self.routes: list[tuple[str, str, str]] = []  # (verb, template, service.method)
@@ -117,7 +122,8 @@ class Muxer:
             )
         else:
             err = HTTPError(404, "not_found", f"no route for {scope['path']}")
-        await send_error(send, err.status, err.body(), err.headers, scope)
+        await send_error(send, err.status, err.body(), err.headers, scope,
+                         error=(err.name, err.id))
 
     def _handler(
         self,
@@ -139,6 +145,7 @@ class Muxer:
         }
         on_internal = self.on_internal_error
         map_security = self.security_mapper
+        redactor = self.redactor
 
         async def handle(
             scope: Scope, receive: Receive, send: Send, params: dict[str, str]
@@ -158,7 +165,8 @@ class Muxer:
                     if decision is not None:
                         headers.extend(rate_limit_header_pairs(decision))
             except HTTPError as exc:
-                await send_error(send, exc.status, exc.body(), exc.headers, scope)
+                await send_error(send, exc.status, exc.body(redactor), exc.headers, scope,
+                                 error=(exc.name, exc.id))
                 return
             except ServiceError as exc:
                 known = errors.get(exc.name)
@@ -167,7 +175,8 @@ class Muxer:
                     await _internal(scope, send, exc, on_internal)
                     return
                 status, exc.temporary, exc.timeout, exc.fault = known
-                await send_error(send, status, service_error_body(exc), (), scope)
+                await send_error(send, status, service_error_body(exc), (), scope,
+                                 error=(exc.name, exc.id))
                 return
             except (asyncio.CancelledError, ClientDisconnected):
                 raise  # nothing can be answered; the server ends the exchange
@@ -177,8 +186,9 @@ class Muxer:
                     await _internal(scope, send, exc, on_internal)
                     return
                 status, name, message, extra = mapped
-                body = error_body(name, _new_id(), message)
-                await send_error(send, status, body, extra, scope)
+                error_id = _new_id()
+                body = error_body(name, error_id, message)
+                await send_error(send, status, body, extra, scope, error=(name, error_id))
                 return
             await send_response(send, status, headers, body, scope)
 
@@ -202,8 +212,15 @@ async def send_error(
     body: bytes,
     extra: Any,
     scope: Scope,
+    *,
+    error: tuple[str, str] | None = None,
 ) -> None:
-    """Send an error response with Bastion's JSON error body."""
+    """Send an error response with Bastion's JSON error body.
+
+    `error` is the body's (name, id): left in the scope for the request's `end` line.
+    """
+    if error is not None:
+        note_error(scope, *error)
     headers = [*JSON_HEADERS, *extra]
     await send_response(send, status, headers, body, scope)
 
@@ -212,7 +229,7 @@ async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHoo
     error_id = _new_id()
     scope["bastion.exception"] = exc
     hook(scope, exc, error_id)
-    await send_error(send, 500, internal_error(error_id), (), scope)
+    await send_error(send, 500, internal_error(error_id), (), scope, error=("internal", error_id))
 
 
 def _default_security(

@@ -1,50 +1,96 @@
 """HTTP middleware: one request scope for the logs, with Clue's `start` and `end` lines.
 
 Each request gets a `request_id` — a valid incoming `X-Request-ID`, or a new one — that is
-bound to every log line of the request and returned in the response's `X-Request-ID`.
-Probe paths (`/livez`, `/readyz`, `/healthz`) are not logged by default, and URLs are
-logged with the values of credential query parameters replaced by `REDACTED`, as
-in spans.
+bound to every log line of the request and returned in the response's `X-Request-ID`,
+and the App's Logger (with its buffering and the request's debug flag) for every line
+its handlers write. The `start` and `end` lines are one option of that scope: off, the
+scope stays. Probe paths (`/livez`, `/readyz`, `/healthz`) are not logged by default,
+URLs are logged with the values of sensitive query parameters replaced by `REDACTED`, as
+in spans, and an error response's name and id are on its `end` line.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 import random
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
 
 from bastion import log
 from bastion.debug._switch import Authorize, debug_header_enabled
-from bastion.redact import credential_names, redact_query
+from bastion.http.errors import ERROR_SCOPE_KEY
+from bastion.redact import Redactor, credential_names
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DebugAuthorizer", "RequestLog"]
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "DebugAuthorizer", "RequestLog", "RequestLogOptions"]
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
+#: Paths whose requests get no start and end lines unless told otherwise: probes.
+DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 
 #: Decides whether a request may ask for its own debug logs (`X-Debug-Logs: on`).
 DebugAuthorizer = Authorize
 
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_FORWARDING: Final = frozenset({b"forwarded", b"x-forwarded-for"})
+
+
+@dataclass(frozen=True)
+class RequestLogOptions:
+    """How the request log writes its `start` and `end` lines (`App(request_log=...)`).
+
+    `exclude`: paths with no lines — exact paths, globs (`/static/*`) or compiled regular
+    expressions (searched, as Clue's `WithPathFilter`); replaces the default probe paths.
+    `buffered`: the lines go through request buffering like `log.info` (Clue's
+    `WithRequestLogFunc(log.Info)`); by default they are never held, as `log.print`.
+    `trusted_proxies`: addresses or networks (`10.0.0.0/8`) whose `Forwarded` /
+    `X-Forwarded-For` headers name the client; from any other peer they are ignored.
+    """
+
+    exclude: Iterable[str | re.Pattern[str]] = DEFAULT_EXCLUDE_PATHS
+    buffered: bool = False
+    trusted_proxies: Iterable[str] = ()
+
 
 class RequestLog:
-    """Scope each HTTP request's logs and write its `start` and `end` lines."""
+    """Scope each HTTP request's logs and write its `start` and `end` lines.
+
+    `lines=False` keeps the scope (Logger, request id, debug switch) and writes no lines.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         logger: log.Logger,
         *,
-        exclude_paths: Iterable[str] = ("/livez", "/readyz", "/healthz"),
+        exclude_paths: Iterable[str | re.Pattern[str]] = DEFAULT_EXCLUDE_PATHS,
         credential_params: Iterable[str] = (),
+        redactor: Redactor | None = None,
         debug_authorizer: DebugAuthorizer | None = None,
+        lines: bool = True,
+        buffered: bool = False,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.logger = logger
-        self.exclude = frozenset(exclude_paths)
+        self.exact, self.patterns = _compile_exclude(exclude_paths)
         # The same names and marker as the tracing middleware: logs and spans agree.
-        self.credential_params = credential_names(credential_params)
+        base = redactor or credential_names()
+        self.redactor = base.with_names(credential_params)
         self.debug_authorizer = debug_authorizer
+        self.lines = lines
+        self.buffered = buffered
+        self.trusted = _parse_networks(trusted_proxies)
+
+    def excluded(self, path: str) -> bool:
+        """Return whether requests for `path` get no start and end lines."""
+        if path in self.exact:
+            return True
+        return self.patterns is not None and self.patterns.search(path) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request inside its log scope, between its `start` and `end` lines."""
@@ -54,11 +100,16 @@ class RequestLog:
         logger = self.logger
         request_id = b""
         debug_header = False
+        forwarded: list[tuple[bytes, bytes]] | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _VALID_ID.match(value):
                 request_id = value
             elif name == b"x-debug-logs" and value.lower() == b"on":
                 debug_header = True
+            elif name in _FORWARDING and self.trusted:
+                if forwarded is None:
+                    forwarded = []
+                forwarded.append((name, value))
         # Unique, not secret: the PRNG is enough, and reading urandom per request is slow.
         rid = request_id.decode("latin-1") if request_id else f"{random.getrandbits(64):016x}"
         rid_bytes = request_id or rid.encode("latin-1")
@@ -68,7 +119,7 @@ class RequestLog:
             # The debug module's rule: a refusal (False, Unauthorized, Forbidden) only
             # means no debug logs, never a failed request.
             debug = await debug_header_enabled(scope, self.debug_authorizer)
-        quiet = scope["path"] in self.exclude
+        quiet = not self.lines or self.excluded(scope["path"])
         status = 0
         size = 0
 
@@ -84,43 +135,128 @@ class RequestLog:
                 size += len(message.get("body", b""))
             await send(message)
 
-        context = log.RequestContext(logger, {"request_id": rid}, debug=debug)
+        context = log.RequestContext(logger, {"request_id": rid}, debug=debug).enter()
         failure: BaseException | None = None
         try:
             if quiet:
                 await self.app(scope, receive, send_with_id)
                 return
             start = time.perf_counter()
-            url = scope["path"]
+            method = scope["method"]
+            path = scope["path"]
             qs = scope.get("query_string", b"")
-            if qs:
-                url += "?" + redact_query(qs.decode("latin-1"), self.credential_params)
+            query = self.redactor.query(qs.decode("latin-1")) if qs else None
             client = scope.get("client")
-            logger.write_info("start", {
-                "http.method": scope["method"],
-                "http.url": url,
-                "http.remote_addr": client[0] if client else "",
-            })
+            peer = client[0] if client else ""
+            begin = {"http.request.method": method, "url.path": path}
+            if query is not None:
+                begin["url.query"] = query
+            begin["client.address"] = (
+                self._client(peer, forwarded) if forwarded is not None else peer
+            )
+            logger.write_info("start", begin, hold=self.buffered)
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                end: dict[str, object] = {
-                    "http.method": scope["method"],
-                    "http.url": url,
-                    "http.status": status,
-                    "http.time_ms": round((time.perf_counter() - start) * 1000, 3),
-                    "http.bytes": size,
-                }
+                end: dict[str, object] = {"http.request.method": method, "url.path": path}
+                if query is not None:
+                    end["url.query"] = query
+                route = scope.get("bastion.route")
+                if route is not None:
+                    end["http.route"] = route
+                end["http.response.status_code"] = status
+                end["http.time_ms"] = round((time.perf_counter() - start) * 1000, 3)
+                end["http.response.body.size"] = size
+                error = scope.get(ERROR_SCOPE_KEY)
+                if error is not None:
+                    end["error.type"], end["error.id"] = error
                 extensions = scope.get("extensions")
                 exchange = extensions.get("bastion.exchange") if extensions else None
                 if exchange is not None and (exchange.aborted or not exchange.complete):
-                    # Cut short (a write deadline, a client gone): say so, with the bytes
-                    # the client could really have received, not those handed over.
+                    # Cut short (a write deadline, a client gone): say so, with the body
+                    # bytes the kernel really took, not those handed over.
                     end["aborted"] = True
-                    end["http.bytes"] = exchange.body_bytes_written
-                logger.write_info("end", end)
+                    end["http.response.body.size"] = exchange.body_bytes_written
+                logger.write_info("end", end, hold=self.buffered)
         except BaseException as exc:
             failure = exc
             raise
         finally:
             context.leave(failure)
+
+    def _client(self, peer: str, headers: list[tuple[bytes, bytes]]) -> str:
+        """The client's address: the peer, or what a trusted proxy says it forwarded for."""
+        if not _within(peer, self.trusted):
+            return peer
+        hops: list[str] = []
+        use_forwarded = any(name == b"forwarded" for name, _ in headers)
+        for name, value in headers:
+            text = value.decode("latin-1")
+            if use_forwarded and name == b"forwarded":
+                hops.extend(_forwarded_for(text))
+            elif not use_forwarded:
+                hops.extend(h.strip() for h in text.split(",") if h.strip())
+        # The rightmost hop no trusted proxy added is the client; a proxy's own list may
+        # start with whatever the client sent, so stop at the first untrusted one.
+        for hop in reversed(hops):
+            if not _within(hop, self.trusted):
+                return hop
+        return hops[0] if hops else peer
+
+
+def _compile_exclude(
+    patterns: Iterable[str | re.Pattern[str]],
+) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    exact: set[str] = set()
+    regexes: list[str] = []
+    for pattern in patterns:
+        if isinstance(pattern, re.Pattern):
+            regexes.append(pattern.pattern)
+        elif any(c in pattern for c in "*?["):
+            regexes.append("^" + fnmatch.translate(pattern))
+        else:
+            exact.add(pattern)
+    combined = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+    return frozenset(exact), combined
+
+
+def _parse_networks(values: Iterable[str]) -> tuple[_Network, ...]:
+    networks = []
+    bad = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            bad.append(value)
+    if bad:
+        from bastion.errors import ConfigError
+
+        raise ConfigError([f"trusted proxy {v!r}: not an IP address or network" for v in bad])
+    return tuple(networks)
+
+
+def _within(address: str, networks: tuple[_Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _forwarded_for(header: str) -> list[str]:
+    """The `for=` addresses of a `Forwarded` header (RFC 7239), ports and brackets removed."""
+    hops = []
+    for element in header.split(","):
+        for pair in element.split(";"):
+            key, sep, value = pair.strip().partition("=")
+            if sep and key.strip().lower() == "for":
+                hops.append(_host(value.strip().strip('"')))
+    return hops
+
+
+def _host(node: str) -> str:
+    if node.startswith("["):  # "[2001:db8::1]:4711"
+        return node[1:].partition("]")[0]
+    if node.count(":") == 1:  # "192.0.2.43:47011"
+        return node.partition(":")[0]
+    return node

@@ -1,16 +1,19 @@
-"""Line formats of the context logger: JSON lines, logfmt and a coloured terminal format.
+"""Line formats of the context logger: JSON lines, logfmt, a coloured terminal format, yours.
 
 A format turns one entry (time, level, message, ordered key/value pairs) into one line of
 text ending in a newline. Values never contain a raw newline or control character, so a
-line can never be split or forged by what a user logs.
+line can never be split or forged by what a user logs. `Keys` renames keys and level
+names (presets for Google Cloud Logging and Elastic ECS); a callable taking an `Entry`
+is a custom format.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
-from typing import Final, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 import msgspec
 
@@ -22,9 +25,13 @@ __all__ = [
     "LEVELS",
     "LEVEL_NAMES",
     "RESERVED_KEYS",
+    "STACK_KEY",
     "STANDARD_KEYS",
     "WARN",
+    "Entry",
     "Format",
+    "FormatFunc",
+    "Keys",
     "Values",
     "error_text",
     "make_format",
@@ -41,24 +48,98 @@ LEVELS: Final = {"debug": DEBUG, "info": INFO, "warn": WARN, "warning": WARN, "e
 FORMATS: Final = ("json", "terminal", "logfmt")
 
 #: Keys that follow `time`, `level` and `msg` on every line, in this order, before user fields.
+#: Names follow the OpenTelemetry semantic conventions where they have one.
 STANDARD_KEYS: Final = (
     "err",
     "trace_id",
     "span_id",
     "request_id",
-    "service",
+    "service.name",  # the API: the process's OpenTelemetry service name
+    "service",  # the design's service of the method being called
     "method",
-    "http.method",
-    "http.url",
-    "http.status",
+    "http.request.method",
+    "url.full",
+    "url.path",
+    "url.query",
+    "http.route",
+    "http.response.status_code",
     "http.time_ms",
-    "http.bytes",
-    "http.remote_addr",
+    "http.response.body.size",
+    "client.address",
+    "error.type",
+    "error.id",
 )
 #: Keys a line writes itself; a user field with one of these names is renamed `fields.<key>`.
 RESERVED_KEYS: Final = frozenset({"time", "level", "msg"})
+#: The key of a logged stack trace; its value may be `Values.stack_size` long.
+STACK_KEY: Final = "exception.stacktrace"
 
 Pairs = Sequence[tuple[str, object]]
+
+
+class Entry(NamedTuple):
+    """One log entry as a custom format receives it; values are already capped."""
+
+    time: float  # seconds since the epoch
+    level: str  # debug, info, warn or error
+    msg: object
+    fields: tuple[tuple[str, object], ...]
+
+
+#: A custom format: returns the line for an entry (a final newline is added if missing).
+FormatFunc = Callable[[Entry], str]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Names of keys and levels on a line: `rename` maps Bastion's key to yours.
+
+    `rename` may map `time`, `level`, `msg` and any other key (standard or not);
+    `levels` maps debug, info, warn and error to the words written. `Keys.GCP` and
+    `Keys.ECS` are presets for Google Cloud Logging and Elastic's Common Schema.
+    """
+
+    rename: Mapping[str, str] = field(default_factory=dict)
+    levels: Mapping[str, str] = field(default_factory=dict)
+
+    GCP: ClassVar[Keys]
+    ECS: ClassVar[Keys]
+
+    def key(self, name: str) -> str:
+        """Return the name written for key `name`."""
+        return self.rename.get(name, name)
+
+    def level(self, rank: int) -> str:
+        """Return the word written for level `rank`."""
+        name = LEVEL_NAMES[rank]
+        return self.levels.get(name, name)
+
+
+Keys.GCP = Keys(
+    rename={
+        "level": "severity",
+        "msg": "message",
+        "trace_id": "logging.googleapis.com/trace",
+        "span_id": "logging.googleapis.com/spanId",
+    },
+    levels={"debug": "DEBUG", "info": "INFO", "warn": "WARNING", "error": "ERROR"},
+)
+Keys.ECS = Keys(
+    rename={
+        "time": "@timestamp",
+        "level": "log.level",
+        "msg": "message",
+        "err": "error.message",
+        STACK_KEY: "error.stack_trace",
+        "trace_id": "trace.id",
+        "span_id": "span.id",
+        "request_id": "http.request.id",
+        "logger": "log.logger",
+        "http.response.body.size": "http.response.body.bytes",
+    },
+)
+#: Presets by the names `Logger(keys=...)` and LOG_KEYS accept.
+KEY_PRESETS: Final = {"default": Keys(), "gcp": Keys.GCP, "ecs": Keys.ECS}
 
 _TERMINAL_CODES: Final = {DEBUG: "DEBG", INFO: "INFO", WARN: "WARN", ERROR: "ERRO"}
 _COLOURS: Final = {DEBUG: "\x1b[37m", INFO: "\x1b[34m", WARN: "\x1b[33m", ERROR: "\x1b[31m"}
@@ -96,50 +177,86 @@ def error_text(err: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
+#: Top-level values whose items are counted against `Values.max_items`.
+CONTAINERS: Final = frozenset({list, tuple, dict, set, frozenset})
+
+
 class Values:
-    """Makes field values writable: truncates long text, renders exceptions and objects."""
+    """Makes field values writable: caps size and items, renders exceptions and objects.
 
-    __slots__ = ("_encode", "max_size")
+    `max_size` bounds a value's bytes (`stack_size` for the stack key); `items` caps a
+    list or dict value to `max_items` (the Logger applies it to each line's values once).
+    """
 
-    def __init__(self, max_size: int) -> None:
+    __slots__ = ("_encode", "max_items", "max_size", "stack_size")
+
+    def __init__(self, max_size: int, *, max_items: int = 100, stack_size: int = 16384) -> None:
         self.max_size = max_size
+        self.max_items = max_items
+        self.stack_size = max(stack_size, max_size)
         self._encode = msgspec.json.Encoder(enc_hook=_to_text).encode
 
-    def normalize(self, value: object) -> object:
+    def normalize(self, value: object, limit: int = 0) -> object:
         """Return `value` as a str, int, float, bool, None or `msgspec.Raw` JSON."""
+        limit = limit or self.max_size
         kind = type(value)
         if kind is str:
             text: str = value  # type: ignore[assignment]
             # isascii() is O(1) in CPython, and ASCII text has as many bytes as characters.
             if text.isascii():
-                if len(text) <= self.max_size:
+                if len(text) <= limit:
                     return text
-                return text[: self.max_size] + _marker(len(text) - self.max_size)
-            return self._unicode(text)
+                return text[:limit] + _marker(len(text) - limit)
+            return self._unicode(text, limit)
         if kind is int or kind is float or kind is bool or value is None:
             return value
         if isinstance(value, BaseException):
-            return self.normalize(error_text(value))
+            return self.normalize(error_text(value), limit)
         if isinstance(value, (dict, list, tuple)):
             try:
                 data = self._encode(value)
             except Exception:
-                return self.normalize(_to_text(value))
-            if len(data) <= self.max_size:
+                return self.normalize(_to_text(value), limit)
+            if len(data) <= limit:
                 return msgspec.Raw(data)
-            return self.normalize(data.decode())
-        return self.normalize(_to_text(value))
+            return self.normalize(data.decode(), limit)
+        return self.normalize(_to_text(value), limit)
 
-    def _unicode(self, text: str) -> str:
+    def cap(self, value: object) -> object:
+        """Return `value` capped but in its own type: what a custom format receives."""
+        kind = type(value)
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
+        if isinstance(value, (dict, list, tuple)):
+            try:
+                size = len(self._encode(value))
+            except Exception:
+                return self.normalize(_to_text(value))
+            return value if size <= self.max_size else self.normalize(value)
+        return self.normalize(value)
+
+    def items(self, value: Any) -> Any:
+        """Return list, tuple, set or dict `value` with at most `max_items` items, marked."""
+        n = self.max_items
+        if len(value) <= n:
+            return value
+        more = f"…[{len(value) - n} more items]"
+        if isinstance(value, dict):
+            out = dict(zip(list(value)[:n], list(value.values())[:n], strict=True))
+            out["…"] = more
+            return out
+        return [*list(value)[:n], more]
+
+    def _unicode(self, text: str, limit: int) -> str:
         try:
             data = text.encode()
         except UnicodeEncodeError:
             # Lone surrogates cannot be written as UTF-8: show them escaped instead.
             text = text.encode("utf-8", "backslashreplace").decode()
             data = text.encode()
-        if len(data) <= self.max_size:
+        if len(data) <= limit:
             return text
-        cut = self.max_size
+        cut = limit
         while cut > 0 and data[cut] & 0xC0 == 0x80:  # step back to a character boundary
             cut -= 1
         return data[:cut].decode() + _marker(len(data) - cut)
@@ -193,19 +310,24 @@ def _key(key: str) -> str:
 class JSONFormat:
     """One JSON object per line, keys in order: time, level, msg, standard keys, fields."""
 
-    __slots__ = ("_encode", "_max", "_time", "_values")
+    __slots__ = ("_encode", "_keys", "_levels", "_max", "_stack", "_time", "_values")
 
-    def __init__(self, values: Values) -> None:
+    def __init__(self, values: Values, keys: Keys | None = None) -> None:
+        keys = keys or Keys()
         self._values = values.normalize
         self._max = values.max_size
+        self._stack = (keys.key(STACK_KEY), values.stack_size)
         self._time = _UTCText()
+        self._keys = (keys.key("time"), keys.key("level"), keys.key("msg"))
+        self._levels = {rank: keys.level(rank) for rank in LEVEL_NAMES}
         self._encode = msgspec.json.Encoder(enc_hook=_object_text).encode
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""
         values = self._values
         limit = self._max
-        line = {"time": self._time(t), "level": LEVEL_NAMES[level], "msg": msg}
+        time_key, level_key, msg_key = self._keys
+        line = {time_key: self._time(t), level_key: self._levels[level], msg_key: msg}
         line.update(pairs)
         # The common case: a short line. If the whole line fits in the value limit, no
         # value can be over it: encode once, with no per-value checks (the encoder's hook
@@ -216,7 +338,8 @@ class JSONFormat:
             data = b""
         if data and len(data) <= limit:
             return data.decode() + "\n"
-        line["msg"] = values(msg)
+        line[msg_key] = values(msg)
+        stack_key, stack_size = self._stack
         for key, value in pairs:
             # Short ASCII text and numbers are most values: skip the call for them.
             if (type(value) is str and len(value) <= limit and value.isascii()) or (
@@ -224,24 +347,36 @@ class JSONFormat:
             ):
                 line[key] = value
             else:
-                line[key] = values(value)
+                line[key] = values(value, stack_size if key == stack_key else 0)
         return self._encode(line).decode() + "\n"
 
 
 class LogfmtFormat:
     """`key=value` pairs separated by spaces, values quoted when needed (logfmt)."""
 
-    __slots__ = ("_time", "_values")
+    __slots__ = ("_head", "_levels", "_stack", "_time", "_values")
 
-    def __init__(self, values: Values) -> None:
+    def __init__(self, values: Values, keys: Keys | None = None) -> None:
+        keys = keys or Keys()
         self._values = values.normalize
+        self._stack = (keys.key(STACK_KEY), values.stack_size)
         self._time = _UTCText()
+        self._head = tuple(_key(keys.key(k)) for k in ("time", "level", "msg"))
+        self._levels = {rank: keys.level(rank) for rank in LEVEL_NAMES}
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the logfmt line for an entry."""
         values = self._values
-        parts = [f"time={self._time(t)} level={LEVEL_NAMES[level]} msg={_text(values(msg))}"]
-        parts.extend(f"{_key(key)}={_text(values(value))}" for key, value in pairs)
+        stack_key, stack_size = self._stack
+        time_key, level_key, msg_key = self._head
+        parts = [
+            f"{time_key}={self._time(t)} {level_key}={_text(self._levels[level])} "
+            f"{msg_key}={_text(values(msg))}"
+        ]
+        parts.extend(
+            f"{_key(key)}={_text(values(value, stack_size if key == stack_key else 0))}"
+            for key, value in pairs
+        )
         return " ".join(parts) + "\n"
 
 
@@ -251,10 +386,15 @@ class TerminalFormat:
     The bracketed number is the whole seconds since the logger started.
     """
 
-    __slots__ = ("_colours", "_prefixes", "_start", "_values")
+    __slots__ = ("_colours", "_msg", "_prefixes", "_stack", "_start", "_values")
 
-    def __init__(self, values: Values, *, start: float, colour: bool) -> None:
+    def __init__(
+        self, values: Values, *, start: float, colour: bool, keys: Keys | None = None
+    ) -> None:
+        keys = keys or Keys()
         self._values = values.normalize
+        self._stack = (keys.key(STACK_KEY), values.stack_size)
+        self._msg = _key(keys.key("msg"))
         self._start = start
         self._colours = {
             level: (_COLOURS[level], _RESET) if colour else ("", "") for level in LEVEL_NAMES
@@ -267,17 +407,60 @@ class TerminalFormat:
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the terminal line for an entry."""
         values = self._values
+        stack_key, stack_size = self._stack
         on, off = self._colours[level]
         seconds = max(0, int(t - self._start))
-        parts = [f"{self._prefixes[level]}[{seconds:04d}] {on}msg{off}={_text(values(msg))}"]
-        parts.extend(f"{on}{_key(key)}{off}={_text(values(value))}" for key, value in pairs)
+        parts = [
+            f"{self._prefixes[level]}[{seconds:04d}] {on}{self._msg}{off}={_text(values(msg))}"
+        ]
+        parts.extend(
+            f"{on}{_key(key)}{off}="
+            f"{_text(values(value, stack_size if key == stack_key else 0))}"
+            for key, value in pairs
+        )
         return " ".join(parts) + "\n"
 
 
-def make_format(name: str, values: Values, *, start: float, colour: bool) -> Format:
-    """Return the format called `name` (one of FORMATS)."""
+class CallableFormat:
+    """A user's format function behind the `Format` protocol; values are capped first.
+
+    A function that raises does not lose the entry: it is written as JSON, with the
+    error under `log.format_error`.
+    """
+
+    __slots__ = ("_fallback", "_fn", "_values")
+
+    def __init__(self, fn: FormatFunc, values: Values, keys: Keys | None = None) -> None:
+        self._fn = fn
+        self._values = values
+        self._fallback = JSONFormat(values, keys)
+
+    def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
+        """Return the line `fn` makes of the entry, newline-terminated."""
+        cap = self._values.cap
+        entry = Entry(t, LEVEL_NAMES[level], cap(msg), tuple((k, cap(v)) for k, v in pairs))
+        try:
+            line = self._fn(entry)
+            if not isinstance(line, str):
+                raise TypeError(f"a log format must return str, not {type(line).__name__}")
+        except Exception as exc:
+            return self._fallback.render(t, level, msg, [*pairs, ("log.format_error", exc)])
+        return line if line.endswith("\n") else line + "\n"
+
+
+def make_format(
+    name: str | FormatFunc,
+    values: Values,
+    *,
+    start: float,
+    colour: bool,
+    keys: Keys | None = None,
+) -> Format:
+    """Return the format called `name` (one of FORMATS), or wrap a format function."""
+    if callable(name):
+        return CallableFormat(name, values, keys)
     if name == "json":
-        return JSONFormat(values)
+        return JSONFormat(values, keys)
     if name == "logfmt":
-        return LogfmtFormat(values)
-    return TerminalFormat(values, start=start, colour=colour)
+        return LogfmtFormat(values, keys)
+    return TerminalFormat(values, start=start, colour=colour, keys=keys)

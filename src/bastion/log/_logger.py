@@ -1,144 +1,232 @@
-"""The context logger, Clue-style: structured lines whose fields follow the current context.
+"""The Logger: what a line looks like, where it goes, and which lines a request holds.
 
-`log.info("processing order", order_id=o.id)` writes one line with the fields bound to the
-current context (request id, service, method...) and, inside an OpenTelemetry span, its
-`trace_id` and `span_id`. Context lives in a `contextvars.ContextVar` holding an immutable
-state, so every asyncio task and thread sees its own fields and binding is copy-on-write.
-
-Run-time state (level, debug switch, stream, writer thread, drop counts) belongs to a
-`Logger` the App owns; `use(logger)` makes it current for a context. The only module state
-is a default Logger, created lazily from the environment, for code running outside one.
+Run-time state (level, debug switch, outputs, writer threads, drop counts) belongs to a
+`Logger` the App owns; the functions of `bastion.log._context` write through the one
+current in a context. `Buffering` and `Output` are its options' types.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
-from contextvars import Token
-from types import TracebackType
-from typing import Any, Final, NoReturn, TextIO
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, TextIO
 
 from opentelemetry import trace as otel_trace
 
 from bastion.errors import ConfigError
 from bastion.log._format import (
-    DEBUG,
+    CONTAINERS,
     ERROR,
     FORMATS,
     INFO,
+    KEY_PRESETS,
     LEVEL_NAMES,
     LEVELS,
     RESERVED_KEYS,
     STANDARD_KEYS,
     WARN,
+    FormatFunc,
+    Keys,
     Values,
     make_format,
 )
-from bastion.log._state import STATE, Entry, Held, State, span_context
-from bastion.log._stdlib import StdlibHandler, route_stdlib
-from bastion.log._writer import LineWriter
+from bastion.log._stack import DEFAULT_STACK_SIZE
+from bastion.log._state import STATE, Call, Held, State, span_context
+from bastion.log._writer import DEFAULT_INTERVAL, LineWriter, WriterStats
+from bastion.redact import Redactor
 
-__all__ = [
-    "Logger",
-    "RequestContext",
-    "StdlibHandler",
-    "bind",
-    "current",
-    "debug",
-    "debug_enabled",
-    "error",
-    "fatal",
-    "fields",
-    "info",
-    "print",
-    "request_scope",
-    "route_stdlib",
-    "use",
-    "warn",
-]
+__all__ = ["Buffering", "KeyFunc", "Logger", "Output", "is_tracing", "split_names"]
 
 # Position of each standard key on a line.
 _RANK: Final = {key: i for i, key in enumerate(STANDARD_KEYS)}
 # Held lines per request beyond which more are counted, not kept: bounds memory per request.
 _MAX_HELD: Final = 1000
+_LOG_PACKAGE: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+#: Called for every entry; returns pairs added at the end of the line (Clue's `WithFunc`).
+KeyFunc = Callable[[], "Mapping[str, object] | Iterable[tuple[str, object]]"]
+
+
+def is_tracing() -> bool:
+    """Return whether the current request's span is sampled: its trace will be kept.
+
+    Clue's `IsTracing` asks whether the context has a span at all; every Bastion request
+    has one (not sampled ones included), so sampled is the useful question here.
+    """
+    span = otel_trace.get_current_span().get_span_context()
+    return span.is_valid and span.trace_flags.sampled
+
+
+@dataclass(frozen=True)
+class Buffering:
+    """Which lines a request holds back until it logs an error or calls `log.flush()`.
+
+    `hold` is the highest level held: "info" (info and debug; Bastion's buffering) or
+    "warn" (info, debug and warn; Clue's). `disable(...)`, asked when the request starts,
+    turns holding off for that request: `Buffering.CLUE` uses `is_tracing`, as Clue's
+    `WithDisableBuffering(IsTracing)` does, so a sampled request logs like its trace.
+    """
+
+    hold: str = "info"
+    disable: Callable[[], bool] | None = None
+
+    BASTION: ClassVar[Buffering]
+    CLUE: ClassVar[Buffering]
+
+    def __post_init__(self) -> None:
+        if self.hold not in ("info", "warn"):
+            raise ConfigError([f"buffering hold {self.hold!r}: use info or warn"])
+
+
+Buffering.BASTION = Buffering()
+Buffering.CLUE = Buffering(hold="warn", disable=is_tracing)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One destination of a Logger: a stream and its own format (Clue's `Output`).
+
+    `format` is json, terminal, logfmt, a function taking an `Entry`, or None (terminal on
+    a TTY, JSON otherwise); `color=None` colours the terminal format only on a TTY.
+    """
+
+    stream: TextIO | None = None
+    format: str | FormatFunc | None = None
+    color: bool | None = None
 
 
 class Logger:
-    """Writes structured log lines: level, format, output stream and a background writer.
+    """Writes structured log lines: level, formats, outputs and background writers.
 
-    `format=None` picks `terminal` when the stream is a TTY and `json` otherwise; `color=None`
-    colours the terminal format only on a TTY. `buffer_requests=True` holds info and debug
-    lines of a request until it logs an error (Clue's buffering). `sync=True` writes on the
-    caller's thread (tests, golden output); otherwise at most `queue_size` lines wait for the
-    writer thread, and when that queue is full lines below warn are dropped and counted.
+    Where: `stream` and `format` (json, terminal, logfmt or a function taking an
+    `Entry`; None is terminal on a TTY, JSON otherwise), or several `outputs`, each with
+    its own format. `color=None` colours the terminal format only on a TTY. `keys` renames
+    keys and level words: a `Keys`, a mapping, or the presets "gcp" and "ecs".
+
+    What: `max_value_size` bytes per value (`max_stack_size` for `exception.stacktrace`),
+    `max_items` items per list or dict value, `max_keys` keys per line; `file_location`
+    adds `file` (dir/file.py:line of the caller); `funcs` add pairs to every entry;
+    `redact` adds names whose values routed library lines never show.
+
+    When: `buffer_requests` holds a request's lines until it logs an error (True or
+    `Buffering.BASTION`: info and debug; `Buffering.CLUE`: warn too, and nothing held in a
+    sampled request). `sync=True` writes on the caller's thread (tests, golden output);
+    otherwise at most `queue_size` lines wait for a writer thread, and when that queue is
+    full lines below warn are dropped and counted. The writer gathers lines for
+    `flush_interval` seconds and writes them in one call: an idle line is written at most
+    that late, and a busy process writes once per interval.
     """
 
     def __init__(
         self,
         *,
         level: str = "info",
-        format: str | None = None,
+        format: str | FormatFunc | None = None,
         stream: TextIO | None = None,
+        outputs: Sequence[Output] | None = None,
         max_value_size: int = 1024,
-        buffer_requests: bool = False,
+        max_stack_size: int = DEFAULT_STACK_SIZE,
+        max_items: int = 100,
+        max_keys: int = 100,
+        buffer_requests: bool | Buffering = False,
         clock: Callable[[], float] = time.time,
         service: str | None = None,
         color: bool | None = None,
         sync: bool = False,
         queue_size: int = 10_000,
+        flush_interval: float = DEFAULT_INTERVAL,
+        keys: Keys | Mapping[str, str] | str | None = None,
+        file_location: bool = False,
+        funcs: Iterable[KeyFunc] = (),
+        redact: Iterable[str] = (),
     ) -> None:
         problems = []
-        if format is not None and format not in FORMATS:
-            problems.append(f"log format {format!r}: use one of {', '.join(FORMATS)}")
+        if outputs is not None and (stream is not None or format is not None):
+            problems.append("outputs: give either outputs or stream/format, not both")
+        wanted = [Output(stream, format, color)] if outputs is None else list(outputs)
+        if not wanted:
+            problems.append("outputs: give at least one output")
+        for out in wanted:
+            if out.format is not None and not callable(out.format) and out.format not in FORMATS:
+                problems.append(f"log format {out.format!r}: use one of {', '.join(FORMATS)}")
         if _parse_level(level) is None:
             problems.append(f"log level {level!r}: use one of debug, info, warn, error")
-        if max_value_size < 1:
-            problems.append(f"max_value_size {max_value_size}: must be at least 1 byte")
-        if queue_size < 1:
-            problems.append(f"queue_size {queue_size}: must be at least 1 line")
+        for name, value in (("max_value_size", max_value_size), ("max_items", max_items),
+                            ("max_keys", max_keys), ("queue_size", queue_size)):
+            if value < 1:
+                problems.append(f"{name} {value}: must be at least 1")
+        if not 0 <= flush_interval <= 60:
+            problems.append(f"flush_interval {flush_interval}: use 0 to 60 seconds")
+        if isinstance(keys, str) and keys.lower() not in KEY_PRESETS:
+            problems.append(f"log keys {keys!r}: use one of {', '.join(KEY_PRESETS)}")
         if problems:
             raise ConfigError(problems)
-        out = sys.stdout if stream is None else stream
-        tty = _isatty(out)
-        self._format = format or ("terminal" if tty else "json")
+        if isinstance(keys, str):
+            keys = KEY_PRESETS[keys.lower()]
+        elif keys is not None and not isinstance(keys, Keys):
+            keys = Keys(rename=dict(keys))
+        self.keys: Keys = keys or Keys()
+        # Renames of keys other than time/level/msg, applied to each line's pairs.
+        self._rename = {k: v for k, v in self.keys.rename.items() if k not in RESERVED_KEYS}
         self._rank = LEVELS[level.lower()]
         #: Run-time switch: when True debug lines are written whatever the level.
         self.debug_enabled = False
-        #: Hold info/debug lines of a request until it logs an error (see request_scope).
-        self.buffer_requests = buffer_requests
-        #: Written as the `service` key of every line that does not set one.
+        if buffer_requests is True:
+            buffer_requests = Buffering.BASTION
+        #: How requests hold their lines back (None: they do not).
+        self.buffering: Buffering | None = buffer_requests or None
+        #: Written as the `service.name` key of every line that does not set one.
         self.service = service
+        #: The names whose values routed library lines and client lines never show.
+        self.redactor = Redactor(redact)
         self._clock = clock
         self._start = clock()
         self.max_value_size = max_value_size
+        self.max_keys = max_keys
+        self._file_location = file_location
+        self._funcs = tuple(funcs)
         self._span_ids: tuple[object, str, str] = (None, "", "")
-        render = make_format(
-            self._format,
-            Values(max_value_size),
-            start=self._start,
-            colour=tty if color is None else color,
-        ).render
-        self._render = render
-
-        def drop_notice(count: int) -> str:
-            return render(clock(), WARN, "log queue full: lines dropped", [("dropped", count)])
-
-        self._writer = LineWriter(out, capacity=queue_size, sync=sync, drop_notice=drop_notice)
-        # Flush at exit or when this Logger is collected: neither holds a reference to it.
-        weakref.finalize(self, self._writer.close)
+        values = Values(max_value_size, max_items=max_items, stack_size=max_stack_size)
+        self._values = values
+        self._outputs: list[tuple[Callable[..., str], LineWriter]] = []
+        formats: list[str] = []
+        for out in wanted:
+            target = sys.stdout if out.stream is None else out.stream
+            tty = _isatty(target)
+            fmt = out.format or ("terminal" if tty else "json")
+            formats.append(fmt if isinstance(fmt, str) else "custom")
+            render = make_format(
+                fmt,
+                values,
+                start=self._start,
+                colour=tty if out.color is None else out.color,
+                keys=self.keys,
+            ).render
+            writer = LineWriter(
+                target,
+                capacity=queue_size,
+                sync=sync,
+                drop_notice=_drop_notice(render, clock),
+                interval=flush_interval,
+            )
+            self._outputs.append((render, writer))
+            # Flush at exit or when this Logger is collected: neither holds a reference to it.
+            weakref.finalize(self, writer.close)
+        self._formats = formats
+        self._render, self._writer = self._outputs[0]
+        self._single = len(self._outputs) == 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kw: Any) -> Logger:
-        """Return a Logger configured by `kw`, where LOG_FORMAT and LOG_LEVEL override.
+        """Return a Logger configured by `kw`, where the LOG_* variables override.
 
-        LOG_FORMAT is auto, json, terminal or logfmt; LOG_LEVEL is debug, info, warn or error.
-        NO_COLOR (any value) turns terminal colours off, FORCE_COLOR turns them on.
+        LOG_FORMAT is auto, json, terminal or logfmt; LOG_LEVEL is debug, info, warn or
+        error; LOG_KEYS is default, gcp or ecs; LOG_REDACT adds names to redact
+        (comma-separated). NO_COLOR (any value) turns terminal colours off, FORCE_COLOR on.
         """
         problems = []
         fmt = env.get("LOG_FORMAT", "").strip().lower()
@@ -153,6 +241,15 @@ class Logger:
                 kw["level"] = level
             else:
                 problems.append(f"LOG_LEVEL={level!r}: use one of debug, info, warn, error")
+        keys = env.get("LOG_KEYS", "").strip().lower()
+        if keys:
+            if keys in KEY_PRESETS:
+                kw["keys"] = keys
+            else:
+                problems.append(f"LOG_KEYS={keys!r}: use one of {', '.join(KEY_PRESETS)}")
+        names = split_names(env.get("LOG_REDACT", ""))
+        if names:
+            kw["redact"] = (*kw.get("redact", ()), *names)
         if problems:
             raise ConfigError(problems)
         if env.get("NO_COLOR"):
@@ -175,21 +272,38 @@ class Logger:
 
     @property
     def format(self) -> str:
-        """The line format in use: json, terminal or logfmt."""
-        return self._format
+        """The first output's format: json, terminal, logfmt or custom."""
+        return self._formats[0]
+
+    @property
+    def buffer_requests(self) -> bool:
+        """Whether requests hold their lines back (see `buffering`)."""
+        return self.buffering is not None
+
+    @buffer_requests.setter
+    def buffer_requests(self, value: bool | Buffering) -> None:
+        self.buffering = Buffering.BASTION if value is True else value or None
 
     @property
     def dropped(self) -> int:
-        """How many lines were dropped because the queue was full or the stream failed."""
-        return self._writer.dropped
+        """How many lines were dropped because a queue was full or a stream failed."""
+        return sum(writer.dropped for _, writer in self._outputs)
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """What the writers did so far: lines, write calls, thread wake-ups, drops."""
+        stats = [writer.stats for _, writer in self._outputs]
+        return WriterStats(*(sum(column) for column in zip(*stats, strict=True)))
 
     def flush(self) -> None:
-        """Block until every line logged so far is written and the stream flushed."""
-        self._writer.flush()
+        """Block until every line logged so far is written and the streams flushed."""
+        for _, writer in self._outputs:
+            writer.flush()
 
     def close(self) -> None:
-        """Write what is queued and stop the writer thread; later lines are written directly."""
-        self._writer.close()
+        """Write what is queued and stop the writer threads; later lines are written directly."""
+        for _, writer in self._outputs:
+            writer.close()
 
     def write_line(self, level: str, msg: str, fields: Mapping[str, object]) -> None:
         """Write one line now if `level` is enabled: never held by request buffering.
@@ -207,15 +321,18 @@ class Logger:
             self._log(state, rank, msg, None, fields, hold=False)
 
     def __repr__(self) -> str:
-        return f"<Logger level={self.level} format={self._format}>"
+        return f"<Logger level={self.level} format={self.format}>"
 
     # -- internals shared with the module functions below -------------------------------
 
-    def write_info(self, msg: str, fields: Mapping[str, object]) -> None:
-        """`write_line("info", ...)` for the per-request hot path: no level name to parse."""
+    def write_info(self, msg: str, fields: Mapping[str, object], *, hold: bool = False) -> None:
+        """`write_line("info", ...)` for the per-request hot path: no level name to parse.
+
+        `hold=True` lets request buffering hold the line, as `log.info` would.
+        """
         state = STATE.get()
         if self._rank <= INFO or self.debug_enabled or state.debug:
-            self._log(state, INFO, msg, None, fields, hold=False)
+            self._log(state, INFO, msg, None, fields, hold=hold)
 
     def _enabled(self, rank: int, state: State) -> bool:
         return rank >= self._rank or self.debug_enabled or state.debug
@@ -232,40 +349,54 @@ class Logger:
     ) -> None:
         t = self._clock()
         span = span_context()
+        extra = self._extra() if self._file_location or self._funcs else None
         held = state.buffer
         if held is not None and not held.flushed:
-            if rank < WARN and hold and not self.debug_enabled:
+            if rank <= held.up_to and hold and not self.debug_enabled:
                 if len(held.entries) < _MAX_HELD:
-                    held.entries.append((t, rank, msg, err, state.fields, kv, span))
+                    held.entries.append((t, rank, msg, err, state.fields, kv, span, extra))
                 else:
                     held.overflow += 1
                 return
             if rank >= ERROR:
                 self._release(held)
-        self._emit(self._line((t, rank, msg, err, state.fields, kv, span)), important=rank >= WARN)
+        self._emit((t, rank, msg, err, state.fields, kv, span, extra), important=rank >= WARN)
+
+    def _extra(self) -> list[tuple[str, object]]:
+        pairs: list[tuple[str, object]] = []
+        if self._file_location:
+            pairs.append(("file", _caller()))
+        for fn in self._funcs:
+            try:
+                got = fn()
+                pairs.extend(got.items() if isinstance(got, Mapping) else got)
+            except Exception as exc:  # a broken key function must not lose the line
+                pairs.append(("log.func_error", exc))
+        return pairs
 
     def _release(self, held: Held) -> None:
         held.flushed = True
         for entry in held.entries:
-            self._emit(self._line(entry), important=False)
+            self._emit(entry, important=False)
         held.entries.clear()
         if held.overflow:
             self._emit(
-                self._render(
-                    self._clock(),
-                    WARN,
-                    "request log buffer full: lines dropped",
-                    [("dropped", held.overflow)],
-                ),
+                (self._clock(), WARN, "request log buffer full: lines dropped", None, {},
+                 {"dropped": held.overflow}, None, None),
                 important=True,
             )
 
-    def _emit(self, line: str, *, important: bool) -> None:
+    def _emit(self, call: Call, *, important: bool) -> None:
         # Important lines wait for room in a full queue; the others are dropped and counted.
-        self._writer.put(line, important=important)
+        t, rank, msg, pairs = self._pairs(call)
+        if self._single:
+            self._writer.put(self._render(t, rank, msg, pairs), important=important)
+            return
+        for render, writer in self._outputs:
+            writer.put(render(t, rank, msg, pairs), important=important)
 
-    def _line(self, entry: Entry) -> str:
-        t, rank, msg, err, context, kv, span = entry
+    def _pairs(self, call: Call) -> tuple[float, int, object, list[tuple[str, object]]]:
+        t, rank, msg, err, context, kv, span, extra = call
         if not kv:
             merged = context
         elif not context:
@@ -274,7 +405,10 @@ class Logger:
             merged = {**context, **kv}  # kv wins, keys keep their first position
         standard: dict[str, object] = {}
         rest: list[tuple[str, object]] = []
+        capped = False
         for key, value in merged.items():
+            if type(value) in CONTAINERS:
+                capped = True
             if key in _RANK:
                 standard[key] = value
             elif key in RESERVED_KEYS:
@@ -285,16 +419,28 @@ class Logger:
             standard["err"] = err
         if span is not None:
             standard["trace_id"], standard["span_id"] = self._ids(span)
-        if self.service is not None and "service" not in standard:
-            standard["service"] = self.service
-        if not standard:
-            return self._render(t, rank, msg, rest)
-        # Walking the dozen standard keys in order is cheaper than sorting by rank.
-        pairs: list[tuple[str, object]] = [
-            (key, standard[key]) for key in STANDARD_KEYS if key in standard
-        ]
-        pairs.extend(rest)
-        return self._render(t, rank, msg, pairs)
+        if self.service is not None and "service.name" not in standard:
+            standard["service.name"] = self.service
+        if standard:
+            # Walking the standard keys in order is cheaper than sorting by rank.
+            pairs: list[tuple[str, object]] = [
+                (key, standard[key]) for key in STANDARD_KEYS if key in standard
+            ]
+            pairs.extend(rest)
+        else:
+            pairs = rest
+        if extra:
+            pairs.extend(extra)
+        if capped:
+            cap = self._values.items
+            pairs = [(k, cap(v) if type(v) in CONTAINERS else v) for k, v in pairs]
+        if len(pairs) > self.max_keys:
+            dropped = len(pairs) - self.max_keys
+            pairs = [*pairs[: self.max_keys], ("log.dropped_keys", dropped)]
+        if self._rename:
+            rename = self._rename
+            pairs = [(rename.get(k, k), v) for k, v in pairs]
+        return t, rank, msg, pairs
 
     def _ids(self, span: otel_trace.SpanContext) -> tuple[str, str]:
         # Most lines in a row belong to the same span: format its ids once.
@@ -305,26 +451,26 @@ class Logger:
         return cached[1], cached[2]
 
 
-# The Logger used where no `use(logger)` is active; created on first use, from the env.
-_default_logger: Logger | None = None
-_default_lock: Final = threading.Lock()
+def _drop_notice(render: Callable[..., str], clock: Callable[[], float]) -> Callable[[int], str]:
+    def notice(count: int) -> str:
+        return render(clock(), WARN, "log queue full: lines dropped", [("dropped", count)])
+
+    return notice
 
 
-def _default() -> Logger:
-    global _default_logger
-    logger = _default_logger
-    if logger is None:
-        with _default_lock:
-            logger = _default_logger
-            if logger is None:
-                try:
-                    logger = Logger.from_env()
-                except ConfigError as exc:
-                    # A log call must not raise over a bad variable: say so and go on.
-                    logger = Logger()
-                    logger.write_line("warn", "invalid log configuration", {"err": exc})
-                _default_logger = logger
-    return logger
+def _caller() -> str:
+    # The first frame outside this package: `dir/file.py:line`, as Clue's WithFileLocation.
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LOG_PACKAGE):
+        frame = frame.f_back
+    path = frame.f_code.co_filename
+    short = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+    return f"{short}:{frame.f_lineno}"
+
+
+def split_names(value: str) -> tuple[str, ...]:
+    """Return the names of a comma-separated list (LOG_REDACT), blanks left out."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def _parse_level(level: str) -> int | None:
@@ -336,176 +482,3 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except Exception:  # closed or exotic streams
         return False
-
-
-# -- context -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def use(logger: Logger) -> Iterator[Logger]:
-    """Make `logger` the one the module functions write to, for this context."""
-    state = STATE.get()
-    token = STATE.set(State(logger, state.fields, state.buffer, state.debug))
-    try:
-        yield logger
-    finally:
-        STATE.reset(token)
-
-
-def current() -> Logger:
-    """Return the Logger active in this context (the lazily created default if none)."""
-    return STATE.get().logger or _default()
-
-
-class _Scope(AbstractContextManager[None]):
-    """Sets a new state for a `with` block and restores the previous one on exit."""
-
-    __slots__ = ("_debug", "_fields", "_request", "_token")
-
-    def __init__(self, fields: Mapping[str, object], *, request: bool, debug: bool) -> None:
-        self._fields = fields
-        self._request = request
-        self._debug = debug
-        self._token: Token[State] | None = None
-
-    def __enter__(self) -> None:
-        state = STATE.get()
-        merged = {**state.fields, **self._fields} if state.fields else self._fields
-        if self._request:
-            logger = state.logger or _default()
-            debug = state.debug or self._debug
-            # A debugged request shows everything as it happens: no holding back.
-            held = Held() if logger.buffer_requests and not debug else None
-            new = State(state.logger, merged, held, debug)
-        else:
-            new = State(state.logger, merged, state.buffer, state.debug)
-        self._token = STATE.set(new)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        state = STATE.get()
-        if self._token is not None:
-            STATE.reset(self._token)
-        held = state.buffer if self._request else None
-        # An exception escaping the request is a failure even if nobody logged it: keep
-        # the evidence. Cancellation is not a failure.
-        if held is not None and isinstance(exc, Exception) and not held.flushed:
-            (state.logger or _default())._release(held)
-
-
-def request_scope(*, debug: bool = False, **fields: object) -> AbstractContextManager[None]:
-    """Scope one request: bind `fields`, hold info/debug lines if the Logger buffers.
-
-    Used once per request by the HTTP middleware. `debug=True` writes debug lines for this
-    request only (and disables holding). On exit the held lines are dropped, unless an
-    exception escapes the scope: then they are written.
-    """
-    return _Scope(fields, request=True, debug=debug)
-
-
-class RequestContext:
-    """The logging context of one request, entered and left without a `with` block.
-
-    For transport middleware on the hot path: `enter` makes `logger` current with `fields`
-    bound (and buffering when the Logger holds request lines); `leave` restores the
-    previous context and, if the request failed, writes what it held.
-    """
-
-    __slots__ = ("_held", "_logger", "_token")
-
-    def __init__(self, logger: Logger, fields: Mapping[str, object], *, debug: bool) -> None:
-        state = STATE.get()
-        merged = {**state.fields, **fields} if state.fields else fields
-        debug = state.debug or debug
-        self._held = Held() if logger.buffer_requests and not debug else None
-        self._logger = logger
-        self._token = STATE.set(State(logger, merged, self._held, debug))
-
-    def leave(self, exc: BaseException | None = None) -> None:
-        """Restore the context that was current before; write held lines on a failure."""
-        STATE.reset(self._token)
-        held = self._held
-        if held is not None and isinstance(exc, Exception) and not held.flushed:
-            self._logger._release(held)
-
-
-def fields(**kv: object) -> AbstractContextManager[None]:
-    """Add `kv` to every line logged inside the `with` block; insertion order is kept."""
-    return _Scope(kv, request=False, debug=False)
-
-
-def bind(**kv: object) -> None:
-    """Add `kv` to every line logged from now on in this context (task, thread, scope).
-
-    The binding ends with the innermost enclosing `fields()` or `request_scope()` block.
-    """
-    state = STATE.get()
-    STATE.set(State(state.logger, {**state.fields, **kv}, state.buffer, state.debug))
-
-
-def debug_enabled() -> bool:
-    """Return whether a debug line would be written here (switch, level or request)."""
-    state = STATE.get()
-    return (state.logger or _default())._enabled(DEBUG, state)
-
-
-# -- logging functions -------------------------------------------------------------------
-
-
-def debug(msg: str, **kv: object) -> None:
-    """Log a debug line: written when the level, the debug switch or the request allow."""
-    state = STATE.get()
-    logger = state.logger or _default()
-    if logger._enabled(DEBUG, state):
-        logger._log(state, DEBUG, msg, None, kv)
-
-
-def info(msg: str, **kv: object) -> None:
-    """Log an info line with `kv` after the context's fields."""
-    state = STATE.get()
-    logger = state.logger or _default()
-    if logger._enabled(INFO, state):
-        logger._log(state, INFO, msg, None, kv)
-
-
-def warn(msg: str, **kv: object) -> None:
-    """Log a warn line; never held back by request buffering."""
-    state = STATE.get()
-    logger = state.logger or _default()
-    if logger._enabled(WARN, state):
-        logger._log(state, WARN, msg, None, kv)
-
-
-def error(err: BaseException | None, msg: str, **kv: object) -> None:
-    """Log an error line with `err` under key `err`; writes the request's held lines first."""
-    state = STATE.get()
-    (state.logger or _default())._log(state, ERROR, msg, err, kv)
-
-
-def fatal(err: BaseException | None, msg: str, **kv: object) -> NoReturn:
-    """Log an error line, flush, and exit the process with status 1 at once.
-
-    Like Go's `os.Exit`: `finally` blocks and atexit handlers do not run.
-    """
-    state = STATE.get()
-    logger = state.logger or _default()
-    logger._log(state, ERROR, msg, err, kv)
-    logger.flush()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(1)
-
-
-def print(msg: str, **kv: object) -> None:
-    """Write an info line whatever the level; never held back by request buffering."""
-    state = STATE.get()
-    logger = state.logger or _default()
-    logger._emit(
-        logger._line((logger._clock(), INFO, msg, None, state.fields, kv, span_context())),
-        important=True,
-    )

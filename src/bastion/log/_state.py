@@ -16,10 +16,11 @@ from opentelemetry import trace as otel_trace
 if TYPE_CHECKING:
     from bastion.log._logger import Logger
 
-__all__ = ["EMPTY", "STATE", "Entry", "Held", "State", "span_context"]
+__all__ = ["EMPTY", "STATE", "Call", "Held", "State", "span_context"]
 
-#: One log call: time, level rank, message, err, context fields, call fields, span context.
-Entry = tuple[
+#: One log call: time, level rank, message, err, context fields, call fields, span context,
+#: and the pairs the Logger adds (`file`, key functions), or None.
+Call = tuple[
     float,
     int,
     object,
@@ -27,17 +28,22 @@ Entry = tuple[
     Mapping[str, object],
     Mapping[str, object],
     "otel_trace.SpanContext | None",
+    "list[tuple[str, object]] | None",
 ]
 
 
 class Held:
-    """The info/debug lines a request holds back until it logs an error or ends."""
+    """The lines a request holds back until it logs an error, flushes, or ends.
 
-    __slots__ = ("entries", "flushed", "overflow")
+    Lines up to level rank `up_to` (info, or warn as Clue does) are held.
+    """
 
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self.flushed = False  # an error was logged: later lines go straight out
+    __slots__ = ("entries", "flushed", "overflow", "up_to")
+
+    def __init__(self, up_to: int) -> None:
+        self.entries: list[Call] = []
+        self.up_to = up_to
+        self.flushed = False  # an error was logged or log.flush() called: lines go straight out
         self.overflow = 0  # lines not kept because the request held too many
 
 

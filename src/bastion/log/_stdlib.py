@@ -1,14 +1,20 @@
-"""Stdlib `logging` routed through a Logger, so library records look like the service's."""
+"""Stdlib `logging` routed through a Logger, so library records look like the service's.
+
+Routed records are redacted as Bastion's own lines are: the message and every text value
+go through the Logger's `Redactor`, so a library that logs a URL or a header (httpx's
+`HTTP Request: GET …?api_key=…`) never writes a secret.
+"""
 
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from bastion.log._format import DEBUG, ERROR, INFO, WARN
+from bastion.log._format import DEBUG, ERROR, INFO, STACK_KEY, WARN, error_text
+from bastion.log._stack import stack_text
 from bastion.log._state import STATE
+from bastion.redact import REDACTED
 
 if TYPE_CHECKING:
     from bastion.log._logger import Logger
@@ -38,8 +44,8 @@ class StdlibHandler(logging.Handler):
 
     Each line gets the same keys as `log.info`, the current context's fields (request_id…),
     `logger` (the record's logger name), any `extra=` fields, and for exceptions `err` and
-    `stack`. Levels map to debug, info, warn and error; info and debug records are held
-    back in buffered requests like `log.info`.
+    `exception.stacktrace`. Levels map to debug, info, warn and error; records are held
+    back in buffered requests like `log.info`. The message and text fields are redacted.
     """
 
     def __init__(self, logger: Logger, level: int = logging.NOTSET) -> None:
@@ -55,17 +61,24 @@ class StdlibHandler(logging.Handler):
             logger = self.target
             if not logger._enabled(rank, state):
                 return
+            redactor = logger.redactor
             kv: dict[str, object] = {"logger": record.name}
             for key, value in vars(record).items():
                 if key not in _RECORD_ATTRS and not key.startswith("_"):
-                    kv[key] = value
-            err: BaseException | None = None
+                    if redactor.is_sensitive(key):
+                        kv[key] = REDACTED
+                    elif isinstance(value, str):
+                        kv[key] = redactor.text(value)
+                    else:
+                        kv[key] = value
+            err: object = None
             if record.exc_info and record.exc_info[1] is not None:
-                err = record.exc_info[1]
-                kv["stack"] = "".join(traceback.format_exception(err)).rstrip()
+                exc = record.exc_info[1]
+                err = redactor.text(error_text(exc))
+                kv[STACK_KEY] = redactor.text(stack_text(exc))
             elif record.stack_info:
-                kv["stack"] = record.stack_info
-            logger._log(state, rank, record.getMessage(), err, kv)
+                kv[STACK_KEY] = redactor.text(record.stack_info)
+            logger._log(state, rank, redactor.text(record.getMessage()), err, kv)
         except RecursionError:
             raise
         except Exception:

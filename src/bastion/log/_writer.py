@@ -1,8 +1,15 @@
-"""The line writer of a Logger: a bounded queue drained by one background thread.
+"""The line writer of a Logger: a bounded queue drained in batches by one background thread.
 
 Producers (request handlers on the event loop, other threads) only append a finished line
 to the queue, so a slow or blocked stdout never stalls them. The one writer thread joins
 the queued lines and writes them in one call, so lines are never interleaved.
+
+Batching: a producer wakes the writer only when the writer is idle. Once awake, the writer
+waits `interval` seconds for more lines before it writes, then keeps writing a batch per
+interval for as long as lines keep coming, and goes idle when a batch finds the queue
+empty. Under load that is one wake-up and one write per interval, whatever the number of
+lines; an idle process writes a line at most `interval` after it was logged. `flush()`,
+`close()` and a queue filling up cut the wait short.
 
 When the queue is full: lines below warn are dropped and counted (a warn line reports the
 count once there is room again); warn, error and print lines wait for room, because losing
@@ -18,19 +25,30 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Final, TextIO
+from typing import Final, NamedTuple, TextIO
 
-__all__ = ["LineWriter"]
+__all__ = ["DEFAULT_INTERVAL", "LineWriter", "WriterStats"]
 
-_BATCH: Final = 512  # lines per write call: large enough to amortise, small enough to free room
+#: Seconds the writer gathers lines before it writes them (the bound on an idle line's delay).
+DEFAULT_INTERVAL: Final = 0.02
 _STOP: Final = object()
+
+
+class WriterStats(NamedTuple):
+    """What a writer did so far: lines written, write calls, thread wake-ups, lines dropped."""
+
+    lines: int
+    writes: int
+    wakeups: int
+    dropped: int
 
 
 class LineWriter:
     """Writes whole lines to `stream` in order, from one thread, through a bounded queue.
 
     `sync=True` writes on the caller's thread instead (for tests and golden output).
-    `drop_notice(n)` renders the line that reports `n` dropped lines.
+    `drop_notice(n)` renders the line that reports `n` dropped lines. `interval` is how
+    long the writer gathers lines before writing them (0: as soon as it wakes).
     """
 
     def __init__(
@@ -40,14 +58,22 @@ class LineWriter:
         capacity: int,
         sync: bool,
         drop_notice: Callable[[int], str],
+        interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self._stream = stream
         self._capacity = capacity
+        # Past this many queued lines the writer stops gathering and writes at once, so
+        # important lines rarely have to wait for room.
+        self._high = max(1, capacity // 2)
         self._sync = sync
         self._drop_notice = drop_notice
+        self._interval = interval
         self._closed = False
         self.dropped = 0
         self._unreported = 0
+        self._lines_written = 0
+        self._writes = 0
+        self._wakeups = 0
         self._init_runtime()
         # A fork copies the queue but not the thread: the child starts afresh.
         if hasattr(os, "register_at_fork"):
@@ -57,9 +83,16 @@ class LineWriter:
         self._lines: deque[object] = deque()
         self._lock = threading.Lock()  # held while writing to the stream
         self._room = threading.Condition(threading.Lock())  # guards counters, signals room
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # set by a producer when the writer is idle
+        self._hurry = threading.Event()  # cuts the gathering wait short
+        self._idle = False  # the writer waits for `_wake`; read by producers without a lock
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def stats(self) -> WriterStats:
+        """Counters of what this writer did (for measurements, not for control)."""
+        return WriterStats(self._lines_written, self._writes, self._wakeups, self.dropped)
 
     def put(self, line: str, *, important: bool) -> None:
         """Queue one line; drop it if the queue is full and it is not `important`."""
@@ -70,13 +103,16 @@ class LineWriter:
         if thread is None:
             thread = self._start()
         lines = self._lines
-        if len(lines) >= self._capacity:
+        size = len(lines)
+        if size >= self._capacity:
             # The writer thread itself can never wait for room it alone makes.
             if not important or thread.ident == threading.get_ident():
                 with self._room:
                     self.dropped += 1
                     self._unreported += 1
                 return
+            self._hurry.set()
+            self._signal()
             with self._room:
                 while len(lines) >= self._capacity and thread.is_alive():
                     self._room.wait(0.1)
@@ -84,7 +120,15 @@ class LineWriter:
                 self._write([line])
                 return
         lines.append(line)
-        if not self._wake.is_set():
+        self._signal()
+        if size >= self._high:
+            self._hurry.set()
+
+    def _signal(self) -> None:
+        # Called after appending: the writer marks itself idle before it looks at the
+        # queue, so one of the two always sees the other and nothing is left waiting. A
+        # busy writer looks at the queue again before it goes idle: no signal needed.
+        if self._idle and not self._wake.is_set():
             self._wake.set()
 
     def flush(self) -> None:
@@ -102,7 +146,8 @@ class LineWriter:
             return
         done = threading.Event()
         self._lines.append(done)
-        self._wake.set()
+        self._hurry.set()
+        self._signal()
         while not done.wait(0.1):
             if not thread.is_alive():  # closed meanwhile: close() wrote what was queued
                 break
@@ -115,7 +160,8 @@ class LineWriter:
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
             self._lines.append(_STOP)
-            self._wake.set()
+            self._hurry.set()
+            self._signal()
             thread.join(timeout)
         # Lines that raced with closing (or all of them if the thread is stuck) go out here.
         leftover: list[str] = []
@@ -140,32 +186,49 @@ class LineWriter:
 
     def _run(self) -> None:
         lines = self._lines
+        wake, hurry = self._wake, self._hurry
+        interval = self._interval
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            stop = False
-            while lines:
-                batch: list[str] = []
-                done: list[threading.Event] = []
-                while lines and len(batch) < _BATCH:
-                    item = lines.popleft()
-                    if type(item) is str:
-                        batch.append(item)
-                    elif item is _STOP:
-                        stop = True
-                    elif isinstance(item, threading.Event):
-                        done.append(item)
-                with self._room:
-                    self._room.notify_all()
-                    unreported, self._unreported = self._unreported, 0
-                if unreported:
-                    batch.append(self._drop_notice(unreported))
-                if batch:
-                    self._write(batch)
-                for event in done:
-                    event.set()
-            if stop:
-                return
+            self._idle = True
+            if not lines:
+                wake.wait()
+                self._wakeups += 1
+            self._idle = False
+            wake.clear()
+            while True:
+                # Gather: producers append without signalling while the writer is busy.
+                if interval > 0 and not hurry.is_set():
+                    hurry.wait(interval)
+                    self._wakeups += 1
+                hurry.clear()
+                if self._drain(lines):
+                    return
+                if not lines:
+                    break  # nothing came while writing: go idle until a producer wakes us
+
+    def _drain(self, lines: deque[object]) -> bool:
+        """Write everything queued now; return True when a stop marker was among it."""
+        batch: list[str] = []
+        done: list[threading.Event] = []
+        stop = False
+        while lines:
+            item = lines.popleft()
+            if type(item) is str:
+                batch.append(item)
+            elif item is _STOP:
+                stop = True
+            elif isinstance(item, threading.Event):
+                done.append(item)
+        with self._room:
+            self._room.notify_all()
+            unreported, self._unreported = self._unreported, 0
+        if unreported:
+            batch.append(self._drop_notice(unreported))
+        if batch:
+            self._write(batch)
+        for event in done:
+            event.set()
+        return stop
 
     def _write(self, batch: list[str]) -> None:
         data = "".join(batch)
@@ -177,6 +240,8 @@ class LineWriter:
                     encoding = getattr(self._stream, "encoding", None) or "utf-8"
                     self._stream.write(data.encode(encoding, "backslashreplace").decode(encoding))
                 self._stream.flush()
+                self._writes += 1
+                self._lines_written += len(batch)
             except Exception:
                 # A closed or broken stream (e.g. `| head`) must not kill the writer.
                 with self._room:
