@@ -87,7 +87,8 @@ def app(impl: Ops, stream: io.StringIO, **kw: Any) -> bastion.App:
 
 def failures(stream: io.StringIO) -> list[tuple[str, str, str]]:
     lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
-    return [(x["scheme"], x["method"], x["reason"]) for x in lines if x["msg"] == "auth failure"]
+    return [(x["scheme"], f'{x["service"]}.{x["method"]}', x["reason"])
+            for x in lines if x["msg"] == "auth failure"]
 
 
 async def test_the_debug_gate_runs_a_sync_handler_off_the_event_loop_and_refuses_like_the_api(

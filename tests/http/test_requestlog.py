@@ -272,6 +272,7 @@ async def test_start_and_end_lines_use_opentelemetry_key_names() -> None:
         "time", "level", "msg", "request_id", "service.name", "service", "method",
         "http.request.method", "url.path", "url.query", "http.route",
         "http.response.status_code", "http.time_ms", "http.response.body.size",
+        "client.address",
     ]  # fmt: skip
     assert end["service.name"] == "shop" and end["service"] == "items"
     assert end["http.route"] == "/items/{id}"

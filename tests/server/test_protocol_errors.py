@@ -135,9 +135,9 @@ def test_the_example_answers_logs_and_counts_protocol_errors(
     _assert_error_answer(response, case, rid)
 
     end = orders.end_line(response.headers["x-request-id"])
-    assert end["http.status"] == case.status
-    assert end["http.remote_addr"] == "127.0.0.1"
-    assert end["error.name"] == case.name
+    assert end["http.response.status_code"] == case.status
+    assert end["client.address"] == "127.0.0.1"
+    assert end["error.type"] == case.name
     assert metric_count(orders.metrics(), METRIC, **labels) == before + 1
     _assert_keeps_the_client_id(response, case, rid)
 

@@ -165,6 +165,7 @@ class RequestLog:
                 if route is not None:
                     end["http.route"] = route
                 end["http.response.status_code"] = status
+                end["client.address"] = begin["client.address"]
                 end["http.time_ms"] = round((time.perf_counter() - start) * 1000, 3)
                 end["http.response.body.size"] = size
                 error = scope.get(ERROR_SCOPE_KEY)
