@@ -8,12 +8,12 @@ lookup and a few calls, and nothing else.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bastion._asgi import TEMPORARY_STATUSES
 from bastion.dsl.expr import MethodExpr
-from bastion.errors import Forbidden, ServiceError, Unauthorized, _new_id
+from bastion.errors import ServiceError, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import (
@@ -28,7 +28,7 @@ from bastion.security.principal import client_address
 from bastion.security.ratelimit import Decision, rate_limit_decision, rate_limit_headers
 from bastion.types import Endpoint, Receive, Scope, Send
 
-__all__ = ["ErrorHook", "Handler", "Muxer"]
+__all__ = ["ErrorHook", "Handler", "Muxer", "SecurityMapper", "send_error", "send_response"]
 
 Handler = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]
 #: Called with (scope, exception, error id) for every request that ends in a 500.
@@ -36,31 +36,21 @@ ErrorHook = Callable[[Scope, BaseException, str], None]
 #: Maps security exceptions to (status, name, message, extra headers); set by the app.
 SecurityMapper = Callable[[BaseException], tuple[int, str, str, list[tuple[bytes, bytes]]] | None]
 
-_logger = logging.getLogger("bastion.http")
-
-
-def _log_internal(scope: Scope, exc: BaseException, error_id: str) -> None:
-    _logger.error(
-        "unexpected error in %s %s (id=%s)",
-        scope.get("method"),
-        scope.get("path"),
-        error_id,
-        exc_info=exc,
-    )
+#: Statuses whose responses never have a body, nor a Content-Length (RFC 9110 §8.6).
+_NO_BODY = frozenset({204, 304})
 
 
 class Muxer:
-    """Routes HTTP requests; `add_method` and `mount` routes, then `compile`."""
+    """Routes HTTP requests; `add_method` and `mount` routes, then `compile`.
 
-    def __init__(
-        self,
-        *,
-        on_internal_error: ErrorHook = _log_internal,
-        security_mapper: SecurityMapper | None = None,
-    ) -> None:
+    `on_internal_error` logs every 500 (the App's logger); `security_mapper` turns the
+    security layer's refusals into answers (the App's `SecurityResponses`).
+    """
+
+    def __init__(self, *, on_internal_error: ErrorHook, security_mapper: SecurityMapper) -> None:
         self.router: Router[Handler] = Router()
         self.on_internal_error = on_internal_error
-        self.security_mapper = security_mapper or _default_security
+        self.security_mapper = security_mapper
         self.routes: list[tuple[str, str, str]] = []  # (verb, template, service.method)
 
     def mount(self, verb: str, path: str, handler: Handler, name: str = "") -> None:
@@ -102,7 +92,7 @@ class Muxer:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
-        match = self.router.lookup(scope["method"], scope["path"])
+        match = self.router.lookup(scope["method"], scope["path"], scope.get("raw_path"))
         handler = match.handler
         if handler is not None:
             await handler(scope, receive, send, match.params)
@@ -165,8 +155,9 @@ class Muxer:
                     # An error the design does not declare is a bug in the service.
                     await _internal(scope, send, exc, on_internal)
                     return
-                status, exc.temporary, exc.timeout, exc.fault = known
-                await send_error(send, status, service_error_body(exc), (), scope)
+                status, temporary, timeout, fault = known
+                body = service_error_body(exc, temporary=temporary, timeout=timeout, fault=fault)
+                await send_error(send, status, body, (), scope)
                 return
             except asyncio.CancelledError:
                 raise
@@ -176,7 +167,8 @@ class Muxer:
                     await _internal(scope, send, exc, on_internal)
                     return
                 status, name, message, extra = mapped
-                body = error_body(name, _new_id(), message)
+                body = error_body(name, _new_id(), message,
+                                  temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
                 await send_error(send, status, body, extra, scope)
                 return
             await send_response(send, status, headers, body, scope)
@@ -187,11 +179,14 @@ class Muxer:
 async def send_response(
     send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, scope: Scope
 ) -> None:
-    """Send a whole response; HEAD requests get the headers only."""
-    headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    if scope["method"] == "HEAD":
+    """Send a whole response; HEAD requests get the headers only, 204 and 304 no body."""
+    if status in _NO_BODY:
         body = b""
+    else:
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        if scope["method"] == "HEAD":
+            body = b""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -212,16 +207,6 @@ async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHoo
     scope["bastion.exception"] = exc
     hook(scope, exc, error_id)
     await send_error(send, 500, internal_error(error_id), (), scope)
-
-
-def _default_security(
-    exc: BaseException,
-) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
-    if isinstance(exc, Unauthorized):
-        return 401, "unauthorized", exc.message, [(b"www-authenticate", b"Bearer")]
-    if isinstance(exc, Forbidden):
-        return 403, "forbidden", exc.message, []
-    return None
 
 
 def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
