@@ -183,7 +183,9 @@ async def test_no_content_responses_never_carry_a_body() -> None:
     assert r.headers.get("content-length", "0") == "0"
 
 
-async def raw_headers(app: typing.Any, method: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+async def raw_headers(
+    app: typing.Any, method: str, path: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Call `app` and return its status, the header list as sent (repeats kept) and body."""
     from tests.http.support import Wire
 

@@ -84,7 +84,7 @@ def test_statuses_that_say_retry_later_are_temporary() -> None:
 
 
 async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
-    from bastion.dsl import API, HTTP, GET, Method, Service
+    from bastion.dsl import API, GET, HTTP, Method, Service
     from tests.http.support import call, quiet_app
 
     with API("admin") as api:
@@ -98,9 +98,9 @@ async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
 
     app = quiet_app(api, {"s": Impl()})
     shapes = []
-    for method, path in (("GET", "/nowhere"), ("DELETE", "/healthz"),
-                         ("GET", "/debug/pprof/nothing"), ("GET", "/debug?debug-logs=maybe")):
-        path, _, query = path.partition("?")
+    for method, target in (("GET", "/nowhere"), ("DELETE", "/healthz"),
+                           ("GET", "/debug/pprof/nothing"), ("GET", "/debug?debug-logs=maybe")):
+        path, _, query = target.partition("?")
         r = await call(app.admin_app, method, path, query=query)
         assert r.status in (400, 404, 405), (path, r.status)
         assert r.headers["content-type"] == "application/json"
