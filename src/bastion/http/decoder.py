@@ -4,12 +4,19 @@ Each method gets a decoder compiled at startup. The common cases are one msgspec
 a body that is the whole payload decodes straight into the payload Struct; parameters
 are converted from strings in one `msgspec.convert`. Only when a request is invalid
 does the decoder walk it again (`Collector`) to name every bad field.
+
+What the decoder refuses besides invalid values, because two parsers on a request's way
+could read it differently: a body that repeats a key within an object, a query
+parameter given twice where the design expects one value, and a `Content-Encoding` it
+cannot decode. Bodies sent with `gzip` or `deflate` are decoded, the size limit applying
+to the decoded size, so a small compressed body cannot expand past it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import zlib
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,13 +25,20 @@ import msgspec
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
-from bastion.schema.formats import dec_hook
+from bastion.schema.duplicates import DuplicateKeys, duplicate_keys
+from bastion.schema.formats import dec_hook, enc_hook
 from bastion.schema.validate import Collector, FieldError, strip_location
 from bastion.types import Receive, Scope
 
 __all__ = ["Decoder", "read_body"]
 
 _JSON = (b"application/json", b"application/problem+json")
+#: Content-Encoding values a request body may carry, with zlib's window bits for each
+#: (`deflate` is zlib-wrapped by RFC 9110; a raw deflate stream is accepted as well).
+_ENCODINGS = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS,
+              b"deflate": zlib.MAX_WBITS}
+_IDENTITY = b"identity"
+_DUPLICATE = "duplicate key: a JSON object must not repeat a key"
 
 
 class Decoder:
@@ -53,6 +67,7 @@ class Decoder:
         path_params = {p for r in http.routes for p in r.params}
         # Parameter sources: attribute -> (where, wire name), each read from strings.
         self._query = dict(http.params)
+        self._query_by_wire = {w: a for a, w in self._query.items()}
         self._query_arrays = {
             a for a in http.params if obj and isinstance(obj.attributes[a].type, ArrayExpr)
         }
@@ -76,6 +91,9 @@ class Decoder:
 
         svc = method.service.name
         base = f"{py_name(svc).title()}{py_name(method.name).title()}"
+        encode = msgspec.json.Encoder(enc_hook=enc_hook).encode
+        self._body_decoder: msgspec.json.Decoder[Any]
+        self._duplicates: DuplicateKeys | None = None
         if obj is None:
             # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
             self.kind = "value"
@@ -83,6 +101,7 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
+            self._duplicates = DuplicateKeys(payload, encode, "body")
             return
         if isinstance(payload.type, UserTypeExpr) and not self._creds:
             self.payload_type = compiler.struct(payload.type)
@@ -99,6 +118,10 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
             self._body_attrs = frozenset({http.body})
             self._body_field = py_name(http.body)
+            # The client's JSON is the attribute's value: name its fields as written
+            # (`amount`), not by the payload attribute that holds them (`order.amount`).
+            self._body_root = "" if self._body_attr.object is not None else "body"
+            self._duplicates = DuplicateKeys(self._body_attr, encode, self._body_root)
             # With no other required attribute, a request without parameters needs no
             # second validation pass: the Struct is built around the decoded body.
             self._direct = all(
@@ -112,6 +135,7 @@ class Decoder:
             elif not mapped:
                 self.kind = "whole"
                 self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
+                self._duplicates = DuplicateKeys(payload, encode, "")
             else:
                 self.kind = "rest"
                 body_struct = compiler.object_struct(
@@ -121,6 +145,7 @@ class Decoder:
                 self._body_fields = [
                     (py_name(a), a) for a in obj.attributes if a in self._body_attrs
                 ]
+                self._duplicates = DuplicateKeys(payload, encode, "")
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
@@ -135,17 +160,28 @@ class Decoder:
             self._read_headers(scope, params)
         try:
             if self.kind == "whole":  # no parameters at all: one C call
-                return self._body_decoder.decode(body or b"{}")
+                if not body:
+                    return self._body_decoder.decode(b"{}")
+                value = self._body_decoder.decode(body)
+                self._unique_keys(body, value)
+                return value
             if self.kind == "value":
-                return self._body_decoder.decode(body or b"null")
+                if not body:
+                    return self._body_decoder.decode(b"null")
+                value = self._body_decoder.decode(body)
+                self._unique_keys(body, value)
+                return value
             if self.kind == "attr":
                 if body:
                     value = self._body_decoder.decode(body)
+                    self._unique_keys(body, value)
                     if not params and self._direct:
                         return self.payload_type(**{self._body_field: value})
                     params[self._body_name] = value
             elif self.kind == "rest":
                 decoded = self._body_decoder.decode(body or b"{}")
+                if body:
+                    self._unique_keys(body, decoded)
                 for field, name in self._body_fields:
                     value = getattr(decoded, field)
                     if value is not None:
@@ -164,23 +200,37 @@ class Decoder:
                 400, "bad_request", f"request body is not valid JSON: {exc}"
             ) from None
 
+    def _unique_keys(self, body: bytes, value: Any) -> None:
+        """Raise 400 naming every key that `body` repeats within one object."""
+        found = self._duplicates.find(body, value) if self._duplicates is not None else ()
+        if found:
+            raise _invalid_fields([FieldError(path, _DUPLICATE, "body") for path in found])
+
     # -- reading ------------------------------------------------------------------
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
-        length: int | None = None
+        length: bytes | None = None
         ctype: bytes | None = None
+        coding: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise HTTPError(400, "bad_request", "invalid Content-Length") from None
+                length = value
             elif name == b"content-type":
                 ctype = value
-        if length is not None and length > self.max_body_bytes:
-            raise HTTPError(413, "payload_too_large",
-                            f"request body is over the {self.max_body_bytes} byte limit")
-        body = await read_body(receive, self.max_body_bytes)
+            elif name == b"content-encoding":
+                coding = value
+        limit = self.max_body_bytes
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                raise HTTPError(400, "bad_request", "invalid Content-Length") from None
+            if size > limit:
+                raise _too_large(limit)
+        if coding is not None:
+            body = await _read_encoded(receive, limit, coding)
+        else:
+            body = await read_body(receive, limit)
         if body and ctype is not None and not _is_json(ctype):
             raise HTTPError(
                 415, "unsupported_media_type",
@@ -192,16 +242,23 @@ class Decoder:
         qs = scope.get("query_string", b"")
         if not qs:
             return
-        wanted = self._query
-        by_wire = {w: a for a, w in wanted.items()}
+        by_wire = self._query_by_wire
+        repeated: set[str] = set()
         for key, value in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
             attr = by_wire.get(key)
             if attr is None:
                 continue
             if attr in self._query_arrays:
                 params.setdefault(attr, []).append(value)
+            elif attr in params:
+                # `?type=a&type=b` for one value: parsers disagree on which one wins, so
+                # neither does; the list fails validation and is named as repeated.
+                if attr not in repeated:
+                    repeated.add(attr)
+                    params[attr] = [params[attr]]
+                params[attr].append(value)
             else:
-                params.setdefault(attr, value)
+                params[attr] = value
 
     def _read_headers(self, scope: Scope, params: dict[str, Any]) -> None:
         for name, value in scope["headers"]:
@@ -258,10 +315,16 @@ class Decoder:
         if obj is not None:
             for attr, (where, wire) in self._param_where.items():
                 a = obj.attributes[attr]
-                if attr in params:
+                if attr not in params:
+                    if attr in obj.required and attr not in self._creds:
+                        errors.append(FieldError(wire, "missing required field", where))
+                elif (where == "query" and attr not in self._query_arrays
+                      and isinstance(params[attr], list)):
+                    errors.append(FieldError(
+                        wire, f"repeated {len(params[attr])} times; expected one value", where
+                    ))
+                else:
                     collect.value(params[attr], a, wire, where, errors, strict=False)
-                elif attr in obj.required and attr not in self._creds:
-                    errors.append(FieldError(wire, "missing required field", where))
         raw: Any = None
         if body:
             try:
@@ -272,19 +335,20 @@ class Decoder:
             collect.value(raw, self._payload_attr, "body", "body", errors)
         elif self.kind == "attr":
             if raw is not None:
-                collect.value(raw, self._body_attr, self._body_name, "body", errors)
+                collect.value(raw, self._body_attr, self._body_root, "body", errors)
             elif obj is not None and self._body_name in obj.required:
-                errors.append(FieldError(self._body_name, "missing required field", "body"))
+                errors.append(FieldError("body", "missing required field", "body"))
         elif self.kind in ("whole", "rest"):
             collect.object(
                 raw if raw is not None else {}, self._payload_attr, "", "body", errors,
                 skip_required=self._creds, only=self._body_attrs,
             )
+        if body and self._duplicates is not None:
+            root = self._duplicates.root
+            errors.extend(FieldError(p, _DUPLICATE, "body") for p in duplicate_keys(body, root))
         if not errors:
             errors.append(FieldError("", strip_location(str(exc)), "body"))
-        names = ", ".join(e.field or e.where for e in errors)
-        count = f"{len(errors)} invalid field{'s' if len(errors) > 1 else ''}"
-        return HTTPError(400, "bad_request", f"{count}: {names}", errors=errors)
+        return _invalid_fields(errors)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -310,6 +374,75 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _read_encoded(receive: Receive, limit: int, coding: bytes) -> bytes:
+    """Read a body sent with `Content-Encoding: coding`, decoded, at most `limit` bytes.
+
+    Both the bytes received and the bytes decoded count against `limit`, and decoding
+    stops as soon as it would pass it, so a small body that expands enormously (a zip
+    bomb) costs at most `limit` bytes of memory.
+    """
+    name = coding.strip().lower()
+    if name == _IDENTITY:
+        return await read_body(receive, limit)
+    wbits = _ENCODINGS.get(name)
+    if wbits is None:
+        shown = coding.decode("latin-1")
+        raise HTTPError(
+            415, "unsupported_media_type",
+            f"Content-Encoding {shown!r} is not supported; send gzip, deflate or identity",
+        )
+    label = name.decode("latin-1")
+    inflater: Any = None
+    out: list[bytes] = []
+    size = 0
+    received = 0
+    done = False
+    while not done:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "client_disconnected", "the client went away")
+        chunk: bytes = message.get("body", b"")
+        done = not message.get("more_body", False)
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit)
+        while chunk:
+            if inflater is None:
+                bits = wbits
+                if name == b"deflate" and not _is_zlib(chunk):
+                    bits = -zlib.MAX_WBITS  # a raw deflate stream, as some clients send
+                inflater = zlib.decompressobj(bits)
+            try:
+                data = inflater.decompress(chunk, limit - size + 1)
+            except zlib.error:
+                raise HTTPError(
+                    400, "bad_request", f"request body is not valid {label} data"
+                ) from None
+            size += len(data)
+            if size > limit:
+                raise _too_large(limit)
+            out.append(data)
+            # Input the size bound held back, or a further gzip member after this one.
+            chunk = inflater.unconsumed_tail or (inflater.unused_data if inflater.eof else b"")
+            if inflater.eof:
+                inflater = None
+    if inflater is not None:
+        raise HTTPError(400, "bad_request", f"request body is not valid {label} data: "
+                        "it ends too soon")
+    return b"".join(out)
+
+
+def _is_zlib(head: bytes) -> bool:
+    # RFC 1950: deflate method (8) in the low nibble, and a header checksum divisible by 31.
+    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+def _invalid_fields(errors: list[FieldError]) -> HTTPError:
+    names = ", ".join(e.field or e.where for e in errors)
+    count = f"{len(errors)} invalid field{'s' if len(errors) > 1 else ''}"
+    return HTTPError(400, "bad_request", f"{count}: {names}", errors=errors)
 
 
 def _too_deep() -> HTTPError:
