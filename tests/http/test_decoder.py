@@ -562,6 +562,28 @@ async def test_duplicates_are_found_when_a_default_writes_colons_the_client_neve
     assert (await post_raw(app, "/m", b'{"n": 1}')).status_code == 204
 
 
+async def test_a_field_its_default_filled_is_not_counted_as_a_key_sent() -> None:
+    with API("d") as api:
+        pass
+    with Service("s"), Method("m"):
+        with Payload():
+            Attribute("n", Int)
+            Attribute("limit", Int, default=5)
+            Attribute("on", Boolean, default=True)
+        with HTTP():
+            POST("/m")
+
+    class Impl:
+        async def m(self, p: typing.Any) -> None:
+            return None
+
+    app = quiet_app(api, {"s": Impl()})
+    # Three fields are set, two by their defaults: only one key was sent, twice.
+    assert (await post_raw(app, "/m", b'{"n": 1, "n": 2}')).status_code == 400
+    assert (await post_raw(app, "/m", b'{"n": 1, "n": 2, "n": 3}')).status_code == 400
+    assert (await post_raw(app, "/m", b'{"n": 1, "limit": 2, "on": false}')).status_code == 204
+
+
 def test_duplicate_keys_names_deep_paths_and_refuses_what_it_cannot_check() -> None:
     from bastion.schema.duplicates import duplicate_keys
 

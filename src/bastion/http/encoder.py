@@ -69,6 +69,9 @@ class ResultEncoder:
         self._body_attr = py_name(response.body) if response and response.body else None
         obj = result.object if result is not None else None
         rest = [a for a in obj.attributes if a not in mapped] if obj is not None else [None]
+        self._plain = not self._header_attrs and self._body_attr is None and (
+            self.status not in _NO_BODY
+        )
         # No body: a status that has none, or a result that travels in headers only.
         self._bodyless = self.status in _NO_BODY or (
             self._body_attr is None and bool(mapped) and not rest
@@ -96,8 +99,10 @@ class ResultEncoder:
         """Return the status, headers and body for `result`."""
         if self.result_type is None:
             return self.status, [], b""
-        value = self.convert(result)
-        if not self._header_attrs and self._body_attr is None:
+        # `convert`, inlined for the common case.
+        value = result if self._is_struct and type(result) is self.result_type else (
+            self.convert(result))
+        if self._plain:
             return self.status, [_CT_JSON], self._encode(value)
         headers = []
         for field, header in self._headers:

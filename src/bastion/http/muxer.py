@@ -49,6 +49,7 @@ class Muxer:
 
     def __init__(self, *, on_internal_error: ErrorHook, security_mapper: SecurityMapper) -> None:
         self.router: Router[Handler] = Router()
+        self._prebuilt = self.router.prebuilt
         self.on_internal_error = on_internal_error
         self.security_mapper = security_mapper
         self.routes: list[tuple[str, str, str]] = []  # (verb, template, service.method)
@@ -92,7 +93,13 @@ class Muxer:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
-        match = self.router.lookup(scope["method"], scope["path"], scope.get("raw_path"))
+        path: str = scope["path"]
+        raw = scope.get("raw_path")
+        # A static route whose raw path had nothing to decode: one dict lookup, inlined.
+        static = self._prebuilt.get(path) if raw is None or len(raw) == len(path) else None
+        match = static.get(scope["method"]) if static is not None else None
+        if match is None:
+            match = self.router.lookup(scope["method"], path, raw)
         handler = match.handler
         if handler is not None:
             await handler(scope, receive, send, match.params)
@@ -171,7 +178,15 @@ class Muxer:
                                   temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
                 await send_error(send, status, body, extra, scope)
                 return
-            await send_response(send, status, headers, body, scope)
+            # send_response, inlined: the success path awaits nothing it need not.
+            if status in _NO_BODY:
+                body = b""
+            else:
+                headers.append((b"content-length", b"%d" % len(body)))
+                if scope["method"] == "HEAD":
+                    body = b""
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
         return handle
 
@@ -183,7 +198,7 @@ async def send_response(
     if status in _NO_BODY:
         body = b""
     else:
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        headers.append((b"content-length", b"%d" % len(body)))
         if scope["method"] == "HEAD":
             body = b""
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -16,7 +16,7 @@ route of order 7 — a proxy rule written for `/orders/*/cancel` sees the same t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -57,8 +57,10 @@ class Router(Generic[H]):
         self._root: _Node[H] = _Node()
         self._static: dict[str, dict[str, H]] = {}
         self._static_allow: dict[str, str] = {}
-        # Static hits need no new objects: one prebuilt Match per (path, verb).
+        # Static hits need no new objects: one prebuilt Match per (path, verb). Public
+        # as `prebuilt`, for a caller that inlines the static lookup (the muxer).
         self._static_match: dict[str, dict[str, Match[H]]] = {}
+        self.prebuilt: Mapping[str, Mapping[str, Match[H]]] = self._static_match
         self._has_dynamic = False
         self._templates: set[tuple[str, str]] = set()
 
@@ -111,9 +113,10 @@ class Router(Generic[H]):
         """Find the handler for `verb path`.
 
         `path` is ASGI's percent-decoded path and `raw_path` the path as received; when
-        the raw path has percent-escapes, routing splits it before decoding them.
+        the raw path had escapes decoded, routing splits it before decoding them.
         """
-        if raw_path is not None and b"%" in raw_path:
+        # Decoding only ever shortens a path: same length, no escape was decoded.
+        if raw_path is not None and len(raw_path) != len(path):
             return self._lookup_escaped(verb, raw_path)
         prebuilt = self._static_match.get(path)
         if prebuilt is not None:

@@ -6,27 +6,39 @@ the service uses, so a body that repeats a key within one object is refused.
 
 Finding duplicates exactly needs a second, slower parse, so the valid path first tries
 to prove there are none by counting. Every key in a JSON text is followed by a colon,
-and a colon elsewhere sits inside a string. Re-encoding the decoded value writes each
-key it kept once and each string it kept as it was, except that an escape such as
-`\\u003a` may come back as a colon. So if a key was dropped (a duplicate, an unknown
-key, an explicit `null`), the re-encoded value has fewer colons than the body has
-colons and backslashes together. When the counts say nothing was dropped, there is no
-duplicate; otherwise `duplicate_keys` parses the body again and names each one.
+and a colon elsewhere sits inside a string, so a body has at most as many keys as
+colons. Two proofs, cheapest first:
 
-The proof needs the re-encoded value to hold nothing the body did not: a default that
-msgspec writes when the field is absent (a non-empty list or map default) would add
-colons, so types that have one always take the exact check.
+1. Fields: each field of the decoded Struct that is set (and has no default that could
+   have set it) was a distinct key of the body. If the body has no more colons than
+   that, every colon is one of those keys, and none repeats. A flat body without
+   colons in its strings passes here.
+2. Re-encoding: the re-encoded value writes each key it kept once and each string it
+   kept as it was, except that an escape such as `\\u003a` may come back as a colon.
+   So if a key was dropped (a duplicate, an unknown key, an explicit `null`), the
+   re-encoded value has fewer colons than the body has colons and backslashes together.
+
+When neither proves it, `duplicate_keys` parses the body again and names each repeated
+key. Proof 2 needs the re-encoded value to hold nothing the body did not: a default
+that msgspec writes when the field is absent (a non-empty list or map default) would
+add colons, so types that have one skip it.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, ObjectExpr, UserTypeExpr
 
 __all__ = ["DuplicateKeys", "duplicate_keys"]
+
+
+_NONE: list[str] = []  # shared, never written: the common answer allocates nothing
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -38,27 +50,62 @@ class _Pairs(list[tuple[str, Any]]):
 class DuplicateKeys:
     """Checks one body type's requests for repeated keys; built once per decoder.
 
-    `encode` is the encoder of decoded values; `root` names the body in field paths
-    (`""` when the body is an object, so its members are named as the client wrote
-    them, `"body"` otherwise).
+    `attr` is the body's design attribute and `struct` the Struct class it decodes
+    into (None when the body is not an object); `encode` encodes decoded values; `root`
+    names the body in field paths (`""` when the body is an object, so its members are
+    named as the client wrote them, `"body"` otherwise).
     """
 
-    __slots__ = ("_encode", "_fast", "root")
+    __slots__ = ("_countable", "_encode", "_many", "_one", "_reencode", "_sure", "root")
 
-    def __init__(self, attr: AttributeExpr, encode: Callable[[Any], bytes], root: str) -> None:
+    def __init__(
+        self,
+        attr: AttributeExpr,
+        struct: type[msgspec.Struct] | None,
+        encode: Callable[[Any], bytes],
+        root: str,
+    ) -> None:
         self._encode = encode
-        self._fast = not _writes_defaults(attr)
+        self._reencode = not _writes_defaults(attr)
         self.root = root
+        self._sure = 1  # two keys at least make a duplicate
+        self._countable = 0
+        self._one: Callable[[Any], Any] | None = None
+        self._many: Callable[[Any], tuple[Any, ...]] | None = None
+        if struct is not None:
+            # The class's own tables, not msgspec.structs.fields: that one evaluates the
+            # annotations again, which needs the generated module the compiler let go.
+            fields: tuple[str, ...] = struct.__struct_fields__
+            defaults: tuple[Any, ...] = struct.__struct_defaults__
+            padded = (msgspec.NODEFAULT,) * (len(fields) - len(defaults)) + defaults
+            # Fields a default may fill tell nothing of the body; the others, when set,
+            # each were a key. Required ones always are (the decode succeeded).
+            required = sum(d is msgspec.NODEFAULT for d in padded)
+            optional = [f for f, d in zip(fields, padded, strict=True) if d is None]
+            self._sure = max(1, required)
+            self._countable = required + len(optional)
+            if len(optional) == 1:
+                self._one = operator.attrgetter(optional[0])
+            elif optional:
+                self._many = operator.attrgetter(*optional)
 
     def find(self, body: bytes, value: Any) -> list[str]:
         """Return the path of every repeated key in `body`, which decoded into `value`."""
         colons = body.count(b":")
-        if colons < 2:
-            return []  # two keys at least make a duplicate
-        if self._fast:
+        if colons <= self._sure:
+            return _NONE
+        if colons <= self._countable:
+            # Required fields are set; each optional one that is set was sent as well.
+            if self._one is not None:
+                unset = 1 if self._one(value) is None else 0
+            else:
+                unset = self._many(value).count(None) if self._many is not None else 0
+            if colons <= self._countable - unset:
+                return _NONE
+        if self._reencode:
             kept = self._encode(value).count(b":")
             if kept >= colons and kept >= colons + body.count(b"\\"):
-                return []
+                return _NONE
         return duplicate_keys(body, self.root)
 
 
