@@ -712,3 +712,42 @@ async def test_array_query_parameters_still_repeat() -> None:
                         headers={"X-Request-ID": "req-1", "Cookie": "sid=beta"})
     assert r.status_code == 400
     assert errors_of(r.json()) == {("page", "query", "repeated 2 times; expected one value")}
+
+
+async def test_the_text_null_in_a_parameter_is_a_value_not_an_absence() -> None:
+    with API("n") as api:
+        pass
+    with Service("s"), Method("list"):
+        with Payload():
+            Attribute("page", Int, minimum=1, default=1)
+            Attribute("kind", String, enum=["a", "b"])
+            Attribute("q", String)
+            Attribute("limit", Int)
+        Result(AnyType)
+        with HTTP():
+            GET("/list")
+            Param("page")
+            Param("kind")
+            Param("q")
+            Header("limit:X-Limit")
+
+    class Impl:
+        async def list(self, p: typing.Any) -> typing.Any:
+            return {"page": p.page, "kind": p.kind, "q": p.q, "limit": p.limit}
+
+    app = quiet_app(api, {"s": Impl()})
+    async with client(app) as c:
+        # msgspec's lax conversion would read these as None: a default page of None,
+        # an enum that was never given. They are text, and not valid.
+        page = await c.get("/list?page=null")
+        kind = await c.get("/list?kind=null")
+        limit = await c.get("/list", headers={"X-Limit": "null"})
+        text = await c.get("/list?q=null")  # a string may well say "null"
+    assert page.status_code == 400
+    assert errors_of(page.json()) == {("page", "query", "Expected `int`, got `str`")}
+    assert kind.status_code == 400
+    assert errors_of(kind.json()) == {("kind", "query", "Invalid enum value 'null'")}
+    assert limit.status_code == 400
+    assert errors_of(limit.json()) == {("X-Limit", "header", "Expected `int`, got `str`")}
+    assert text.status_code == 200
+    assert text.json() == {"page": 1, "kind": None, "q": "null", "limit": None}

@@ -89,6 +89,12 @@ class Decoder:
             self._param_where[a] = ("cookie", w)
         for a in http.authorization:
             self._param_where[a] = ("header", "Authorization")
+        # msgspec's lax conversion reads the text `null` as None for an optional value;
+        # on the wire it is text like any other, so these must come out set.
+        self._wire_fields = [
+            (a, py_name(a)) for a in self._param_where
+            if a not in http.authorization and obj is not None and a not in obj.required
+        ]
 
         svc = method.service.name
         base = f"{py_name(svc).title()}{py_name(method.name).title()}"
@@ -232,7 +238,11 @@ class Decoder:
                     value = getattr(decoded, field)
                     if value is not None:
                         params[name] = value
-            return msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
+            payload = msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
+            for attr, field in self._wire_fields:
+                if attr in params and getattr(payload, field) is None:
+                    raise msgspec.ValidationError(f"`null` is no value of {attr!r}")
+            return payload
         except msgspec.ValidationError as exc:
             try:
                 error = self._invalid(params, body, exc)
