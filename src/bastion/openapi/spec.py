@@ -46,6 +46,7 @@ OPENAPI_VERSION = "3.1.0"
 _JSON = "application/json"
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _NO_CONTENT = frozenset({204, 205, 304})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 # Responses every operation may give besides its design's: status -> (component, text).
 _BUILTIN: dict[int, tuple[str, str]] = {
@@ -335,10 +336,12 @@ class _Builder:
             return status, out
         obj = result.object
         header_attrs = r.headers if r is not None else {}
-        if header_attrs and obj is not None:
+        # Framing headers are the server's (the body's real length), whatever is mapped.
+        shown = {n: w for n, w in header_attrs.items() if w.lower() not in _FRAMING}
+        if shown and obj is not None:
             out["headers"] = {
                 wire: self.header(obj.attributes[name], required=name in obj.required)
-                for name, wire in header_attrs.items()
+                for name, wire in shown.items()
             }
         if status in _NO_CONTENT or route.verb == "HEAD":
             return status, out
