@@ -24,7 +24,7 @@ from bastion.http.errors import (
     service_error_body,
 )
 from bastion.http.router import Router
-from bastion.security.principal import client_address
+from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import Decision, rate_limit_decision, rate_limit_headers
 from bastion.types import Endpoint, Receive, Scope, Send
 
@@ -143,7 +143,7 @@ class Muxer:
             if secured:
                 # The security layer reads these; each request starts from a clean slate.
                 client = scope.get("client")
-                client_address.set(client[0] if client else None)
+                set_client_address(client[0] if client else None)
                 rate_limit_decision.set(None)
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
