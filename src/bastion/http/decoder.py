@@ -7,22 +7,22 @@ does the decoder walk it again (`Collector`) to name every bad field.
 
 What the decoder refuses besides invalid values, because two parsers on a request's way
 could read it differently: a body that repeats a key within an object, a query
-parameter given twice where the design expects one value, and a `Content-Encoding` it
-cannot decode. Bodies sent with `gzip` or `deflate` are decoded, the size limit applying
-to the decoded size, so a small compressed body cannot expand past it.
+parameter given twice where the design expects one value, and the text `null` taken
+for an absent parameter. Reading the body itself (its size limit and its
+`Content-Encoding`) is `bastion.http._body`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
+from bastion.http._body import read_body, read_encoded, read_more, too_large
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.duplicates import DuplicateKeys, duplicate_keys
@@ -33,11 +33,6 @@ from bastion.types import Receive, Scope
 __all__ = ["Decoder", "read_body"]
 
 _JSON = (b"application/json", b"application/problem+json")
-#: Content-Encoding values a request body may carry, with zlib's window bits for each
-#: (`deflate` is zlib-wrapped by RFC 9110; a raw deflate stream is accepted as well).
-_ENCODINGS = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS,
-              b"deflate": zlib.MAX_WBITS}
-_IDENTITY = b"identity"
 _DUPLICATE = "duplicate key: a JSON object must not repeat a key"
 _NO_KEYS: list[str] = []
 
@@ -181,16 +176,16 @@ class Decoder:
                 except ValueError:
                     raise HTTPError(400, "bad_request", "invalid Content-Length") from None
                 if size > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
             if coding is None:
                 message = await receive()
                 body = message.get("body", b"")
                 if message.get("more_body", False):
-                    body = await _read_more(receive, body, limit)
+                    body = await read_more(receive, body, limit)
                 elif len(body) > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
             else:
-                body = await _read_encoded(receive, limit, coding)
+                body = await read_encoded(receive, limit, coding)
             if body and ctype is not None and ctype != b"application/json" and (
                 not _is_json(ctype)
             ):
@@ -371,101 +366,8 @@ class Decoder:
         return _invalid_fields(errors)
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """Read the whole request body, or raise 413 as soon as it passes `limit` bytes."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    return await _read_more(receive, body, limit)
-
-
-async def _read_more(receive: Receive, body: bytes, limit: int) -> bytes:
-    """Read the rest of a body whose first chunk was `body`; 413 past `limit` bytes."""
-    chunks = [body]
-    size = len(body)
-    if size > limit:
-        raise _too_large(limit)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HTTPError(400, "client_disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _read_encoded(receive: Receive, limit: int, coding: bytes) -> bytes:
-    """Read a body sent with `Content-Encoding: coding`, decoded, at most `limit` bytes.
-
-    Both the bytes received and the bytes decoded count against `limit`, and decoding
-    stops as soon as it would pass it, so a small body that expands enormously (a zip
-    bomb) costs at most `limit` bytes of memory.
-    """
-    name = coding.strip().lower()
-    if name == _IDENTITY:
-        return await read_body(receive, limit)
-    wbits = _ENCODINGS.get(name)
-    if wbits is None:
-        shown = coding.decode("latin-1")
-        raise HTTPError(
-            415, "unsupported_media_type",
-            f"Content-Encoding {shown!r} is not supported; send gzip, deflate or identity",
-        )
-    label = name.decode("latin-1")
-    inflater: Any = None
-    out: list[bytes] = []
-    size = 0
-    received = 0
-    done = False
-    while not done:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HTTPError(400, "client_disconnected", "the client went away")
-        chunk: bytes = message.get("body", b"")
-        done = not message.get("more_body", False)
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(limit)
-        while chunk:
-            if inflater is None:
-                bits = wbits
-                if name == b"deflate" and not _is_zlib(chunk):
-                    bits = -zlib.MAX_WBITS  # a raw deflate stream, as some clients send
-                inflater = zlib.decompressobj(bits)
-            try:
-                data = inflater.decompress(chunk, limit - size + 1)
-            except zlib.error:
-                raise HTTPError(
-                    400, "bad_request", f"request body is not valid {label} data"
-                ) from None
-            size += len(data)
-            if size > limit:
-                raise _too_large(limit)
-            out.append(data)
-            # Input the size bound held back, or a further gzip member after this one.
-            chunk = inflater.unconsumed_tail or (inflater.unused_data if inflater.eof else b"")
-            if inflater.eof:
-                inflater = None
-    if inflater is not None:
-        raise HTTPError(400, "bad_request", f"request body is not valid {label} data: "
-                        "it ends too soon")
-    return b"".join(out)
-
-
 def _is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
-
-
-def _is_zlib(head: bytes) -> bool:
-    # RFC 1950: deflate method (8) in the low nibble, and a header checksum divisible by 31.
-    return len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def _duplicated(paths: list[str]) -> HTTPError:
@@ -481,10 +383,6 @@ def _invalid_fields(errors: list[FieldError]) -> HTTPError:
 
 def _too_deep() -> HTTPError:
     return HTTPError(400, "bad_request", "request body nests too deeply")
-
-
-def _too_large(limit: int) -> HTTPError:
-    return HTTPError(413, "payload_too_large", f"request body is over the {limit} byte limit")
 
 
 def _is_json(ctype: bytes) -> bool:
