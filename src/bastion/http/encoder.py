@@ -68,14 +68,12 @@ class ResultEncoder:
         self._sets_type = any(h == b"content-type" for _, h in self._headers)
         self._body_attr = py_name(response.body) if response and response.body else None
         obj = result.object if result is not None else None
-        rest = [a for a in obj.attributes if a not in mapped] if obj is not None else [None]
-        self._plain = not self._header_attrs and self._body_attr is None and (
-            self.status not in _NO_BODY
+        headers_only = obj is not None and bool(mapped) and all(
+            a in mapped for a in obj.attributes
         )
         # No body: a status that has none, or a result that travels in headers only.
-        self._bodyless = self.status in _NO_BODY or (
-            self._body_attr is None and bool(mapped) and not rest
-        )
+        self._bodyless = self.status in _NO_BODY or (self._body_attr is None and headers_only)
+        self._plain = not mapped and self._body_attr is None and not self._bodyless
 
     def convert(self, result: Any) -> Any:
         """Return `result` as the result type, or raise `ResultMismatch`."""
