@@ -98,7 +98,7 @@ async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
 
     app = quiet_app(api, {"s": Impl()})
     shapes = []
-    for method, target in (("GET", "/nowhere"), ("DELETE", "/healthz"),
+    for method, target in (("GET", "/nowhere"), ("DELETE", "/healthz"), ("POST", "/metrics"),
                            ("GET", "/debug/pprof/nothing"), ("GET", "/debug?debug-logs=maybe")):
         path, _, query = target.partition("?")
         r = await call(app.admin_app, method, path, query=query)
@@ -108,7 +108,7 @@ async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
         shapes.append(sorted(body))
         assert isinstance(body["id"], str) and body["id"]
         assert body["message"] and "error" not in body
-    assert shapes == [["fault", "id", "message", "name", "temporary", "timeout"]] * 4
+    assert shapes == [["fault", "id", "message", "name", "temporary", "timeout"]] * 5
     names = [(await call(app.admin_app, "GET", "/nowhere")).json()["name"],
              (await call(app.admin_app, "DELETE", "/healthz")).json()["name"]]
     assert names == ["not_found", "method_not_allowed"]
