@@ -104,7 +104,7 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
-            self._duplicates = DuplicateKeys(payload, None, encode, "body")
+            self._duplicates = DuplicateKeys(None, encode, "body")
             return
         if isinstance(payload.type, UserTypeExpr) and not self._creds:
             self.payload_type = compiler.struct(payload.type)
@@ -125,8 +125,7 @@ class Decoder:
             # The client's JSON is the attribute's value: name its fields as written
             # (`amount`), not by the payload attribute that holds them (`order.amount`).
             self._body_root = "" if self._body_attr.object is not None else "body"
-            self._duplicates = DuplicateKeys(self._body_attr, body_struct, encode,
-                                             self._body_root)
+            self._duplicates = DuplicateKeys(body_struct, encode, self._body_root)
             # With no other required attribute, a request without parameters needs no
             # second validation pass: the Struct is built around the decoded body.
             self._direct = all(
@@ -140,7 +139,7 @@ class Decoder:
             elif not mapped:
                 self.kind = "whole"
                 self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
-                self._duplicates = DuplicateKeys(payload, self.payload_type, encode, "")
+                self._duplicates = DuplicateKeys(self.payload_type, encode, "")
             else:
                 self.kind = "rest"
                 body_struct = compiler.object_struct(
@@ -150,7 +149,7 @@ class Decoder:
                 self._body_fields = [
                     (py_name(a), a) for a in obj.attributes if a in self._body_attrs
                 ]
-                self._duplicates = DuplicateKeys(payload, body_struct, encode, "")
+                self._duplicates = DuplicateKeys(body_struct, encode, "")
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:

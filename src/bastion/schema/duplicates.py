@@ -13,15 +13,13 @@ colons. Two proofs, cheapest first:
    have set it) was a distinct key of the body. If the body has no more colons than
    that, every colon is one of those keys, and none repeats. A flat body without
    colons in its strings passes here.
-2. Re-encoding: the re-encoded value writes each key it kept once and each string it
-   kept as it was, except that an escape such as `\\u003a` may come back as a colon.
-   So if a key was dropped (a duplicate, an unknown key, an explicit `null`), the
-   re-encoded value has fewer colons than the body has colons and backslashes together.
+2. Re-encoding: msgspec decodes the body again as plain data (a repeated key keeps one
+   entry) and encodes it. That text holds each key once and each string as it was,
+   except that a `\\u003a` escape comes back as a colon. So if a key repeated, it has
+   fewer colons than the body's colons and `\\u` escapes together.
 
 When neither proves it, `duplicate_keys` parses the body again and names each repeated
-key. Proof 2 needs the re-encoded value to hold nothing the body did not: a default
-that msgspec writes when the field is absent (a non-empty list or map default) would
-add colons, so types that have one skip it.
+key.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-
-from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, ObjectExpr, UserTypeExpr
 
 __all__ = ["DuplicateKeys", "duplicate_keys"]
 
@@ -50,23 +46,18 @@ class _Pairs(list[tuple[str, Any]]):
 class DuplicateKeys:
     """Checks one body type's requests for repeated keys; built once per decoder.
 
-    `attr` is the body's design attribute and `struct` the Struct class it decodes
-    into (None when the body is not an object); `encode` encodes decoded values; `root`
-    names the body in field paths (`""` when the body is an object, so its members are
-    named as the client wrote them, `"body"` otherwise).
+    `struct` is the Struct class the body decodes into (None when the body is not an
+    object); `encode` is a JSON encoder; `root` names the body in field paths (`""` when
+    the body is an object, so its members are named as the client wrote them, `"body"`
+    otherwise).
     """
 
-    __slots__ = ("_countable", "_encode", "_many", "_one", "_reencode", "_sure", "root")
+    __slots__ = ("_countable", "_encode", "_many", "_one", "_sure", "root")
 
     def __init__(
-        self,
-        attr: AttributeExpr,
-        struct: type[msgspec.Struct] | None,
-        encode: Callable[[Any], bytes],
-        root: str,
+        self, struct: type[msgspec.Struct] | None, encode: Callable[[Any], bytes], root: str
     ) -> None:
         self._encode = encode
-        self._reencode = not _writes_defaults(attr)
         self.root = root
         self._sure = 1  # two keys at least make a duplicate
         self._countable = 0
@@ -102,10 +93,9 @@ class DuplicateKeys:
                 unset = self._many(value).count(None) if self._many is not None else 0
             if colons <= self._countable - unset:
                 return _NONE
-        if self._reencode:
-            kept = self._encode(value).count(b":")
-            if kept >= colons and kept >= colons + body.count(b"\\"):
-                return _NONE
+        kept = self._encode(msgspec.json.decode(body)).count(b":")
+        if kept >= colons and kept >= colons + body.count(b"\\u"):
+            return _NONE
         return duplicate_keys(body, self.root)
 
 
@@ -144,24 +134,3 @@ def duplicate_keys(body: bytes, root: str = "") -> list[str]:
             stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node))))
     return found
 
-
-def _writes_defaults(attr: AttributeExpr) -> bool:
-    """True when a value of `attr` may encode a default the client never sent."""
-    seen: set[int] = set()
-    stack = [attr]
-    while stack:
-        a = stack.pop()
-        if a.has_default and isinstance(a.default, list | dict) and a.default:
-            return True
-        t = a.type
-        if isinstance(t, UserTypeExpr | ObjectExpr):
-            obj = t.object if isinstance(t, UserTypeExpr) else t
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            stack.extend(obj.attributes.values())
-        elif isinstance(t, ArrayExpr):
-            stack.append(t.elem)
-        elif isinstance(t, MapExpr):
-            stack.extend((t.key, t.elem))
-    return False
