@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import keyword
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -121,7 +122,7 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
             body_struct = body_type if _is_struct(body_type) else None
             self._body_attrs = frozenset({http.body})
-            self._body_field = py_name(http.body)
+            self._wrap = _keyword_call(self.payload_type, py_name(http.body))
             # The client's JSON is the attribute's value: name its fields as written
             # (`amount`), not by the payload attribute that holds them (`order.amount`).
             self._body_root = "" if self._body_attr.object is not None else "body"
@@ -205,7 +206,7 @@ class Decoder:
                     if found:
                         raise _duplicated(found)
                     if not params and self._direct:
-                        return self.payload_type(**{self._body_field: value})
+                        return self._wrap(value)
                     params[self._body_name] = value
             elif kind == "whole":  # no parameters at all: one C call
                 if not body:
@@ -367,6 +368,20 @@ class Decoder:
 
 def _is_struct(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _keyword_call(cls: Any, field: str) -> Any:
+    """Return `lambda value: cls(field=value)`, the keyword spelled in the code.
+
+    A literal keyword costs a third of `cls(**{field: value})`, on the path of every
+    request whose payload is its body; dataclasses build their `__init__` the same way.
+    `field` is a `py_name`, an identifier by construction: checked all the same.
+    """
+    if not field.isidentifier() or keyword.iskeyword(field):
+        raise ValueError(f"{field!r} is not a Python identifier")
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(f"def call(value):\n    return cls({field}=value)\n", namespace)
+    return namespace["call"]
 
 
 def _duplicated(paths: list[str]) -> HTTPError:

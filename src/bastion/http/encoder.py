@@ -29,6 +29,7 @@ _CT_JSON = (b"content-type", b"application/json")
 #: Headers that frame the message: computed from the body, never taken from a result.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _NO_BODY = frozenset({204, 304})
+_NOT_A_TYPE = object()
 
 
 class ResultMismatch(BastionError, TypeError):
@@ -54,9 +55,9 @@ class ResultEncoder:
                 self.result_type = compiler.object_struct(name, result)
             else:
                 self.result_type = compiler.resolve(compiler.annotation(result))
-        self._is_struct = isinstance(self.result_type, type) and issubclass(
-            self.result_type, msgspec.Struct
-        )
+        # The result's Struct class, or a marker no value's type can be.
+        self._struct: Any = self.result_type if isinstance(self.result_type, type) and (
+            issubclass(self.result_type, msgspec.Struct)) else _NOT_A_TYPE
         self.status = response.status if response is not None else (200 if result else 204)
         mapped = response.headers if response is not None else {}
         # Every mapped attribute leaves the body; framing headers are not written at all.
@@ -79,8 +80,11 @@ class ResultEncoder:
         """Return `result` as the result type, or raise `ResultMismatch`."""
         if self.result_type is None:
             return None
-        if self._is_struct and type(result) is self.result_type:
+        if type(result) is self._struct:
             return result
+        return self._coerce(result)
+
+    def _coerce(self, result: Any) -> Any:
         try:
             # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
             return msgspec.convert(
@@ -97,9 +101,8 @@ class ResultEncoder:
         """Return the status, headers and body for `result`."""
         if self.result_type is None:
             return self.status, [], b""
-        # `convert`, inlined for the common case.
-        value = result if self._is_struct and type(result) is self.result_type else (
-            self.convert(result))
+        # `convert`, inlined: a result that is the Struct already is used as it is.
+        value = result if type(result) is self._struct else self._coerce(result)
         if self._plain:
             return self.status, [_CT_JSON], self._encode(value)
         headers = []
