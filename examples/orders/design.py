@@ -2,6 +2,10 @@
 
 from bastion.dsl import *
 
+#: The last page `list` serves: bounded so that no page the design allows can overflow
+#: the database's OFFSET (page * per_page stays far below 2**63).
+MAX_PAGE = 1_000_000
+
 JWTAuth = JWTSecurity(
     "jwt",
     description="Bearer JWT signed by the identity provider",
@@ -38,22 +42,20 @@ with Type("Order") as Order:
 
 with Type("OrderPage") as OrderPage:
     Attribute("orders", ArrayOf(Order))
-    Attribute("page", Int, minimum=1)
+    Attribute("page", Int, minimum=1, maximum=MAX_PAGE)
     Attribute("per_page", Int, minimum=1, maximum=100)
     Attribute("total", Int, minimum=0)
     Required("orders", "page", "per_page", "total")
 
 with Service("orders"):
     Description("The order book.")
-    Error("not_found", description="No order has this id")
-    Error("already_cancelled", description="The order was cancelled before")
-    Error("rejected", description="The screening service refused the order")
     with HTTP():
         Path("/orders")
-        Response("not_found", StatusNotFound)
 
+    # Each method declares the errors it can return, so the document lists no others.
     with Method("create"):
         Description("Create an order.")
+        Error("rejected", description="The screening service refused the order")
         with Payload():
             Token("token", String)
             Attribute("order", OrderInput)
@@ -67,6 +69,7 @@ with Service("orders"):
 
     with Method("show"):
         Description("Show one order.")
+        Error("not_found", description="No order has this id")
         Security(APIKeyAuth)
         Security(JWTAuth, scopes=["orders:read"])
         with Payload():
@@ -77,6 +80,7 @@ with Service("orders"):
         Result(Order)
         with HTTP():
             GET("/{id}")
+            Response("not_found", StatusNotFound)
 
     with Method("list"):
         Description("List orders, newest first, a page at a time.")
@@ -85,7 +89,7 @@ with Service("orders"):
         with Payload():
             APIKey("api_key", "key", String)
             Token("token", String)
-            Attribute("page", Int, minimum=1, default=1)
+            Attribute("page", Int, minimum=1, maximum=MAX_PAGE, default=1)
             Attribute("per_page", Int, minimum=1, maximum=100, default=20)
             Attribute("type", String, enum=["retail", "wholesale"])
         Result(OrderPage)
@@ -97,6 +101,8 @@ with Service("orders"):
 
     with Method("cancel"):
         Description("Cancel an open order.")
+        Error("not_found", description="No order has this id")
+        Error("already_cancelled", description="The order was cancelled before")
         with Payload():
             Token("token", String)
             Attribute("id", String, format=UUID)
@@ -104,6 +110,7 @@ with Service("orders"):
         Result(Order)
         with HTTP():
             POST("/{id}/cancel")
+            Response("not_found", StatusNotFound)
             Response("already_cancelled", StatusConflict)
 
 with Service("health"):

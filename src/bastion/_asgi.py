@@ -1,16 +1,90 @@
-"""Tiny ASGI response helpers shared by the health, debug and profiling apps."""
+"""Tiny ASGI response helpers shared by the health, debug and profiling apps.
+
+It is also the one home of Bastion's error body, so that every listener (the API, the
+admin apps, the server's own answers) writes errors in the same shape: Goa's `name`,
+`id`, `message`, `temporary`, `timeout`, `fault`, with `field`, `errors` (every invalid
+field of a 400) and `details` when there is something to say.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 
+from bastion.errors import _new_id
 from bastion.types import Receive, Scope, Send
 
+__all__ = [
+    "TEMPORARY_STATUSES",
+    "ack_lifespan",
+    "drain_body",
+    "error_body",
+    "error_name",
+    "header",
+    "local_path",
+    "method_not_allowed",
+    "query",
+    "respond",
+    "respond_error",
+    "respond_json",
+]
+
 _JSON = msgspec.json.Encoder()
+
+#: Statuses that say "try again later": their error bodies carry `temporary: true`.
+TEMPORARY_STATUSES = frozenset({408, 429, 503})
+
+_NAMES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 408: "request_timeout", 409: "conflict",
+    413: "payload_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
+    500: "internal", 503: "unavailable",
+}
+
+
+def error_name(status: int) -> str:
+    """The error name Bastion gives a status it answers itself (`404` -> `not_found`)."""
+    name = _NAMES.get(status)
+    if name is not None:
+        return name
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def error_body(
+    name: str,
+    id: str,
+    message: str,
+    *,
+    temporary: bool = False,
+    timeout: bool = False,
+    fault: bool = False,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    details: Any = None,
+) -> bytes:
+    """Encode Bastion's error body, the shape of every error any listener answers."""
+    body: dict[str, Any] = {
+        "name": name,
+        "id": id,
+        "message": message,
+        "temporary": temporary,
+        "timeout": timeout,
+        "fault": fault,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors:
+        body["errors"] = errors
+    if details is not None:
+        body["details"] = details
+    return _JSON.encode(body)
 
 
 def local_path(scope: Scope) -> str:
@@ -83,18 +157,27 @@ async def respond_json(
     await respond(scope, send, status, _JSON.encode(data), b"application/json", headers=headers)
 
 
-async def respond_error(scope: Scope, send: Send, status: int, message: str) -> None:
-    """Send a JSON error body `{"error": message}`."""
-    await respond_json(scope, send, status, {"error": message})
+async def respond_error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    name: str | None = None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send Bastion's error body; the name defaults to the status's (`not_found`)."""
+    body = error_body(
+        name or error_name(status), _new_id(), message,
+        temporary=status in TEMPORARY_STATUSES, fault=status >= 500,
+    )
+    await respond(scope, send, status, body, b"application/json", headers=headers)
 
 
 async def method_not_allowed(scope: Scope, send: Send, allow: str) -> None:
     """Send 405 naming the allowed methods."""
-    await respond_json(
-        scope,
-        send,
-        405,
-        {"error": f"method {scope.get('method')} not allowed; use {allow}"},
+    await respond_error(
+        scope, send, 405, f"method {scope.get('method')} not allowed; use {allow}",
         headers=[(b"allow", allow.encode())],
     )
 

@@ -120,7 +120,7 @@ async def test_only_one_cpu_profile_runs_at_a_time() -> None:
         assert profiling.cpu_profile_running
         second = await c.get("/debug/pprof/profile", params={"seconds": "1"})
         assert second.status_code == 409
-        assert "already running" in second.json()["error"]
+        assert "already running" in second.json()["message"]
         assert (await first).status_code == 200
         third = await c.get("/debug/pprof/profile", params={"seconds": "0.1"})
     assert third.status_code == 200

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.examples.test_orders_e2e import ORDER, WRITE, demo
+from tests.examples.test_orders_e2e import ORDER, WRITE
+from tests.support.orders import demo
 from tests.support.upstream import slow_upstream
 
 pytestmark = pytest.mark.integration

@@ -181,3 +181,150 @@ async def test_no_content_responses_never_carry_a_body() -> None:
     assert r.status == 204
     assert r.body == b""
     assert r.headers.get("content-length", "0") == "0"
+
+
+async def raw_headers(
+    app: typing.Any, method: str, path: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Call `app` and return its status, the header list as sent (repeats kept) and body."""
+    from tests.http.support import Wire
+
+    sent: list[typing.Any] = []
+
+    async def send(message: typing.Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": [], "client": ("127.0.0.1", 1),
+             "server": ("testserver", 80), "state": {}}
+    await app(scope, Wire().receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], list(start["headers"]), body
+
+
+def wire_design() -> typing.Any:
+    with API("wire") as api:
+        pass
+    with Service("s"):
+        with Method("unchanged"):
+            with Result():
+                Attribute("etag", String)
+                Required("etag")
+            with HTTP():
+                GET("/unchanged")
+                with Response(StatusNotModified):
+                    Header("etag:ETag")
+        with Method("stored"):
+            with Result():
+                Attribute("location", String)
+            with HTTP():
+                PUT("/stored")
+                with Response(StatusNoContent):
+                    Header("location:Location")
+        with Method("headers_only"):
+            with Result():
+                Attribute("total", Int)
+            with HTTP():
+                GET("/headers-only")
+                with Response(StatusOK):
+                    Header("total:X-Total")
+        with Method("body_only"):
+            with Result():
+                Attribute("order", "Order")
+                Attribute("note", String)
+            with HTTP():
+                GET("/body-only")
+                with Response(StatusOK):
+                    Body("order")
+        with Method("sized"):
+            with Result():
+                Attribute("size", Int)
+                Attribute("data", String)
+                Attribute("items", ArrayOf(Int))
+            with HTTP():
+                GET("/sized")
+                with Response(StatusOK):
+                    Header("size:Content-Length")
+                    Header("data:X-Data")
+        with Method("typed"):
+            with Result():
+                Attribute("kind", String)
+                Attribute("text", String)
+            with HTTP():
+                GET("/typed")
+                with Response(StatusOK):
+                    Header("kind:Content-Type")
+                    Body("text")
+    with Type("Order"):
+        Attribute("id", String)
+        Required("id")
+    return api
+
+
+class WireImpl:
+    async def unchanged(self) -> typing.Any:
+        return {"etag": '"v1"'}
+
+    async def stored(self) -> typing.Any:
+        return {"location": "/things/1"}
+
+    async def headers_only(self) -> typing.Any:
+        return {"total": 3}
+
+    async def body_only(self) -> typing.Any:
+        return {"order": {"id": "o1"}, "note": "not on the wire"}
+
+    async def sized(self) -> typing.Any:
+        return {"size": 999, "data": "d", "items": [1, 2]}
+
+    async def typed(self) -> typing.Any:
+        return {"kind": "text/plain; charset=utf-8", "text": "hello"}
+
+
+async def test_204_and_304_carry_no_body_and_no_content_length() -> None:
+    app = quiet_app(wire_design(), {"s": WireImpl()})
+    for method, path, status, header in (("GET", "/unchanged", 304, (b"etag", b'"v1"')),
+                                         ("PUT", "/stored", 204, (b"location", b"/things/1"))):
+        got, headers, body = await raw_headers(app, method, path)
+        assert got == status
+        assert body == b""
+        names = [k for k, _ in headers]
+        assert b"content-length" not in names and b"content-type" not in names
+        assert header in headers
+
+
+async def test_a_result_written_only_to_headers_has_no_body() -> None:
+    app = quiet_app(wire_design(), {"s": WireImpl()})
+    status, headers, body = await raw_headers(app, "GET", "/headers-only")
+    assert status == 200 and body == b""
+    assert (b"x-total", b"3") in headers
+    assert (b"content-length", b"0") in headers
+    assert b"content-type" not in [k for k, _ in headers]
+
+
+async def test_body_in_a_response_block_without_headers_is_the_body() -> None:
+    app = quiet_app(wire_design(), {"s": WireImpl()})
+    status, headers, body = await raw_headers(app, "GET", "/body-only")
+    assert status == 200
+    assert json.loads(body) == {"id": "o1"}
+    assert (b"content-type", b"application/json") in headers
+
+
+async def test_content_length_is_the_bodys_whatever_the_result_says() -> None:
+    app = quiet_app(wire_design(), {"s": WireImpl()})
+    status, headers, body = await raw_headers(app, "GET", "/sized")
+    assert status == 200
+    # One Content-Length, the body's: the result's `size` would break the framing.
+    assert [v for k, v in headers if k == b"content-length"] == [str(len(body)).encode()]
+    assert json.loads(body) == {"items": [1, 2]}
+    assert (b"x-data", b"d") in headers
+
+
+async def test_a_result_mapped_to_content_type_replaces_json() -> None:
+    app = quiet_app(wire_design(), {"s": WireImpl()})
+    status, headers, body = await raw_headers(app, "GET", "/typed")
+    assert status == 200
+    assert [v for k, v in headers if k == b"content-type"] == [b"text/plain; charset=utf-8"]
+    assert body == b'"hello"'

@@ -63,3 +63,52 @@ def test_service_error_body() -> None:
     assert make_error("x", "y").id != make_error("x", "y").id
     detailed = ServiceError("conflict", "taken", details={"owner": "someone"})
     assert json.loads(service_error_body(detailed))["details"] == {"owner": "someone"}
+
+
+def test_transport_errors_are_bastion_errors() -> None:
+    from bastion.errors import BastionError
+    from bastion.http.encoder import ResultMismatch
+    from bastion.http.router import RouteClash
+
+    assert issubclass(HTTPError, BastionError)
+    assert issubclass(ResultMismatch, BastionError) and issubclass(ResultMismatch, TypeError)
+    assert issubclass(RouteClash, BastionError) and issubclass(RouteClash, ValueError)
+
+
+def test_statuses_that_say_retry_later_are_temporary() -> None:
+    for status in (408, 429, 503):
+        assert json.loads(HTTPError(status, "x", "m").body())["temporary"] is True
+    assert json.loads(HTTPError(400, "x", "m").body())["temporary"] is False
+    assert json.loads(HTTPError(503, "x", "m").body())["fault"] is True
+    assert json.loads(HTTPError(429, "x", "m", temporary=False).body())["temporary"] is False
+
+
+async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
+    from bastion.dsl import API, GET, HTTP, Method, Service
+    from tests.http.support import call, quiet_app
+
+    with API("admin") as api:
+        pass
+    with Service("s"), Method("m"), HTTP():
+        GET("/m")
+
+    class Impl:
+        async def m(self) -> None:
+            return None
+
+    app = quiet_app(api, {"s": Impl()})
+    shapes = []
+    for method, target in (("GET", "/nowhere"), ("DELETE", "/healthz"), ("POST", "/metrics"),
+                           ("GET", "/debug/pprof/nothing"), ("GET", "/debug?debug-logs=maybe")):
+        path, _, query = target.partition("?")
+        r = await call(app.admin_app, method, path, query=query)
+        assert r.status in (400, 404, 405), (path, r.status)
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        shapes.append(sorted(body))
+        assert isinstance(body["id"], str) and body["id"]
+        assert body["message"] and "error" not in body
+    assert shapes == [["fault", "id", "message", "name", "temporary", "timeout"]] * 5
+    names = [(await call(app.admin_app, "GET", "/nowhere")).json()["name"],
+             (await call(app.admin_app, "DELETE", "/healthz")).json()["name"]]
+    assert names == ["not_found", "method_not_allowed"]

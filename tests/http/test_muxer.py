@@ -1,23 +1,29 @@
-"""The muxer on its own: handlers built from the design, error mapping, the default 500 log."""
+"""The muxer on its own: handlers built from the design, error mapping, the 500 hook."""
 
 from __future__ import annotations
 
-import logging
 import typing
 
 import msgspec
-import pytest
 
 import bastion
 from bastion.dsl import *
+from bastion.errors import ServiceError
+from bastion.http.autherrors import SecurityResponses
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.muxer import Muxer
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
+from bastion.security import RateLimited
+from bastion.security.ratelimit import Decision
 from bastion.types import Endpoint, Message, Receive, Scope, Send
 from tests.http.support import Wire, call
+
+
+def ignore(scope: Scope, exc: BaseException, error_id: str) -> None:
+    """A 500 hook that logs nothing."""
 
 
 def build(impls: dict[str, Endpoint], **kw: typing.Any) -> Muxer:
@@ -28,6 +34,8 @@ def build(impls: dict[str, Endpoint], **kw: typing.Any) -> Muxer:
     compiler = TypeCompiler(api)
     collector = Collector(compiler)
     encoder = msgspec.json.Encoder(enc_hook=enc_hook)
+    kw.setdefault("on_internal_error", ignore)
+    kw.setdefault("security_mapper", SecurityResponses("mux"))
     mux = Muxer(**kw)
     for m in api.services["s"].methods.values():
         decoder = None
@@ -66,26 +74,21 @@ async def find(payload: typing.Any) -> typing.Any:
     return f"found {payload.id}"
 
 
-async def test_default_hook_logs_the_500_id_with_the_stack_on_bastion_http(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_the_500_body_names_no_exception_and_its_id_reaches_the_hook() -> None:
     design()
-    mux = build({"boom": boom, "find": find})
-    with caplog.at_level(logging.ERROR, logger="bastion.http"):
-        r = await call(mux, "GET", "/boom")
+    seen: list[tuple[BaseException, str]] = []
+
+    def hook(scope: Scope, exc: BaseException, error_id: str) -> None:
+        seen.append((exc, error_id))
+
+    mux = build({"boom": boom, "find": find}, on_internal_error=hook)
+    r = await call(mux, "GET", "/boom")
     assert r.status == 500
     body = r.json()
     assert body["name"] == "internal" and body["fault"] is True
     assert "secret" not in r.body.decode() and "ValueError" not in r.body.decode()
-    records = [rec for rec in caplog.records if rec.name == "bastion.http"]
-    assert len(records) == 1
-    record = records[0]
-    assert record.levelno == logging.ERROR
-    assert f"(id={body['id']})" in record.getMessage()
-    assert "GET /boom" in record.getMessage()
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], ValueError)
-    assert "secret connection string" in caplog.text  # the stack trace is in the log
+    ((exc, error_id),) = seen
+    assert isinstance(exc, ValueError) and error_id == body["id"]
 
 
 async def test_each_500_gets_its_own_id() -> None:
@@ -148,6 +151,47 @@ async def test_security_exceptions_map_to_401_and_403() -> None:
     assert r401.json()["message"] == "token expired"
     assert "www-authenticate" in r401.headers
     assert r403.status == 403 and r403.json()["message"] == "missing scope api:write"
+    assert r401.json()["temporary"] is False and r403.json()["temporary"] is False
+
+
+async def test_a_rate_limit_refusal_is_429_and_temporary() -> None:
+    design()
+
+    async def limited(payload: typing.Any) -> typing.Any:
+        raise RateLimited("rate limit exceeded", Decision(False, 10, 0, 30.0, 60))
+
+    mux = build({"boom": limited, "find": find})
+    r = await call(mux, "GET", "/boom")
+    assert r.status == 429
+    body = r.json()
+    assert body["name"] == "too_many_requests"
+    assert (body["temporary"], body["timeout"], body["fault"]) == (True, False, False)
+    assert r.headers["retry-after"] == "30"
+
+
+async def test_design_flags_reach_the_body_and_the_raised_error_is_left_alone() -> None:
+    with API("mux"):
+        pass
+    with Service("s"):
+        Error("busy", temporary=True)
+        with Method("boom"):
+            with HTTP():
+                GET("/boom")
+                Response("busy", StatusServiceUnavailable)
+        with Method("find"), HTTP():
+            GET("/find")
+    raised = ServiceError("busy", "try later")
+
+    async def busy(payload: typing.Any) -> typing.Any:
+        raise raised
+
+    mux = build({"boom": busy, "find": find})
+    r = await call(mux, "GET", "/boom")
+    assert r.status == 503
+    assert r.json()["temporary"] is True and r.json()["id"] == raised.id
+    # The design's flags are written to the wire; the exception the method raised (which
+    # may be shared, or raised again) keeps its own.
+    assert (raised.temporary, raised.timeout, raised.fault) == (False, False, False)
 
 
 async def test_mounted_raw_handlers_and_lifespan_scopes() -> None:

@@ -140,3 +140,40 @@ def test_path_segments_are_matched_exactly() -> None:
     assert r.lookup("GET", "/orders").handler is None
     assert found(r.lookup("GET", "/x/a%2Fb")) == ("GET /x/{id}", {"id": "a%2Fb"})
     assert found(r.lookup("GET", "/x/caf\u00e9")) == ("GET /x/{id}", {"id": "caf\u00e9"})
+
+
+def raw(r: Router[str], verb: str, target: str) -> Match[str]:
+    """Look `target` up as an ASGI server hands it over: `path` decoded, `raw_path` not."""
+    from urllib.parse import unquote
+
+    return r.lookup(verb, unquote(target.partition("?")[0]), target.encode())
+
+
+def test_an_encoded_slash_stays_inside_its_segment() -> None:
+    r = router(("POST", "/orders/{id}/cancel"), ("POST", "/orders/{id}"), ("GET", "/a/b"))
+    # Split first, decode after: `7%2Fcancel` is one segment, the id `7/cancel`.
+    assert found(raw(r, "POST", "/orders/7%2Fcancel")) == ("POST /orders/{id}", {"id": "7/cancel"})
+    assert found(raw(r, "POST", "/orders/7%2fcancel")) == ("POST /orders/{id}", {"id": "7/cancel"})
+    assert found(raw(r, "POST", "/orders/7/cancel")) == ("POST /orders/{id}/cancel", {"id": "7"})
+    assert raw(r, "GET", "/a%2Fb").handler is None  # a static route needs two segments too
+
+
+def test_other_escapes_are_decoded_per_segment() -> None:
+    r = router(("GET", "/orders"), ("GET", "/items/{name}"), ("GET", "/files/{*path}"))
+    assert found(raw(r, "GET", "/ord%65rs")) == ("GET /orders", {})
+    assert found(raw(r, "GET", "/ord%65rs/")) == ("GET /orders", {})
+    assert found(raw(r, "GET", "/items/caf%C3%A9")) == ("GET /items/{name}", {"name": "café"})
+    assert found(raw(r, "GET", "/items/a%20b?x=%41")) == ("GET /items/{name}", {"name": "a b"})
+    assert found(raw(r, "GET", "/files/a%2Fb/c")) == ("GET /files/{*path}", {"path": "a/b/c"})
+    assert found(raw(r, "GET", "/items/%ZZ")) == ("GET /items/{name}", {"name": "%ZZ"})
+
+
+def test_escaped_paths_tell_404_from_405() -> None:
+    r = router(("GET", "/orders"), ("DELETE", "/items/{id}"))
+    assert raw(r, "POST", "/ord%65rs").allow == "GET, HEAD"
+    assert raw(r, "GET", "/items/%31").allow == "DELETE"
+    missing = raw(r, "GET", "/nothing%20here")
+    assert missing.handler is None and missing.allow is None
+    static_only = router(("GET", "/orders"))
+    assert raw(static_only, "PUT", "/ord%65rs").allow == "GET, HEAD"
+    assert raw(static_only, "GET", "/x%2Fy").allow is None

@@ -17,12 +17,19 @@ from tests.openapi.support import checked
 AnyType = cast(DataType, bastion.dsl.Any)
 
 
-def _type_schema(build: Any) -> dict[str, Any]:
-    """Declare type `T` with `build()` inside it and return its component schema."""
+def _type_schema(build: Any, *, required: bool = True) -> dict[str, Any]:
+    """Declare type `T` with `build()` inside it and return its component schema.
+
+    Its attributes are made required unless `required` is false: an optional property
+    also admits `null`, which the tests of `_nullable` check on their own.
+    """
     with API("schemas") as api:
         pass
-    with Type("T"):
+    with Type("T") as t:
         build()
+        if required:
+            assert t.object is not None
+            Required(*t.object.attributes)
     with Service("s"), Method("m"):
         Result("T")
         with HTTP():
@@ -222,7 +229,7 @@ def test_inline_objects_stay_inline_with_their_required_list() -> None:
                 "type": "object",
                 "properties": {
                     "street": {"type": "string"},
-                    "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+                    "zip": {"type": ["string", "null"], "pattern": "^[0-9]{5}$"},
                 },
                 "required": ["street"],
             }
@@ -231,15 +238,39 @@ def test_inline_objects_stay_inline_with_their_required_list() -> None:
     }
 
 
-def test_optional_attributes_are_not_made_nullable() -> None:
+def test_optional_properties_admit_null_as_the_decoder_does() -> None:
     def build() -> None:
         Attribute("maybe", String)
-        Attribute("n", Int32)
+        Attribute("kind", String, enum=["a", "b"])
+        Attribute("n", Int32, minimum=0)
+        Attribute("sub", "Sub", description="A part.")
+        Attribute("anything", AnyType)
+        Attribute("sure", String)
+        Required("sure")
 
-    p = _props(build)
-    assert p["maybe"]["type"] == "string"
-    assert "null" not in str(p)
-    assert "nullable" not in str(p)
+    with API("nullable") as api:
+        pass
+    with Type("Sub"):
+        Attribute("x", Int)
+        Required("x")
+    with Type("T"):
+        build()
+    doc = checked(api)
+    p = doc["components"]["schemas"]["T"]["properties"]
+    assert p["maybe"] == {"type": ["string", "null"]}
+    assert p["kind"] == {"type": ["string", "null"], "enum": ["a", "b", None]}
+    assert p["n"]["type"] == ["integer", "null"] and p["n"]["minimum"] == 0
+    assert p["sub"] == {"anyOf": [{"$ref": "#/components/schemas/Sub"}, {"type": "null"}],
+                        "description": "A part."}
+    assert p["anything"] == {}
+    assert p["sure"] == {"type": "string"}  # required: null is refused, and not documented
+    assert "nullable" not in str(p)  # OpenAPI 3.0's keyword, gone in 3.1
+    schema = json_schema(api.types["T"])
+    jsonschema.validate({"sure": "s", "maybe": None, "kind": None, "n": None, "sub": None},
+                        schema)
+    for bad in ({"sure": None}, {"sure": "s", "kind": "c"}, {"sure": "s", "sub": {}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
 
 
 def test_user_types_are_referenced_and_recursive_types_work() -> None:
@@ -262,9 +293,9 @@ def test_user_types_are_referenced_and_recursive_types_work() -> None:
         "type": "object",
         "properties": {
             "value": {"type": "string"},
-            "children": {"type": "array", "items": ref},
-            "parent": {**ref, "description": "Up the tree."},
-            "index": {"type": "object", "additionalProperties": ref},
+            "children": {"type": ["array", "null"], "items": ref},
+            "parent": {"anyOf": [ref, {"type": "null"}], "description": "Up the tree."},
+            "index": {"type": ["object", "null"], "additionalProperties": ref},
         },
         "required": ["value"],
         "description": "A tree node.",
@@ -280,7 +311,8 @@ def test_every_user_type_gets_a_schema_even_when_unused() -> None:
     with Type("Unused"):
         Attribute("x", String)
     doc = checked(api)
-    assert doc["components"]["schemas"]["Unused"]["properties"] == {"x": {"type": "string"}}
+    assert doc["components"]["schemas"]["Unused"]["properties"] == {
+        "x": {"type": ["string", "null"]}}
 
 
 def test_a_user_type_named_error_keeps_its_name_and_the_builtin_moves() -> None:
@@ -294,8 +326,8 @@ def test_a_user_type_named_error_keeps_its_name_and_the_builtin_moves() -> None:
             GET("/m")
     doc = checked(api)
     schemas = doc["components"]["schemas"]
-    assert schemas["Error"]["properties"] == {"mine": {"type": "string"}}
-    builtin = doc["components"]["responses"]["BadRequest"]["content"]["application/json"]
+    assert schemas["Error"]["properties"] == {"mine": {"type": ["string", "null"]}}
+    builtin = doc["components"]["responses"]["InternalError"]["content"]["application/json"]
     assert builtin["schema"] == {"$ref": "#/components/schemas/Error_2"}
     assert set(schemas["Error_2"]["properties"]) >= {"name", "id", "message", "errors"}
 

@@ -204,9 +204,9 @@ def test_request_body_from_the_unmapped_rest_of_the_payload() -> None:
         "content": {"application/json": {"schema": {
             "type": "object",
             "properties": {
-                "name": {"type": "string", "minLength": 1},
+                "name": {"type": ["string", "null"], "minLength": 1},
                 "email": {"type": "string", "format": "email"},
-                "age": {"type": "integer", "format": "int32", "minimum": -(2**31),
+                "age": {"type": ["integer", "null"], "format": "int32", "minimum": -(2**31),
                         "maximum": 2**31 - 1},
             },
             "required": ["email"],  # id and etag are required too, but not in the body
@@ -235,7 +235,8 @@ def test_user_type_payload_is_referenced_when_wholly_in_the_body() -> None:
     assert "required" not in op(doc, "POST", "/signup")["requestBody"]
     # One attribute moved to the path: the rest is inline.
     assert body_schema(op(doc, "POST", "/plans/{plan}")) == {
-        "type": "object", "properties": {"email": {"type": "string", "format": "email"}},
+        "type": "object",
+        "properties": {"email": {"type": ["string", "null"], "format": "email"}},
     }
 
 
@@ -330,7 +331,7 @@ def test_result_headers_and_body_attribute() -> None:
         "type": "array", "items": {"type": "string"},
     }
     assert response_schema(op(doc, "GET", "/count"), 200) == {
-        "type": "object", "properties": {"kind": {"type": "string"}},
+        "type": "object", "properties": {"kind": {"type": ["string", "null"]}},
     }
     only = op(doc, "GET", "/etag")["responses"]["200"]
     assert "content" not in only
@@ -373,8 +374,13 @@ def test_design_errors_mapped_at_method_service_and_api_level() -> None:
     }
     # The nearest mapping wins: the method moves `gone` from 410 to 412.
     assert responses["412"]["description"] == "gone: Overridden at method level."
-    assert responses["503"]["description"] == "unavailable: Try later. (temporary)"
-    assert responses["400"] == _ref("BadRequest")
+    # Built-in and design answers at one status are merged: the server's 503, the API's.
+    assert responses["503"]["description"].startswith("The server is overloaded")
+    assert responses["503"]["description"].endswith("\n\nunavailable: Try later. (temporary)")
+    # An unmapped error is answered 400 (500 for a fault): documented where it goes.
+    assert responses["400"]["description"].startswith("The request is invalid.")
+    assert responses["400"]["description"].endswith("\n\nunmapped")
+    assert responses["400"]["content"] == {"application/json": {"schema": ERROR}}
     assert responses["500"] == _ref("InternalError")
 
 
@@ -388,8 +394,11 @@ def test_errors_sharing_a_status_are_merged() -> None:
         Error("bad_input", description="Semantic check failed.")
         Error("missing", description="Not here.")
         Error("deleted", description="Was here.")
+        with Payload():
+            Attribute("q", String)
         with HTTP():
             GET("/m")
+            Param("q")
             Response("invalid_state", StatusBadRequest)
             Response("bad_input", StatusBadRequest)
             Response("missing", StatusNotFound)
@@ -425,20 +434,24 @@ def test_builtin_error_responses_and_the_error_schema() -> None:
             with HTTP():
                 POST("/upload")
     doc = checked(api)
-    assert list(op(doc, "GET", "/open")["responses"]) == ["204", "400", "500"]
+    # No input: no 400. What any operation may answer: 500, and 503 from the server.
+    assert list(op(doc, "GET", "/open")["responses"]) == ["204", "500", "503"]
     upload = op(doc, "POST", "/upload")["responses"]
     assert {k: v for k, v in upload.items() if k != "204"} == {
         "400": _ref("BadRequest"),
         "401": _ref("Unauthorized"),
         "403": _ref("Forbidden"),
+        "408": _ref("RequestTimeout"),
         "413": _ref("PayloadTooLarge"),
         "415": _ref("UnsupportedMediaType"),
         "429": _ref("TooManyRequests"),
         "500": _ref("InternalError"),
+        "503": _ref("ServiceUnavailable"),
     }
     components = doc["components"]
     assert "WWW-Authenticate" in components["responses"]["Unauthorized"]["headers"]
     assert "Retry-After" in components["responses"]["TooManyRequests"]["headers"]
+    assert "Retry-After" in components["responses"]["ServiceUnavailable"]["headers"]
     error = components["schemas"]["Error"]
     assert error["type"] == "object"
     assert {k: v["type"] for k, v in error["properties"].items()} == {
@@ -548,3 +561,41 @@ def test_head_routes_document_headers_but_no_body() -> None:
     assert "content" not in head
     assert head["headers"] == get["headers"]
     assert list(head["headers"]) == ["ETag"]
+
+
+def test_the_orders_example_documents_what_it_can_answer_and_nothing_else() -> None:
+    from examples.orders.design import api
+
+    doc = checked(api)
+    listed = {(verb.upper(), path): sorted(int(s) for s in operation["responses"])
+              for path, ops in doc["paths"].items() for verb, operation in ops.items()}
+    always = [500, 503]
+    secured = [401, 403, 429]  # the lockout after failed authentications is 429 too
+    assert listed == {
+        # A body: 408, 413 and 415; input: 400; only the design's own errors besides.
+        ("POST", "/orders"): sorted([201, 400, 408, 413, 415, 422, *secured, *always]),
+        ("GET", "/orders"): sorted([200, 400, *secured, *always]),
+        ("GET", "/orders/{id}"): sorted([200, 400, 404, *secured, *always]),
+        # POST without a body (every attribute is in the path or a header).
+        ("POST", "/orders/{id}/cancel"): sorted([200, 400, 404, 409, *secured, *always]),
+        ("GET", "/ping"): [200, *always],
+    }
+
+
+def test_a_result_mapped_to_content_length_documents_no_such_header() -> None:
+    with API("framing") as api:
+        pass
+    with Service("s"), Method("m"):
+        with Result():
+            Attribute("size", Int)
+            Attribute("etag", String)
+            Attribute("items", ArrayOf(Int))
+        with HTTP():
+            GET("/m")
+            with Response(StatusOK):
+                Header("size:Content-Length")
+                Header("etag:ETag")
+    doc = checked(api)
+    ok = op(doc, "GET", "/m")["responses"]["200"]
+    assert set(ok["headers"]) == {"ETag"}  # the server writes the body's own length
+    assert response_schema(op(doc, "GET", "/m"), 200)["properties"].keys() == {"items"}

@@ -300,3 +300,54 @@ def test_annotation_and_resolve_for_non_object_values() -> None:
     assert items[0].n == 1
     with pytest.raises(msgspec.ValidationError, match="missing required field `n`"):
         msgspec.json.decode(b"[{}]", type=ann, dec_hook=dec_hook)
+
+
+def test_generated_modules_leave_sys_modules_and_recursive_types_still_work() -> None:
+    import sys
+
+    with API("tree") as api:
+        pass
+    with Type("Node"):
+        Attribute("name", String)
+        Attribute("children", ArrayOf("Node"))
+        Required("name")
+    before = {n for n in sys.modules if n.startswith("bastion._generated")}
+    compiler = TypeCompiler(api)
+    node = compiler.struct(api.types["Node"])
+    ann = compiler.resolve(compiler.annotation(api.types["Node"].attribute))
+    assert {n for n in sys.modules if n.startswith("bastion._generated")} == before
+    # msgspec resolved the forward reference while the module was registered: decoding,
+    # converting and new decoders work without it.
+    tree = decode(node, {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]})
+    assert tree.children[0].children[0].name == "c"
+    assert msgspec.convert({"name": "x", "children": [{"name": "y"}]}, ann).children[0].name == "y"
+    assert msgspec.json.Decoder(list[node]).decode(b'[{"name": "z"}]')[0].name == "z"
+
+
+def test_two_apps_leave_nothing_generated_behind() -> None:
+    import sys
+
+    import bastion
+
+    with API("one") as api:
+        pass
+    with Type("Item"):
+        Attribute("next", "Item")
+        Attribute("n", Int)
+    with Service("s"), Method("m"):
+        Payload("Item")
+        Result("Item")
+        with HTTP():
+            POST("/m")
+
+    class Impl:
+        async def m(self, p: typing.Any) -> typing.Any:
+            return p
+
+    first = bastion.App(api, {"s": Impl()}, observability=False)
+    second = bastion.App(api, {"s": Impl()}, observability=False)
+    assert not [n for n in sys.modules if n.startswith("bastion._generated")]
+    a = first.decoders[("s", "m")]
+    b = second.decoders[("s", "m")]
+    assert a is not None and b is not None
+    assert a.payload_type is not b.payload_type

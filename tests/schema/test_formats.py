@@ -118,7 +118,19 @@ def test_formatted_str_combines_format_with_length_and_pattern() -> None:
         cls.decode("fe80-not-an-ip")
     with pytest.raises(TypeError, match="Expected `str`, got `int`"):
         cls.decode(5)
-    assert formatted_str("ipv6", "^fe80", 4, 20) is cls  # built once per combination
+
+
+def test_each_compiler_builds_its_own_format_types_once() -> None:
+    with API("a") as api:
+        pass
+    with Type("T"):
+        Attribute("a", String, format=IPv6)
+        Attribute("b", String, format=IPv6)
+    first, second = TypeCompiler(api), TypeCompiler(api)
+    one = first.struct(api.types["T"]).__annotations__
+    assert one["a"] == one["b"]  # one class per combination within a compiler
+    other = second.struct(api.types["T"]).__annotations__
+    assert other["a"] != one["a"]  # and none shared between two Apps
 
 
 def test_hooks_reject_types_they_do_not_know() -> None:

@@ -40,6 +40,21 @@ class Orders:
         """The serving process's id."""
         return self.process.pid
 
+    @property
+    def api(self) -> str:
+        """The API's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> str:
+        """The admin listener's base URL."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def log(self) -> Path:
+        """The file holding the process's output."""
+        return self.log_path
+
     def connect(self, timeout: float = 10.0) -> socket.socket:
         """Open a TCP connection to the API port."""
         return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -114,6 +129,18 @@ def orders_example(folder: Path, env: dict[str, str] | None = None) -> Iterator[
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def demo(tmp_path: Path, **env: str) -> Iterator[Orders]:
+    """Run the example as `make demo` does, its database `orders.db` in `tmp_path`."""
+    defaults = {"DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}", "SHUTDOWN_TIMEOUT": "5s"}
+    with orders_example(tmp_path, {**defaults, **env}) as running:
+        yield running
+
+
+#: A running example, as the end-to-end tests name it.
+Demo = Orders
 
 
 def metric_count(metrics: str, name: str, **labels: str) -> float:

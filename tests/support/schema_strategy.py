@@ -40,9 +40,15 @@ def from_schema(schema: Any) -> st.SearchStrategy[Any]:
         )
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
-    if "anyOf" in schema:
-        return st.one_of([from_schema(s) for s in schema["anyOf"]])
+    if "anyOf" in schema and "type" not in schema:
+        # `false` (a branch cut off where recursion was unrolled) draws nothing.
+        return st.one_of([from_schema(s) for s in schema["anyOf"] if s is not False])
     kind = schema.get("type")
+    if isinstance(kind, list):  # ["string", "null"]: an optional, nullable property
+        return st.one_of([st.none() if k == "null" else from_schema({**schema, "type": k})
+                          for k in kind])
+    if kind == "null":
+        return st.none()
     if kind == "object":
         return _object(schema)
     if kind == "array":

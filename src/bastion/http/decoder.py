@@ -4,10 +4,17 @@ Each method gets a decoder compiled at startup. The common cases are one msgspec
 a body that is the whole payload decodes straight into the payload Struct; parameters
 are converted from strings in one `msgspec.convert`. Only when a request is invalid
 does the decoder walk it again (`Collector`) to name every bad field.
+
+What the decoder refuses besides invalid values, because two parsers on a request's way
+could read it differently: a body that repeats a key within an object, a query
+parameter given twice where the design expects one value, and the text `null` taken
+for an absent parameter. Reading the body itself (its size limit and its
+`Content-Encoding`) is `bastion.http._body`'s.
 """
 
 from __future__ import annotations
 
+import keyword
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,16 +23,20 @@ import msgspec
 from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
 from bastion.endpoint import credential_names
 from bastion.errors import MalformedBody, RequestTimeout
+from bastion.http._body import read_body, read_encoded, read_more, too_large, unreadable_body
 from bastion.http.credentials import basic_credentials, bearer_token
 from bastion.http.errors import HTTPError
 from bastion.schema.compile import TypeCompiler, py_name
-from bastion.schema.formats import dec_hook
+from bastion.schema.duplicates import DuplicateKeys, duplicate_keys
+from bastion.schema.formats import dec_hook, enc_hook
 from bastion.schema.validate import Collector, FieldError, strip_location
 from bastion.types import Receive, Scope
 
 __all__ = ["Decoder", "read_body"]
 
 _JSON = (b"application/json", b"application/problem+json")
+_DUPLICATE = "duplicate key: a JSON object must not repeat a key"
+_NO_KEYS: list[str] = []
 
 
 class Decoder:
@@ -52,6 +63,7 @@ class Decoder:
         path_params = {p for r in http.routes for p in r.params}
         # Parameter sources: attribute -> (where, wire name), each read from strings.
         self._query = dict(http.params)
+        self._query_by_wire = {w: a for a, w in self._query.items()}
         self._query_arrays = {
             a for a in http.params if obj and isinstance(obj.attributes[a].type, ArrayExpr)
         }
@@ -72,9 +84,19 @@ class Decoder:
             self._param_where[a] = ("cookie", w)
         for a in http.authorization:
             self._param_where[a] = ("header", "Authorization")
+        # msgspec's lax conversion reads the text `null` as None for an optional value;
+        # on the wire it is text like any other, so these must come out set.
+        self._wire_fields = [
+            (a, py_name(a)) for a in self._param_where
+            if a not in http.authorization and obj is not None and a not in obj.required
+        ]
 
         svc = method.service.name
         base = f"{py_name(svc).title()}{py_name(method.name).title()}"
+        encode = msgspec.json.Encoder(enc_hook=enc_hook).encode
+        self._body_decoder: msgspec.json.Decoder[Any]
+        # Set for every kind that reads a body ("none" never looks at it).
+        self._duplicates: DuplicateKeys
         if obj is None:
             # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
             self.kind = "value"
@@ -82,6 +104,7 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
+            self._duplicates = DuplicateKeys(None, encode, "body")
             return
         if isinstance(payload.type, UserTypeExpr) and not self._creds:
             self.payload_type = compiler.struct(payload.type)
@@ -96,8 +119,13 @@ class Decoder:
             self._body_name = http.body
             body_type = compiler.resolve(compiler.annotation(self._body_attr))
             self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
+            body_struct = body_type if _is_struct(body_type) else None
             self._body_attrs = frozenset({http.body})
-            self._body_field = py_name(http.body)
+            self._wrap = _keyword_call(self.payload_type, py_name(http.body))
+            # The client's JSON is the attribute's value: name its fields as written
+            # (`amount`), not by the payload attribute that holds them (`order.amount`).
+            self._body_root = "" if self._body_attr.object is not None else "body"
+            self._duplicates = DuplicateKeys(body_struct, encode, self._body_root)
             # With no other required attribute, a request without parameters needs no
             # second validation pass: the Struct is built around the decoded body.
             self._direct = all(
@@ -111,6 +139,7 @@ class Decoder:
             elif not mapped:
                 self.kind = "whole"
                 self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
+                self._duplicates = DuplicateKeys(self.payload_type, encode, "")
             else:
                 self.kind = "rest"
                 body_struct = compiler.object_struct(
@@ -120,36 +149,98 @@ class Decoder:
                 self._body_fields = [
                     (py_name(a), a) for a in obj.attributes if a in self._body_attrs
                 ]
+                self._duplicates = DuplicateKeys(body_struct, encode, "")
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
         """Decode and validate the request into the payload, or raise `HTTPError`."""
+        kind = self.kind
         body = b""
-        if self.kind != "none":
-            body = await self._read(scope, receive)
+        if kind != "none":
+            # Reading is inlined: one request is one coroutine here, not three.
+            length: bytes | None = None
+            ctype: bytes | None = None
+            coding: bytes | None = None
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = value
+                elif name == b"content-type":
+                    ctype = value
+                elif name == b"content-encoding":
+                    coding = value
+            limit = self.max_body_bytes
+            if length is not None:
+                try:
+                    size = int(length)
+                except ValueError:
+                    raise HTTPError(400, "bad_request", "invalid Content-Length") from None
+                if size > limit:
+                    raise too_large(limit)
+            try:
+                if coding is None:
+                    message = await receive()
+                    body = message.get("body", b"")
+                    if message.get("more_body", False):
+                        body = await read_more(receive, body, limit)
+                    elif len(body) > limit:
+                        raise too_large(limit)
+                else:
+                    body = await read_encoded(receive, limit, coding)
+            except (RequestTimeout, MalformedBody) as exc:
+                # What Bastion's server raises from `receive` (see bastion.server._http1).
+                raise unreadable_body(exc) from None
+            if body and ctype is not None and ctype != b"application/json" and (
+                not _is_json(ctype)
+            ):
+                raise HTTPError(
+                    415, "unsupported_media_type",
+                    f"request body must be application/json, not {ctype.decode('latin-1')!r}",
+                )
         params: dict[str, Any] = dict(path_params) if path_params else {}
         if self._query:
             self._read_query(scope, params)
         if self._needs_headers:
             self._read_headers(scope, params)
         try:
-            if self.kind == "whole":  # no parameters at all: one C call
-                return self._body_decoder.decode(body or b"{}")
-            if self.kind == "value":
-                return self._body_decoder.decode(body or b"null")
-            if self.kind == "attr":
+            if kind == "attr":
                 if body:
                     value = self._body_decoder.decode(body)
+                    found = self._duplicates.find(body, value)
+                    if found:
+                        raise _duplicated(found)
                     if not params and self._direct:
-                        return self.payload_type(**{self._body_field: value})
+                        return self._wrap(value)
                     params[self._body_name] = value
-            elif self.kind == "rest":
+            elif kind == "whole":  # no parameters at all: one C call
+                if not body:
+                    return self._body_decoder.decode(b"{}")
+                value = self._body_decoder.decode(body)
+                found = self._duplicates.find(body, value)
+                if found:
+                    raise _duplicated(found)
+                return value
+            elif kind == "value":
+                if not body:
+                    return self._body_decoder.decode(b"null")
+                value = self._body_decoder.decode(body)
+                found = self._duplicates.find(body, value)
+                if found:
+                    raise _duplicated(found)
+                return value
+            elif kind == "rest":
                 decoded = self._body_decoder.decode(body or b"{}")
+                found = self._duplicates.find(body, decoded) if body else _NO_KEYS
+                if found:
+                    raise _duplicated(found)
                 for field, name in self._body_fields:
                     value = getattr(decoded, field)
                     if value is not None:
                         params[name] = value
-            return msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
+            payload = msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
+            for attr, field in self._wire_fields:
+                if attr in params and getattr(payload, field) is None:
+                    raise msgspec.ValidationError(f"`null` is no value of {attr!r}")
+            return payload
         except msgspec.ValidationError as exc:
             try:
                 error = self._invalid(params, body, exc)
@@ -165,42 +256,27 @@ class Decoder:
 
     # -- reading ------------------------------------------------------------------
 
-    async def _read(self, scope: Scope, receive: Receive) -> bytes:
-        length: int | None = None
-        ctype: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise HTTPError(400, "bad_request", "invalid Content-Length") from None
-            elif name == b"content-type":
-                ctype = value
-        if length is not None and length > self.max_body_bytes:
-            raise HTTPError(413, "payload_too_large",
-                            f"request body is over the {self.max_body_bytes} byte limit")
-        body = await read_body(receive, self.max_body_bytes)
-        if body and ctype is not None and not _is_json(ctype):
-            raise HTTPError(
-                415, "unsupported_media_type",
-                f"request body must be application/json, not {ctype.decode('latin-1')!r}",
-            )
-        return body
-
     def _read_query(self, scope: Scope, params: dict[str, Any]) -> None:
         qs = scope.get("query_string", b"")
         if not qs:
             return
-        wanted = self._query
-        by_wire = {w: a for a, w in wanted.items()}
+        by_wire = self._query_by_wire
+        repeated: set[str] = set()
         for key, value in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
             attr = by_wire.get(key)
             if attr is None:
                 continue
             if attr in self._query_arrays:
                 params.setdefault(attr, []).append(value)
+            elif attr in params:
+                # `?type=a&type=b` for one value: parsers disagree on which one wins, so
+                # neither does; the list fails validation and is named as repeated.
+                if attr not in repeated:
+                    repeated.add(attr)
+                    params[attr] = [params[attr]]
+                params[attr].append(value)
             else:
-                params.setdefault(attr, value)
+                params[attr] = value
 
     def _read_headers(self, scope: Scope, params: dict[str, Any]) -> None:
         authorization = False
@@ -258,10 +334,16 @@ class Decoder:
         if obj is not None:
             for attr, (where, wire) in self._param_where.items():
                 a = obj.attributes[attr]
-                if attr in params:
+                if attr not in params:
+                    if attr in obj.required and attr not in self._creds:
+                        errors.append(FieldError(wire, "missing required field", where))
+                elif (where == "query" and attr not in self._query_arrays
+                      and isinstance(params[attr], list)):
+                    errors.append(FieldError(
+                        wire, f"repeated {len(params[attr])} times; expected one value", where
+                    ))
+                else:
                     collect.value(params[attr], a, wire, where, errors, strict=False)
-                elif attr in obj.required and attr not in self._creds:
-                    errors.append(FieldError(wire, "missing required field", where))
         raw: Any = None
         if body:
             try:
@@ -272,59 +354,49 @@ class Decoder:
             collect.value(raw, self._payload_attr, "body", "body", errors)
         elif self.kind == "attr":
             if raw is not None:
-                collect.value(raw, self._body_attr, self._body_name, "body", errors)
+                collect.value(raw, self._body_attr, self._body_root, "body", errors)
             elif obj is not None and self._body_name in obj.required:
-                errors.append(FieldError(self._body_name, "missing required field", "body"))
+                errors.append(FieldError("body", "missing required field", "body"))
         elif self.kind in ("whole", "rest"):
             collect.object(
                 raw if raw is not None else {}, self._payload_attr, "", "body", errors,
                 skip_required=self._creds, only=self._body_attrs,
             )
+        if body and self.kind != "none":
+            root = self._duplicates.root
+            errors.extend(FieldError(p, _DUPLICATE, "body") for p in duplicate_keys(body, root))
         if not errors:
             errors.append(FieldError("", strip_location(str(exc)), "body"))
-        names = ", ".join(e.field or e.where for e in errors)
-        count = f"{len(errors)} invalid field{'s' if len(errors) > 1 else ''}"
-        return HTTPError(400, "bad_request", f"{count}: {names}", errors=errors)
+        return _invalid_fields(errors)
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """Read the whole request body, or raise 413 as soon as it passes `limit` bytes.
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
 
-    A body that does not arrive within the server's READ_TIMEOUT is a 408.
+
+def _keyword_call(cls: Any, field: str) -> Any:
+    """Return `lambda value: cls(field=value)`, the keyword spelled in the code.
+
+    A literal keyword costs a third of `cls(**{field: value})`, on the path of every
+    request whose payload is its body; dataclasses build their `__init__` the same way.
+    `field` is a `py_name`, an identifier by construction: checked all the same.
     """
-    try:
-        return await _read_body(receive, limit)
-    except RequestTimeout:
-        raise HTTPError(408, "request_timeout",
-                        "the request body was not received within READ_TIMEOUT",
-                        temporary=True, timeout=True, headers=[(b"connection", b"close")]) from None
-    except MalformedBody as exc:
-        raise HTTPError(400, "bad_request", str(exc),
-                        headers=[(b"connection", b"close")]) from None
+    if not field.isidentifier() or keyword.iskeyword(field):
+        raise ValueError(f"{field!r} is not a Python identifier")
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(f"def call(value):\n    return cls({field}=value)\n", namespace)
+    return namespace["call"]
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    chunks = [body]
-    size = len(body)
-    if size > limit:
-        raise _too_large(limit)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HTTPError(400, "client_disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+def _duplicated(paths: list[str]) -> HTTPError:
+    """The 400 naming every key a body repeats within one object."""
+    return _invalid_fields([FieldError(path, _DUPLICATE, "body") for path in paths])
+
+
+def _invalid_fields(errors: list[FieldError]) -> HTTPError:
+    names = ", ".join(e.field or e.where for e in errors)
+    count = f"{len(errors)} invalid field{'s' if len(errors) > 1 else ''}"
+    return HTTPError(400, "bad_request", f"{count}: {names}", errors=errors)
 
 
 def _duplicate_credential(wire: str, where: str) -> HTTPError:
@@ -339,10 +411,6 @@ def _duplicate_credential(wire: str, where: str) -> HTTPError:
 
 def _too_deep() -> HTTPError:
     return HTTPError(400, "bad_request", "request body nests too deeply")
-
-
-def _too_large(limit: int) -> HTTPError:
-    return HTTPError(413, "payload_too_large", f"request body is over the {limit} byte limit")
 
 
 def _is_json(ctype: bytes) -> bool:

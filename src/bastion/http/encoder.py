@@ -3,6 +3,13 @@
 A result that already is the method's generated Struct is encoded as it is. Anything
 else (a dict, a dataclass, an ORM row) is converted to the result type first, so a
 result that breaks the design is caught as a server fault instead of reaching a client.
+
+What goes on the wire follows the design's `Response`: attributes mapped with `Header`
+become headers, `Body("attr")` makes one attribute the body, and the rest of the result
+is the body otherwise. A 204 or 304 never has a body (nor a `Content-Length`), and a
+result whose every attribute is a header has none either. Framing is the server's:
+an attribute mapped to `Content-Length` or `Transfer-Encoding` is not written (the real
+length of the body is), and one mapped to `Content-Type` replaces `application/json`.
 """
 
 from __future__ import annotations
@@ -12,15 +19,20 @@ from typing import Any
 import msgspec
 
 from bastion.dsl.expr import MethodExpr, UserTypeExpr
+from bastion.errors import BastionError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook, enc_hook
 
 __all__ = ["ResultEncoder", "ResultMismatch"]
 
 _CT_JSON = (b"content-type", b"application/json")
+#: Headers that frame the message: computed from the body, never taken from a result.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_NO_BODY = frozenset({204, 304})
+_NOT_A_TYPE = object()
 
 
-class ResultMismatch(Exception):
+class ResultMismatch(BastionError, TypeError):
     """The method returned a value that does not match the design's result."""
 
 
@@ -43,24 +55,36 @@ class ResultEncoder:
                 self.result_type = compiler.object_struct(name, result)
             else:
                 self.result_type = compiler.resolve(compiler.annotation(result))
-        self._is_struct = isinstance(self.result_type, type) and issubclass(
-            self.result_type, msgspec.Struct
-        )
+        # The result's Struct class, or a marker no value's type can be.
+        self._struct: Any = self.result_type if isinstance(self.result_type, type) and (
+            issubclass(self.result_type, msgspec.Struct)) else _NOT_A_TYPE
         self.status = response.status if response is not None else (200 if result else 204)
-        self._headers = (
-            [(py_name(a), a, h.lower().encode("latin-1")) for a, h in response.headers.items()]
-            if response is not None
-            else []
-        )
+        mapped = response.headers if response is not None else {}
+        # Every mapped attribute leaves the body; framing headers are not written at all.
+        self._header_attrs = set(mapped)
+        self._headers = [
+            (py_name(a), h.lower().encode("latin-1")) for a, h in mapped.items()
+            if h.lower().encode("latin-1") not in _FRAMING
+        ]
+        self._sets_type = any(h == b"content-type" for _, h in self._headers)
         self._body_attr = py_name(response.body) if response and response.body else None
-        self._header_attrs = {a for _, a, _ in self._headers}
+        obj = result.object if result is not None else None
+        headers_only = obj is not None and bool(mapped) and all(
+            a in mapped for a in obj.attributes
+        )
+        # No body: a status that has none, or a result that travels in headers only.
+        self._bodyless = self.status in _NO_BODY or (self._body_attr is None and headers_only)
+        self._plain = not mapped and self._body_attr is None and not self._bodyless
 
     def convert(self, result: Any) -> Any:
         """Return `result` as the result type, or raise `ResultMismatch`."""
         if self.result_type is None:
             return None
-        if self._is_struct and type(result) is self.result_type:
+        if type(result) is self._struct:
             return result
+        return self._coerce(result)
+
+    def _coerce(self, result: Any) -> Any:
         try:
             # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
             return msgspec.convert(
@@ -77,18 +101,22 @@ class ResultEncoder:
         """Return the status, headers and body for `result`."""
         if self.result_type is None:
             return self.status, [], b""
-        value = self.convert(result)
-        headers = [_CT_JSON]
-        if not self._headers:
-            return self.status, headers, self._encode(value)
-        for field, _, header in self._headers:
+        # `convert`, inlined: a result that is the Struct already is used as it is.
+        value = result if type(result) is self._struct else self._coerce(result)
+        if self._plain:
+            return self.status, [_CT_JSON], self._encode(value)
+        headers = []
+        for field, header in self._headers:
             v = getattr(value, field, None)
             if v is not None:
                 text = ("true" if v else "false") if isinstance(v, bool) else str(v)
                 headers.append((header, text.encode("latin-1")))
+        if self._bodyless:
+            return self.status, headers, b""
+        if not self._sets_type or all(h != b"content-type" for h, _ in headers):
+            headers.insert(0, _CT_JSON)
         if self._body_attr is not None:
-            body = getattr(value, self._body_attr, None)
-            return self.status, headers, self._encode(body)
+            return self.status, headers, self._encode(getattr(value, self._body_attr, None))
         data = msgspec.to_builtins(value, enc_hook=enc_hook)
         for a in self._header_attrs:
             data.pop(a, None)

@@ -2,8 +2,9 @@
 
 The body is Goa's error shape — `name`, `id`, `message`, `temporary`, `timeout`,
 `fault` — plus `field` when one field is at fault and `errors` listing every invalid
-field of a 400. Unexpected exceptions never show more than a name, an id and a
-generic message; the id is the one logged with the stack trace.
+field of a 400; `bastion._asgi.error_body` writes it for every listener. Unexpected
+exceptions never show more than a name, an id and a generic message; the id is the one
+logged with the stack trace. A value a client sent for a sensitive field is never echoed.
 """
 
 from __future__ import annotations
@@ -14,24 +15,33 @@ from typing import Any
 
 import msgspec
 
-from bastion.errors import ServiceError, _new_id
+from bastion._asgi import TEMPORARY_STATUSES, error_body
+from bastion.errors import BastionError, ServiceError, _new_id
 from bastion.redact import DEFAULT_REDACTOR, REDACTED, Redactor
 from bastion.schema.validate import FieldError
 
-__all__ = ["ERROR_SCOPE_KEY", "HTTPError", "error_body", "internal_error", "note_error"]
+__all__ = [
+    "ERROR_SCOPE_KEY",
+    "HTTPError",
+    "error_body",
+    "internal_error",
+    "note_error",
+    "service_error_body",
+]
 
 #: Where an error response leaves its (name, id) in the ASGI scope for the request log.
 ERROR_SCOPE_KEY = "bastion.error"
 # Validation messages that echo what was sent (msgspec's "Invalid enum value 'x'").
 _ECHO = re.compile(r"^(Invalid (?:enum )?value) .+$", re.DOTALL)
 
-_encoder = msgspec.json.Encoder()
-
 JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 
-class HTTPError(Exception):
-    """An error the transport answers itself: bad request, 404, 405, 413, 415…"""
+class HTTPError(BastionError):
+    """An error the transport answers itself: bad request, 404, 405, 413, 415…
+
+    A 408, 429 or 503 is `temporary` unless said otherwise.
+    """
 
     def __init__(
         self,
@@ -41,7 +51,7 @@ class HTTPError(Exception):
         *,
         errors: Sequence[FieldError] = (),
         headers: Sequence[tuple[bytes, bytes]] = (),
-        temporary: bool = False,
+        temporary: bool | None = None,
         timeout: bool = False,
         field: str | None = None,
     ) -> None:
@@ -51,7 +61,7 @@ class HTTPError(Exception):
         self.message = message
         self.errors = list(errors)
         self.headers = list(headers)
-        self.temporary = temporary
+        self.temporary = status in TEMPORARY_STATUSES if temporary is None else temporary
         self.timeout = timeout
         self.field = field
         self.id = _new_id()
@@ -64,6 +74,7 @@ class HTTPError(Exception):
             self.message,
             temporary=self.temporary,
             timeout=self.timeout,
+            fault=self.status >= 500,
             field=self.field,
             errors=[_field_json(e, redactor) for e in self.errors] or None,
         )
@@ -83,45 +94,25 @@ def note_error(scope: MutableMapping[str, Any], name: str, id: str) -> None:
     scope[ERROR_SCOPE_KEY] = (name, id)
 
 
-def error_body(
-    name: str,
-    id: str,
-    message: str,
+def service_error_body(
+    err: ServiceError,
     *,
-    temporary: bool = False,
-    timeout: bool = False,
-    fault: bool = False,
-    field: str | None = None,
-    errors: list[dict[str, str]] | None = None,
-    details: Any = None,
+    temporary: bool | None = None,
+    timeout: bool | None = None,
+    fault: bool | None = None,
 ) -> bytes:
-    """Encode Bastion's error body."""
-    body: dict[str, Any] = {
-        "name": name,
-        "id": id,
-        "message": message,
-        "temporary": temporary,
-        "timeout": timeout,
-        "fault": fault,
-    }
-    if field is not None:
-        body["field"] = field
-    if errors:
-        body["errors"] = errors
-    if details is not None:
-        body["details"] = details
-    return _encoder.encode(body)
+    """Encode a design error raised by a method; flags given here override the error's.
 
-
-def service_error_body(err: ServiceError) -> bytes:
-    """Encode a design error raised by a method."""
+    The transport passes the flags the design declares for the error, so the exception
+    the method raised is never changed.
+    """
     return error_body(
         err.name,
         err.id,
         err.message,
-        temporary=err.temporary,
-        timeout=err.timeout,
-        fault=err.fault,
+        temporary=err.temporary if temporary is None else temporary,
+        timeout=err.timeout if timeout is None else timeout,
+        fault=err.fault if fault is None else fault,
         field=err.field,
         details=msgspec.to_builtins(err.details) if err.details is not None else None,
     )

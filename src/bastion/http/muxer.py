@@ -8,12 +8,12 @@ lookup and a few calls, and nothing else.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bastion._asgi import TEMPORARY_STATUSES
 from bastion.dsl.expr import MethodExpr
-from bastion.errors import ClientDisconnected, Forbidden, ServiceError, Unauthorized, _new_id
+from bastion.errors import ClientDisconnected, ServiceError, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import (
@@ -27,11 +27,11 @@ from bastion.http.errors import (
 from bastion.http.ratelimit import rate_limit_header_pairs
 from bastion.http.router import Router
 from bastion.redact import DEFAULT_REDACTOR, Redactor
-from bastion.security.principal import client_address
+from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
 from bastion.types import Endpoint, Receive, Scope, Send
 
-__all__ = ["ErrorHook", "Handler", "Muxer"]
+__all__ = ["ErrorHook", "Handler", "Muxer", "SecurityMapper", "send_error", "send_response"]
 
 Handler = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]
 #: Called with (scope, exception, error id) for every request that ends in a 500.
@@ -39,34 +39,30 @@ ErrorHook = Callable[[Scope, BaseException, str], None]
 #: Maps security exceptions to (status, name, message, extra headers); set by the app.
 SecurityMapper = Callable[[BaseException], tuple[int, str, str, list[tuple[bytes, bytes]]] | None]
 
-_logger = logging.getLogger("bastion.http")
-
-
-def _log_internal(scope: Scope, exc: BaseException, error_id: str) -> None:
-    _logger.error(
-        "unexpected error in %s %s (id=%s)",
-        scope.get("method"),
-        scope.get("path"),
-        error_id,
-        exc_info=exc,
-    )
+#: Statuses whose responses never have a body, nor a Content-Length (RFC 9110 §8.6).
+_NO_BODY = frozenset({204, 304})
 
 
 class Muxer:
-    """Routes HTTP requests; `add_method` and `mount` routes, then `compile`."""
+    """Routes HTTP requests; `add_method` and `mount` routes, then `compile`.
+
+    `on_internal_error` logs every 500 (the App's logger); `security_mapper` turns the
+    security layer's refusals into answers (the App's `SecurityResponses`); `redactor`
+    names the fields whose values error bodies never echo.
+    """
 
     def __init__(
         self,
         *,
-        on_internal_error: ErrorHook = _log_internal,
-        security_mapper: SecurityMapper | None = None,
+        on_internal_error: ErrorHook,
+        security_mapper: SecurityMapper,
         redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
         self.router: Router[Handler] = Router()
-        #: Which field names error bodies never echo a value for.
+        self._prebuilt = self.router.prebuilt
         self.redactor = redactor
         self.on_internal_error = on_internal_error
-        self.security_mapper = security_mapper or _default_security
+        self.security_mapper = security_mapper
         self.routes: list[tuple[str, str, str]] = []  # (verb, template, service.method)
 
     def mount(self, verb: str, path: str, handler: Handler, name: str = "") -> None:
@@ -108,7 +104,13 @@ class Muxer:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
-        match = self.router.lookup(scope["method"], scope["path"])
+        path: str = scope["path"]
+        raw = scope.get("raw_path")
+        # A static route whose raw path had nothing to decode: one dict lookup, inlined.
+        static = self._prebuilt.get(path) if raw is None or len(raw) == len(path) else None
+        match = static.get(scope["method"]) if static is not None else None
+        if match is None:
+            match = self.router.lookup(scope["method"], path, raw)
         handler = match.handler
         if handler is not None:
             await handler(scope, receive, send, match.params)
@@ -154,7 +156,7 @@ class Muxer:
             if secured:
                 # The security layer reads these; each request starts from a clean slate.
                 client = scope.get("client")
-                client_address.set(client[0] if client else None)
+                set_client_address(client[0] if client else None)
                 rate_limit_decision.set(None)
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
@@ -174,9 +176,9 @@ class Muxer:
                     # An error the design does not declare is a bug in the service.
                     await _internal(scope, send, exc, on_internal)
                     return
-                status, exc.temporary, exc.timeout, exc.fault = known
-                await send_error(send, status, service_error_body(exc), (), scope,
-                                 error=(exc.name, exc.id))
+                status, temporary, timeout, fault = known
+                body = service_error_body(exc, temporary=temporary, timeout=timeout, fault=fault)
+                await send_error(send, status, body, (), scope, error=(exc.name, exc.id))
                 return
             except (asyncio.CancelledError, ClientDisconnected):
                 raise  # nothing can be answered; the server ends the exchange
@@ -187,10 +189,19 @@ class Muxer:
                     return
                 status, name, message, extra = mapped
                 error_id = _new_id()
-                body = error_body(name, error_id, message)
+                body = error_body(name, error_id, message,
+                                  temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
                 await send_error(send, status, body, extra, scope, error=(name, error_id))
                 return
-            await send_response(send, status, headers, body, scope)
+            # send_response, inlined: the success path awaits nothing it need not.
+            if status in _NO_BODY:
+                body = b""
+            else:
+                headers.append((b"content-length", b"%d" % len(body)))
+                if scope["method"] == "HEAD":
+                    body = b""
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
         return handle
 
@@ -198,11 +209,14 @@ class Muxer:
 async def send_response(
     send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, scope: Scope
 ) -> None:
-    """Send a whole response; HEAD requests get the headers only."""
-    headers.append((b"content-length", str(len(body)).encode("latin-1")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    if scope["method"] == "HEAD":
+    """Send a whole response; HEAD requests get the headers only, 204 and 304 no body."""
+    if status in _NO_BODY:
         body = b""
+    else:
+        headers.append((b"content-length", b"%d" % len(body)))
+        if scope["method"] == "HEAD":
+            body = b""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -230,14 +244,3 @@ async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHoo
     scope["bastion.exception"] = exc
     hook(scope, exc, error_id)
     await send_error(send, 500, internal_error(error_id), (), scope, error=("internal", error_id))
-
-
-def _default_security(
-    exc: BaseException,
-) -> tuple[int, str, str, list[tuple[bytes, bytes]]] | None:
-    if isinstance(exc, Unauthorized):
-        return 401, "unauthorized", exc.message, [(b"www-authenticate", b"Bearer")]
-    if isinstance(exc, Forbidden):
-        return 403, "forbidden", exc.message, []
-    return None
-

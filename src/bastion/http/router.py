@@ -7,20 +7,28 @@ of the path) — and the first route on that walk that serves the verb wins, so
 parameter names, so `GET /items/{id}` and `DELETE /items/{item_id}` can share a segment.
 A known path with the wrong verb is told apart from an unknown path, so the muxer can
 answer 405 with an `Allow` header listing every verb that serves the path.
+
+Routing reads the path as the client sent it (ASGI's `raw_path`): it is split on `/`
+first and each segment is percent-decoded after, so an encoded slash (`%2F`) stays
+inside its segment. `POST /orders/7%2Fcancel` is order `7/cancel`, never the `cancel`
+route of order 7 — a proxy rule written for `/orders/*/cancel` sees the same thing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from bastion.errors import BastionError
 
 __all__ = ["Match", "RouteClash", "Router"]
 
 H = TypeVar("H")
 
 
-class RouteClash(ValueError):
+class RouteClash(BastionError, ValueError):
     """Two handlers were registered for the same verb and path template."""
 
 
@@ -49,8 +57,10 @@ class Router(Generic[H]):
         self._root: _Node[H] = _Node()
         self._static: dict[str, dict[str, H]] = {}
         self._static_allow: dict[str, str] = {}
-        # Static hits need no new objects: one prebuilt Match per (path, verb).
+        # Static hits need no new objects: one prebuilt Match per (path, verb). Public
+        # as `prebuilt`, for a caller that inlines the static lookup (the muxer).
         self._static_match: dict[str, dict[str, Match[H]]] = {}
+        self.prebuilt: Mapping[str, Mapping[str, Match[H]]] = self._static_match
         self._has_dynamic = False
         self._templates: set[tuple[str, str]] = set()
 
@@ -99,8 +109,15 @@ class Router(Generic[H]):
             if node.param is not None:
                 stack.append(node.param)
 
-    def lookup(self, verb: str, path: str) -> Match[H]:
-        """Find the handler for `verb path` (ASGI's already percent-decoded `path`)."""
+    def lookup(self, verb: str, path: str, raw_path: bytes | None = None) -> Match[H]:
+        """Find the handler for `verb path`.
+
+        `path` is ASGI's percent-decoded path and `raw_path` the path as received; when
+        the raw path had escapes decoded, routing splits it before decoding them.
+        """
+        # Decoding only ever shortens a path: same length, no escape was decoded.
+        if raw_path is not None and len(raw_path) != len(path):
+            return self._lookup_escaped(verb, raw_path)
         prebuilt = self._static_match.get(path)
         if prebuilt is not None:
             found = prebuilt.get(verb)
@@ -118,7 +135,30 @@ class Router(Generic[H]):
             if handlers is None:
                 return _NOT_FOUND  # type: ignore[return-value]
             return Match(None, {}, self._static_allow[path])
-        segments = _split(path)
+        return self._dynamic(verb, _split(path), handlers)
+
+    def _lookup_escaped(self, verb: str, raw_path: bytes) -> Match[H]:
+        """Route a raw path with percent-escapes: split on `/`, then decode each segment."""
+        raw = raw_path.split(b"?", 1)[0]  # some servers leave the query on raw_path
+        segments = [
+            unquote_to_bytes(s).decode("utf-8", "replace") for s in raw.strip(b"/").split(b"/")
+        ] if raw.strip(b"/") else []
+        handlers: dict[str, H] | None = None
+        if not any("/" in s for s in segments):
+            # No encoded slash: the segments spell a path a static route may serve.
+            path = _join(segments)
+            handlers = self._static.get(path)
+            if handlers is not None:
+                if verb in handlers:
+                    return self._static_match[path][verb]
+                if not self._has_dynamic:
+                    return Match(None, {}, self._static_allow[path])
+        if not self._has_dynamic:
+            return _NOT_FOUND  # type: ignore[return-value]
+        return self._dynamic(verb, segments, handlers)
+
+    def _dynamic(self, verb: str, segments: list[str], handlers: dict[str, H] | None) -> Match[H]:
+        """Walk the tree for `segments`; `handlers` are the static verbs of the same path."""
         verbs: set[str] = set(handlers) if handlers is not None else set()
         for routes, values in self._matches(self._root, segments, 0, []):
             hit = routes.get(verb)

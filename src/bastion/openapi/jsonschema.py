@@ -6,9 +6,11 @@ objects, arrays and maps stay inline.
 
 Choices worth knowing:
 
-- Optional attributes are not nullable: no `null` is added to any `type`. The decoder
-  treats a JSON `null` for an optional attribute as absent, which a schema cannot say
-  without also admitting `null` for required ones, so the schema stays silent.
+- An optional property of an object admits `null` (`type: [T, "null"]`, or `anyOf`
+  with `{type: null}` around a `$ref`), because the decoder accepts a JSON `null` for an
+  optional attribute and treats it as absent. Required properties, array items, map
+  values and parameters do not: the decoder refuses `null` there. Responses never
+  carry a `null`: absent attributes are left out.
 - Integers carry the bounds of their wire type (`Int32` gets `minimum: -2147483648`)
   unless the design's own bound is at least as tight.
 - Format `ip` becomes `anyOf: [{format: ipv4}, {format: ipv6}]`, so validators that
@@ -165,9 +167,13 @@ class SchemaRegistry:
     def object(self, obj: ObjectExpr, names: Iterable[str] | None = None) -> dict[str, Any]:
         """Return the schema of `obj`, or of only its attributes `names` (a request body)."""
         keep = list(obj.attributes) if names is None else [n for n in names]
-        props = {n: self.attribute(obj.attributes[n]) for n in keep if n in obj.attributes}
-        s: dict[str, Any] = {"type": "object", "properties": props}
+        props = {
+            n: self.attribute(obj.attributes[n]) if n in obj.required
+            else _nullable(self.attribute(obj.attributes[n]))
+            for n in keep if n in obj.attributes
+        }
         required = [n for n in obj.required if n in props]
+        s: dict[str, Any] = {"type": "object", "properties": props}
         if required:
             s["required"] = required
         return s
@@ -240,6 +246,30 @@ def _primitive(t: Primitive) -> dict[str, Any]:
     if t.json_format is not None:
         s["format"] = t.json_format
     return s
+
+
+def _nullable(s: dict[str, Any]) -> dict[str, Any]:
+    """`s`, also admitting `null` (what the decoder takes for an absent optional value)."""
+    if not s:
+        return s  # `Any` admits null already
+    kind = s.get("type")
+    if isinstance(kind, str) and "$ref" not in s:
+        out = {**s, "type": [kind, "null"]}
+        if "enum" in s:
+            out["enum"] = [*s["enum"], None]  # enum is checked apart from type
+        return out
+    # A reference (or anything without one type): null as an alternative; notes such
+    # as the description stay beside it.
+    core = {k: v for k, v in s.items() if k in _CORE}
+    rest = {k: v for k, v in s.items() if k not in _CORE}
+    return {"anyOf": [core, {"type": "null"}], **rest}
+
+
+_CORE = frozenset({"$ref", "type", "anyOf", "enum", "items", "properties", "required",
+                   "additionalProperties", "propertyNames", "format", "pattern",
+                   "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+                   "exclusiveMaximum", "minItems", "maxItems", "minProperties",
+                   "maxProperties", "contentEncoding"})
 
 
 def _put(s: dict[str, Any], key: str, value: Any) -> None:

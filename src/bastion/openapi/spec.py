@@ -5,12 +5,15 @@ Conventions the document follows:
 
 - `operationId` is `service#method` as in Goa; a method's second route is
   `service#method#2`, and so on.
-- Every operation answers `400` (validation errors listing each bad field) and `500`;
-  operations with a request body add `413` and `415`; secured ones `401` and `403`;
-  rate-limited ones `429`. These are shared `components/responses`, unless a design error
-  maps to the same status, in which case both are merged inline.
-- Design errors use the `Error` schema unless declared with their own type. Errors the
-  design never maps to a status are answered as `500` and are not listed.
+- Each operation lists every status the runtime can answer for it, and no other:
+  `500` and `503` (overload, a write timeout, shutdown) always; `400` when it has input
+  (validation errors listing each bad field); `408`, `413` and `415` when it reads a
+  request body; `401`, `403` and `429` (the brute-force lockout) when it is secured, and
+  `429` wherever a rate limit applies. These are shared `components/responses`, unless a
+  design error answers the same status, in which case both are merged inline.
+- Design errors use the `Error` schema unless declared with their own type. An error
+  the design maps to no status is answered as the runtime answers it, `500` for a fault
+  and `400` otherwise, and documented there.
 - Credentials that a security scheme documents (the `Authorization` header, an API key
   where its scheme says it is) are not repeated as parameters.
 """
@@ -43,6 +46,7 @@ OPENAPI_VERSION = "3.1.0"
 _JSON = "application/json"
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _NO_CONTENT = frozenset({204, 205, 304})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 # Responses every operation may give besides its design's: status -> (component, text).
 _BUILTIN: dict[int, tuple[str, str]] = {
@@ -59,15 +63,32 @@ _BUILTIN: dict[int, tuple[str, str]] = {
         "Forbidden",
         "The credentials are valid but not enough; the message names any missing scope.",
     ),
-    413: ("PayloadTooLarge", "The request body is larger than the server accepts."),
-    415: ("UnsupportedMediaType", "The request body is not `application/json`."),
+    408: (
+        "RequestTimeout",
+        "The request body did not arrive in time (`READ_TIMEOUT`); `temporary` is true.",
+    ),
+    413: (
+        "PayloadTooLarge",
+        "The request body, once decoded, is larger than the server accepts.",
+    ),
+    415: (
+        "UnsupportedMediaType",
+        "The request body is not `application/json`, or its `Content-Encoding` is not "
+        "`gzip`, `deflate` or `identity`.",
+    ),
     429: (
         "TooManyRequests",
-        "A rate limit refused the request; retry after `Retry-After` seconds.",
+        "A rate limit, or the lockout after repeated failed authentications, refused the "
+        "request; retry after `Retry-After` seconds. `temporary` is true.",
     ),
     500: (
         "InternalError",
         "An unexpected error. The body's `id` matches the server's log line and trace.",
+    ),
+    503: (
+        "ServiceUnavailable",
+        "The server is overloaded (`MAX_CONCURRENCY`), the answer took longer than "
+        "`WRITE_TIMEOUT`, or the server is shutting down; `temporary` is true.",
     ),
 }
 
@@ -278,15 +299,18 @@ class _Builder:
         status, ok = self.success(m, route)
         by_status[status] = [ok]
         for e in m.all_errors():
-            code = m.error_status(e.name)
-            if code is not None:
-                by_status.setdefault(code, []).append(self.design_error(e))
-        wanted = [400, 500]
+            # The status the runtime answers: the design's mapping, else 500 or 400.
+            code = m.error_status(e.name) or (500 if e.fault else 400)
+            by_status.setdefault(code, []).append(self.design_error(e))
+        wanted = [500, 503]
+        if m.payload is not None:
+            wanted.append(400)
         if has_body:
-            wanted += [413, 415]
-        if m.effective_requirements():
+            wanted += [408, 413, 415]
+        secured = bool(m.effective_requirements())
+        if secured:
             wanted += [401, 403]
-        if self.security.rate_limited(m):
+        if secured or self.security.rate_limited(m):
             wanted.append(429)
         for code in wanted:
             builtin[code] = True
@@ -312,10 +336,12 @@ class _Builder:
             return status, out
         obj = result.object
         header_attrs = r.headers if r is not None else {}
-        if header_attrs and obj is not None:
+        # Framing headers are the server's (the body's real length), whatever is mapped.
+        shown = {n: w for n, w in header_attrs.items() if w.lower() not in _FRAMING}
+        if shown and obj is not None:
             out["headers"] = {
                 wire: self.header(obj.attributes[name], required=name in obj.required)
-                for name, wire in header_attrs.items()
+                for name, wire in shown.items()
             }
         if status in _NO_CONTENT or route.verb == "HEAD":
             return status, out
@@ -366,6 +392,10 @@ class _Builder:
         out: dict[str, Any] = {"description": _BUILTIN[status][1]}
         if status == 401:
             out["headers"] = {"WWW-Authenticate": _string_header("The accepted schemes.")}
+        elif status == 503:
+            out["headers"] = {
+                "Retry-After": _string_header("Seconds to wait before retrying.", "integer"),
+            }
         elif status == 429:
             out["headers"] = {
                 "Retry-After": _string_header("Seconds to wait before retrying.", "integer"),

@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.util.types import AnyValue
 
-from bastion._asgi import ack_lifespan
+from bastion._asgi import ack_lifespan, method_not_allowed
 from bastion.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -268,7 +268,6 @@ def metrics_app(telemetry: Telemetry) -> ASGIApp:
     reader = telemetry.prometheus
     if reader is None:
         raise ValueError("this Telemetry was configured with prometheus=False: no /metrics")
-    headers_405 = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -278,8 +277,7 @@ def metrics_app(telemetry: Telemetry) -> ASGIApp:
             return
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await send({"type": "http.response.start", "status": 405, "headers": headers_405})
-            await send({"type": "http.response.body", "body": b""})
+            await method_not_allowed(scope, send, "GET, HEAD")
             return
         # Collecting walks every instrument; keep it off the event loop.
         body = await anyio.to_thread.run_sync(reader.render)

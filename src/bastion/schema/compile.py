@@ -3,18 +3,24 @@
 Each user type becomes a `msgspec.Struct` class; every validation the design states
 (types, required, enum, format, pattern, ranges, lengths) becomes part of the type, so
 decoding a request body validates it in one C call.
+
+Generated classes belong to their compiler alone. msgspec resolves the forward references
+of recursive types through `sys.modules`, so a compiler's module is registered there only
+while it defines classes; once they are defined, msgspec resolves (and caches) every one
+of them and the module leaves `sys.modules` again. Nothing generated outlives the App
+that owns the compiler, and two Apps never see each other's classes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import itertools
 import keyword
 import math
 import re
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal, Optional
 
 import msgspec
@@ -23,17 +29,21 @@ from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
     AttributeExpr,
-    DataType,
     MapExpr,
     ObjectExpr,
     Primitive,
     UserTypeExpr,
 )
-from bastion.schema.formats import FORMAT_PATTERNS, bounded_int, formatted_str
+from bastion.schema.formats import (
+    FORMAT_PATTERNS,
+    BoundedInt,
+    FormattedStr,
+    bounded_int,
+    formatted_str,
+)
 
 __all__ = ["TypeCompiler", "py_name"]
 
-_counter = itertools.count()
 _INT64_MAX = 2**63 - 1
 
 
@@ -56,16 +66,22 @@ class TypeCompiler:
 
     def __init__(self, api: APIExpr) -> None:
         self.api = api.finalize()
-        self.module = types.ModuleType(f"bastion._generated.{py_name(api.name)}_{next(_counter)}")
-        sys.modules[self.module.__name__] = self.module
+        # Unique among live compilers; the module is in `sys.modules` only while defining.
+        self.module = types.ModuleType(f"bastion._generated.{py_name(api.name)}_{id(self):x}")
         self._structs: dict[int, str] = {}  # id(UserTypeExpr | ObjectExpr) -> class name
         self._names: set[str] = set()
+        self._defining = 0
+        self._unresolved: list[type[msgspec.Struct]] = []
+        self._strings: dict[tuple[str, str | None, int | None, int | None], type[FormattedStr]]
+        self._strings = {}
+        self._ints: dict[tuple[int | None, int], type[BoundedInt]] = {}
 
     # -- public -------------------------------------------------------------------
 
     def struct(self, ut: UserTypeExpr) -> type[msgspec.Struct]:
         """The Struct class of user type `ut`."""
-        name = self._struct_name(ut, ut.name, ut.object, None)
+        with self._registered():
+            name = self._struct_name(ut, ut.name, ut.object, None)
         cls: type[msgspec.Struct] = getattr(self.module, name)
         return cls
 
@@ -86,20 +102,52 @@ class TypeCompiler:
             raise TypeError(f"{name}: not an object")
         keep = set(only) if only is not None else None
         cls_name = self._unique(name)
-        self._define(cls_name, obj, keep, set(optional))
+        with self._registered():
+            self._define(cls_name, obj, keep, set(optional))
         cls: type[msgspec.Struct] = getattr(self.module, cls_name)
         return cls
 
     def annotation(self, attr: AttributeExpr) -> Any:
         """The msgspec type annotation validating a value of `attr`."""
-        return self._annotation(attr, attr.name)
+        with self._registered():
+            return self._annotation(attr, attr.name)
+
+    def leaf(self, attr: AttributeExpr) -> Any:
+        """The annotation of a primitive attribute (no class is defined, none registered)."""
+        t = attr.type
+        if not isinstance(t, Primitive):
+            return self.annotation(attr)
+        return self._primitive(t, attr)
 
     def resolve(self, annotation: Any) -> Any:
         """Make msgspec resolve the generated names in `annotation` (and fail early)."""
-        msgspec.json.Decoder(annotation)
+        with self._registered():
+            msgspec.json.Decoder(annotation)
         return annotation
 
     # -- internals ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _registered(self) -> Iterator[None]:
+        """Put the module in `sys.modules` while classes are defined, then resolve them.
+
+        Resolving builds msgspec's cached type info of each new class, the only moment
+        it reads the module by name; after that the classes work without it.
+        """
+        name = self.module.__name__
+        self._defining += 1
+        if self._defining == 1:
+            sys.modules[name] = self.module
+        try:
+            yield
+            if self._defining == 1:
+                while self._unresolved:
+                    msgspec.json.Decoder(self._unresolved.pop())
+        finally:
+            self._defining -= 1
+            if self._defining == 0:
+                self._unresolved.clear()
+                sys.modules.pop(name, None)
 
     def _unique(self, base: str) -> str:
         name = py_name(base[:1].upper() + base[1:]) if base else "Anon"
@@ -146,6 +194,7 @@ class TypeCompiler:
             module=self.module.__name__,
         )
         setattr(self.module, name, cls)
+        self._unresolved.append(cls)
 
     @staticmethod
     def _default(attr: AttributeExpr) -> Any:
@@ -174,46 +223,51 @@ class TypeCompiler:
             mapping: Any = dict[key, value]  # type: ignore[valid-type]
             return _meta(mapping, min_length=attr.min_length, max_length=attr.max_length)
         if isinstance(t, Primitive):
-            return _primitive(t, attr)
+            return self._primitive(t, attr)
         raise TypeError(f"unresolved type {t!r}")  # pragma: no cover - finalize resolves
+
+    def _primitive(self, t: Primitive, attr: AttributeExpr) -> Any:
+        if attr.enum is not None:
+            return Literal[attr.enum]
+        if t.kind == "boolean":
+            return bool
+        if t.kind == "integer":
+            # msgspec takes one lower and one upper bound: fold exclusive bounds into them.
+            low = None if attr.exclusive_minimum is None else math.floor(attr.exclusive_minimum) + 1
+            high = None if attr.exclusive_maximum is None else math.ceil(attr.exclusive_maximum) - 1
+            ge = _tighter(_tighter(t.low, attr.minimum, max), low, max)
+            le = _tighter(_tighter(t.high, attr.maximum, min), high, min)
+            if le is not None and le > _INT64_MAX:
+                # msgspec bounds are int64: the uint64 ceiling is checked by a small hook type.
+                key = (None if ge is None else math.ceil(ge), int(le))
+                if key not in self._ints:
+                    self._ints[key] = bounded_int(*key)
+                return self._ints[key]
+            return _meta(int, ge=ge, le=le)
+        if t.kind == "number":
+            return _meta(
+                float, ge=attr.minimum, le=attr.maximum, gt=attr.exclusive_minimum,
+                lt=attr.exclusive_maximum,
+            )
+        if t.kind == "string":
+            if attr.format is not None:
+                if attr.pattern is None and attr.format in FORMAT_PATTERNS:
+                    return _meta(str, pattern=FORMAT_PATTERNS[attr.format],
+                                 min_length=attr.min_length, max_length=attr.max_length)
+                fkey = (attr.format, attr.pattern, attr.min_length, attr.max_length)
+                if fkey not in self._strings:
+                    self._strings[fkey] = formatted_str(*fkey)
+                return self._strings[fkey]
+            return _meta(str, pattern=attr.pattern, min_length=attr.min_length,
+                         max_length=attr.max_length)
+        if t.kind == "bytes":
+            return _meta(bytes, min_length=attr.min_length, max_length=attr.max_length)
+        return Any
 
 
 def _meta(tp: Any, **constraints: Any) -> Any:
     kept = {k: v for k, v in constraints.items() if v is not None}
     return Annotated[tp, msgspec.Meta(**kept)] if kept else tp
-
-
-def _primitive(t: Primitive, attr: AttributeExpr) -> Any:
-    if attr.enum is not None:
-        return Literal[attr.enum]
-    if t.kind == "boolean":
-        return bool
-    if t.kind == "integer":
-        # msgspec takes one lower and one upper bound: fold exclusive bounds into them.
-        low = None if attr.exclusive_minimum is None else math.floor(attr.exclusive_minimum) + 1
-        high = None if attr.exclusive_maximum is None else math.ceil(attr.exclusive_maximum) - 1
-        ge = _tighter(_tighter(t.low, attr.minimum, max), low, max)
-        le = _tighter(_tighter(t.high, attr.maximum, min), high, min)
-        if le is not None and le > _INT64_MAX:
-            # msgspec bounds are int64: the uint64 ceiling is checked by a small hook type.
-            return bounded_int(None if ge is None else math.ceil(ge), int(le))
-        return _meta(int, ge=ge, le=le)
-    if t.kind == "number":
-        return _meta(
-            float, ge=attr.minimum, le=attr.maximum, gt=attr.exclusive_minimum,
-            lt=attr.exclusive_maximum,
-        )
-    if t.kind == "string":
-        if attr.format is not None:
-            if attr.pattern is None and attr.format in FORMAT_PATTERNS:
-                return _meta(str, pattern=FORMAT_PATTERNS[attr.format],
-                             min_length=attr.min_length, max_length=attr.max_length)
-            return formatted_str(attr.format, attr.pattern, attr.min_length, attr.max_length)
-        return _meta(str, pattern=attr.pattern, min_length=attr.min_length,
-                     max_length=attr.max_length)
-    if t.kind == "bytes":
-        return _meta(bytes, min_length=attr.min_length, max_length=attr.max_length)
-    return Any
 
 
 def _tighter(bound: float | None, user: float | None, pick: Any) -> float | int | None:
@@ -223,7 +277,3 @@ def _tighter(bound: float | None, user: float | None, pick: Any) -> float | int 
         return bound
     return pick(bound, user)  # type: ignore[no-any-return]
 
-
-def is_object(t: DataType | None) -> bool:
-    """Whether values of `t` are objects (user types or inline objects)."""
-    return isinstance(t, UserTypeExpr | ObjectExpr)

@@ -181,31 +181,25 @@ class FormattedStr(str):
         return cls(value)
 
 
-_CACHE: dict[tuple[str, str | None, int | None, int | None], type[FormattedStr]] = {}
-
-
 def formatted_str(
     fmt: str, pattern: str | None = None, min_length: int | None = None,
     max_length: int | None = None,
 ) -> type[FormattedStr]:
-    """Return the string type checking `fmt` plus the other string validations."""
-    key = (fmt, pattern, min_length, max_length)
-    cls = _CACHE.get(key)
-    if cls is None:
-        name = "Str_" + re.sub(r"\W", "_", fmt)
-        cls = type(
-            name,
-            (FormattedStr,),
-            {
-                "__slots__": (),
-                "fmt": fmt,
-                "pattern": re.compile(pattern) if pattern is not None else None,
-                "min_length": min_length,
-                "max_length": max_length,
-            },
-        )
-        _CACHE[key] = cls
-    return cls
+    """Return a new string type checking `fmt` plus the other string validations.
+
+    Each `TypeCompiler` keeps the types it made, so two Apps never share them.
+    """
+    return type(
+        "Str_" + re.sub(r"\W", "_", fmt),
+        (FormattedStr,),
+        {
+            "__slots__": (),
+            "fmt": fmt,
+            "pattern": re.compile(pattern) if pattern is not None else None,
+            "min_length": min_length,
+            "max_length": max_length,
+        },
+    )
 
 
 class BoundedInt(int):
@@ -232,16 +226,9 @@ class BoundedInt(int):
         return cls(value)
 
 
-_INTS: dict[tuple[int | None, int], type[BoundedInt]] = {}
-
-
 def bounded_int(low: int | None, high: int) -> type[BoundedInt]:
-    """Return the integer type checking `low <= value <= high` (for uint64 ranges)."""
-    cls = _INTS.get((low, high))
-    if cls is None:
-        cls = type("BoundedInt", (BoundedInt,), {"__slots__": (), "low": low, "high": high})
-        _INTS[(low, high)] = cls
-    return cls
+    """Return a new integer type checking `low <= value <= high` (for uint64 ranges)."""
+    return type("BoundedInt", (BoundedInt,), {"__slots__": (), "low": low, "high": high})
 
 
 def dec_hook(type_: type, value: Any) -> Any:

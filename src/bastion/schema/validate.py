@@ -98,7 +98,7 @@ class Collector:
         else:
             leaf = self._leaves.get(id(attr))
             if leaf is None:
-                leaf = self._leaves[id(attr)] = self._compiler.annotation(attr)
+                leaf = self._leaves[id(attr)] = self._compiler.leaf(attr)
             try:
                 msgspec.convert(value, leaf, strict=strict, dec_hook=dec_hook)
             except msgspec.ValidationError as exc:
