@@ -104,7 +104,8 @@ class App:
         self.telemetry = telemetry or configure(api.name, self.version)
         self.tracing = tracing and observability
         self.request_log = request_log and observability
-        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger)
+        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger,
+                               tracer=self.telemetry.tracer)
         self._health = health_app(self.checker, version=self.version,
                                   is_draining=lambda: self.draining)
         self.profiling = Profiling()
