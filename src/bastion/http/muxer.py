@@ -166,6 +166,7 @@ class Muxer:
                     await _internal(scope, send, exc, on_internal)
                     return
                 status, exc.temporary, exc.timeout, exc.fault = known
+                scope["bastion.error"] = exc  # the tracing middleware records it on the span
                 await send_error(send, status, service_error_body(exc), (), scope)
                 return
             except asyncio.CancelledError:

@@ -3,9 +3,13 @@
 For every HTTP request (probe paths excepted) it continues the caller's trace from the
 W3C `traceparent`/`tracestate`/`baggage` headers, makes one SERVER span current for the
 inner app, and records `http.server.*` metrics. The router tells it the matched route
-template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), and an exception it
-turned into a 500 response by setting `scope["bastion.exception"]`; the span is then
-named "POST /orders/{id}" and carries the semantic-convention attributes.
+template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), an exception it
+turned into a 500 response by setting `scope["bastion.exception"]`, and a design error
+the method raised (a `ServiceError`, whatever its status) by setting
+`scope["bastion.error"]`; the span is then named "POST /orders/{id}" and carries the
+semantic-convention attributes. A design error is recorded on the span with
+`error.type` set to its name; the span is marked failed only for a 5xx, as the HTTP
+conventions say for servers (a 4xx is the client's error).
 
 Cost is kept to a few microseconds per request: the sampling decision is taken before
 anything is built, spans that are not sampled are the API's `NonRecordingSpan`, the
@@ -296,6 +300,7 @@ class TracingMiddleware:
             duration = perf_counter() - start
             end_ns = time_ns()
             route = scope.get("bastion.route")
+            design_error = scope.get("bastion.error")
             error_type: str | None = None
             if error is not None and not status:
                 # Failed before answering: the type names the error (semantic conventions),
@@ -303,6 +308,8 @@ class TracingMiddleware:
                 error_type = _error_type(error)
                 if isinstance(error, Exception):
                     status = 500
+            elif design_error is not None:
+                error_type = design_error.name
             elif status >= 500:
                 error_type = str(status)
             elif error is not None:
@@ -408,6 +415,11 @@ class TracingMiddleware:
         if isinstance(handled, BaseException):
             span.record_exception(handled)
             span.set_error(f"{type(handled).__name__}: {handled}")
+        design_error = scope.get("bastion.error")
+        if isinstance(design_error, BaseException):
+            span.record_exception(design_error)
+            if status >= 500:
+                span.set_error(f"{error_type}: {design_error}")
         if error is not None:
             span.record_exception(error, escaped=True)
             span.set_error(f"{type(error).__name__}: {error}")
