@@ -27,7 +27,6 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from typing import Any, Final
 
-from opentelemetry import propagate
 from opentelemetry._logs import Logger
 from opentelemetry.context import attach, detach, get_current, set_value
 from opentelemetry.metrics import Meter
@@ -303,8 +302,9 @@ def configure(
       the built-in HTTP metrics too.
     - `sampler`: overrides OTEL_TRACES_SAMPLER (default: parent-based adaptive, 2/s).
     - `prometheus`: keep a Prometheus reader for `metrics_app` (default True).
-    - `install_globals`: route the OpenTelemetry API globals and the global propagator
-      to the configured telemetries (default True).
+    - `install_globals`: route the OpenTelemetry API globals (providers and the global
+      propagator) to the configured telemetries (default True). Each telemetry keeps
+      its own propagator: configuring another app never changes this one's.
     """
     settings = read_settings(env)
     if sampler is None:
@@ -377,5 +377,4 @@ def configure(
         if router is not None:
             telemetry._router = router
             router.add(telemetry)
-        propagate.set_global_textmap(settings.propagator)
     return telemetry
