@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -621,3 +622,39 @@ async def test_a_successful_call_records_no_error(
     assert "error.type" not in span.attributes
     assert not span.events
     assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_span_processors_see_the_open_span_and_export_an_sdk_readable_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    seen: dict[str, Any] = {}
+
+    class Enricher(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen["name"], seen["kind"] = span.name, span.kind
+            seen["method"] = span.attributes["http.request.method"]
+            span.set_attribute("tenant", "acme")  # a common processor pattern
+
+        def on_end(self, span: ReadableSpan) -> None:
+            seen["ended"] = span
+
+    t = configure("orders", "1", env={}, span_exporter=exporter,
+                  sampler=ParentBasedSampler(ALWAYS_ON), span_processors=[Enricher()])
+    try:
+        await call(TracingMiddleware(responder(200), t), http_scope("GET", "/orders/1"))
+    finally:
+        t.shutdown()
+    assert (seen["name"], seen["kind"], seen["method"]) == ("GET", SpanKind.SERVER, "GET")
+    span = only_span(exporter)
+    assert type(span) is ReadableSpan
+    assert seen["ended"] is span
+    assert span.attributes is not None
+    assert span.attributes["tenant"] == "acme"
+    assert span.end_time is not None
+    assert span.start_time is not None
+    assert span.end_time >= span.start_time
+    exported = json.loads(span.to_json())
+    assert exported["name"] == "GET /orders/{id}"
+    assert exported["attributes"]["http.route"] == "/orders/{id}"
