@@ -59,7 +59,8 @@ def test_no_endpoint_means_no_exporter() -> None:
     t = configure("orders", "1.0", env={})
     try:
         assert t.span_processors == ()
-        assert [type(r) for r in t.metric_readers] == [PrometheusReader]
+        assert isinstance(t.prometheus, PrometheusReader)
+        assert list(t.metric_readers) == [t.prometheus.reader]
         assert not t.logs_exported
     finally:
         t.shutdown()
@@ -93,7 +94,8 @@ def test_grpc_protocol_and_signal_endpoint_and_console() -> None:
     try:
         (processor,) = t.span_processors
         assert type(processor.span_exporter).__module__.endswith("grpc.trace_exporter")  # type: ignore[attr-defined]
-        assert [type(r) for r in t.metric_readers] == [PrometheusReader]
+        assert t.prometheus is not None
+        assert list(t.metric_readers) == [t.prometheus.reader]
     finally:
         t.shutdown(timeout_millis=1000)
 
