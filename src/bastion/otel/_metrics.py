@@ -144,9 +144,10 @@ _HISTOGRAMS: Final = (
 )
 
 
-def _add(dist: _Distribution, bounds: Sequence[float], value: float) -> None:
-    # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
-    dist.buckets[bisect_left(bounds, value)] += 1
+def _record(dist: _Distribution, bucket: int, value: float) -> None:
+    # `bucket` is bisect_left of the bounds: upper bounds are inclusive (OpenTelemetry
+    # and Prometheus `le`).
+    dist.buckets[bucket] += 1
     dist.sum += value
     # Comparisons, not min()/max(): this runs three times per request.
     if value < dist.min:  # noqa: PLR1730
@@ -237,6 +238,13 @@ class BuiltinMetrics:
         with self._lock:
             active.value += 1
 
+    def start(self, method: str, scheme: str) -> _Active:
+        """Count a request of (method, scheme) in flight; return its counter for `finished`."""
+        active = self._active.get((method, scheme)) or self.active(method, scheme)
+        with self._lock:
+            active.value += 1
+        return active
+
     def finished(
         self,
         active: _Active,
@@ -246,12 +254,16 @@ class BuiltinMetrics:
         response_bytes: int,
     ) -> None:
         """Count a request out of flight and record it, under one lock acquisition."""
+        # The bucket searches need no lock: only the additions do.
+        d = bisect_left(DURATION_BUCKETS, duration)
+        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes)
+        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes)
         with self._lock:
             active.value -= 1
             cell.count += 1
-            _add(cell.duration, DURATION_BUCKETS, duration)
-            _add(cell.request_size, BODY_SIZE_BUCKETS, request_bytes)
-            _add(cell.response_size, BODY_SIZE_BUCKETS, response_bytes)
+            _record(cell.duration, d, duration)
+            _record(cell.request_size, q, request_bytes)
+            _record(cell.response_size, r, response_bytes)
 
     # -- security (error path) -----------------------------------------------------------
 

@@ -128,6 +128,12 @@ class AdaptiveSampler(Sampler):
         self._tokens = tokens - 1.0
         return True
 
+    def keep_root(self) -> bool:
+        """Decide for one root span: True to keep it. `should_sample` without the result."""
+        now = self._clock()
+        with self._lock:
+            return self._keep(now)
+
     def should_sample(
         self,
         parent_context: Context | None,
@@ -139,9 +145,7 @@ class AdaptiveSampler(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         """Keep the root span when its share of the rate budget comes up."""
-        now = self._clock()
-        with self._lock:
-            keep = self._keep(now)
+        keep = self.keep_root()
         state = None
         if parent_context is not None:
             # Used without ParentBased, a child keeps its parent's trace state.

@@ -25,7 +25,7 @@ from typing import Final
 
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, attach, detach, get_current, set_value
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -39,6 +39,7 @@ from opentelemetry.util.types import AnyValue
 
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
+from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
 from bastion.redact import credential_names, redact_query
@@ -63,6 +64,8 @@ _MAX_TRACEPARENT = 512
 _MAX_TRACESTATE = 512
 _SAMPLED = Decision.RECORD_AND_SAMPLE
 _RECORD_ONLY = Decision.RECORD_ONLY
+_SAMPLE_RESULT = SamplingResult(_SAMPLED)
+_DROP_RESULT = SamplingResult(Decision.DROP)
 
 
 def _error_type(exc: BaseException) -> str:
@@ -138,6 +141,12 @@ class TracingMiddleware:
         self._credentials = credential_names(credential_params)
         self._metrics = telemetry.metrics
         self._sampler = telemetry.sampler
+        sampler = telemetry.sampler
+        self._adaptive = (
+            sampler.root
+            if isinstance(sampler, ParentBasedSampler) and isinstance(sampler.root, AdaptiveSampler)
+            else None
+        )
         self._propagator = telemetry.propagator
         ids = telemetry.tracer_provider.id_generator
         self._new_trace_id = ids.generate_trace_id
@@ -229,7 +238,13 @@ class TracingMiddleware:
             trace_id = self._new_trace_id()
             random_id = self._random_ids
             parent_or_none = None
-        result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
+        adaptive = self._adaptive
+        if adaptive is not None and parent_or_none is None:
+            # The default sampler on a root span: what ParentBased(Adaptive) decides,
+            # without building a SamplingResult.
+            result = _SAMPLE_RESULT if adaptive.keep_root() else _DROP_RESULT
+        else:
+            result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
         decision = result.decision
         span_context = SpanContext(
             trace_id,
@@ -262,8 +277,7 @@ class TracingMiddleware:
         token = attach(set_value(TELEMETRY_KEY, telemetry, set_span_in_context(span, parent_ctx)))
 
         metrics = self._metrics
-        active = metrics.active(method, scheme)
-        metrics.started(active)
+        active = metrics.start(method, scheme)
         status = 0
         response_bytes = 0
 
