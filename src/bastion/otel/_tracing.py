@@ -19,12 +19,14 @@ produced itself), and metrics go to pre-bound cells (see `bastion.otel._metrics`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from random import getrandbits
 from time import perf_counter, time_ns
 from typing import Final
 
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, attach, detach, get_current, set_value
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -66,6 +68,20 @@ _SAMPLED = Decision.RECORD_AND_SAMPLE
 _RECORD_ONLY = Decision.RECORD_ONLY
 _SAMPLE_RESULT = SamplingResult(_SAMPLED)
 _DROP_RESULT = SamplingResult(Decision.DROP)
+
+
+def _random_trace_id() -> int:
+    trace_id = getrandbits(128)
+    while not trace_id:  # pragma: no cover - one chance in 2**128
+        trace_id = getrandbits(128)
+    return trace_id
+
+
+def _random_span_id() -> int:
+    span_id = getrandbits(64)
+    while not span_id:  # pragma: no cover - one chance in 2**64
+        span_id = getrandbits(64)
+    return span_id
 
 
 def _error_type(exc: BaseException) -> str:
@@ -151,15 +167,21 @@ class TracingMiddleware:
         ids = telemetry.tracer_provider.id_generator
         self._new_trace_id = ids.generate_trace_id
         self._new_span_id = ids.generate_span_id
+        if type(ids) is RandomIdGenerator:
+            # The SDK's default draws from `random`: the same draws, without two calls.
+            self._new_trace_id = _random_trace_id
+            self._new_span_id = _random_span_id
         self._random_ids = ids.is_trace_id_random()
-        # TraceFlags for (sampled, random trace id), built once.
-        self._flags = {
-            (s, r): TraceFlags(
-                (TraceFlags.SAMPLED if s else 0) | (TraceFlags.RANDOM_TRACE_ID if r else 0)
+        # TraceFlags built once, indexed [sampled][random trace id].
+        self._flags = tuple(
+            tuple(
+                TraceFlags(
+                    (TraceFlags.SAMPLED if s else 0) | (TraceFlags.RANDOM_TRACE_ID if r else 0)
+                )
+                for r in (False, True)
             )
             for s in (False, True)
-            for r in (False, True)
-        }
+        )
         headers: dict[bytes, int] = {
             b"host": _HOST,
             b"user-agent": _USER_AGENT,
@@ -186,7 +208,6 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
-        start_ns = time_ns()
         telemetry = self.telemetry
         method = scope["method"]
         if method not in _KNOWN_METHODS:
@@ -250,7 +271,7 @@ class TracingMiddleware:
             trace_id,
             self._new_span_id(),
             is_remote=False,
-            trace_flags=self._flags[(decision is _SAMPLED, random_id)],
+            trace_flags=self._flags[decision is _SAMPLED][random_id],
             trace_state=result.trace_state,
         )
         span: ServerSpan | NonRecordingSpan
@@ -263,7 +284,8 @@ class TracingMiddleware:
                 span_context,
                 parent_or_none,
                 attributes,
-                start_ns,
+                # The wall clock of the start, read only for the few spans recorded.
+                time_ns() - int((perf_counter() - start) * 1e9),
                 resource=self._resource,
                 scope=self._scope,
                 processors=telemetry.span_processors,
@@ -281,13 +303,15 @@ class TracingMiddleware:
         status = 0
         response_bytes = 0
 
-        async def send_wrapper(message: Message) -> None:
+        # A plain function returning the server's awaitable: one coroutine per message
+        # fewer than an `async def` wrapper.
+        def send_wrapper(message: Message) -> Awaitable[None]:
             nonlocal status, response_bytes
             if message["type"] == "http.response.body":
                 response_bytes += len(message.get("body", b""))
             elif message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         inner_receive = receive
         if request_bytes < 0:
@@ -312,7 +336,6 @@ class TracingMiddleware:
         finally:
             detach(token)
             duration = perf_counter() - start
-            end_ns = time_ns()
             route = scope.get("bastion.route")
             design_error = scope.get("bastion.error")
             error_type: str | None = None
@@ -328,15 +351,18 @@ class TracingMiddleware:
                 error_type = str(status)
             elif error is not None:
                 error_type = _error_type(error)
-            cell = metrics.cell(
+            metrics.record(
+                active,
                 method,
                 route,
                 status,
-                scheme=scheme,
-                protocol_version=scope.get("http_version"),
-                error_type=error_type,
+                scheme,
+                scope.get("http_version"),
+                error_type,
+                duration,
+                request_bytes,
+                response_bytes,
             )
-            metrics.finished(active, cell, duration, request_bytes, response_bytes)
             if recording is not None:
                 self._finish(
                     recording,
@@ -346,7 +372,7 @@ class TracingMiddleware:
                     status=status,
                     error=error,
                     error_type=error_type,
-                    end_ns=end_ns,
+                    end_ns=time_ns(),
                 )
 
     def _extract_w3c(
