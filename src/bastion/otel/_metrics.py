@@ -144,18 +144,6 @@ _HISTOGRAMS: Final = (
 )
 
 
-def _record(dist: _Distribution, bucket: int, value: float) -> None:
-    # `bucket` is bisect_left of the bounds: upper bounds are inclusive (OpenTelemetry
-    # and Prometheus `le`).
-    dist.buckets[bucket] += 1
-    dist.sum += value
-    # Comparisons, not min()/max(): this runs three times per request.
-    if value < dist.min:  # noqa: PLR1730
-        dist.min = value
-    if value > dist.max:  # noqa: PLR1730
-        dist.max = value
-
-
 class BuiltinMetrics:
     """The instruments every Bastion app records; one per `Telemetry`.
 
@@ -258,12 +246,32 @@ class BuiltinMetrics:
         d = bisect_left(DURATION_BUCKETS, duration)
         q = bisect_left(BODY_SIZE_BUCKETS, request_bytes)
         r = bisect_left(BODY_SIZE_BUCKETS, response_bytes)
+        # Written out rather than three calls of a helper: this runs on every request.
+        # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
         with self._lock:
             active.value -= 1
             cell.count += 1
-            _record(cell.duration, d, duration)
-            _record(cell.request_size, q, request_bytes)
-            _record(cell.response_size, r, response_bytes)
+            dist = cell.duration
+            dist.buckets[d] += 1
+            dist.sum += duration
+            if duration < dist.min:  # noqa: PLR1730
+                dist.min = duration
+            if duration > dist.max:  # noqa: PLR1730
+                dist.max = duration
+            dist = cell.request_size
+            dist.buckets[q] += 1
+            dist.sum += request_bytes
+            if request_bytes < dist.min:  # noqa: PLR1730
+                dist.min = request_bytes
+            if request_bytes > dist.max:  # noqa: PLR1730
+                dist.max = request_bytes
+            dist = cell.response_size
+            dist.buckets[r] += 1
+            dist.sum += response_bytes
+            if response_bytes < dist.min:  # noqa: PLR1730
+                dist.min = response_bytes
+            if response_bytes > dist.max:  # noqa: PLR1730
+                dist.max = response_bytes
 
     def record(
         self,
@@ -289,34 +297,7 @@ class BuiltinMetrics:
                 protocol_version=protocol_version,
                 error_type=error_type,
             )
-        d = bisect_left(DURATION_BUCKETS, duration)
-        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes)
-        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes)
-        # Written out rather than three calls of _record: this runs on every request.
-        with self._lock:
-            active.value -= 1
-            cell.count += 1
-            dist = cell.duration
-            dist.buckets[d] += 1
-            dist.sum += duration
-            if duration < dist.min:  # noqa: PLR1730
-                dist.min = duration
-            if duration > dist.max:  # noqa: PLR1730
-                dist.max = duration
-            dist = cell.request_size
-            dist.buckets[q] += 1
-            dist.sum += request_bytes
-            if request_bytes < dist.min:  # noqa: PLR1730
-                dist.min = request_bytes
-            if request_bytes > dist.max:  # noqa: PLR1730
-                dist.max = request_bytes
-            dist = cell.response_size
-            dist.buckets[r] += 1
-            dist.sum += response_bytes
-            if response_bytes < dist.min:  # noqa: PLR1730
-                dist.min = response_bytes
-            if response_bytes > dist.max:  # noqa: PLR1730
-                dist.max = response_bytes
+        self.finished(active, cell, duration, request_bytes, response_bytes)
 
     # -- security (error path) -----------------------------------------------------------
 
