@@ -52,7 +52,7 @@ from bastion.security import (
     secure,
 )
 from bastion.security.design import rate_limits, requirements, scheme_kinds
-from bastion.types import ASGIApp, HTTPMiddleware, Receive, Refusal, Scope, Send
+from bastion.types import ASGIApp, ErrorNote, HTTPMiddleware, Receive, Refusal, Scope, Send
 
 if TYPE_CHECKING:
     from bastion.config import Config
@@ -131,7 +131,8 @@ class App:
             request_log if isinstance(request_log, RequestLogOptions) else RequestLogOptions()
         )
         self._observability = observability
-        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger)
+        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger,
+                               tracer=self.telemetry.tracer)
         self._health = health_app(self.checker, version=self.version,
                                   is_draining=lambda: self.draining)
         self.profiling = Profiling()
@@ -409,7 +410,7 @@ class App:
                 status, name, message, headers = answer
                 error_id = _new_id()
                 await send_error(send, status, error_body(name, error_id, message), headers,
-                                 scope, error=(name, error_id))
+                                 scope, error=ErrorNote(name, error_id, exc))
                 return
         await self.admin_app(scope, receive, send)
 

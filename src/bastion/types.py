@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bastion.endpoint import MethodInfo
     from bastion.log import Logger
 
 __all__ = [
+    "ERROR_SCOPE_KEY",
     "ASGIApp",
     "Endpoint",
     "EndpointMiddleware",
+    "ErrorNote",
     "HTTPMiddleware",
     "Message",
     "Receive",
@@ -36,6 +38,23 @@ Endpoint = Callable[[Any], Awaitable[Any]]
 EndpointMiddleware = Callable[[Endpoint, "MethodInfo"], Endpoint]
 #: Wraps the ASGI app; `app.use(mw)` calls `mw(inner_app)` once at startup.
 HTTPMiddleware = Callable[[ASGIApp], ASGIApp]
+
+
+class ErrorNote(NamedTuple):
+    """The error a response carries, left in the ASGI scope by whoever answered it.
+
+    The request log writes its name and id on the `end` line; the tracing middleware
+    sets `error.type` to its name and records `error` (the exception a method raised,
+    when there is one) on the server span.
+    """
+
+    name: str
+    id: str
+    error: BaseException | None = None
+
+
+#: The scope key of a response's `ErrorNote`.
+ERROR_SCOPE_KEY = "bastion.error"
 
 
 @dataclass(frozen=True, slots=True)

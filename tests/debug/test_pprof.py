@@ -9,16 +9,17 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from bastion import log
 from bastion._asgi import local_path, respond_json
 from bastion.debug import ProfilerBusyError, Profiling, debug_app, pprof_app
 from bastion.types import ASGIApp, Receive, Scope, Send
-from tests.support.servers import free_port, wait_for_port
+from tests.support.pprof import decode_profile
+from tests.support.threaded import serve_in_thread
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:
@@ -51,24 +52,11 @@ def service_app(debug: ASGIApp) -> ASGIApp:
 
 @pytest.fixture
 def live_server() -> Iterator[str]:
-    """The service served by a real uvicorn on 127.0.0.1, in a thread with its own loop."""
-    port = free_port()
+    """The service served by Bastion's server on 127.0.0.1, in a thread with its own loop."""
     logger = log.Logger(stream=None, format="json", sync=True)
-    config = uvicorn.Config(
-        service_app(debug_app(logger, profiling=Profiling(interval=0.005))),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        ws="none",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = service_app(debug_app(logger, profiling=Profiling(interval=0.005)))
+    with serve_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def profile_while_busy(base: str, params: dict[str, str]) -> httpx.Response:
@@ -99,6 +87,53 @@ async def test_a_cpu_profile_of_the_live_process_names_the_busy_handler(live_ser
     )
     assert in_handler > 0.5 * sum(busiest["weights"])
     assert any(f["name"] == "spin_in_busy_handler" and f["file"] == __file__ for f in frames)
+
+
+def _names(profile: Any) -> dict[int, str]:
+    strings = list(profile.string_table)
+    return {f.id: strings[f.name] for f in profile.function}
+
+
+def _leaf_function(profile: Any, sample: Any) -> int:
+    locations = {loc.id: loc for loc in profile.location}
+    return int(locations[sample.location_id[0]].line[0].function_id)
+
+
+@pytest.mark.integration
+async def test_a_pprof_cpu_profile_decodes_with_pprofs_schema(live_server: str) -> None:
+    response = await profile_while_busy(live_server, {"seconds": "2", "format": "pprof"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "profile.pb.gz" in response.headers["content-disposition"]
+    assert response.content[:2] == b"\x1f\x8b"  # gzip, as Go serves it
+    profile = decode_profile(response.content)
+    strings = list(profile.string_table)
+    types = [(strings[t.type], strings[t.unit]) for t in profile.sample_type]
+    assert types == [("samples", "count"), ("cpu", "nanoseconds")]
+    assert (strings[profile.period_type.type], profile.period) == ("cpu", 5_000_000)
+    assert 1.9e9 < profile.duration_nanos < 3e9
+    assert profile.time_nanos > 1.6e18
+    names = _names(profile)
+    busy = {i for i, name in names.items() if name == "spin_in_busy_handler"}
+    (busy_id,) = busy
+    (function,) = [f for f in profile.function if f.id == busy_id]
+    assert strings[function.filename] == __file__
+    assert function.start_line == spin_in_busy_handler.__code__.co_firstlineno
+    # Most CPU went to the handler; stacks are leaf first, root last.
+    total = sum(s.value[1] for s in profile.sample)
+    locations = {loc.id: loc for loc in profile.location}
+    in_handler = sum(
+        s.value[1]
+        for s in profile.sample
+        if any(locations[i].line[0].function_id == busy_id for i in s.location_id)
+    )
+    assert in_handler > 0.5 * total
+    deepest = [s for s in profile.sample if _leaf_function(profile, s) in busy]
+    assert deepest or any(
+        names[_leaf_function(profile, s)] in ("<genexpr>", "perf_counter") for s in profile.sample
+    )
+    labels = {strings[label.key] for s in profile.sample for label in s.label}
+    assert labels == {"thread"}
 
 
 @pytest.mark.integration
@@ -194,6 +229,49 @@ async def test_the_heap_diff_shows_a_deliberate_allocation() -> None:
     gc.collect()
 
 
+async def test_the_heap_in_pprof_format_shows_a_deliberate_allocation() -> None:
+    async with client(pprof_app()) as c:
+        try:
+            await c.get("/debug/pprof/heap")  # tracing starts here
+            kept = allocate_on_purpose()
+            response = await c.get("/debug/pprof/heap", params={"format": "pprof"})
+        finally:
+            await c.get("/debug/pprof/heap", params={"stop": "1"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    profile = decode_profile(response.content)
+    strings = list(profile.string_table)
+    types = [(strings[t.type], strings[t.unit]) for t in profile.sample_type]
+    assert types == [("inuse_objects", "count"), ("inuse_space", "bytes")]
+    names = _names(profile)
+    site = f"test_pprof.py:{ALLOCATION_LINE}"
+    at_site = [s for s in profile.sample if names[_leaf_function(profile, s)] == site]
+    assert sum(s.value[1] for s in at_site) > 2.9 * 2**20
+    assert sum(s.value[0] for s in at_site) >= 3000
+    del kept
+    gc.collect()
+
+
+@pytest.mark.parametrize("name", ["allocs", "block", "mutex", "threadcreate", "symbol", "trace"])
+async def test_go_profiles_python_cannot_provide_say_why_and_what_instead(name: str) -> None:
+    async with client(pprof_app()) as c:
+        response = await c.get(f"/debug/pprof/{name}")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["error"] == f"profile {name!r} is not available in a Python process"
+    assert len(body["why"]) > 20
+    assert body["instead"]
+    assert all(page.startswith("/debug/pprof/") for page in body["instead"])
+    async with client(pprof_app()) as c:
+        try:
+            for page in body["instead"]:
+                if "seconds=" not in page:  # the CPU profile would take 30 s
+                    assert (await c.get(page)).status_code == 200
+        finally:
+            await c.get("/debug/pprof/heap", params={"stop": "1"})
+    assert not tracemalloc.is_tracing()
+
+
 async def blocked_on_purpose(event: asyncio.Event) -> None:
     await event.wait()
 
@@ -232,12 +310,13 @@ async def test_the_index_and_cmdline() -> None:
         index = await c.get("/debug/pprof/")
         bare = await c.get("/debug/pprof")
         cmdline = await c.get("/debug/pprof/cmdline")
-        unknown = await c.get("/debug/pprof/block")
+        unknown = await c.get("/debug/pprof/nonsense")
         elsewhere = await c.get("/metrics")
         post = await c.post("/debug/pprof/heap")
     assert index.status_code == bare.status_code == 200
     assert index.headers["content-type"].startswith("text/html")
-    for page in ("profile?seconds=30", "heap", "tasks", "cmdline"):
+    pages = ("profile?seconds=30", "heap", "tasks", "cmdline")
+    for page in (*pages, "profile?seconds=30&amp;format=pprof", "heap?format=pprof"):
         assert f'href="/debug/pprof/{page}"' in index.text
     assert cmdline.status_code == 200
     assert "pytest" in cmdline.text

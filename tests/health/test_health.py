@@ -15,6 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion import log
 from bastion.errors import ConfigError
@@ -28,6 +32,7 @@ from bastion.health import (
     SQLPinger,
     health_app,
 )
+from bastion.otel import ParentBasedSampler, Telemetry, configure
 from bastion.types import ASGIApp
 from tests.support.servers import RedisServer, free_port
 
@@ -178,11 +183,32 @@ async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> 
         response = await c.get("/healthz")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {
-        "uptime": 42,
-        "version": "1.2.3",
-        "status": {"database": "OK", "cache": "NOT OK"},
-    }
+    # Clue's body byte for byte: struct order, dependencies sorted, Go's newline.
+    assert response.content == (
+        b'{"uptime":42,"version":"1.2.3","status":{"cache":"NOT OK","database":"OK"}}\n'
+    )
+
+
+async def test_healthz_body_without_dependencies_is_clues() -> None:
+    app = health_app(Checker(), version="1.0.0")
+    async with client(app) as c:
+        response = await c.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b'{"uptime":0,"version":"1.0.0"}\n'
+
+
+async def test_healthz_escapes_html_characters_as_go_does() -> None:
+    app = health_app(Checker(Check("a<b>&c", _ok)), version="1")
+    async with client(app) as c:
+        response = await c.get("/healthz")
+    assert response.content == (
+        b'{"uptime":0,"version":"1","status":{"a\\u003cb\\u003e\\u0026c":"OK"}}\n'
+    )
+    assert response.json()["status"] == {"a<b>&c": "OK"}
+
+
+async def _ok() -> None:
+    return None
 
 
 async def test_healthz_answers_200_when_every_dependency_is_ok() -> None:
@@ -248,9 +274,17 @@ async def test_other_paths_are_404_and_other_methods_405() -> None:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    #: The headers of every request the upstream received, across instances.
+    seen: list[dict[str, str]] = []  # noqa: RUF012 - shared on purpose, reset per test
+
     def do_GET(self) -> None:
-        status = 200 if self.path == "/livez" else 500
+        _Handler.seen.append({k.lower(): v for k, v in self.headers.items()})
+        status = {"/livez": 200, "/moved": 302, "/not-modified": 304, "/missing": 404}.get(
+            self.path, 500
+        )
         self.send_response(status)
+        if status == 302:
+            self.send_header("location", "/elsewhere")
         self.send_header("content-length", "0")
         self.end_headers()
 
@@ -281,6 +315,7 @@ class Upstream:
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
+    _Handler.seen.clear()
     server = Upstream()
     server.start()
     yield server
@@ -308,6 +343,50 @@ async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) 
             await pinger.ping()
     finally:
         await pinger.aclose()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("path", "healthy"), [("/moved", True), ("/not-modified", True),
+                                               ("/missing", False)])
+async def test_http_pinger_treats_2xx_and_3xx_as_healthy(
+    upstream: Upstream, path: str, healthy: bool
+) -> None:
+    pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}", path)
+    try:
+        if healthy:
+            await pinger.ping()
+        else:
+            with pytest.raises(PingError, match="status 404"):
+                await pinger.ping()
+    finally:
+        await pinger.aclose()
+
+
+@pytest.mark.integration
+async def test_http_pinger_propagates_the_ping_span(
+    upstream: Upstream, telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
+    async with Checker(pinger, tracer=telemetry.tracer) as checker:
+        assert (await checker.check()).healthy
+    (ping,) = exporter.get_finished_spans()
+    assert ping.context is not None
+    (headers,) = _Handler.seen
+    ids = f"{ping.context.trace_id:032x}-{ping.context.span_id:016x}"
+    assert ping.context.trace_flags.sampled
+    assert headers["traceparent"] == f"00-{ids}-{int(ping.context.trace_flags):02x}"
+
+
+@pytest.mark.integration
+async def test_http_pinger_outside_a_span_sends_no_traceparent(upstream: Upstream) -> None:
+    pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
+    try:
+        assert not trace.get_current_span().get_span_context().is_valid
+        await pinger.ping()
+    finally:
+        await pinger.aclose()
+    (headers,) = _Handler.seen
+    assert "traceparent" not in headers
 
 
 @pytest.mark.integration
@@ -368,3 +447,77 @@ async def test_a_storm_of_http_probes_hits_the_dependency_once() -> None:
         responses = await asyncio.gather(*(c.get("/healthz") for _ in range(30)))
     assert {r.status_code for r in responses} == {200}
     assert len(hits) == 1
+
+
+# -- ping spans ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def telemetry(exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
+    t = configure(
+        "orders",
+        "1",
+        env={},
+        span_exporter=exporter,
+        sampler=ParentBasedSampler(ALWAYS_ON),
+        install_globals=False,
+    )
+    yield t
+    t.shutdown()
+
+
+async def test_each_ping_is_a_client_span_with_its_outcome(
+    telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    database, cache = Counter("database"), Counter("cache")
+    cache.healthy = False
+    checker = Checker(database, cache, tracer=telemetry.tracer)
+    await checker.check()
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"health.ping.database", "health.ping.cache"}
+    ok, failed = spans["health.ping.database"], spans["health.ping.cache"]
+    assert ok.kind is SpanKind.CLIENT
+    assert ok.status.status_code is StatusCode.OK
+    assert ok.parent is None
+    assert dict(ok.attributes or {}) == {"name": "health.ping.database"}
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description == "ping failed"
+    (event,) = failed.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert event.attributes["exception.message"] == "RuntimeError: cache is down"
+
+
+async def test_ping_spans_link_to_the_probe_that_started_the_round(
+    telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    checker = Checker(Counter("database"), tracer=telemetry.tracer, cache_ttl=0)
+    with telemetry.tracer.start_as_current_span("GET /healthz") as probe:
+        await checker.check()
+    (ping,) = [s for s in exporter.get_finished_spans() if s.name == "health.ping.database"]
+    (link,) = ping.links
+    assert link.context.trace_id == probe.get_span_context().trace_id
+    assert link.context.span_id == probe.get_span_context().span_id
+    # A round of its own: a new trace, not a child of the probe.
+    assert ping.context is not None
+    assert ping.context.trace_id != probe.get_span_context().trace_id
+
+
+async def test_a_probe_traceparent_links_the_pings_when_probes_are_not_traced(
+    telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    app = health_app(Checker(Counter("database"), tracer=telemetry.tracer), version="1")
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with client(app) as c:
+        response = await c.get("/healthz", headers={"traceparent": parent})
+    assert response.status_code == 200
+    (ping,) = exporter.get_finished_spans()
+    (link,) = ping.links
+    assert link.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    assert link.context.span_id == 0xB7AD6B7169203331

@@ -1,6 +1,6 @@
 """The traced client's log lines, as Clue's `log.Client`: failed calls are errors.
 
-The called service is a real uvicorn server on 127.0.0.1; the lines are read from a real
+The called service is a real server on 127.0.0.1; the lines are read from a real
 Logger. Tracing details of the client are in test_client.py.
 """
 

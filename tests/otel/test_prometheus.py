@@ -1,7 +1,9 @@
-"""Prometheus text exposition: name mapping, a golden rendering, escaping, the ASGI endpoint."""
+"""Prometheus exposition: name mapping, a golden rendering, escaping, promtool, the endpoint."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -56,10 +58,12 @@ def test_rendering_of_the_request_duration_histogram(telemetry: Telemetry) -> No
 
     assert telemetry.prometheus is not None
     text = telemetry.prometheus.render().decode()
+    # prometheus_client writes labels sorted and values as floats, as Prometheus' own
+    # clients do.
     labels = (
-        'http_request_method="GET",url_scheme="http",http_route="/orders/{id}",'
-        'http_response_status_code="200",network_protocol_version="1.1"'
+        'http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}",'
     )
+    tail = 'network_protocol_version="1.1",url_scheme="http"'
     bounds = [
         "0.005",
         "0.01",
@@ -70,11 +74,11 @@ def test_rendering_of_the_request_duration_histogram(telemetry: Telemetry) -> No
         "0.25",
         "0.5",
         "0.75",
-        "1",
+        "1.0",
         "2.5",
-        "5",
+        "5.0",
         "7.5",
-        "10",
+        "10.0",
         "+Inf",
     ]
     cumulative = [1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 4]
@@ -82,17 +86,17 @@ def test_rendering_of_the_request_duration_histogram(telemetry: Telemetry) -> No
         "# HELP http_server_request_duration_seconds Duration of HTTP server requests.",
         "# TYPE http_server_request_duration_seconds histogram",
         *(
-            f'http_server_request_duration_seconds_bucket{{{labels},le="{le}"}} {n}'
+            f'http_server_request_duration_seconds_bucket{{{labels}le="{le}",{tail}}} {n}.0'
             for le, n in zip(bounds, cumulative, strict=True)
         ),
-        f"http_server_request_duration_seconds_sum{{{labels}}} 12.604",
-        f"http_server_request_duration_seconds_count{{{labels}}} 4",
+        f"http_server_request_duration_seconds_count{{{labels}{tail}}} 4.0",
+        f"http_server_request_duration_seconds_sum{{{labels}{tail}}} 12.604",
     ]
     assert _family(text, "http_server_request_duration_seconds") == expected
     assert "# TYPE http_server_active_requests gauge" in text
-    assert 'http_server_active_requests{http_request_method="GET",url_scheme="http"} 0' in text
+    assert 'http_server_active_requests{http_request_method="GET",url_scheme="http"} 0.0' in text
     assert "# TYPE http_server_response_body_size_bytes histogram" in text
-    assert f"http_server_response_body_size_bytes_sum{{{labels}}} 2048" in text
+    assert f"http_server_response_body_size_bytes_sum{{{labels}{tail}}} 2048.0" in text
     assert text.startswith("# HELP target_info")
     assert 'service_name="orders"' in text
     assert text.endswith("\n")
@@ -103,19 +107,71 @@ def test_counters_gauges_and_escaping(telemetry: Telemetry) -> None:
     meter.create_counter("orders.created", unit="{order}", description='Orders "created"\nok').add(
         2, {"customer.tier": 'gold "vip"\\x\n'}
     )
-    meter.create_up_down_counter("orders.open").add(-3, {"ok": True})
+    meter.create_up_down_counter("orders.open", description="Open orders.").add(-3, {"ok": True})
 
     assert telemetry.prometheus is not None
     text = telemetry.prometheus.render().decode()
     assert '# HELP orders_created_total Orders "created"\\nok' in text
     assert "# TYPE orders_created_total counter" in text
-    assert 'orders_created_total{customer_tier="gold \\"vip\\"\\\\x\\n"} 2' in text
+    assert 'orders_created_total{customer_tier="gold \\"vip\\"\\\\x\\n"} 2.0' in text
     assert "# TYPE orders_open gauge" in text
-    assert 'orders_open{ok="true"} -3' in text
+    assert 'orders_open{ok="true"} -3.0' in text
+    assert promtool(text) == (0, "")
 
 
 def test_empty_collection_renders_nothing() -> None:
     assert render(None) == ""
+
+
+def promtool(text: str) -> tuple[int, str]:
+    """Run `promtool check metrics` on an exposition; return its exit status and output."""
+    exe = shutil.which("promtool")
+    if exe is None:
+        raise RuntimeError("promtool is not installed: `apt-get install prometheus`")
+    done = subprocess.run(
+        [exe, "check", "metrics"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr).decode().strip()
+
+
+@pytest.mark.integration
+async def test_an_apps_metrics_pass_promtool() -> None:
+    import bastion
+    from bastion.dsl import API, GET, HTTP, Attribute, Method, Payload, Result, Service, String
+    from bastion.testing import TestClient
+
+    with API("shop") as api:
+        pass
+    with Service("items"), Method("show"):
+        with Payload():
+            Attribute("id", String)
+        Result(String)
+        with HTTP():
+            GET("/items/{id}")
+
+    class Items:
+        async def show(self, p: object) -> str:
+            return "item"
+
+    app = bastion.App(api, {"items": Items()}, request_log=False)
+    async with TestClient(app) as client:
+        for path in ("/items/1", "/items/2", "/nowhere", "/items/3?x=1"):
+            await client.get(path)
+    app.telemetry.metrics.auth_failure("api_key", "invalid")
+    assert app.telemetry.prometheus is not None
+    text = app.telemetry.prometheus.render().decode()
+    assert 'http_route="/items/{id}"' in text
+    assert promtool(text) == (0, "")
+    openmetrics, content_type = app.telemetry.prometheus.exposition(
+        "application/openmetrics-text; version=1.0.0"
+    )
+    assert content_type.startswith("application/openmetrics-text")
+    assert openmetrics.endswith(b"# EOF\n")
+    app.telemetry.shutdown()
 
 
 async def test_metrics_app_serves_the_text_format(telemetry: Telemetry) -> None:
@@ -125,7 +181,7 @@ async def test_metrics_app_serves_the_text_format(telemetry: Telemetry) -> None:
         response = await client.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"] == CONTENT_TYPE
-        assert 'bastion_auth_failures_total{scheme="jwt",reason="invalid"} 1' in response.text
+        assert 'bastion_auth_failures_total{reason="invalid",scheme="jwt"} 1.0' in response.text
 
         head = await client.head("/metrics")
         assert head.status_code == 200

@@ -1,4 +1,4 @@
-"""A real Prometheus server scrapes /metrics of an app served by uvicorn on 127.0.0.1."""
+"""A real Prometheus server scrapes /metrics of an app served by Bastion's server on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import Iterable
@@ -58,7 +59,8 @@ def test_no_endpoint_means_no_exporter() -> None:
     t = configure("orders", "1.0", env={})
     try:
         assert t.span_processors == ()
-        assert [type(r) for r in t.metric_readers] == [PrometheusReader]
+        assert isinstance(t.prometheus, PrometheusReader)
+        assert list(t.metric_readers) == [t.prometheus.reader]
         assert not t.logs_exported
     finally:
         t.shutdown()
@@ -92,7 +94,8 @@ def test_grpc_protocol_and_signal_endpoint_and_console() -> None:
     try:
         (processor,) = t.span_processors
         assert type(processor.span_exporter).__module__.endswith("grpc.trace_exporter")  # type: ignore[attr-defined]
-        assert [type(r) for r in t.metric_readers] == [PrometheusReader]
+        assert t.prometheus is not None
+        assert list(t.metric_readers) == [t.prometheus.reader]
     finally:
         t.shutdown(timeout_millis=1000)
 
@@ -157,6 +160,58 @@ def test_w3c_propagators_are_installed_globally() -> None:
     t = configure("orders", "1.0", env={})
     try:
         assert propagate.get_global_textmap().fields == {"traceparent", "tracestate", "baggage"}
+    finally:
+        t.shutdown()
+
+
+def test_each_app_keeps_its_own_propagators() -> None:
+    # Configuring b used to replace the global propagator: a then injected b's headers.
+    a = configure("a", "1", env={"OTEL_PROPAGATORS": "tracecontext"}, sampler=ALWAYS_ON)
+    b = configure("b", "1", env={"OTEL_PROPAGATORS": "baggage"}, sampler=ALWAYS_ON)
+    try:
+        for telemetry, expected in ((a, {"traceparent"}), (b, set())):
+            headers: dict[str, str] = {}
+            with telemetry.activate(), telemetry.tracer.start_as_current_span("call"):
+                propagate.inject(headers)
+            assert set(headers) == expected, telemetry
+            with telemetry.activate():
+                assert propagate.get_global_textmap().fields == telemetry.propagator.fields
+        incoming = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+        with a.activate():
+            parent = trace.get_current_span(propagate.extract(incoming)).get_span_context()
+            assert parent.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+        with b.activate():
+            ignored = trace.get_current_span(propagate.extract(incoming)).get_span_context()
+            assert not ignored.is_valid
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
+def test_the_global_tracer_decorates_functions_and_coroutines_lazily() -> None:
+    tracer = trace.get_tracer("orders.jobs")
+
+    # Decorated before any app exists, as module-level code does.
+    @tracer.start_as_current_span("sync-job")
+    def sync_job() -> int:
+        return trace.get_current_span().get_span_context().span_id
+
+    @tracer.start_as_current_span("async-job")
+    async def async_job() -> int:
+        await asyncio.sleep(0)
+        return trace.get_current_span().get_span_context().span_id
+
+    exporter = InMemorySpanExporter()
+    t = configure("jobs", "1", env={}, span_exporter=exporter, sampler=ALWAYS_ON)
+    try:
+        with t.activate():
+            inside_sync = sync_job()
+            inside_async = asyncio.run(async_job())
+        spans = {s.name: s for s in exporter.get_finished_spans()}
+        assert set(spans) == {"sync-job", "async-job"}
+        assert spans["sync-job"].context.span_id == inside_sync  # type: ignore[union-attr]
+        # The span covers the awaited body, not just the creation of the coroutine.
+        assert spans["async-job"].context.span_id == inside_async  # type: ignore[union-attr]
     finally:
         t.shutdown()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -533,3 +534,127 @@ def test_redact_query_keeps_unrelated_text_untouched() -> None:
     assert redact_query(query, credential_names(["SHARD"])) == (
         "q=a%20b&tokenizer=x&shard=REDACTED"
     )
+
+
+# -- design errors on the server span -------------------------------------------------------
+
+
+def _failing_app(telemetry: Telemetry) -> ASGIApp:
+    import bastion
+    from bastion.dsl import (
+        API,
+        GET,
+        HTTP,
+        Attribute,
+        Error,
+        Method,
+        Param,
+        Payload,
+        Response,
+        Service,
+        StatusConflict,
+        StatusNotFound,
+        String,
+    )
+
+    with API("shop") as api:
+        pass
+    with Service("items"):
+        Error("not_found")
+        Error("conflict")
+        Error("broken", fault=True)
+        with Method("fail"):
+            with Payload():
+                Attribute("how", String)
+            with HTTP():
+                GET("/fail")
+                Param("how")
+                Response("not_found", StatusNotFound)
+                Response("conflict", StatusConflict)
+
+    class Items:
+        async def fail(self, p: Any) -> None:
+            if p.how == "fine":
+                return
+            raise bastion.make_error(p.how, f"failed with {p.how}")
+
+    return bastion.App(api, {"items": Items()}, telemetry=telemetry, request_log=False,
+                       openapi_path=None, docs_path=None)
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "failed"),
+    [("not_found", 404, False), ("conflict", 409, False), ("broken", 500, True)],
+)
+async def test_a_design_error_is_recorded_on_the_span_whatever_its_status(
+    telemetry: Telemetry, exporter: InMemorySpanExporter, how: str, status: int, failed: bool
+) -> None:
+    from bastion.testing import TestClient
+
+    async with TestClient(_failing_app(telemetry)) as client:
+        response = await client.get("/fail", params={"how": how})
+    assert response.status_code == status
+    span = only_span(exporter)
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == how
+    assert span.attributes["http.response.status_code"] == status
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes is not None
+    assert event.attributes["exception.message"] == f"failed with {how}"
+    # A 4xx is the client's error: the server span is not marked failed (HTTP conventions).
+    expected = StatusCode.ERROR if failed else StatusCode.UNSET
+    assert span.status.status_code is expected
+    if failed:
+        assert span.status.description == f"broken: failed with {how}"
+
+
+async def test_a_successful_call_records_no_error(
+    telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    from bastion.testing import TestClient
+
+    async with TestClient(_failing_app(telemetry)) as client:
+        response = await client.get("/fail", params={"how": "fine"})
+    assert response.status_code == 204
+    span = only_span(exporter)
+    assert span.attributes is not None
+    assert "error.type" not in span.attributes
+    assert not span.events
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_span_processors_see_the_open_span_and_export_an_sdk_readable_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    seen: dict[str, Any] = {}
+
+    class Enricher(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen["name"], seen["kind"] = span.name, span.kind
+            seen["method"] = span.attributes["http.request.method"]
+            span.set_attribute("tenant", "acme")  # a common processor pattern
+
+        def on_end(self, span: ReadableSpan) -> None:
+            seen["ended"] = span
+
+    t = configure("orders", "1", env={}, span_exporter=exporter,
+                  sampler=ParentBasedSampler(ALWAYS_ON), span_processors=[Enricher()])
+    try:
+        await call(TracingMiddleware(responder(200), t), http_scope("GET", "/orders/1"))
+    finally:
+        t.shutdown()
+    assert (seen["name"], seen["kind"], seen["method"]) == ("GET", SpanKind.SERVER, "GET")
+    span = only_span(exporter)
+    assert type(span) is ReadableSpan
+    assert seen["ended"] is span
+    assert span.attributes is not None
+    assert span.attributes["tenant"] == "acme"
+    assert span.end_time is not None
+    assert span.start_time is not None
+    assert span.end_time >= span.start_time
+    exported = json.loads(span.to_json())
+    assert exported["name"] == "GET /orders/{id}"
+    assert exported["attributes"]["http.route"] == "/orders/{id}"

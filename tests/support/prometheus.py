@@ -15,7 +15,6 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from tests.support.servers import free_port, wait_for_port
+from tests.support.threaded import serve_in_thread
 
 __all__ = ["PrometheusServer", "asgi_server", "prometheus_server"]
 
@@ -159,17 +158,6 @@ def prometheus_server(
 
 @contextlib.contextmanager
 def asgi_server(app: Any) -> Iterator[int]:
-    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yield the port."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    try:
-        wait_for_port(port)
+    """Serve an ASGI app with Bastion's server on a free 127.0.0.1 port; yield the port."""
+    with serve_in_thread(app) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -1,13 +1,18 @@
 """Profiling endpoints under `/debug/pprof/`, Go's net/http/pprof for a Python service.
 
 - `profile?seconds=N`: CPU profile of every thread of the live process (default 30 s,
-  at most 120 s) as speedscope JSON, `format=html` (pyinstrument's flame view) or
-  `format=text`; `mode=wall` weights samples by elapsed instead of CPU time. One at a
+  at most 120 s) as speedscope JSON, `format=html` (pyinstrument's flame view),
+  `format=text` or `format=pprof` (gzipped `profile.proto`, for `go tool pprof` and
+  Pyroscope); `mode=wall` weights samples by elapsed instead of CPU time. One at a
   time: a second request gets 409.
 - `heap`: top allocation sites (tracemalloc, started on first use); `diff=1` compares
-  with the previous snapshot; `stop=1` ends tracing.
+  with the previous snapshot; `stop=1` ends tracing; `format=pprof` is the live heap
+  as a gzipped `profile.proto`.
 - `tasks` (alias `goroutine`): every asyncio task and every thread, with its stack.
 - `cmdline`: the command line, arguments separated by NUL bytes.
+
+Go's `allocs`, `block`, `mutex`, `threadcreate`, `symbol` and `trace` have no Python
+equivalent: they answer 404 with a JSON body that says why and what to use instead.
 
 These endpoints show a process's internals: serve them on the admin listener, or behind
 a security scheme (see `bastion.debug.debug_app`).
@@ -38,6 +43,8 @@ from bastion.debug._pprof_dump import (
     format_stacks,
     redacted_argv,
 )
+from bastion.debug._pprof_proto import CONTENT_TYPE as PPROF_CONTENT_TYPE
+from bastion.debug._pprof_proto import cpu_pprof, heap_pprof
 from bastion.debug._pprof_sampler import (
     CPUProfile,
     Mode,
@@ -61,7 +68,36 @@ __all__ = [
 #: Where `pprof_app` serves its pages.
 PPROF_PREFIX = "/debug/pprof"
 
-_FORMATS = {"speedscope", "html", "text"}
+_FORMATS = {"speedscope", "html", "text", "pprof"}
+
+#: Go's profiles that Bastion cannot provide: why, and what to use instead.
+UNAVAILABLE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "allocs": (
+        "CPython keeps no sample of past allocations, only of live blocks (tracemalloc)",
+        ("heap", "heap?diff=1", "heap?format=pprof"),
+    ),
+    "block": (
+        "CPython records no time spent blocked on channels or locks; wall-clock samples "
+        "show where threads wait",
+        ("profile?seconds=30&mode=wall", "tasks"),
+    ),
+    "mutex": (
+        "CPython records no lock contention; wall-clock samples show threads waiting on locks",
+        ("profile?seconds=30&mode=wall", "tasks"),
+    ),
+    "threadcreate": (
+        "CPython records no stack of where threads were created",
+        ("tasks",),
+    ),
+    "symbol": (
+        "Python profiles carry function names, files and lines: there is nothing to look up",
+        ("profile?seconds=30&format=pprof",),
+    ),
+    "trace": (
+        "CPython has no execution tracer like Go's; requests are traced with OpenTelemetry",
+        ("profile?seconds=30&mode=wall", "tasks"),
+    ),
+}
 _MODES: dict[str, Mode] = {"cpu": "cpu", "wall": "wall"}
 
 
@@ -101,6 +137,16 @@ class Profiling:
         report: dict[str, Any] = await asyncio.to_thread(self.heap.snapshot, diff=diff, limit=limit)
         self._rearm_heap_stop()
         return report
+
+    async def heap_pprof(self) -> bytes:
+        """Return the live heap as a gzipped `profile.proto` (starting tracemalloc if needed)."""
+
+        def take() -> bytes:
+            return heap_pprof(self.heap.current())
+
+        body = await asyncio.to_thread(take)
+        self._rearm_heap_stop()
+        return body
 
     def stop_heap(self) -> bool:
         """Stop heap tracing if this App started it; return whether tracing is still on."""
@@ -175,10 +221,23 @@ def pprof_app(profiling: Profiling | None = None) -> ASGIApp:
         elif name == "cmdline":
             body = "\x00".join(redacted_argv()).encode()
             await respond(scope, send, 200, body, b"text/plain; charset=utf-8")
+        elif name in UNAVAILABLE:
+            await _unavailable(scope, send, name)
         else:
             await respond_error(scope, send, 404, f"unknown profile {name!r}")
 
     return app
+
+
+async def _unavailable(scope: Scope, send: Send, name: str) -> None:
+    why, instead = UNAVAILABLE[name]
+    base = scope.get("root_path", "") + PPROF_PREFIX
+    body = {
+        "error": f"profile {name!r} is not available in a Python process",
+        "why": why,
+        "instead": [f"{base}/{page}" for page in instead],
+    }
+    await respond_json(scope, send, 404, body)
 
 
 async def _profile(state: Profiling, scope: Scope, send: Send, params: dict[str, str]) -> None:
@@ -193,7 +252,7 @@ async def _profile(state: Profiling, scope: Scope, send: Send, params: dict[str,
         return
     fmt = params.get("format", "speedscope")
     if fmt not in _FORMATS:
-        await respond_error(scope, send, 400, "format must be speedscope, html or text")
+        await respond_error(scope, send, 400, "format must be speedscope, html, text or pprof")
         return
     mode = _MODES.get(params.get("mode", "cpu"))
     if mode is None:
@@ -210,6 +269,9 @@ async def _profile(state: Profiling, scope: Scope, send: Send, params: dict[str,
 
 
 def _render(profile: CPUProfile, fmt: str) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
+    if fmt == "pprof":
+        disposition = (b"content-disposition", b'attachment; filename="profile.pb.gz"')
+        return cpu_pprof(profile), PPROF_CONTENT_TYPE, [disposition]
     if fmt == "html":
         return to_html(profile).encode(), b"text/html; charset=utf-8", []
     if fmt == "text":
@@ -230,6 +292,11 @@ async def _heap(state: Profiling, scope: Scope, send: Send, params: dict[str, st
     if limit < 1:
         await respond_error(scope, send, 400, "limit must be a positive integer")
         return
+    if params.get("format") == "pprof":
+        body = await state.heap_pprof()
+        disposition = (b"content-disposition", b'attachment; filename="heap.pb.gz"')
+        await respond(scope, send, 200, body, PPROF_CONTENT_TYPE, headers=[disposition])
+        return
     diff = params.get("diff") in ("1", "true", "on")
     report = await state.heap_snapshot(diff=diff, limit=limit)
     if params.get("format") == "json":
@@ -245,8 +312,13 @@ _PAGES = (
         "CPU profile of every thread; format=speedscope|html|text, mode=cpu|wall",
     ),
     ("profile?seconds=30&format=html", "the same, as an interactive flame view"),
+    (
+        "profile?seconds=30&format=pprof",
+        "the same, as gzipped profile.proto for go tool pprof and Pyroscope",
+    ),
     ("heap", "top allocation sites (tracemalloc; starts tracing on first use)"),
     ("heap?diff=1", "allocation growth since the previous heap snapshot"),
+    ("heap?format=pprof", "the live heap as gzipped profile.proto (inuse_objects, inuse_space)"),
     ("tasks", "every asyncio task and every thread, with its stack"),
     ("cmdline", "the command line, arguments separated by NUL bytes"),
 )
@@ -262,7 +334,8 @@ async def _index(scope: Scope, send: Send) -> None:
     page = (
         "<!doctype html><html><head><meta charset=utf-8><title>/debug/pprof/</title></head>"
         f"<body><h1>/debug/pprof/</h1><ul>\n{items}\n</ul>"
-        "<p>Open speedscope JSON at https://www.speedscope.app or with the speedscope CLI.</p>"
+        "<p>Open speedscope JSON with speedscope; read the pprof files with "
+        "<code>go tool pprof</code> or send them to Pyroscope.</p>"
         "</body></html>"
     )
     await respond(scope, send, 200, page.encode(), b"text/html; charset=utf-8")

@@ -162,20 +162,9 @@ class HeapTracker:
 
     def snapshot(self, *, diff: bool, limit: int) -> dict[str, Any]:
         """Take a snapshot; return the top `limit` sites, diffed against the last one if asked."""
-        started_now = not tracemalloc.is_tracing()
+        started_now, snapshot = self._take()
         if started_now:
-            tracemalloc.start(self.frames)
-            self._started_here = True
             self._previous = None
-        snapshot = tracemalloc.take_snapshot().filter_traces(
-            (
-                tracemalloc.Filter(False, tracemalloc.__file__),
-                tracemalloc.Filter(False, __file__),
-                tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-                tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
-                tracemalloc.Filter(False, "<unknown>"),
-            )
-        )
         now = time.monotonic()
         previous, previous_at = self._previous, self._previous_at
         self._previous, self._previous_at = snapshot, now
@@ -220,6 +209,26 @@ class HeapTracker:
                 for s in sites
             ],
         }
+
+    def current(self) -> tracemalloc.Snapshot:
+        """Return a snapshot of the live blocks (starting tracing if needed); no diff kept."""
+        return self._take()[1]
+
+    def _take(self) -> tuple[bool, tracemalloc.Snapshot]:
+        started_now = not tracemalloc.is_tracing()
+        if started_now:
+            tracemalloc.start(self.frames)
+            self._started_here = True
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            (
+                tracemalloc.Filter(False, tracemalloc.__file__),
+                tracemalloc.Filter(False, __file__),
+                tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+                tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+                tracemalloc.Filter(False, "<unknown>"),
+            )
+        )
+        return started_now, snapshot
 
     def stop(self) -> bool:
         """Stop tracing if this tracker started it; return whether tracing is still on."""

@@ -3,7 +3,9 @@
 A `Checker` runs every check concurrently, each under its own timeout, and caches the
 report for a short time so that a storm of probes costs the dependencies one round of
 pings. A check that fails is logged once when it turns bad and once when it recovers,
-never on every probe.
+never on every probe. Each ping runs in its own CLIENT span, `health.ping.<name>` as in
+Clue, linked to the probe request that started the round, and the HTTP pinger sends
+that span's `traceparent` to the dependency.
 """
 
 from __future__ import annotations
@@ -19,17 +21,28 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import httpx
+import msgspec
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, Tracer
 
 from bastion import log
 from bastion._asgi import (
+    header,
     local_path,
     method_not_allowed,
+    respond,
     respond_error,
     respond_json,
 )
 from bastion.errors import BastionError, ConfigError
+from bastion.otel._env import W3CPropagator
+from bastion.otel._tracing import parse_traceparent
 from bastion.redact import REDACTED
 from bastion.types import ASGIApp, Receive, Scope, Send
+
+_JSON = msgspec.json.Encoder()
 
 __all__ = [
     "PROBE_PATHS",
@@ -49,6 +62,8 @@ PROBE_PATHS: frozenset[str] = frozenset({"/livez", "/readyz", "/healthz"})
 
 OK = "OK"
 NOT_OK = "NOT OK"
+#: The instrumentation scope of the ping spans.
+TRACER_NAME = "bastion.health"
 
 CheckFunc = Callable[[], Awaitable[None]]
 
@@ -96,8 +111,15 @@ class HealthReport:
     errors: Mapping[str, str] = field(default_factory=dict)
 
     def body(self, *, uptime: int, version: str) -> dict[str, Any]:
-        """Return Clue's health body: `{"uptime": s, "version": v, "status": {...}}`."""
-        return {"uptime": uptime, "version": version, "status": dict(self.status)}
+        """Return Clue's health body: `{"uptime": s, "version": v, "status": {...}}`.
+
+        Dependencies are in sorted order and `status` is left out when there are none,
+        as Go's encoder writes Clue's `Health` struct.
+        """
+        body: dict[str, Any] = {"uptime": uptime, "version": version}
+        if self.status:
+            body["status"] = dict(sorted(self.status.items()))
+        return body
 
 
 class Checker:
@@ -108,6 +130,8 @@ class Checker:
     `timeout` attribute if it has one, else `timeout`. Probes that arrive while a round
     of checks is running wait for that round instead of starting another. Changes of
     state are logged to `logger`, or to the context's logger (`log.use`) when None.
+    Ping spans go to `tracer` (the App passes its telemetry's), else to the
+    OpenTelemetry API's global tracer provider.
     """
 
     def __init__(
@@ -117,6 +141,7 @@ class Checker:
         timeout: float = 1.0,
         logger: log.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tracer: Tracer | None = None,
     ) -> None:
         problems = []
         if not cache_ttl >= 0:
@@ -129,6 +154,7 @@ class Checker:
         self.timeout = timeout
         self._clock = clock
         self._logger = logger
+        self._tracer = tracer or trace.get_tracer(TRACER_NAME)
         self._pingers: list[Pinger] = []
         self._report: HealthReport | None = None
         self._checked_at = 0.0
@@ -158,15 +184,22 @@ class Checker:
         """The registered dependency names, in registration order."""
         return tuple(p.name for p in self._pingers)
 
-    async def check(self) -> HealthReport:
-        """Return the health of every dependency, from cache when it is fresh enough."""
+    async def check(self, *, link: SpanContext | None = None) -> HealthReport:
+        """Return the health of every dependency, from cache when it is fresh enough.
+
+        The ping spans of a new round are linked to `link`, else to the current span
+        (the probe request's), when it is valid.
+        """
         report = self._report
         if report is not None and self._clock() - self._checked_at < self.cache_ttl:
             return report
         loop = asyncio.get_running_loop()
         task = self._inflight
         if task is None or task.done() or task.get_loop() is not loop:
-            task = loop.create_task(self._run(), name="bastion-health-check")
+            if link is None or not link.is_valid:
+                link = trace.get_current_span().get_span_context()
+            links = (Link(link),) if link.is_valid else ()
+            task = loop.create_task(self._run(links), name="bastion-health-check")
             self._inflight = task
         # A probe whose client goes away must not cancel the round other probes wait on.
         return await asyncio.shield(task)
@@ -189,10 +222,10 @@ class Checker:
     ) -> None:
         await self.aclose()
 
-    async def _run(self) -> HealthReport:
+    async def _run(self, links: tuple[Link, ...]) -> HealthReport:
         try:
             pingers = list(self._pingers)
-            results = await asyncio.gather(*(self._ping(p) for p in pingers))
+            results = await asyncio.gather(*(self._traced_ping(p, links) for p in pingers))
             errors = {p.name: err for p, err in zip(pingers, results, strict=True) if err}
             report = HealthReport(
                 healthy=not errors,
@@ -205,6 +238,27 @@ class Checker:
             return report
         finally:
             self._inflight = None
+
+    async def _traced_ping(self, pinger: Pinger, links: tuple[Link, ...]) -> str | None:
+        # A root span (empty parent context): one round answers many probes, so the
+        # probe that started it is a link, not a parent.
+        name = f"health.ping.{pinger.name}"
+        with self._tracer.start_as_current_span(
+            name,
+            context=Context(),
+            kind=SpanKind.CLIENT,
+            attributes={"name": name},
+            links=links,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            error = await self._ping(pinger)
+            if error is None:
+                span.set_status(StatusCode.OK)
+            else:
+                span.record_exception(PingError(error))
+                span.set_status(StatusCode.ERROR, "ping failed")
+        return error
 
     async def _ping(self, pinger: Pinger) -> str | None:
         timeout = getattr(pinger, "timeout", None) or self.timeout
@@ -281,21 +335,60 @@ def health_app(
             body["draining"] = True
             await respond_json(scope, send, 503, body)
             return
-        report = await checker.check()
+        report = await checker.check(link=_probe_link(scope))
+        status = 200 if report.healthy else 503
         body = report.body(uptime=uptime, version=version)
-        if path == "/readyz":
-            body["draining"] = False
-        await respond_json(scope, send, 200 if report.healthy else 503, body)
+        if path == "/healthz":
+            await respond(scope, send, status, clue_json(body), b"application/json")
+            return
+        body["draining"] = False
+        await respond_json(scope, send, status, body)
 
     return app
 
 
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def clue_json(body: Mapping[str, Any]) -> bytes:
+    """Encode `body` as Go's `json.Encoder` writes Clue's health body, byte for byte.
+
+    Keys in the given order (struct order, with `status` already sorted), no spaces,
+    `<`, `>`, `&`, U+2028 and U+2029 escaped as Go escapes them, and a trailing newline.
+    """
+    text = _JSON.encode(body).decode()
+    for char, escaped in _GO_ESCAPES.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    return text.encode() + b"\n"
+
+
+def _probe_link(scope: Scope) -> SpanContext | None:
+    # Probe paths are not traced by default: then the probe's own traceparent, if any.
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid:
+        return current
+    value = header(scope, b"traceparent")
+    if value is None:
+        return None
+    return parse_traceparent(value.decode("latin-1"))
+
+
 class HTTPPinger:
-    """Pings an HTTP dependency: `GET {scheme}://{addr}{path}` is healthy on any 2xx.
+    """Pings an HTTP dependency: `GET {scheme}://{addr}{path}` is healthy on 2xx and 3xx.
 
     `addr` is `host:port`, or a base URL such as `https://payments.internal`. Each ping
     opens a fresh connection, so a dependency that went away is noticed on the next
     ping. Proxy variables from the environment are ignored: dependencies are direct.
+    Redirects are not followed: a 3xx answer already shows the dependency is up. The
+    current trace context (the ping's span) is sent with `propagator` (W3C
+    `traceparent`, `tracestate` and `baggage` by default).
     """
 
     def __init__(
@@ -306,16 +399,18 @@ class HTTPPinger:
         *,
         timeout: float = 1.0,
         scheme: str = "http",
+        propagator: TextMapPropagator | None = None,
     ) -> None:
         base = addr.rstrip("/") if "://" in addr else f"{scheme}://{addr}"
         self.name = name
         self.url = base + (path if path.startswith("/") else "/" + path)
         self.timeout = timeout
         self._shown = _hide_password(self.url)
+        self._propagator = propagator or W3CPropagator()
         self._client: httpx.AsyncClient | None = None
 
     async def ping(self) -> None:
-        """GET the URL; raise `PingError` unless the status is 2xx."""
+        """GET the URL with the trace context; raise `PingError` unless 2xx or 3xx."""
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,
@@ -323,11 +418,13 @@ class HTTPPinger:
                 follow_redirects=False,
                 trust_env=False,
             )
+        headers: dict[str, str] = {}
+        self._propagator.inject(headers)
         try:
-            response = await self._client.get(self.url)
+            response = await self._client.get(self.url, headers=headers)
         except httpx.HTTPError as err:
             raise PingError(f"GET {self._shown}: {_describe(err)}") from None
-        if not 200 <= response.status_code < 300:
+        if not 200 <= response.status_code < 400:
             raise PingError(f"GET {self._shown}: status {response.status_code}")
 
     async def aclose(self) -> None:

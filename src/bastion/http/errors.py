@@ -19,9 +19,11 @@ from bastion._asgi import TEMPORARY_STATUSES, error_body
 from bastion.errors import BastionError, ServiceError, _new_id
 from bastion.redact import DEFAULT_REDACTOR, REDACTED, Redactor
 from bastion.schema.validate import FieldError
+from bastion.types import ERROR_SCOPE_KEY, ErrorNote
 
 __all__ = [
     "ERROR_SCOPE_KEY",
+    "ErrorNote",
     "HTTPError",
     "error_body",
     "internal_error",
@@ -29,8 +31,6 @@ __all__ = [
     "service_error_body",
 ]
 
-#: Where an error response leaves its (name, id) in the ASGI scope for the request log.
-ERROR_SCOPE_KEY = "bastion.error"
 # Validation messages that echo what was sent (msgspec's "Invalid enum value 'x'").
 _ECHO = re.compile(r"^(Invalid (?:enum )?value) .+$", re.DOTALL)
 
@@ -89,9 +89,9 @@ def _field_json(error: FieldError, redactor: Redactor) -> dict[str, str]:
     return out
 
 
-def note_error(scope: MutableMapping[str, Any], name: str, id: str) -> None:
-    """Leave an error response's name and id in `scope`, for the request's `end` line."""
-    scope[ERROR_SCOPE_KEY] = (name, id)
+def note_error(scope: MutableMapping[str, Any], note: ErrorNote) -> None:
+    """Leave the error a response carries in `scope`, for the request log and the span."""
+    scope[ERROR_SCOPE_KEY] = note
 
 
 def service_error_body(

@@ -29,7 +29,7 @@ from bastion.http.router import Router
 from bastion.redact import DEFAULT_REDACTOR, Redactor
 from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
-from bastion.types import Endpoint, Receive, Scope, Send
+from bastion.types import Endpoint, ErrorNote, Receive, Scope, Send
 
 __all__ = ["ErrorHook", "Handler", "Muxer", "SecurityMapper", "send_error", "send_response"]
 
@@ -125,7 +125,7 @@ class Muxer:
         else:
             err = HTTPError(404, "not_found", f"no route for {scope['path']}")
         await send_error(send, err.status, err.body(), err.headers, scope,
-                         error=(err.name, err.id))
+                         error=ErrorNote(err.name, err.id))
 
     def _handler(
         self,
@@ -168,7 +168,7 @@ class Muxer:
                         headers.extend(rate_limit_header_pairs(decision))
             except HTTPError as exc:
                 await send_error(send, exc.status, exc.body(redactor), exc.headers, scope,
-                                 error=(exc.name, exc.id))
+                                 error=ErrorNote(exc.name, exc.id))
                 return
             except ServiceError as exc:
                 known = errors.get(exc.name)
@@ -178,7 +178,10 @@ class Muxer:
                     return
                 status, temporary, timeout, fault = known
                 body = service_error_body(exc, temporary=temporary, timeout=timeout, fault=fault)
-                await send_error(send, status, body, (), scope, error=(exc.name, exc.id))
+                # The tracing middleware records the raised error on the span, the request
+                # log its name and id on the end line.
+                await send_error(send, status, body, (), scope,
+                                 error=ErrorNote(exc.name, exc.id, exc))
                 return
             except (asyncio.CancelledError, ClientDisconnected):
                 raise  # nothing can be answered; the server ends the exchange
@@ -191,7 +194,8 @@ class Muxer:
                 error_id = _new_id()
                 body = error_body(name, error_id, message,
                                   temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
-                await send_error(send, status, body, extra, scope, error=(name, error_id))
+                await send_error(send, status, body, extra, scope,
+                                 error=ErrorNote(name, error_id, exc))
                 return
             # send_response, inlined: the success path awaits nothing it need not.
             if status in _NO_BODY:
@@ -227,14 +231,15 @@ async def send_error(
     extra: Any,
     scope: Scope,
     *,
-    error: tuple[str, str] | None = None,
+    error: ErrorNote | None = None,
 ) -> None:
     """Send an error response with Bastion's JSON error body.
 
-    `error` is the body's (name, id): left in the scope for the request's `end` line.
+    `error` is what the body says (name, id, and the exception behind it, if any): left
+    in the scope for the request's `end` line and the server span.
     """
     if error is not None:
-        note_error(scope, *error)
+        note_error(scope, error)
     headers = [*JSON_HEADERS, *extra]
     await send_response(send, status, headers, body, scope)
 
@@ -243,4 +248,5 @@ async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHoo
     error_id = _new_id()
     scope["bastion.exception"] = exc
     hook(scope, exc, error_id)
-    await send_error(send, 500, internal_error(error_id), (), scope, error=("internal", error_id))
+    await send_error(send, 500, internal_error(error_id), (), scope,
+                     error=ErrorNote("internal", error_id))

@@ -22,9 +22,8 @@ from typing import Final
 
 from bastion import log
 from bastion.debug._switch import Authorize, debug_header_enabled
-from bastion.http.errors import ERROR_SCOPE_KEY
 from bastion.redact import Redactor, credential_names
-from bastion.types import ASGIApp, Message, Receive, Scope, Send
+from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "DebugAuthorizer", "RequestLog", "RequestLogOptions"]
 
@@ -168,9 +167,9 @@ class RequestLog:
                 end["client.address"] = begin["client.address"]
                 end["http.time_ms"] = round((time.perf_counter() - start) * 1000, 3)
                 end["http.response.body.size"] = size
-                error = scope.get(ERROR_SCOPE_KEY)
-                if error is not None:
-                    end["error.type"], end["error.id"] = error
+                note = scope.get(ERROR_SCOPE_KEY)
+                if note is not None:
+                    end["error.type"], end["error.id"] = note.name, note.id
                 extensions = scope.get("extensions")
                 exchange = extensions.get("bastion.exchange") if extensions else None
                 if exchange is not None and (exchange.aborted or not exchange.complete):

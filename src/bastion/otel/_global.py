@@ -15,23 +15,31 @@ they hold no telemetry pipeline themselves. Each call through them (`start_span`
 Instruments and tracers obtained at import time (`tracer = trace.get_tracer(__name__)`)
 therefore work in every app. Observable (callback) instruments created through the
 global meter observe process-wide state, so they are registered on every live
-`Telemetry` and replayed on the ones configured later.
+`Telemetry` and replayed on the ones configured later. The global text-map propagator
+is routed the same way (`propagate.inject(headers)` uses the serving app's
+propagators), so each app keeps the `OTEL_PROPAGATORS` it was configured with.
 
 The list of live telemetries is the one piece of process state this needs; it belongs
 to the installed routing providers (which the OpenTelemetry API holds), not to a module.
+Only the API's public functions are used: a global is taken when the API accepts our
+provider (`set_*_provider` refuses once another was set), never by inspecting its
+private proxy classes.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any, Final, Protocol, cast
 
-from opentelemetry import _logs, metrics, trace
+from opentelemetry import _logs, metrics, propagate, trace
 from opentelemetry._logs import Logger, LoggerProvider, LogRecord, NoOpLogger, SeverityNumber
-from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.context import Context, create_key, get_value
 from opentelemetry.metrics import (
     CallbackT,
@@ -44,13 +52,19 @@ from opentelemetry.metrics import (
     ObservableUpDownCounter,
     UpDownCounter,
 )
-from opentelemetry.metrics import _Gauge as Gauge
-from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.metrics import _Gauge as Gauge  # listed in the API's __all__
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
 from opentelemetry.trace import Link, NoOpTracer, Span, SpanKind, Tracer, TracerProvider
-from opentelemetry.util._decorator import _agnosticcontextmanager
 from opentelemetry.util.types import AnyValue, Attributes
 
-__all__ = ["TELEMETRY_KEY", "Router", "install"]
+__all__ = ["TELEMETRY_KEY", "Router", "RoutingPropagator", "install"]
 
 _log = logging.getLogger("bastion.otel")
 
@@ -66,6 +80,9 @@ Observable = tuple[ScopeKey, str, str, tuple[CallbackT, ...], str, str]
 
 class Target(Protocol):
     """What the router needs from a `Telemetry`."""
+
+    @property
+    def propagator(self) -> TextMapPropagator: ...
 
     def _tracer_for(self, scope: ScopeKey, attributes: Attributes) -> Tracer: ...
 
@@ -178,7 +195,6 @@ class _RoutingTracer(Tracer):
             set_status_on_exception,
         )
 
-    @_agnosticcontextmanager
     def start_as_current_span(
         self,
         name: str,
@@ -190,8 +206,10 @@ class _RoutingTracer(Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[Span]:
-        with self._target(context).start_as_current_span(
+    ) -> Any:
+        # The API's return type is its own private context-manager class (an iterator in
+        # older versions); what callers use is a context manager that is also a decorator.
+        args = (
             name,
             context,
             kind,
@@ -201,8 +219,58 @@ class _RoutingTracer(Tracer):
             record_exception,
             set_status_on_exception,
             end_on_exit,
-        ) as span:
-            yield span
+        )
+        return _CurrentSpan(lambda: self._target(context), args)
+
+
+class _CurrentSpan:
+    """`start_as_current_span` of a routing tracer: a context manager and a decorator.
+
+    The app's tracer is looked up when the block is entered (or the decorated function
+    called), not when the object is made: `@tracer.start_as_current_span("x")` runs at
+    import time, before any app exists. Like the API's own, it decorates async
+    functions too, with the span around the awaited call.
+    """
+
+    def __init__(self, target: Callable[[], Tracer], args: tuple[Any, ...]) -> None:
+        self._target = target
+        self._args = args
+        self._inner: AbstractContextManager[Span] | None = None
+
+    def __enter__(self) -> Span:
+        target = self._target()
+        inner = cast(AbstractContextManager[Span], target.start_as_current_span(*self._args))
+        self._inner = inner
+        return inner.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        inner, self._inner = self._inner, None
+        if inner is None:  # pragma: no cover - __exit__ without __enter__
+            return None
+        return inner.__exit__(exc_type, exc, tb)
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        # A fresh manager per call, so concurrent calls of the function never share one.
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with _CurrentSpan(self._target, self._args):
+                    return await fn(*args, **kwargs)
+
+            return run_async
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _CurrentSpan(self._target, self._args):
+                return fn(*args, **kwargs)
+
+        return run
 
 
 # -- metrics -----------------------------------------------------------------------------
@@ -486,6 +554,48 @@ class _RoutingLogger(Logger):
         )
 
 
+# -- propagation -------------------------------------------------------------------------
+
+
+class RoutingPropagator(TextMapPropagator):
+    """Global text-map propagator that uses the propagators of the serving app.
+
+    Outside any app (no live telemetry) it uses `fallback`: the global propagator that
+    was in place when Bastion installed this one.
+    """
+
+    def __init__(self, router: Router, fallback: TextMapPropagator) -> None:
+        self.router = router
+        self.fallback = fallback
+
+    def _target(self, context: Context | None) -> TextMapPropagator:
+        target = self.router.current(context)
+        return self.fallback if target is None else target.propagator
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        """Extract with the propagators of the app serving `context` (or the current one)."""
+        return self._target(context).extract(carrier, context, getter)
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        """Inject with the propagators of the app serving `context` (or the current one)."""
+        self._target(context).inject(carrier, context, setter)
+
+    @property
+    def fields(self) -> set[str]:
+        """The header names the current app's propagators use."""
+        return self._target(None).fields
+
+
 # -- installation ------------------------------------------------------------------------
 
 
@@ -493,32 +603,45 @@ _ROUTING: Final = (RoutingTracerProvider, RoutingMeterProvider, RoutingLoggerPro
 
 
 def install() -> Router | None:
-    """Install the routing providers as the API globals where unset; return their router.
+    """Install the routing providers and propagator as the API globals where unset.
 
-    Returns None when another component already owns all three globals; Bastion then
-    leaves them alone and only the telemetry objects themselves are usable.
+    Returns their router, or None when another component already owns all three
+    provider globals; Bastion then leaves every global alone and only the telemetry
+    objects themselves are usable.
     """
-    tracer_provider = trace.get_tracer_provider()
-    meter_provider = metrics.get_meter_provider()
-    logger_provider = _logs.get_logger_provider()
+    current = (
+        trace.get_tracer_provider(),
+        metrics.get_meter_provider(),
+        _logs.get_logger_provider(),
+    )
     router: Router | None = None
-    for provider in (tracer_provider, meter_provider, logger_provider):
+    for provider in current:
         if isinstance(provider, _ROUTING):
             router = provider.router
             break
     fresh = router is None
     router = router or Router()
     owned = not fresh
-    if isinstance(tracer_provider, trace.ProxyTracerProvider):
-        trace.set_tracer_provider(RoutingTracerProvider(router))
-        owned = True
-    if isinstance(meter_provider, _ProxyMeterProvider):
-        metrics.set_meter_provider(RoutingMeterProvider(router))
-        owned = True
-    if isinstance(logger_provider, ProxyLoggerProvider):
-        _logs.set_logger_provider(RoutingLoggerProvider(router))
-        owned = True
+    # The API accepts the first provider set and refuses (with a warning) any later one;
+    # whether ours was taken tells whether the global was still the API's default.
+    # (Only the tracer API names its default proxy publicly, so only it is checked first.)
+    if isinstance(current[0], trace.ProxyTracerProvider):
+        ours_t = RoutingTracerProvider(router)
+        trace.set_tracer_provider(ours_t)
+        owned = trace.get_tracer_provider() is ours_t or owned
+    if not isinstance(current[1], RoutingMeterProvider):
+        ours_m = RoutingMeterProvider(router)
+        metrics.set_meter_provider(ours_m)
+        owned = metrics.get_meter_provider() is ours_m or owned
+    if not isinstance(current[2], RoutingLoggerProvider):
+        ours_l = RoutingLoggerProvider(router)
+        _logs.set_logger_provider(ours_l)
+        owned = _logs.get_logger_provider() is ours_l or owned
     if fresh and not owned:
         _log.info("OpenTelemetry globals are owned by another component; Bastion leaves them")
         return None
+    textmap = propagate.get_global_textmap()
+    if not isinstance(textmap, RoutingPropagator):
+        propagate.set_global_textmap(RoutingPropagator(router, textmap))
     return router
+

@@ -144,17 +144,6 @@ _HISTOGRAMS: Final = (
 )
 
 
-def _add(dist: _Distribution, bounds: Sequence[float], value: float) -> None:
-    # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
-    dist.buckets[bisect_left(bounds, value)] += 1
-    dist.sum += value
-    # Comparisons, not min()/max(): this runs three times per request.
-    if value < dist.min:  # noqa: PLR1730
-        dist.min = value
-    if value > dist.max:  # noqa: PLR1730
-        dist.max = value
-
-
 # Methods the HTTP semantic conventions know; any other is "_OTHER" (bounded series).
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -243,6 +232,13 @@ class BuiltinMetrics:
         with self._lock:
             active.value += 1
 
+    def start(self, method: str, scheme: str) -> _Active:
+        """Count a request of (method, scheme) in flight; return its counter for `finished`."""
+        active = self._active.get((method, scheme)) or self.active(method, scheme)
+        with self._lock:
+            active.value += 1
+        return active
+
     def finished(
         self,
         active: _Active,
@@ -252,12 +248,62 @@ class BuiltinMetrics:
         response_bytes: int,
     ) -> None:
         """Count a request out of flight and record it, under one lock acquisition."""
+        # The bucket searches need no lock: only the additions do.
+        d = bisect_left(DURATION_BUCKETS, duration)
+        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes)
+        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes)
+        # Written out rather than three calls of a helper: this runs on every request.
+        # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
         with self._lock:
             active.value -= 1
             cell.count += 1
-            _add(cell.duration, DURATION_BUCKETS, duration)
-            _add(cell.request_size, BODY_SIZE_BUCKETS, request_bytes)
-            _add(cell.response_size, BODY_SIZE_BUCKETS, response_bytes)
+            dist = cell.duration
+            dist.buckets[d] += 1
+            dist.sum += duration
+            if duration < dist.min:  # noqa: PLR1730
+                dist.min = duration
+            if duration > dist.max:  # noqa: PLR1730
+                dist.max = duration
+            dist = cell.request_size
+            dist.buckets[q] += 1
+            dist.sum += request_bytes
+            if request_bytes < dist.min:  # noqa: PLR1730
+                dist.min = request_bytes
+            if request_bytes > dist.max:  # noqa: PLR1730
+                dist.max = request_bytes
+            dist = cell.response_size
+            dist.buckets[r] += 1
+            dist.sum += response_bytes
+            if response_bytes < dist.min:  # noqa: PLR1730
+                dist.min = response_bytes
+            if response_bytes > dist.max:  # noqa: PLR1730
+                dist.max = response_bytes
+
+    def record(
+        self,
+        active: _Active,
+        method: str,
+        route: str | None,
+        status: int,
+        scheme: str,
+        protocol_version: str | None,
+        error_type: str | None,
+        duration: float,
+        request_bytes: int,
+        response_bytes: int,
+    ) -> None:
+        """`finished` for the cell of these attributes: the middleware's one call per request."""
+        cell = self._cells.get((method, route, status, scheme, protocol_version, error_type))
+        if cell is None:
+            cell = self.cell(
+                method,
+                route,
+                status,
+                scheme=scheme,
+                protocol_version=protocol_version,
+                error_type=error_type,
+            )
+        self.finished(active, cell, duration, request_bytes, response_bytes)
 
     def refused(self, method: str | None, status: int, name: str) -> None:
         """Record a request the server answered itself (too broken or too late for the app).
@@ -266,12 +312,8 @@ class BuiltinMetrics:
         `error.type` set to the error's name, as any failed request does.
         """
         known = method if method in _KNOWN_METHODS else "_OTHER"
-        cell = self.cell(known, None, status, error_type=name)
-        with self._lock:
-            cell.count += 1
-            _add(cell.duration, DURATION_BUCKETS, 0.0)
-            _add(cell.request_size, BODY_SIZE_BUCKETS, 0)
-            _add(cell.response_size, BODY_SIZE_BUCKETS, 0)
+        self.finished(self.start(known, "http"), self.cell(known, None, status, error_type=name),
+                      0.0, 0, 0)
 
     # -- security (error path) -----------------------------------------------------------
 

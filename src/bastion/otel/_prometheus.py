@@ -1,8 +1,11 @@
-"""The Prometheus `/metrics` endpoint: a pull reader rendering the text exposition format 0.0.4.
+"""The Prometheus `/metrics` endpoint: each scrape collects the app's metrics for prometheus_client.
 
-Each `Telemetry` owns its own `PrometheusReader`, so two apps in one process never show
-each other's metrics (prometheus_client's global registry is not used). OpenTelemetry
-names are mapped as the OpenTelemetry-Prometheus compatibility specification says:
+Each `Telemetry` owns its own `PrometheusReader` (an SDK `InMemoryMetricReader` and a
+prometheus_client `CollectorRegistry` of its own), so two apps in one process never
+show each other's metrics: prometheus_client's global registry is not used.
+prometheus_client writes the exposition (text format 0.0.4, or OpenMetrics when the
+scraper asks for it, with its escaping); this module only maps OpenTelemetry's data to
+Prometheus families as the OpenTelemetry-Prometheus compatibility specification says:
 dots and other invalid characters become underscores, the unit becomes a suffix
 (`s` -> `_seconds`, `By` -> `_bytes`, `{request}` -> nothing), monotonic sums become
 counters ending in `_total`, and the resource is exported once as `target_info`.
@@ -14,21 +17,23 @@ counters ending in `_total`, and the resource is exported once as `target_info`.
 from __future__ import annotations
 
 import json
-import math
 import re
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
 from opentelemetry.sdk.metrics.export import (
     Gauge,
     Histogram,
-    MetricReader,
+    InMemoryMetricReader,
     MetricsData,
     Sum,
 )
 from opentelemetry.util.types import AnyValue
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.metrics_core import InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from bastion._asgi import ack_lifespan, method_not_allowed
 from bastion.types import ASGIApp, Receive, Scope, Send
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTENT_TYPE", "PrometheusReader", "metrics_app", "prometheus_name", "render"]
 
-#: The Content-Type of the text exposition format.
+#: The Content-Type of the text exposition format 0.0.4 (what a scrape gets by default).
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 _UNITS: Final = {
@@ -128,79 +133,44 @@ def _label_name(key: str) -> str:
 
 def _label_value(value: AnyValue) -> str:
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, int | float):
-        text = _number(value)
-    else:
-        text = json.dumps(list(value) if isinstance(value, Iterable) else value, default=str)
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(list(value) if isinstance(value, Iterable) else value, default=str)
 
 
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = repr(value)
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _labels(attributes: Mapping[str, AnyValue] | None, extra: str = "") -> str:
-    parts: dict[str, str] = {}
+def _labels(attributes: Mapping[str, AnyValue] | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
     for key, value in (attributes or {}).items():
         name = _label_name(key)
         text = _label_value(value)
         # Two keys that sanitise to one label: join the values, as the spec says.
-        parts[name] = f"{parts[name]};{text}" if name in parts else text
-    body = ",".join(f'{k}="{v}"' for k, v in parts.items())
-    if extra:
-        body = f"{body},{extra}" if body else extra
-    return f"{{{body}}}" if body else ""
+        labels[name] = f"{labels[name]};{text}" if name in labels else text
+    return labels
 
 
-def _help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def _bound(value: float) -> str:
+    # `le` as Prometheus' own clients write it: 0.005, 1.0, +Inf.
+    return "+Inf" if value == float("inf") else repr(float(value))
 
 
-class _Family:
-    __slots__ = ("help", "lines", "type")
-
-    def __init__(self, type_: str, help_: str) -> None:
-        self.type = type_
-        self.help = help_
-        self.lines: list[str] = []
-
-
-def render(data: MetricsData | None) -> str:
-    """Render one collection in the Prometheus text exposition format 0.0.4."""
-    families: dict[str, _Family] = {}
-    target: list[str] = []
+def families(data: MetricsData | None) -> list[Metric]:
+    """Map one OpenTelemetry collection to prometheus_client metric families."""
+    out: dict[str, Metric] = {}
+    target: InfoMetricFamily | None = None
     for resource_metrics in data.resource_metrics if data else ():
-        if not target and resource_metrics.resource.attributes:
-            target.append(f"target_info{_labels(resource_metrics.resource.attributes)} 1")
+        if target is None and resource_metrics.resource.attributes:
+            target = InfoMetricFamily("target", "Target metadata")
+            target.add_metric([], _labels(resource_metrics.resource.attributes))
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
-                _add_metric(
-                    families, metric.name, metric.unit or "", metric.description or "", metric.data
-                )
-    out: list[str] = []
-    if target:
-        out += ["# HELP target_info Target metadata", "# TYPE target_info gauge", *target]
-    for name, family in families.items():
-        if family.help:
-            out.append(f"# HELP {name} {_help(family.help)}")
-        out.append(f"# TYPE {name} {family.type}")
-        out += family.lines
-    return "\n".join(out) + "\n" if out else ""
+                _add(out, metric.name, metric.unit or "", metric.description or "", metric.data)
+    return [*([target] if target is not None else []), *out.values()]
 
 
-def _add_metric(
-    families: dict[str, _Family], name: str, unit: str, description: str, data: Any
-) -> None:
+def _add(out: dict[str, Metric], name: str, unit: str, description: str, data: Any) -> None:
     if isinstance(data, Sum):
         kind = "counter" if data.is_monotonic else "gauge"
     elif isinstance(data, Gauge):
@@ -208,65 +178,91 @@ def _add_metric(
     elif isinstance(data, Histogram):
         kind = "histogram"
     else:
-        # Exponential histograms have no 0.0.4 text form; export them over OTLP.
+        # Exponential histograms have no classic Prometheus form; export them over OTLP.
         return
-    family_name = prometheus_name(name, unit, kind)
-    family = families.get(family_name)
+    full = prometheus_name(name, unit, kind)
+    family = out.get(full)
     if family is None:
-        family = families[family_name] = _Family(kind, description)
+        suffix = _unit_suffix(unit)
+        base = full.removesuffix("_total")
+        # prometheus_client names a counter family without `_total`; samples keep it.
+        family = out[full] = Metric(
+            base if kind == "counter" else full,
+            description,
+            kind,
+            suffix if suffix and base.endswith(f"_{suffix}") else "",
+        )
     elif family.type != kind:
         # Same Prometheus name, different type: a scrape with both would be rejected.
         return
-    lines = family.lines
     if kind != "histogram":
         for point in data.data_points:
-            lines.append(f"{family_name}{_labels(point.attributes)} {_number(point.value)}")
+            family.add_sample(full, _labels(point.attributes), point.value)
         return
     for point in data.data_points:
+        labels = _labels(point.attributes)
         cumulative = 0
         for bound, count in zip(point.explicit_bounds, point.bucket_counts, strict=False):
             cumulative += count
-            le = f'le="{_number(float(bound))}"'
-            lines.append(f"{family_name}_bucket{_labels(point.attributes, le)} {cumulative}")
-        inf = 'le="+Inf"'
-        lines.append(f"{family_name}_bucket{_labels(point.attributes, inf)} {point.count}")
-        lines.append(f"{family_name}_sum{_labels(point.attributes)} {_number(point.sum)}")
-        lines.append(f"{family_name}_count{_labels(point.attributes)} {point.count}")
+            family.add_sample(f"{full}_bucket", {**labels, "le": _bound(bound)}, cumulative)
+        family.add_sample(f"{full}_bucket", {**labels, "le": "+Inf"}, point.count)
+        family.add_sample(f"{full}_count", labels, point.count)
+        family.add_sample(f"{full}_sum", labels, point.sum)
 
 
-class PrometheusReader(MetricReader):
-    """A pull `MetricReader`: each `render()` collects and returns the text exposition."""
+class _Collector(Collector):
+    def __init__(self, reader: InMemoryMetricReader) -> None:
+        self._reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(self._reader.get_metrics_data())
+
+
+class PrometheusReader:
+    """A telemetry's Prometheus pull endpoint: a metric reader and a registry of its own.
+
+    `reader` is registered with the telemetry's `MeterProvider`; each `render()`
+    collects through it and prometheus_client writes the exposition.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._data: MetricsData | None = None
+        self.reader = InMemoryMetricReader()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self.reader))
 
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        self._data = metrics_data
+    def render(self, accept: str = "") -> bytes:
+        """Collect now; return the exposition text (format 0.0.4 unless `accept` asks)."""
+        return self.exposition(accept)[0]
 
-    def render(self) -> bytes:
-        """Collect now and return the exposition text (UTF-8)."""
-        with self._lock:
-            self._data = None
-            self.collect()
-            data, self._data = self._data, None
-        return render(data).encode()
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """Collect now; return (body, Content-Type) for a scraper sending `accept`."""
+        if not accept:
+            return generate_latest(self.registry), CONTENT_TYPE
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Nothing to release: the reader holds no thread or connection."""
+
+def render(data: MetricsData | None) -> str:
+    """Render one collection in the Prometheus text exposition format 0.0.4."""
+    registry = CollectorRegistry(auto_describe=False)
+
+    class _Fixed(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield from families(data)
+
+    registry.register(_Fixed())
+    return generate_latest(registry).decode()
 
 
 def metrics_app(telemetry: Telemetry) -> ASGIApp:
     """Return an ASGI app serving the telemetry's metrics in the Prometheus text format.
 
-    GET and HEAD answer 200; other methods 405. Mount it on the admin listener, or
-    behind protection: metric labels name routes and status codes.
+    GET and HEAD answer 200 (OpenMetrics when the scraper's Accept asks for it); other
+    methods 405. Mount it on the admin listener, or behind protection: metric labels
+    name routes and status codes.
     """
-    reader = telemetry.prometheus
-    if reader is None:
+    prometheus = telemetry.prometheus
+    if prometheus is None:
         raise ValueError("this Telemetry was configured with prometheus=False: no /metrics")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -279,10 +275,14 @@ def metrics_app(telemetry: Telemetry) -> ASGIApp:
         if method not in ("GET", "HEAD"):
             await method_not_allowed(scope, send, "GET, HEAD")
             return
+        accept = ""
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value.decode("latin-1")
         # Collecting walks every instrument; keep it off the event loop.
-        body = await anyio.to_thread.run_sync(reader.render)
+        body, content_type = await anyio.to_thread.run_sync(prometheus.exposition, accept)
         headers = [
-            (b"content-type", CONTENT_TYPE.encode()),
+            (b"content-type", content_type.encode("latin-1")),
             (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store"),
         ]

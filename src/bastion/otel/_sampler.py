@@ -1,16 +1,27 @@
-"""Clue's adaptive sampler: keep at most N root traces per second, spread over the traffic.
+"""Clue's adaptive sampler: keep about N root traces per second, spread over the traffic.
 
 A fixed ratio either floods the backend at peak or keeps nothing at night. The adaptive
-sampler measures the rate of root spans over a sliding window (1 s buckets, 10 s by
-default) and keeps each root with probability `N / rate`, so kept traces are spread over
-the whole second instead of being the first N. A hard cap per bucket and per window
-guarantees "at most N per second" even while the estimate catches up with a burst.
-Below N requests per second every trace is kept.
+sampler is Goa's (`middleware.NewAdaptiveSampler`, which Clue uses): every
+`sample_size` root spans it measures the request rate over that block and sets the
+probability of keeping a root to `N / rate`, so the kept traces average N per second
+whatever the traffic, and below N requests per second every trace is kept. Two changes
+make it hold its rate more tightly than Goa's:
+
+- the rate is also re-measured when `max_interval` seconds passed since the last
+  measurement, so a drop in traffic is noticed within that interval instead of after
+  `sample_size` more requests (Goa needs about 2 s to recover from 1,000 to 5 rps);
+- instead of an independent coin toss per request, the probabilities are summed and one
+  trace is kept per whole unit of that sum, at a random position inside the unit
+  (stratified sampling): the count kept is the expected one, without the coin toss's
+  spread, and still no request position is favoured.
+
+A token bucket refilled at N per second and `2 N` deep (at least 2) bounds a burst that
+arrives before the next measurement: at most 2N traces at once, then N per second.
 """
 
 from __future__ import annotations
 
-import math
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,72 +41,98 @@ from opentelemetry.util.types import Attributes
 
 __all__ = ["AdaptiveSampler", "ParentBasedSampler"]
 
-_TRACE_ID_LOW_MASK = (1 << 64) - 1
 _SAMPLE = SamplingResult(Decision.RECORD_AND_SAMPLE)
 _DROP = SamplingResult(Decision.DROP)
-_AIM = 1.5
 
 
 class AdaptiveSampler(Sampler):
-    """Samples at most `max_per_second` traces per second, measured over a sliding window.
+    """Keeps about `max_per_second` root traces per second, whatever the request rate.
 
     Use it as the root of `ParentBased` (the default Bastion sampler) so children follow
-    their parent's decision. `clock` returns seconds and exists for tests.
+    their parent's decision. `sample_size` and `max_interval` say when the rate is
+    measured again (after that many roots, or that many seconds, whichever comes first);
+    `clock` returns seconds and `seed` fixes the random positions, for tests.
     """
 
     def __init__(
         self,
         max_per_second: float = 2.0,
         *,
-        window: float = 10.0,
-        bucket: float = 1.0,
+        sample_size: int = 10,
+        max_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
     ) -> None:
+        problems = []
         if not max_per_second > 0:
-            raise ValueError(f"AdaptiveSampler: max_per_second must be > 0, got {max_per_second!r}")
-        if not bucket > 0 or not window >= 2 * bucket:
-            raise ValueError(
-                f"AdaptiveSampler: need bucket > 0 and window >= 2 buckets, "
-                f"got bucket={bucket!r} window={window!r}"
-            )
+            problems.append(f"max_per_second must be > 0, got {max_per_second!r}")
+        if not (isinstance(sample_size, int) and sample_size >= 1):
+            problems.append(f"sample_size must be an integer >= 1, got {sample_size!r}")
+        if not max_interval > 0:
+            problems.append(f"max_interval must be > 0 seconds, got {max_interval!r}")
+        if problems:
+            raise ValueError("AdaptiveSampler: " + "; ".join(problems))
         self._max = float(max_per_second)
-        self._width = float(bucket)
-        self._n = int(window // bucket)
+        self._size = sample_size
+        self._interval = float(max_interval)
         self._clock = clock
-        self._per_bucket = max(1, math.ceil(self._max * self._width))
-        self._per_window = max(1, math.floor(self._max * self._width * self._n))
-        self._seen = [0] * self._n
-        self._kept = [0] * self._n
-        self._kept_total = 0
-        self._first = int(clock() // self._width)
-        self._current = self._first
-        # Until a whole bucket has been observed there is no rate: keep up to the caps.
-        self._bound = 1 << 64
+        self._random = random.Random(seed).random
         self._lock = threading.Lock()
+        # Until the first measurement there is no rate: keep every root (Goa does too);
+        # the token bucket bounds what that lets through.
+        self._probability = 1.0
+        self._count = 0
+        self._since = clock()
+        # Stratified selection: one keep per unit of summed probability, at `_next`.
+        self._credit = 0.0
+        self._next = self._random()
+        self._burst = max(2.0, 2.0 * self._max)
+        self._tokens = self._burst
+        self._filled = self._since
 
     @property
     def max_per_second(self) -> float:
-        """The configured ceiling of kept root traces per second."""
+        """The configured rate of kept root traces per second."""
         return self._max
 
-    def _roll(self, index: int) -> None:
-        # Clear the buckets that fell out of the window, then re-estimate the rate from
-        # the completed buckets still in it.
-        steps = min(index - self._current, self._n)
-        for k in range(1, steps + 1):
-            slot = (self._current + k) % self._n
-            self._kept_total -= self._kept[slot]
-            self._kept[slot] = 0
-            self._seen[slot] = 0
-        self._current = index
-        completed = min(index - self._first, self._n - 1)
-        seen = sum(self._seen) - self._seen[index % self._n]
-        rate = seen / (completed * self._width) if completed > 0 else 0.0
-        # Aim 1.5x above the ceiling: the per-bucket cap trims the excess, and the
-        # random arrivals of kept traces then fill the budget (about 1.75 of 2 per second
-        # instead of about 1.45 when aiming exactly at it) while staying spread out.
-        probability = _AIM * self._max / rate if rate > 0 else 1.0
-        self._bound = 1 << 64 if probability >= 1.0 else int(probability * (1 << 64))
+    def _keep(self, now: float) -> bool:
+        # Called under the lock, once per root span.
+        count = self._count + 1
+        elapsed = now - self._since
+        if count >= self._size or elapsed >= self._interval:
+            if elapsed > 0:
+                self._probability = min(1.0, self._max * elapsed / count)
+            self._count = 0
+            self._since = now
+        else:
+            self._count = count
+        if self._probability >= 1.0:
+            # Below the target rate: every root, with no debt carried into later strata.
+            self._credit = 0.0
+        else:
+            credit = self._credit + self._probability
+            if credit < self._next:
+                self._credit = credit
+                return False
+            self._credit = credit - 1.0
+            self._next = self._random()
+        return self._take(now)
+
+    def _take(self, now: float) -> bool:
+        # The token bucket: refilled at the target rate, `_burst` deep.
+        tokens = min(self._burst, self._tokens + (now - self._filled) * self._max)
+        self._filled = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - 1.0
+        return True
+
+    def keep_root(self) -> bool:
+        """Decide for one root span: True to keep it. `should_sample` without the result."""
+        now = self._clock()
+        with self._lock:
+            return self._keep(now)
 
     def should_sample(
         self,
@@ -107,21 +144,8 @@ class AdaptiveSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        """Keep the root span when the estimated rate and the caps allow it."""
-        index = int(self._clock() // self._width)
-        with self._lock:
-            if index > self._current:
-                self._roll(index)
-            slot = index % self._n
-            self._seen[slot] += 1
-            keep = (
-                (trace_id & _TRACE_ID_LOW_MASK) < self._bound
-                and self._kept[slot] < self._per_bucket
-                and self._kept_total < self._per_window
-            )
-            if keep:
-                self._kept[slot] += 1
-                self._kept_total += 1
+        """Keep the root span when its share of the rate budget comes up."""
+        keep = self.keep_root()
         state = None
         if parent_context is not None:
             # Used without ParentBased, a child keeps its parent's trace state.
@@ -137,7 +161,7 @@ class AdaptiveSampler(Sampler):
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
     def get_description(self) -> str:
-        """Name the sampler and its ceiling, as OpenTelemetry samplers do."""
+        """Name the sampler and its rate, as OpenTelemetry samplers do."""
         return f"AdaptiveSampler{{{self._max:g}/s}}"
 
 

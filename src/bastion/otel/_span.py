@@ -1,12 +1,13 @@
-"""The HTTP server span: a lean `Span` that is also the `ReadableSpan` processors export.
+"""The HTTP server span: a lean `Span` that ends as the SDK's `ReadableSpan`.
 
-The SDK's span validates every attribute, takes a lock per call and copies itself into a
-new `ReadableSpan` when it ends; for a span whose attributes Bastion builds itself from
-ASGI values of known types, that is most of the cost of tracing a request. This span
-stores Bastion's attributes in a plain dict and hands itself to the span processors when
-it ends. Anything user code adds through the OpenTelemetry API (attributes, events,
-links) goes through the SDK's bounded, validating containers, so limits and rules are
-the same as for any SDK span.
+The SDK's span validates every attribute and takes a lock per call; for a span whose
+attributes Bastion builds itself from ASGI values of known types, that is most of the
+cost of tracing a request. This span stores Bastion's attributes in a plain dict and,
+when it ends, hands span processors a `ReadableSpan` made with its public constructor
+(what exporters read). Anything user code adds through the OpenTelemetry API
+(attributes, events, links) goes through the SDK's bounded, validating containers, so
+limits and rules are the same as for any SDK span. While the span is open, processors
+(`on_start`) see the read properties of a `ReadableSpan` on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import logging
 import traceback
 from collections.abc import Mapping
 from time import time_ns
-from typing import Any, cast
+from types import MappingProxyType
+from typing import cast
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
@@ -46,7 +48,7 @@ def exception_attributes(exc: BaseException) -> dict[str, types.AnyValue]:
     }
 
 
-class ServerSpan(trace_api.Span, ReadableSpan):
+class ServerSpan(trace_api.Span):
     """A recording span created by `TracingMiddleware`; exported as any SDK span."""
 
     def __init__(
@@ -63,17 +65,15 @@ class ServerSpan(trace_api.Span, ReadableSpan):
         limits: SpanLimits,
         kind: SpanKind = SpanKind.SERVER,
     ) -> None:
-        # ReadableSpan's fields, assigned directly: its __init__ only does the same.
         self._name = name
         self._context = context
         self._parent = parent
         self._kind = kind
         self._resource = resource
-        self._instrumentation_scope = scope
-        self._instrumentation_info = None
-        self._attributes: Any = attributes
-        self._events: Any = ()
-        self._links: Any = ()
+        self._scope = scope
+        self._attributes: dict[str, types.AnyValue] | BoundedAttributes = attributes
+        self._events: BoundedList[Event] | tuple[()] = ()
+        self._links: BoundedList[Link] | tuple[()] = ()
         self._status = _UNSET
         self._start_time = start_time
         self._end_time: int | None = None
@@ -82,6 +82,68 @@ class ServerSpan(trace_api.Span, ReadableSpan):
 
     def __repr__(self) -> str:
         return f"ServerSpan(name={self._name!r}, context={self._context!r})"
+
+    # -- what a ReadableSpan shows, for span processors' on_start ----------------------------
+
+    @property
+    def name(self) -> str:
+        """The span's name."""
+        return self._name
+
+    @property
+    def context(self) -> SpanContext:
+        """The span's context (trace id, span id, flags)."""
+        return self._context
+
+    @property
+    def parent(self) -> SpanContext | None:
+        """The remote or local parent's context, if any."""
+        return self._parent
+
+    @property
+    def kind(self) -> SpanKind:
+        """SERVER."""
+        return self._kind
+
+    @property
+    def attributes(self) -> Mapping[str, types.AnyValue]:
+        """The attributes so far (read-only view)."""
+        return MappingProxyType(self._attributes)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The events so far."""
+        return tuple(self._events)
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        """The links so far."""
+        return tuple(self._links)
+
+    @property
+    def status(self) -> Status:
+        """The status so far."""
+        return self._status
+
+    @property
+    def start_time(self) -> int:
+        """Start, in nanoseconds since the epoch."""
+        return self._start_time
+
+    @property
+    def end_time(self) -> int | None:
+        """End, in nanoseconds since the epoch, once ended."""
+        return self._end_time
+
+    @property
+    def resource(self) -> Resource:
+        """The telemetry's resource."""
+        return self._resource
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope:
+        """Bastion's instrumentation scope."""
+        return self._scope
 
     # -- used by the middleware ------------------------------------------------------------
 
@@ -107,7 +169,7 @@ class ServerSpan(trace_api.Span, ReadableSpan):
 
     def get_span_context(self) -> SpanContext:
         """Return the span's immutable context (trace id, span id, flags)."""
-        return cast(SpanContext, self._context)
+        return self._context
 
     def is_recording(self) -> bool:
         """True until the span ends."""
@@ -201,11 +263,23 @@ class ServerSpan(trace_api.Span, ReadableSpan):
         self.add_event("exception", attrs, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        """End the span and hand it to the span processors (once)."""
+        """End the span and hand what it recorded to the span processors (once)."""
         if self._end_time is not None:
             return
-        self._end_time = time_ns() if end_time is None else end_time
-        if isinstance(self._attributes, BoundedAttributes):
-            self._attributes._immutable = True  # freeze, as the SDK does on end
+        end = self._end_time = time_ns() if end_time is None else end_time
+        readable = ReadableSpan(
+            name=self._name,
+            context=self._context,
+            parent=self._parent,
+            resource=self._resource,
+            attributes=self._attributes,
+            events=tuple(self._events),
+            links=tuple(self._links),
+            kind=self._kind,
+            status=self._status,
+            start_time=self._start_time,
+            end_time=end,
+            instrumentation_scope=self._scope,
+        )
         for processor in self._processors:
-            processor.on_end(self)
+            processor.on_end(readable)

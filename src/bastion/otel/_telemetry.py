@@ -27,7 +27,6 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from typing import Any, Final
 
-from opentelemetry import propagate
 from opentelemetry._logs import Logger
 from opentelemetry.context import attach, detach, get_current, set_value
 from opentelemetry.metrics import Meter
@@ -53,6 +52,7 @@ from bastion.otel import _global
 from bastion.otel._env import Settings, console_exporter, otlp_exporter, read_settings
 from bastion.otel._metrics import BuiltinMetrics
 from bastion.otel._prometheus import PrometheusReader
+from bastion.otel._sdk import extend_collections
 
 __all__ = ["INSTRUMENTATION_NAME", "Telemetry", "configure"]
 
@@ -121,7 +121,7 @@ class Telemetry:
         all_readers = list(readers)
         if prometheus:
             self.prometheus = PrometheusReader()
-            all_readers.append(self.prometheus)
+            all_readers.append(self.prometheus.reader)
         self.meter_provider = MeterProvider(
             metric_readers=all_readers, resource=self.resource, shutdown_on_exit=False
         )
@@ -134,19 +134,14 @@ class Telemetry:
 
     def _merge_builtin_metrics(self, reader: MetricReader) -> None:
         # The HTTP server metrics are aggregated by BuiltinMetrics, not by the SDK (see
-        # bastion.otel._metrics for why). Each reader's collect callback, which the
-        # MeterProvider installed, is wrapped so that every collection also carries them.
-        original = reader._collect
-        if original is None:  # pragma: no cover - the SDK registers readers in __init__
-            raise RuntimeError("metric reader was not registered by the MeterProvider")
+        # bastion.otel._metrics for why); every collection of every reader carries them.
         builtin = self.metrics
         resource = self.resource
 
-        def collect(r: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-            data = original(r, timeout_millis=timeout_millis)  # type: ignore[call-arg]
-            return builtin.merge(data, resource)  # type: ignore[arg-type]
+        def merge(data: MetricsData | None) -> MetricsData | None:
+            return builtin.merge(data, resource)
 
-        reader._set_collect_callback(collect)  # type: ignore[arg-type]
+        extend_collections(reader, merge)
 
     # -- public API --------------------------------------------------------------------------
 
@@ -303,8 +298,9 @@ def configure(
       the built-in HTTP metrics too.
     - `sampler`: overrides OTEL_TRACES_SAMPLER (default: parent-based adaptive, 2/s).
     - `prometheus`: keep a Prometheus reader for `metrics_app` (default True).
-    - `install_globals`: route the OpenTelemetry API globals and the global propagator
-      to the configured telemetries (default True).
+    - `install_globals`: route the OpenTelemetry API globals (providers and the global
+      propagator) to the configured telemetries (default True). Each telemetry keeps
+      its own propagator: configuring another app never changes this one's.
     """
     settings = read_settings(env)
     if sampler is None:
@@ -377,5 +373,4 @@ def configure(
         if router is not None:
             telemetry._router = router
             router.add(telemetry)
-        propagate.set_global_textmap(settings.propagator)
     return telemetry

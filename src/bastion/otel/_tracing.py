@@ -3,9 +3,14 @@
 For every HTTP request (probe paths excepted) it continues the caller's trace from the
 W3C `traceparent`/`tracestate`/`baggage` headers, makes one SERVER span current for the
 inner app, and records `http.server.*` metrics. The router tells it the matched route
-template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), and an exception it
-turned into a 500 response by setting `scope["bastion.exception"]`; the span is then
-named "POST /orders/{id}" and carries the semantic-convention attributes.
+template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), an exception it
+turned into a 500 response by setting `scope["bastion.exception"]`, and the error any
+error response carries (a `bastion.types.ErrorNote`: a design error the method raised, a
+validation failure, a refusal) under `ERROR_SCOPE_KEY`; the span is then named
+"POST /orders/{id}" and carries the semantic-convention attributes. `error.type` is the
+error's name, and a raised design error is recorded on the span, whatever the status;
+the span is marked failed only for a 5xx, as the HTTP conventions say for servers (a 4xx
+is the client's error).
 
 Cost is kept to a few microseconds per request: the sampling decision is taken before
 anything is built, spans that are not sampled are the API's `NonRecordingSpan`, the
@@ -15,13 +20,15 @@ produced itself), and metrics go to pre-bound cells (see `bastion.otel._metrics`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from random import getrandbits
 from time import perf_counter, time_ns
 from typing import Final
 
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, attach, detach, get_current, set_value
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -35,10 +42,11 @@ from opentelemetry.util.types import AnyValue
 
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
+from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
 from bastion.redact import credential_names, redact_query
-from bastion.types import ASGIApp, Message, Receive, Scope, Send
+from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "TracingMiddleware", "parse_traceparent"]
 
@@ -59,6 +67,22 @@ _MAX_TRACEPARENT = 512
 _MAX_TRACESTATE = 512
 _SAMPLED = Decision.RECORD_AND_SAMPLE
 _RECORD_ONLY = Decision.RECORD_ONLY
+_SAMPLE_RESULT = SamplingResult(_SAMPLED)
+_DROP_RESULT = SamplingResult(Decision.DROP)
+
+
+def _random_trace_id() -> int:
+    trace_id = getrandbits(128)
+    while not trace_id:  # pragma: no cover - one chance in 2**128
+        trace_id = getrandbits(128)
+    return trace_id
+
+
+def _random_span_id() -> int:
+    span_id = getrandbits(64)
+    while not span_id:  # pragma: no cover - one chance in 2**64
+        span_id = getrandbits(64)
+    return span_id
 
 
 def _error_type(exc: BaseException) -> str:
@@ -134,19 +158,31 @@ class TracingMiddleware:
         self._credentials = credential_names(credential_params)
         self._metrics = telemetry.metrics
         self._sampler = telemetry.sampler
+        sampler = telemetry.sampler
+        self._adaptive = (
+            sampler.root
+            if isinstance(sampler, ParentBasedSampler) and isinstance(sampler.root, AdaptiveSampler)
+            else None
+        )
         self._propagator = telemetry.propagator
         ids = telemetry.tracer_provider.id_generator
         self._new_trace_id = ids.generate_trace_id
         self._new_span_id = ids.generate_span_id
+        if type(ids) is RandomIdGenerator:
+            # The SDK's default draws from `random`: the same draws, without two calls.
+            self._new_trace_id = _random_trace_id
+            self._new_span_id = _random_span_id
         self._random_ids = ids.is_trace_id_random()
-        # TraceFlags for (sampled, random trace id), built once.
-        self._flags = {
-            (s, r): TraceFlags(
-                (TraceFlags.SAMPLED if s else 0) | (TraceFlags.RANDOM_TRACE_ID if r else 0)
+        # TraceFlags built once, indexed [sampled][random trace id].
+        self._flags = tuple(
+            tuple(
+                TraceFlags(
+                    (TraceFlags.SAMPLED if s else 0) | (TraceFlags.RANDOM_TRACE_ID if r else 0)
+                )
+                for r in (False, True)
             )
             for s in (False, True)
-            for r in (False, True)
-        }
+        )
         headers: dict[bytes, int] = {
             b"host": _HOST,
             b"user-agent": _USER_AGENT,
@@ -173,7 +209,6 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
-        start_ns = time_ns()
         telemetry = self.telemetry
         method = scope["method"]
         if method not in _KNOWN_METHODS:
@@ -225,13 +260,19 @@ class TracingMiddleware:
             trace_id = self._new_trace_id()
             random_id = self._random_ids
             parent_or_none = None
-        result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
+        adaptive = self._adaptive
+        if adaptive is not None and parent_or_none is None:
+            # The default sampler on a root span: what ParentBased(Adaptive) decides,
+            # without building a SamplingResult.
+            result = _SAMPLE_RESULT if adaptive.keep_root() else _DROP_RESULT
+        else:
+            result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
         decision = result.decision
         span_context = SpanContext(
             trace_id,
             self._new_span_id(),
             is_remote=False,
-            trace_flags=self._flags[(decision is _SAMPLED, random_id)],
+            trace_flags=self._flags[decision is _SAMPLED][random_id],
             trace_state=result.trace_state,
         )
         span: ServerSpan | NonRecordingSpan
@@ -244,7 +285,8 @@ class TracingMiddleware:
                 span_context,
                 parent_or_none,
                 attributes,
-                start_ns,
+                # The wall clock of the start, read only for the few spans recorded.
+                time_ns() - int((perf_counter() - start) * 1e9),
                 resource=self._resource,
                 scope=self._scope,
                 processors=telemetry.span_processors,
@@ -258,18 +300,19 @@ class TracingMiddleware:
         token = attach(set_value(TELEMETRY_KEY, telemetry, set_span_in_context(span, parent_ctx)))
 
         metrics = self._metrics
-        active = metrics.active(method, scheme)
-        metrics.started(active)
+        active = metrics.start(method, scheme)
         status = 0
         response_bytes = 0
 
-        async def send_wrapper(message: Message) -> None:
+        # A plain function returning the server's awaitable: one coroutine per message
+        # fewer than an `async def` wrapper.
+        def send_wrapper(message: Message) -> Awaitable[None]:
             nonlocal status, response_bytes
             if message["type"] == "http.response.body":
                 response_bytes += len(message.get("body", b""))
             elif message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         inner_receive = receive
         if request_bytes < 0:
@@ -294,8 +337,8 @@ class TracingMiddleware:
         finally:
             detach(token)
             duration = perf_counter() - start
-            end_ns = time_ns()
             route = scope.get("bastion.route")
+            note = scope.get(ERROR_SCOPE_KEY)
             error_type: str | None = None
             if error is not None and not status:
                 # Failed before answering: the type names the error (semantic conventions),
@@ -303,19 +346,24 @@ class TracingMiddleware:
                 error_type = _error_type(error)
                 if isinstance(error, Exception):
                     status = 500
+            elif note is not None:
+                error_type = note.name
             elif status >= 500:
                 error_type = str(status)
             elif error is not None:
                 error_type = _error_type(error)
-            cell = metrics.cell(
+            metrics.record(
+                active,
                 method,
                 route,
                 status,
-                scheme=scheme,
-                protocol_version=scope.get("http_version"),
-                error_type=error_type,
+                scheme,
+                scope.get("http_version"),
+                error_type,
+                duration,
+                request_bytes,
+                response_bytes,
             )
-            metrics.finished(active, cell, duration, request_bytes, response_bytes)
             if recording is not None:
                 self._finish(
                     recording,
@@ -325,7 +373,7 @@ class TracingMiddleware:
                     status=status,
                     error=error,
                     error_type=error_type,
-                    end_ns=end_ns,
+                    end_ns=time_ns(),
                 )
 
     def _extract_w3c(
@@ -408,6 +456,14 @@ class TracingMiddleware:
         if isinstance(handled, BaseException):
             span.record_exception(handled)
             span.set_error(f"{type(handled).__name__}: {handled}")
+        note = scope.get(ERROR_SCOPE_KEY)
+        raised = note.error if note is not None else None
+        if raised is not None and raised is not handled:
+            # The error a method raised, recorded whatever the status; only a 5xx is a
+            # failure of the server's (OpenTelemetry's HTTP conventions).
+            span.record_exception(raised)
+            if status >= 500:
+                span.set_error(f"{error_type}: {raised}")
         if error is not None:
             span.record_exception(error, escaped=True)
             span.set_error(f"{type(error).__name__}: {error}")
