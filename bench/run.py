@@ -203,7 +203,7 @@ async def secured(rounds: int, n: int, log_path: str) -> None:
 
     log_file = open(log_path, "w")  # noqa: SIM115 - closed below
     print(f"\n3. The same POST, secured ({rounds} rounds x {n} requests). Bastion bare\n"
-          "   (observability=False) and with its whole default stack (as in 2., brute-force\n"
+          "   (observe=False) and with its whole default stack (as in 2., brute-force\n"
           "   lockout on in both); FastAPI and Litestar bare, checking the same credential:\n"
           "   the X-API-Key header's digest looked up, or the bearer token verified by PyJWT.\n"
           "   Every request carries the same credential: a client holding its key or token.")

@@ -160,9 +160,9 @@ def bastion_app(
 
     Orders.api_key_auth.add("acme", API_KEY)
     if not full:
-        return bastion.App(api, {"orders": Orders()}, openapi_path=None, docs_path=None,
-                           observability=False)
-    return bastion.App(api, {"orders": Orders()}, openapi_path=None, docs_path=None,
+        return bastion.App(api, {"orders": Orders()}, docs=False,
+                           observe=False)
+    return bastion.App(api, {"orders": Orders()}, docs=False,
                        logger=logger, telemetry=telemetry)
 
 

@@ -76,7 +76,7 @@ def targets(with_redis: bool) -> list[Target]:
         Target("Litestar, bastion.run", "bastion", "litestar"),
         Target("FastAPI, uvicorn", "uvicorn", "fastapi"),
         Target("FastAPI, bastion.run", "bastion", "fastapi"),
-        Target("Bastion bare (observability=False)", "bastion", "bastion-bare"),
+        Target("Bastion bare (observe=False)", "bastion", "bastion-bare"),
         Target("Bastion, whole default stack", "bastion", "bastion-full"),
     ]
     if with_redis:
@@ -309,7 +309,7 @@ def render(results: dict[str, dict[str, list[float]]], rss: dict[str, list[int]]
     def best(prefix: str, scenario: str) -> float:
         return max((m(k, scenario) for k in results if k.startswith(prefix)), default=0.0)
 
-    full, bare = "Bastion, whole default stack", "Bastion bare (observability=False)"
+    full, bare = "Bastion, whole default stack", "Bastion bare (observe=False)"
     for scenario in SCENARIOS:
         row = [f"- {TITLES[scenario]}:"]
         lit, fast = best("Litestar", scenario), best("FastAPI", scenario)

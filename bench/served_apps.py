@@ -104,7 +104,7 @@ def raw() -> Any:
 
 
 def bastion(*, full: bool) -> Any:
-    """The four routes in Bastion: bare (`observability=False`) or with its default stack."""
+    """The four routes in Bastion: bare (`observe=False`) or with its default stack."""
     import bastion as b
     from bastion.dsl import (
         API,
@@ -216,8 +216,8 @@ def bastion(*, full: bool) -> Any:
 
     config = b.config.load(b.config.Config)
     if not full:
-        return b.App(api, {"bench": Bench()}, openapi_path=None, docs_path=None,
-                     observability=False, config=config)
+        return b.App(api, {"bench": Bench()}, docs=False,
+                     observe=False, config=config)
     return b.App(api, {"bench": Bench()}, config=config)
 
 

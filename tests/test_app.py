@@ -859,7 +859,8 @@ async def test_a_debug_authorizer_that_refuses_by_raising_leaves_the_request_ser
         raise bastion.Forbidden("not for you")
 
     logs = LogCapture(level="info")
-    app = bastion.App(api, {"s": S()}, logger=logs.logger, debug_authorizer=refuse)
+    app = bastion.App(api, {"s": S()}, logger=logs.logger,
+                      debug=bastion.Debug(authorizer=refuse))
     async with TestClient(app) as test_client:
         r = await test_client.get("/hello", headers={"X-Debug-Logs": "on"})
     assert r.status_code == 200 and r.json() == "hi"

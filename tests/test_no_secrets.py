@@ -60,7 +60,7 @@ from bastion.dsl import (
     Username,
 )
 from bastion.otel import configure
-from bastion.security import APIKeyStore, BasicVerifier, Principal, hash_password
+from bastion.security import APIKeyStore, BasicVerifier, Principal, RateLimiter, hash_password
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
 from tests.support.servers import RedisServer
@@ -567,7 +567,7 @@ async def test_redis_password_never_leaves_the_process(
     creds = Credentials()
     stream = io.StringIO()
     caplog.set_level(logging.DEBUG)
-    app = bastion.App(vault_design(), {"vault": Vault(creds)}, redis_url=url,
+    app = bastion.App(vault_design(), {"vault": Vault(creds)}, limiter=RateLimiter(url),
                       logger=bastion.log.Logger(stream=stream, format="json", sync=True))
     responses = []
     headers = {"X-API-Key": creds.key_good}

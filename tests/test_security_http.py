@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -68,6 +68,7 @@ from bastion.security import (
     JWTVerifier,
     NoPrincipalError,
     Principal,
+    RateLimiter,
     RateLimits,
     hash_password,
     principals,
@@ -1128,15 +1129,15 @@ class Ops:
         return who()
 
 
-def ops_app(tokens: TokenFactory, **kw: Any) -> Served:
-    return serve(ops_design(), {"ops": Ops(tokens)}, debug_scheme="jwt",
-                 debug_scopes=["ops:debug"], **kw)
+def ops_app(tokens: TokenFactory, mount: Literal["admin", "main"] = "admin") -> Served:
+    debug = bastion.Debug(mount=mount, scheme="jwt", scopes=("ops:debug",))
+    return serve(ops_design(), {"ops": Ops(tokens)}, debug=debug)
 
 
 async def test_debug_switch_on_the_public_port_needs_the_design_scheme_and_scope(
     es256: TokenFactory,
 ) -> None:
-    served = ops_app(es256, debug_mount="main")
+    served = ops_app(es256, mount="main")
     reader = bearer(es256.mint("ann", scopes=["api:read"]))
     operator = bearer(es256.mint("op", scopes=["api:read", "ops:debug"]))
     async with TestClient(served.app) as c:
@@ -1152,7 +1153,7 @@ async def test_debug_switch_on_the_public_port_needs_the_design_scheme_and_scope
 
 
 async def test_metrics_on_the_public_port_need_the_design_scheme(es256: TokenFactory) -> None:
-    served = ops_app(es256, debug_mount="main")
+    served = ops_app(es256, mount="main")
     async with TestClient(served.app) as c:
         await c.get("/ping")  # one auth failure to count
         r = await c.get("/metrics")
@@ -1169,10 +1170,10 @@ async def test_metrics_on_the_public_port_need_the_design_scheme(es256: TokenFac
 def test_debug_on_the_public_port_without_a_scheme_is_refused_at_startup(
     es256: TokenFactory,
 ) -> None:
-    with pytest.raises(bastion.ImplementationError, match="debug_scheme="):
-        serve(ops_design(), {"ops": Ops(es256)}, debug_mount="main")
+    with pytest.raises(bastion.ImplementationError, match=r"Debug\(scheme=\.\.\.\)"):
+        serve(ops_design(), {"ops": Ops(es256)}, debug=bastion.Debug(mount="main"))
     with pytest.raises(bastion.ImplementationError, match="'nope' is not a scheme"):
-        serve(ops_design(), {"ops": Ops(es256)}, debug_scheme="nope")
+        serve(ops_design(), {"ops": Ops(es256)}, debug=bastion.Debug(scheme="nope"))
 
 
 async def test_per_request_debug_logs_only_for_callers_passing_the_debug_scheme(
@@ -1829,8 +1830,8 @@ async def _get(c: TestClient, path: str, **kw: Any) -> httpx.Response:
 
 @pytest.mark.integration
 async def test_two_apps_share_counts_through_redis(redis: RedisServer) -> None:
-    a = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
-    b = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
+    a = serve(limited_design(), {"limited": Limited()}, limiter=RateLimiter(redis.url))
+    b = serve(limited_design(), {"limited": Limited()}, limiter=RateLimiter(redis.url))
     async with TestClient(a.app) as ca, TestClient(b.app) as cb:
         assert_limit_headers(await _get(ca, "/public"), 3, 2)
         assert_limit_headers(await _get(cb, "/public"), 3, 1)
@@ -1848,8 +1849,10 @@ async def test_two_apps_share_counts_through_redis(redis: RedisServer) -> None:
 @pytest.mark.integration
 async def test_two_apps_share_lockouts_through_redis(redis: RedisServer) -> None:
     limits = RateLimits(failures_per_client="2/minute", failures_per_credential=None)
-    a = serve(keys_design(), {"keys": Keys(key_store())}, redis_url=redis.url, limits=limits)
-    b = serve(keys_design(), {"keys": Keys(key_store())}, redis_url=redis.url, limits=limits)
+    a = serve(keys_design(), {"keys": Keys(key_store())}, limiter=RateLimiter(redis.url),
+              limits=limits)
+    b = serve(keys_design(), {"keys": Keys(key_store())}, limiter=RateLimiter(redis.url),
+              limits=limits)
     async with TestClient(a.app) as ca, TestClient(b.app) as cb:
         assert (await _get(ca, "/one", headers=key_header(KEY_UNKNOWN))).status_code == 401
         assert (await _get(cb, "/one", headers=key_header(KEY_UNKNOWN))).status_code == 401
@@ -1861,7 +1864,7 @@ async def test_two_apps_share_lockouts_through_redis(redis: RedisServer) -> None
 async def test_redis_killed_and_restarted_mid_run_falls_back_per_instance_then_recovers(
     redis: RedisServer,
 ) -> None:
-    served = serve(limited_design(), {"limited": Limited()}, redis_url=redis.url)
+    served = serve(limited_design(), {"limited": Limited()}, limiter=RateLimiter(redis.url))
     async with TestClient(served.app) as c:
         assert_limit_headers(await _get(c, "/public"), 3, 2)
         assert_who(await _get(c, "/secured", headers=key_header(KEY_GLOBEX)), "globex",
@@ -1961,7 +1964,7 @@ async def test_rate_limits_from_the_environment_override_the_design() -> None:
         async def free(self) -> None: ...
 
     config = load(Config, env={"RATE_LIMITS": "s.fast=2/minute, s.free=1/minute"})
-    app = bastion.App(api, {"s": S()}, config=config, observability=False)
+    app = bastion.App(api, {"s": S()}, config=config, observe=False)
     async with TestClient(app) as client:
         fast = [(await client.get("/fast")).status_code for _ in range(3)]
         free = [(await client.get("/free")).status_code for _ in range(2)]
@@ -1991,4 +1994,4 @@ def test_rate_limits_naming_nothing_in_the_design_fail_at_startup() -> None:
 
     config = load(Config, env={"RATE_LIMITS": "s.nope=1/minute"})
     with pytest.raises(bastion.ImplementationError, match=r"s\.nope"):
-        bastion.App(api, {"s": S()}, config=config, observability=False)
+        bastion.App(api, {"s": S()}, config=config, observe=False)

@@ -20,6 +20,8 @@ from bastion.errors import (
     Unauthorized,
     make_error,
 )
+from bastion.operations import Operation, Operations
+from bastion.options import Debug, Docs, Observe
 from bastion.security import (
     APIKeyScheme,
     BasicScheme,
@@ -40,13 +42,18 @@ __all__ = [
     "BastionError",
     "Cancelled",
     "ConfigError",
+    "Debug",
     "DesignError",
+    "Docs",
     "Endpoints",
     "Forbidden",
     "ImplementationError",
     "JWTScheme",
     "MethodInfo",
     "OAuth2Scheme",
+    "Observe",
+    "Operation",
+    "Operations",
     "Principal",
     "Scheme",
     "ServiceError",

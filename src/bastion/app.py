@@ -1,8 +1,15 @@
 """`App`: one design and its service implementations, served as an ASGI 3 application.
 
-Creating an `App` compiles everything a request needs — route table, decoders,
-encoders, endpoint chains, error tables — so a bad design or a service missing a
-method fails at startup, not on the first request.
+Creating an `App` compiles what does not depend on a request — the design's operations
+(payload and result types, error tables, the security layer of each method), the HTTP
+decoders and encoders, the built-in routes — so a bad design or a service missing a
+method fails at once. The endpoint chains and the HTTP middleware stack are built once,
+when the App starts (its lifespan, or its first request): add middleware before that.
+
+Reading the request path from the top: `App.__call__` → tracing → request log →
+deadline layer → your HTTP middleware → the muxer (`bastion.http.muxer`): route, decode
+(`bastion.http.decoder`), `Operation.call` (endpoint middleware → security → your
+method), encode (`bastion.http.encoder`) → back out the same way.
 """
 
 from __future__ import annotations
@@ -10,67 +17,60 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from bastion import log
-from bastion._asgi import ack_lifespan
 from bastion._ids import new_id
 from bastion.debug._pprof import Profiling
-from bastion.debug._switch import debug_app, is_debug_path, payload_logger
+from bastion.debug._switch import payload_logger
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
 from bastion.endpoint.threads import ThreadRunner
-from bastion.errors import Forbidden, Unauthorized, _new_id
-from bastion.health._checker import PROBE_PATHS, Checker, CheckFunc, Pinger, health_app
+from bastion.health._checker import Checker, CheckFunc, Pinger, health_app
 from bastion.http.adminauth import SchemeGate
 from bastion.http.autherrors import SecurityResponses
+from bastion.http.builtins import Builtins
 from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errors import error_body
-from bastion.http.muxer import Muxer, send_error, send_response
-from bastion.http.requestlog import DebugAuthorizer, RequestLog, RequestLogOptions
-from bastion.http.router import RouteClash
+from bastion.http.muxer import Muxer
+from bastion.http.requestlog import RequestLog
 from bastion.log._format import error_text
 from bastion.log._logger import split_names
-from bastion.otel._prometheus import metrics_app
+from bastion.operations import Operations
+from bastion.options import Debug, Docs, Observe
 from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware
 from bastion.redact import Redactor
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from bastion.schema.validate import Collector
-from bastion.security import (
-    AuthFailure,
-    RateLimited,
-    RateLimiter,
-    RateLimits,
-    handlers_for,
-    secure,
-)
-from bastion.security.design import rate_limits, requirements, scheme_kinds
-from bastion.types import ASGIApp, ErrorNote, HTTPMiddleware, Receive, Refusal, Scope, Send
+from bastion.security import AuthFailure, RateLimiter, RateLimits
+from bastion.security.design import rate_limits
+from bastion.types import ASGIApp, HTTPMiddleware, Receive, Refusal, Scope, Send
 
 if TYPE_CHECKING:
     from bastion.config import Config
-    from bastion.openapi import DocsPage
 
 __all__ = ["App", "Lifespan"]
 
 #: A user lifespan: called with the app, returns an async context manager wrapping serving.
 Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 
-DEFAULT_MAX_BODY_BYTES = 1 << 20
-
 
 class App:
     """Serve `api` with `services` (a mapping from service name to its implementation).
 
-    `app.use(mw)` adds HTTP (ASGI) middleware, the first added outermost;
-    `app.endpoints["svc"].use(mw)` adds endpoint middleware.
+    `config` is the environment's configuration (`bastion.config.Config` or a subclass):
+    limits, logging, Redis, threads. `observe`, `docs` and `debug` group the App's own
+    options (see `bastion.options`); `limiter` and `limits` replace the rate limiter and
+    the limits the design and the environment give. `app.use(mw)` adds HTTP middleware,
+    `app.endpoints["svc"].use(mw)` endpoint middleware, the first added outermost, until
+    the App starts.
     """
 
     def __init__(
@@ -78,146 +78,163 @@ class App:
         api: APIExpr,
         services: Mapping[str, object],
         *,
-        version: str | None = None,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        config: Config | None = None,
         lifespan: Lifespan | None = None,
-        openapi_path: str | None = "/openapi.json",
-        docs_path: str | None = "/docs",
+        checks: Iterable[Pinger | CheckFunc] = (),
         logger: log.Logger | None = None,
-        request_log: bool | RequestLogOptions = True,
-        route_stdlib_logs: bool = True,
-        debug_authorizer: DebugAuthorizer | None = None,
-        redis_url: str | None = None,
+        telemetry: Telemetry | None = None,
+        observe: Observe | bool = True,
+        docs: Docs | bool = True,
+        debug: Debug | None = None,
         limiter: RateLimiter | None = None,
         limits: RateLimits | None = None,
-        telemetry: Telemetry | None = None,
-        tracing: bool = True,
-        checks: Iterable[Pinger | CheckFunc] = (),
-        health_cache_ttl: float = 1.0,
-        payload_log_max: int = 1024,
-        debug_mount: Literal["admin", "main"] = "admin",
-        debug_scheme: str | None = None,
-        debug_scopes: Iterable[str] = (),
-        config: Config | None = None,
-        observability: bool = True,
+        version: str | None = None,
     ) -> None:
         self.api = api.finalize()
         self.config = config
-        if config is not None:
-            max_body_bytes = config.max_body_bytes
-            redis_url = redis_url or config.redis_url
         self.title = api.title or api.name
         self.version = version or api.version
-        self.max_body_bytes = max_body_bytes
-        self.openapi_path = openapi_path
-        self.docs_path = docs_path
+        #: False with `observe=False`: no spans, metrics, request scope nor payload logs.
+        self.observing = observe is not False
+        self.observe = observe if isinstance(observe, Observe) else Observe(
+            tracing=self.observing, request_log=self.observing)
+        self.docs = Docs() if docs is True else Docs(None, None) if docs is False else docs
+        self.debug = debug or Debug()
         self.draining = False
         self._lifespan = lifespan
-        if logger is None and config is not None:
-            fmt = None if config.log_format == "auto" else config.log_format
-            logger = log.Logger(
-                level=config.log_level, format=fmt, service=api.name, keys=config.log_keys
-            )
-        self.logger = logger or log.Logger.from_env(service=api.name)
+        self.logger = logger or _logger_for(api.name, config)
         if self.logger.service is None:
-            self.logger.service = api.name  # `service.name` is on every line the App writes
+            self.logger.service = api.name  # `service.name` on every line the App writes
         self._owns_telemetry = telemetry is None
         self.telemetry = telemetry or configure(api.name, self.version)
-        self.tracing = tracing and observability
-        # The request's log scope (Logger, request id, debug switch) is there whenever
-        # the App observes; `request_log` only says whether start and end lines are written.
-        self.request_log = bool(request_log) and observability
-        self.request_log_options = (
-            request_log if isinstance(request_log, RequestLogOptions) else RequestLogOptions()
-        )
-        self._observability = observability
-        self.checker = Checker(*checks, cache_ttl=health_cache_ttl, logger=self.logger,
-                               tracer=self.telemetry.tracer)
-        self._health = health_app(self.checker, version=self.version,
-                                  is_draining=lambda: self.draining)
-        self.profiling = Profiling()
-        self.route_stdlib_logs = route_stdlib_logs
-        self.debug_authorizer = debug_authorizer
-        #: Called with every `AuthFailure` after it is logged (metrics hook in here).
-        self.auth_failure_hooks: list[Callable[[AuthFailure], None]] = []
-        self._middleware: list[HTTPMiddleware] = []
-        unknown = set(services) - set(api.services)
-        if unknown:
-            raise ImplementationError(
-                f"services {sorted(unknown)} are not in design {api.name!r} "
-                f"(its services: {sorted(api.services)})"
-            )
-        missing = [name for name in api.services if name not in services]
-        if missing:
-            raise ImplementationError(
-                f"no implementation given for service(s) {missing} of design {api.name!r}: "
-                "pass them as App(api, services={name: impl})"
-            )
+        self.max_body_bytes = config.max_body_bytes if config is not None else _default_body()
         #: The threads of sync methods and sync auth handlers (THREADS per worker).
         self.threads = ThreadRunner(config.threads if config is not None else 64)
-        self.compiler = TypeCompiler(api)
-        self.encoder = msgspec.json.Encoder(enc_hook=enc_hook)
-        collector = Collector(self.compiler)
-        self.decoders: dict[tuple[str, str], Decoder | None] = {}
-        self.encoders: dict[tuple[str, str], ResultEncoder] = {}
-        self.endpoints: dict[str, Endpoints] = {}
-        for svc in api.services.values():
-            payload_types: dict[str, Any] = {}
-            result_types: dict[str, Any] = {}
-            for m in svc.methods.values():
-                dec = None
-                if m.payload is not None and m.http is not None:
-                    dec = Decoder(m, self.compiler, collector, max_body_bytes=max_body_bytes)
-                    payload_types[m.name] = dec.payload_type
-                enc = ResultEncoder(m, self.compiler, self.encoder)
-                result_types[m.name] = enc.result_type
-                self.decoders[(svc.name, m.name)] = dec
-                self.encoders[(svc.name, m.name)] = enc
-            self.endpoints[svc.name] = Endpoints(
-                svc, services[svc.name], self.compiler, payload_types, result_types,
-                threads=self.threads,
-            )
+        self.limiter = limiter or RateLimiter(config.redis_url if config is not None else None)
+        self._count_fallback()
+        self.limits = limits or self._limits_from(config)
+        #: Called with every `AuthFailure` after it is logged (metrics hook in here).
+        self.auth_failure_hooks: list[Callable[[AuthFailure], None]] = []
+
+        compiler = TypeCompiler(api)
+        #: The design's methods, compiled for every transport (see bastion.operations).
+        self.operations = Operations(api, services, compiler=compiler, threads=self.threads,
+                                     limiter=self.limiter, limits=self.limits,
+                                     on_auth_failure=self._auth_failed)
         #: What logs, spans, payload logs and error bodies redact: the defaults, the
         #: design's credential and sensitive attributes, and LOG_REDACT.
         self.redactor = self._redactor(config)
         # The App's Logger redacts routed library lines and client lines with it too.
         self.logger.redactor = self.logger.redactor.with_names(self.redactor.names)
-        if observability:
-            for endpoints in self.endpoints.values():
-                endpoints.use(log_fields)
-                endpoints.use(payload_logger(payload_log_max, redactor=self.redactor))
-        self.limiter = limiter or RateLimiter(redis_url)
-        self._count_fallback()
-        self.limits = limits or self._limits_from(config)
-        self._services = dict(services)
-        self._secured = self._secure(services)
-        self._security_answers = SecurityResponses(self.api.name)
-        self._debug_gate = self._design_gate(debug_scheme, tuple(debug_scopes))
-        if self.debug_authorizer is None and self._debug_gate is not None:
-            self.debug_authorizer = self._debug_gate
-        self.debug_mount = debug_mount
-        if debug_mount == "main" and self._debug_gate is None:
-            raise ImplementationError(
-                "debug_mount='main' serves /debug and /metrics on the public port: name the "
-                "design's security scheme that protects them with debug_scheme="
-            )
-        self.admin_app: ASGIApp = self._build_admin()
-        self._app: ASGIApp = self._build_muxer()
+        if self.observing:
+            self.operations.use(log_fields)
+            self.operations.use(payload_logger(self.observe.payload_log_max,
+                                               redactor=self.redactor))
+        self._codecs = self._compile_http(compiler)
+
+        self.checker = Checker(*checks, cache_ttl=self.observe.health_cache_ttl,
+                               logger=self.logger, tracer=self.telemetry.tracer)
+        self.profiling = Profiling()
+        self._answers = SecurityResponses(self.api.name)
+        gate = self._design_gate(services)
+        self.debug_authorizer = self.debug.authorizer or gate
+        self.builtins = Builtins(
+            self.api, title=self.title, checker=self.checker,
+            health=health_app(self.checker, version=self.version,
+                              is_draining=lambda: self.draining),
+            telemetry=self.telemetry, logger=self.logger, profiling=self.profiling,
+            openapi_path=self.docs.openapi, docs_path=self.docs.page,
+            debug_on_main=self.debug.mount == "main", gate=gate, answers=self._answers,
+        )
+        #: The admin listener's app: /metrics, /debug, the profiles and probes.
+        self.admin_app: ASGIApp = self.builtins.admin_app
+        self._middleware: list[HTTPMiddleware] = []
+        self._app: ASGIApp | None = None
 
     # -- composition ----------------------------------------------------------------
 
+    @property
+    def endpoints(self) -> Mapping[str, Endpoints]:
+        """Each service's endpoints; `endpoints["svc"].use(mw)` adds endpoint middleware."""
+        return self.operations.endpoints
+
     def use(self, middleware: HTTPMiddleware) -> None:
-        """Add HTTP middleware `middleware(app) -> app`; the first added is outermost."""
+        """Add HTTP middleware `middleware(app) -> app`; the first added is outermost.
+
+        Allowed until the App starts: the middleware stack is built once, as Starlette's.
+        """
+        if self._app is not None:
+            raise RuntimeError("App.use() after the App started: add HTTP middleware before "
+                               "serving (the stack is built once)")
         self._middleware.append(middleware)
-        self._app = self._wrap(self._muxer)
+
+    def build(self) -> ASGIApp:
+        """Build the endpoint chains and the HTTP stack, once; return the stack.
+
+        The App does it when it starts (its lifespan) or at its first request.
+        """
+        if self._app is not None:
+            return self._app
+        self.operations.build()
+        muxer = Muxer(on_internal_error=self._log_internal, security_mapper=self._answers,
+                      redactor=self.redactor)
+        for key, operation in self.operations.items():
+            decoder, encoder = self._codecs[key]
+            muxer.add_operation(operation, decoder, encoder)
+        self.builtins.mount(muxer)
+        muxer.compile()
+        self._muxer = muxer
+        # Outermost first: tracing (so log lines carry trace ids), request log, the
+        # request's lifetime (deadline, cancellation answered 503), the user's
+        # middleware, the muxer.
+        app: ASGIApp = muxer
+        for mw in reversed(self._middleware):
+            app = mw(app)
+        app = DeadlineLayer(app, self.logger)
+        observe = self.observe
+        if self.observing:
+            options = observe.log_options
+            app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
+                             redactor=self.redactor, lines=observe.lines,
+                             exclude_paths=options.exclude, buffered=options.buffered,
+                             trusted_proxies=options.trusted_proxies)
+        if observe.tracing:
+            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names)
+        self._app = app
+        return app
+
+    @property
+    def routes(self) -> list[tuple[str, str, str]]:
+        """Every route served: (verb, path template, `service.method` or a built-in name)."""
+        self.build()
+        return list(self._muxer.routes)
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the design (made once)."""
+        return self.builtins.openapi
+
+    def _compile_http(
+        self, compiler: TypeCompiler
+    ) -> dict[tuple[str, str], tuple[Decoder | None, ResultEncoder]]:
+        encoder = msgspec.json.Encoder(enc_hook=enc_hook)
+        collector = Collector(compiler)
+        codecs: dict[tuple[str, str], tuple[Decoder | None, ResultEncoder]] = {}
+        for key, op in self.operations.items():
+            m = op.expr
+            decoder = None
+            if m.payload is not None and m.http is not None:
+                decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes)
+            codecs[key] = (decoder, ResultEncoder(op, encoder))
+        return codecs
 
     def _limits_from(self, config: Config | None) -> RateLimits:
         """The design's limits, with RATE_LIMITS and AUTH_FAILURES_* from `config` on top."""
+        design = rate_limits(self.api)
         if config is None:
-            return rate_limits(self.api)
+            return design
         from bastion.config._settings import parse_rate_limits
 
-        design = rate_limits(self.api)
         per_scheme = dict(design.per_scheme)
         per_method = dict(design.per_method)
         methods = {f"{m.service.name}.{m.name}" for m in self.api.methods()}
@@ -238,43 +255,23 @@ class App:
             failures_per_credential=config.auth_failures_per_credential or None,
         )
 
-    def _secure(self, services: Mapping[str, object]) -> set[tuple[str, str]]:
-        """Put the security layer inside every secured or rate-limited endpoint."""
-        secured: set[tuple[str, str]] = set()
-        for svc in self.api.services.values():
-            kinds = scheme_kinds(self.api, svc.name)
-            handlers = handlers_for(services[svc.name], kinds, service_name=svc.name)
-            reqs = {m.name: requirements(m) for m in svc.methods.values()}
-            for m in svc.methods.values():
-                if reqs[m.name] or f"{svc.name}.{m.name}" in self.limits.per_method:
-                    secured.add((svc.name, m.name))
-
-            def layer(endpoint: Any, info: Any, reqs: Any = reqs, handlers: Any = handlers) -> Any:
-                return secure(
-                    endpoint,
-                    reqs[info.name],
-                    handlers,
-                    method_name=f"{info.service}.{info.name}",
-                    on_failure=self._auth_failed,
-                    limiter=self.limiter,
-                    limits=self.limits,
-                    threads=self.threads,
+    def _design_gate(self, services: Mapping[str, object]) -> SchemeGate | None:
+        """The API's enforcer, checking a request's credential against the debug scheme."""
+        debug = self.debug
+        if debug.scheme is None:
+            if debug.mount == "main":
+                raise ImplementationError(
+                    "Debug(mount='main') serves /debug and /metrics on the public port: name "
+                    "the design's security scheme that protects them with Debug(scheme=...)"
                 )
-
-            self.endpoints[svc.name].use_inner(layer)
-        return secured
-
-    def _design_gate(self, scheme_name: str | None, scopes: tuple[str, ...]) -> SchemeGate | None:
-        """The API's enforcer, checking a request's credential against a scheme of the design."""
-        if scheme_name is None:
             return None
-        scheme = self.api.schemes.get(scheme_name)
+        scheme = self.api.schemes.get(debug.scheme)
         if scheme is None:
             raise ImplementationError(
-                f"debug_scheme {scheme_name!r} is not a scheme of the design "
+                f"Debug(scheme={debug.scheme!r}) is not a scheme of the design "
                 f"(schemes: {sorted(self.api.schemes)})"
             )
-        return SchemeGate(scheme, scopes, self._services, limiter=self.limiter,
+        return SchemeGate(scheme, tuple(debug.scopes), dict(services), limiter=self.limiter,
                           limits=self.limits, on_failure=self._auth_failed, threads=self.threads)
 
     def _count_fallback(self) -> None:
@@ -291,7 +288,7 @@ class App:
 
     def _auth_failed(self, failure: AuthFailure) -> None:
         # Never the credential: the scheme, the method, who asked, and a fixed reason.
-        service, _, method = failure.method.rpartition(".")
+        service, _, method = failure.method.partition(".")
         self.logger.write_line("warn", "auth failure", {
             "scheme": failure.scheme,
             "service": service,
@@ -307,124 +304,11 @@ class App:
         for hook in self.auth_failure_hooks:
             hook(failure)
 
-    def _build_muxer(self) -> ASGIApp:
-        self._muxer = Muxer(
-            on_internal_error=self._log_internal,
-            security_mapper=self._security_answers,
-            redactor=self.redactor,
-        )
-        for svc in self.api.services.values():
-            endpoints = self.endpoints[svc.name]
-            for m in svc.methods.values():
-                self._muxer.add_method(
-                    m,
-                    endpoints.cells[m.name],
-                    self.decoders[(svc.name, m.name)],
-                    self.encoders[(svc.name, m.name)],
-                    secured=(svc.name, m.name) in self._secured,
-                )
-        builtins: list[tuple[str, Any, str]] = [
-            (path, self._serve_health, "health") for path in sorted(PROBE_PATHS)
-        ]
-        if self.debug_mount == "main":
-            builtins += [("/metrics", self._serve_admin, "metrics"),
-                         ("/debug", self._serve_admin, "debug"),
-                         ("/debug/{*rest}", self._serve_admin, "debug")]
-        if self.openapi_path:
-            builtins.append((self.openapi_path, self._serve_openapi, "openapi"))
-        if self.docs_path and self.openapi_path:
-            builtins.append((self.docs_path, self._serve_docs, "docs"))
-            builtins.append((self.docs_path.rstrip("/") + "/{*asset}", self._serve_docs, "docs"))
-        for path, handler, name in builtins:
-            try:
-                self._muxer.mount("GET", path, handler, name)
-            except RouteClash:
-                # The design's own route wins: built-ins never shadow what users declared.
-                self.logger.write_line("warn", "built-in route left out: the design uses it",
-                                       {"route": f"GET {path}", "builtin": name})
-        self._muxer.compile()
-        return self._wrap(self._muxer)
-
-    def _wrap(self, inner: ASGIApp) -> ASGIApp:
-        # Outermost first: tracing (so log lines carry trace ids), request log, the
-        # request's lifetime (deadline, cancellation answered 503), the user's
-        # middleware, the muxer.
-        app = inner
-        for mw in reversed(self._middleware):
-            app = mw(app)
-        app = DeadlineLayer(app, self.logger)
-        if self._observability:
-            options = self.request_log_options
-            app = RequestLog(
-                app,
-                self.logger,
-                debug_authorizer=self.debug_authorizer,
-                redactor=self.redactor,
-                lines=self.request_log,
-                exclude_paths=options.exclude,
-                buffered=options.buffered,
-                trusted_proxies=options.trusted_proxies,
-            )
-        if self.tracing:
-            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names)
-        return app
-
-    def _build_admin(self) -> ASGIApp:
-        """The admin listener's app: metrics, debug switch, profiles and probes."""
-        metrics = metrics_app(self.telemetry)
-        # The admin listener is reached only from where ADMIN_ADDR is bound (loopback by
-        # default), as Clue's is; on the public port `_serve_admin` checks the scheme.
-        debug = debug_app(self.logger, profiling=self.profiling)
-        health = self._health
-
-        async def admin(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "lifespan":
-                # The main listener runs the app's lifespan; the admin one only acks.
-                await ack_lifespan(receive, send)
-                return
-            if scope["type"] != "http":
-                return
-            path = scope["path"]
-            if path == "/metrics":
-                await metrics(scope, receive, send)
-            elif is_debug_path(path) or path.startswith("/debug/"):
-                await debug(scope, receive, send)
-            else:
-                await health(scope, receive, send)
-
-        return admin
-
-    async def _serve_admin(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
-    ) -> None:
-        # On the public port, /metrics and /debug sit behind the design's debug scheme,
-        # checked and refused exactly as the API's methods are.
-        gate = self._debug_gate
-        if gate is not None:
-            try:
-                await gate.check(scope)
-            except (Unauthorized, Forbidden, RateLimited) as exc:
-                answer = self._security_answers(exc)
-                if answer is None:  # pragma: no cover - every refusal has an answer
-                    raise
-                status, name, message, headers = answer
-                error_id = _new_id()
-                await send_error(send, status, error_body(name, error_id, message), headers,
-                                 scope, error=ErrorNote(name, error_id, exc))
-                return
-        await self.admin_app(scope, receive, send)
-
-    async def _serve_health(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
-    ) -> None:
-        await self._health(scope, receive, send)
-
     def _redactor(self, config: Config | None) -> Redactor:
         """The App's redaction: defaults, every method's sensitive names, LOG_REDACT."""
         names: set[str] = set()
-        for endpoints in self.endpoints.values():
-            for info in endpoints.infos.values():
-                names |= info.sensitive
+        for op in self.operations.values():
+            names |= op.info.sensitive
         env = config.log_redact if config is not None else os.environ.get("LOG_REDACT", "")
         names.update(split_names(env))
         return Redactor(names)
@@ -442,20 +326,15 @@ class App:
                 log.STACK_KEY: text(log.stack_text(exc)),
             })
 
-    @property
-    def routes(self) -> list[tuple[str, str, str]]:
-        """Every route served: (verb, path template, `service.method` or a built-in name)."""
-        return list(self._muxer.routes)
-
     # -- what the server uses (the ServedApp contract) ------------------------------------
 
     def links(self) -> dict[str, str]:
         """The built-in pages worth announcing at startup, by name."""
         found = {}
-        if self.openapi_path:
-            found["openapi"] = self.openapi_path
-        if self.docs_path:
-            found["docs"] = self.docs_path
+        if self.builtins.openapi_path:
+            found["openapi"] = self.builtins.openapi_path
+        if self.builtins.docs_path:
+            found["docs"] = self.builtins.docs_path
         return found
 
     def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -472,7 +351,7 @@ class App:
                    (b"x-request-id", rid.encode("ascii"))]
         if refusal.retry_after is not None:
             headers.append((b"retry-after", str(refusal.retry_after).encode("ascii")))
-        if self.request_log:
+        if self.observe.lines:
             self.logger.write_line("warn" if refusal.status >= 500 else "info", "end", {
                 "request_id": rid,
                 "http.request.method": refusal.method or "",
@@ -483,54 +362,9 @@ class App:
                 "error.id": error_id,
                 "error.message": refusal.message,
             })
-        if self.tracing:
+        if self.observe.tracing:
             self.telemetry.metrics.refused(refusal.method, refusal.status, refusal.name)
         return headers, body
-
-    # -- built-in routes --------------------------------------------------------------
-
-    @property
-    def openapi(self) -> dict[str, Any]:
-        """The OpenAPI 3.1 document of the design (computed once)."""
-        spec: dict[str, Any] | None = getattr(self, "_openapi", None)
-        if spec is None:
-            from bastion.openapi import spec as make_spec
-
-            spec = self._openapi = make_spec(self.api)
-        return spec
-
-    async def _serve_openapi(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
-    ) -> None:
-        body: bytes | None = getattr(self, "_openapi_json", None)
-        if body is None:
-            from bastion.openapi import to_json
-
-            body = self._openapi_json = to_json(self.openapi)
-        await send_response(send, 200, [(b"content-type", b"application/json")], body, scope)
-
-    async def _serve_docs(
-        self, scope: Scope, receive: Receive, send: Send, params: dict[str, str]
-    ) -> None:
-        docs: DocsPage | None = getattr(self, "_docs", None)
-        if docs is None:
-            # Built on the first visit (it reads Swagger UI's files), then kept.
-            from bastion.openapi import DocsPage
-
-            docs = self._docs = DocsPage(self.api, docs_path=self.docs_path or "/docs",
-                                         spec_path=self.openapi_path or "/openapi.json",
-                                         title=self.title)
-        found = docs.find(params.get("asset", ""))
-        if found is None:
-            from bastion.http.errors import HTTPError
-            from bastion.http.muxer import send_error
-
-            err = HTTPError(404, "not_found", f"no such file: {scope['path']}")
-            await send_error(send, 404, err.body(), [], scope)
-            return
-        await send_response(send, 200, list(found.headers), found.body, scope)
-
-    # -- lifecycle --------------------------------------------------------------------
 
     def begin_shutdown(self) -> None:
         """Mark the app as draining: readiness answers 503 from now on."""
@@ -539,7 +373,8 @@ class App:
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         """Run the app's startup and shutdown around serving (the user's lifespan inside)."""
-        uninstall = log.route_stdlib(self.logger) if self.route_stdlib_logs else None
+        self.build()
+        uninstall = log.route_stdlib(self.logger) if self.observe.route_stdlib_logs else None
         self.draining = False
         await self.limiter.start()  # follows a shared store's failure feed
         try:
@@ -571,9 +406,10 @@ class App:
         if scope["type"] == "lifespan":
             await self._run_lifespan(receive, send)
             return
-        await self._app(scope, receive, send)
+        await (self._app or self.build())(scope, receive, send)
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        # The ASGI lifespan, for other servers (Bastion's own calls `lifespan()`).
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
@@ -581,15 +417,30 @@ class App:
         try:
             await stack.enter_async_context(self.lifespan())
         except Exception as exc:
-            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: "
-                        f"{exc}"})
+            await send({"type": "lifespan.startup.failed",
+                        "message": f"{type(exc).__name__}: {exc}"})
             return
         await send({"type": "lifespan.startup.complete"})
-        message = await receive()
+        await receive()
         try:
             await stack.aclose()
         except Exception as exc:
-            await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: "
-                        f"{exc}"})
+            await send({"type": "lifespan.shutdown.failed",
+                        "message": f"{type(exc).__name__}: {exc}"})
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _logger_for(name: str, config: Config | None) -> log.Logger:
+    if config is None:
+        return log.Logger.from_env(service=name)
+    fmt = None if config.log_format == "auto" else config.log_format
+    return log.Logger(level=config.log_level, format=fmt, service=name, keys=config.log_keys)
+
+
+def _default_body() -> int:
+    # The one default of MAX_BODY_BYTES: the configuration's.
+    from bastion.config import Config
+
+    default: int = Config.model_fields["max_body_bytes"].default
+    return default

@@ -473,7 +473,7 @@ async def test_token_and_basic_credentials_share_authorization_by_scheme_word() 
         async def m(self, p: object) -> dict[str, str]:
             return {"who": bastion.principal().subject}
 
-    app = bastion.App(api, {"s": S()}, observability=False)
+    app = bastion.App(api, {"s": S()}, observe=False)
     basic_header = "Basic " + base64.b64encode(b"ada:pw").decode()
     async with TestClient(app) as client:
         by_token = await client.get("/m", headers={"Authorization": "Bearer good-token"})

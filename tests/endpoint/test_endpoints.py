@@ -167,19 +167,24 @@ async def test_inner_middleware_stays_inside_user_middleware() -> None:
     assert order == ["user1", "user2", "security"]
 
 
-async def test_cells_follow_middleware_added_later() -> None:
+async def test_chains_are_built_once_and_later_middleware_is_refused() -> None:
     eps, _ = endpoints()
-    cell = eps.cells["echo"]
-    assert await cell[0]("x") == "x"
+    built = []
 
     def shout(endpoint: Endpoint, info: MethodInfo) -> Endpoint:
+        built.append(info.name)
+
         async def wrapper(payload: typing.Any) -> typing.Any:
             return str(await endpoint(payload)).upper()
 
         return wrapper
 
     eps.use(shout)
-    assert await cell[0]("x") == "X"  # a transport holding the cell sees the new chain
+    assert await eps["echo"]("x") == "X"
+    assert await eps["echo"]("y") == "Y"
+    assert built.count("echo") == 1  # each factory ran once per method, at the build
+    with pytest.raises(RuntimeError, match="after the App started"):
+        eps.use(shout)
 
 
 def test_method_info_describes_the_method() -> None:

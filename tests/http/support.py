@@ -10,16 +10,21 @@ from typing import Any
 
 import bastion
 from bastion.dsl import APIExpr
+from bastion.dsl.expr import MethodExpr
+from bastion.endpoint import MethodInfo
 from bastion.log._logger import Logger
+from bastion.operations import Operation, payload_type_of, result_type_of
+from bastion.schema.compile import TypeCompiler
+from bastion.schema.validate import Collector
 from bastion.testing import TestClient
-from bastion.types import ASGIApp, Message
+from bastion.types import ASGIApp, Endpoint, Message
 
 
 def quiet_app(api: APIExpr, services: Mapping[str, object], **kwargs: Any) -> bastion.App:
     """An `App` whose logs go to a string (read them back with `log_lines(app)`)."""
     stream = io.StringIO()
     kwargs.setdefault("logger", Logger(format="json", stream=stream, sync=True))
-    kwargs.setdefault("route_stdlib_logs", False)
+    kwargs.setdefault("observe", bastion.Observe(route_stdlib_logs=False))
     app = bastion.App(api, services=services, **kwargs)
     app._test_log = stream  # type: ignore[attr-defined]
     return app
@@ -111,3 +116,14 @@ async def call(
 
     await app(scope, wire.receive, send)
     return reply
+
+
+def operation_for(method: MethodExpr, compiler: TypeCompiler,
+                  call: Endpoint | None = None) -> Operation:
+    """The `Operation` of one design method, its call a raw endpoint (no middleware)."""
+    info = MethodInfo.of(method, payload_type_of(method, compiler),
+                         result_type_of(method, compiler))
+    op = Operation(method, info, Collector(compiler), secured=False)
+    if call is not None:
+        op.call = call
+    return op

@@ -80,9 +80,11 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def app(impl: Ops, stream: io.StringIO, **kw: Any) -> bastion.App:
+def app(impl: Ops, stream: io.StringIO, *, debug_scheme: str, debug_scopes: tuple[str, ...] = (),
+        **kw: Any) -> bastion.App:
     logger = bastion.log.Logger(stream=stream, format="json", sync=True)
-    return bastion.App(design(), {"ops": impl}, logger=logger, debug_mount="main", **kw)
+    debug = bastion.Debug(mount="main", scheme=debug_scheme, scopes=debug_scopes)
+    return bastion.App(design(), {"ops": impl}, logger=logger, debug=debug, **kw)
 
 
 def failures(stream: io.StringIO) -> list[tuple[str, str, str]]:
@@ -128,7 +130,7 @@ async def test_guessing_the_debug_credential_is_locked_out_as_on_the_api() -> No
 async def test_a_token_without_the_debug_scope_is_a_403_with_the_scope_challenge() -> None:
     tokens = TokenFactory("ES256")
     impl, stream = Ops(tokens), io.StringIO()
-    served = app(impl, stream, debug_scheme="jwt", debug_scopes=["ops:debug"])
+    served = app(impl, stream, debug_scheme="jwt", debug_scopes=("ops:debug",))
     async with TestClient(served) as c:
         r = await c.get("/metrics", headers={"Authorization": f"Bearer {tokens.mint('ann')}"})
         assert r.status_code == 403

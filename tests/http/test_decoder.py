@@ -8,6 +8,7 @@ import typing
 import msgspec
 import pytest
 
+from bastion.config import Config, load
 from bastion.dsl import *
 from bastion.dsl import Any as AnyType
 from bastion.types import Message
@@ -107,7 +108,9 @@ def shop_design(max_body_bytes: int | None = None) -> tuple[typing.Any, Shop]:
                 Param("q")
                 Param("n")
     shop = Shop()
-    kw = {"max_body_bytes": max_body_bytes} if max_body_bytes is not None else {}
+    kw = {}
+    if max_body_bytes is not None:  # the limit's one home is the configuration
+        kw["config"] = load(Config, {"MAX_BODY_BYTES": str(max_body_bytes)})
     return quiet_app(api, {"shop": shop}, **kw), shop
 
 

@@ -16,7 +16,7 @@ from bastion.http.encoder import ResultEncoder, ResultMismatch
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
 from tests.dsl.support import next_line
-from tests.http.support import call, quiet_app
+from tests.http.support import call, operation_for, quiet_app
 
 
 def encoder_for(method: str) -> ResultEncoder:
@@ -24,7 +24,7 @@ def encoder_for(method: str) -> ResultEncoder:
     assert api is not None
     compiler = TypeCompiler(api)
     m: MethodExpr = api.services["s"].methods[method]
-    return ResultEncoder(m, compiler, msgspec.json.Encoder(enc_hook=enc_hook))
+    return ResultEncoder(operation_for(m, compiler), msgspec.json.Encoder(enc_hook=enc_hook))
 
 
 def design() -> None:

@@ -19,7 +19,7 @@ from bastion.schema.validate import Collector
 from bastion.security import RateLimited
 from bastion.security.ratelimit import Decision
 from bastion.types import Endpoint, Message, Receive, Scope, Send
-from tests.http.support import Wire, call
+from tests.http.support import Wire, call, operation_for
 
 
 def ignore(scope: Scope, exc: BaseException, error_id: str) -> None:
@@ -38,10 +38,11 @@ def build(impls: dict[str, Endpoint], **kw: typing.Any) -> Muxer:
     kw.setdefault("security_mapper", SecurityResponses("mux"))
     mux = Muxer(**kw)
     for m in api.services["s"].methods.values():
+        op = operation_for(m, compiler, impls[m.name])
         decoder = None
         if m.payload is not None:
-            decoder = Decoder(m, compiler, collector, max_body_bytes=1024)
-        mux.add_method(m, [impls[m.name]], decoder, ResultEncoder(m, compiler, encoder))
+            decoder = Decoder(op, compiler, collector, max_body_bytes=1024)
+        mux.add_operation(op, decoder, ResultEncoder(op, encoder))
     mux.compile()
     return mux
 

@@ -112,11 +112,12 @@ def spans() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
     telemetry.shutdown()
 
 
-def shop(logs: LogCapture, telemetry: Telemetry | None = None, **kw: Any) -> bastion.App:
-    kw.setdefault("route_stdlib_logs", False)
-    return bastion.App(
-        shop_design(), {"items": Items()}, logger=logs.logger, telemetry=telemetry, **kw
-    )
+def shop(logs: LogCapture, telemetry: Telemetry | None = None,
+         debug_authorizer: Any = None, **observe: Any) -> bastion.App:
+    options = bastion.Observe(route_stdlib_logs=False, **observe)
+    return bastion.App(shop_design(), {"items": Items()}, logger=logs.logger,
+                       telemetry=telemetry, observe=options,
+                       debug=bastion.Debug(authorizer=debug_authorizer))
 
 
 def by_msg(logs: LogCapture, msg: str) -> list[dict[str, Any]]:

@@ -63,7 +63,7 @@ class Orders:
 
 
 API_ = _design()
-APP = bastion.App(API_, {"orders": Orders()}, observability=False)
+APP = bastion.App(API_, {"orders": Orders()}, observe=False)
 
 
 def _inline(node: Any, components: dict[str, Any], path: tuple[str, ...] = ()) -> Any:
@@ -90,7 +90,7 @@ def _body_schema() -> Any:
 
 
 SCHEMA = _body_schema()
-BODY_TYPE = APP.decoders[("orders", "create")]._body_decoder  # the compiled body decoder
+BODY_TYPE = APP._codecs[("orders", "create")][0]._body_decoder  # the compiled body decoder
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -157,7 +157,7 @@ async def test_an_apps_metrics_pass_promtool() -> None:
         async def show(self, p: object) -> str:
             return "item"
 
-    app = bastion.App(api, {"items": Items()}, request_log=False)
+    app = bastion.App(api, {"items": Items()}, observe=bastion.Observe(request_log=False))
     async with TestClient(app) as client:
         for path in ("/items/1", "/items/2", "/nowhere", "/items/3?x=1"):
             await client.get(path)

@@ -578,8 +578,8 @@ def _failing_app(telemetry: Telemetry) -> ASGIApp:
                 return
             raise bastion.make_error(p.how, f"failed with {p.how}")
 
-    return bastion.App(api, {"items": Items()}, telemetry=telemetry, request_log=False,
-                       openapi_path=None, docs_path=None)
+    return bastion.App(api, {"items": Items()}, telemetry=telemetry,
+                       observe=bastion.Observe(request_log=False), docs=False)
 
 
 @pytest.mark.parametrize(

@@ -344,10 +344,9 @@ def test_two_apps_leave_nothing_generated_behind() -> None:
         async def m(self, p: typing.Any) -> typing.Any:
             return p
 
-    first = bastion.App(api, {"s": Impl()}, observability=False)
-    second = bastion.App(api, {"s": Impl()}, observability=False)
+    first = bastion.App(api, {"s": Impl()}, observe=False)
+    second = bastion.App(api, {"s": Impl()}, observe=False)
     assert not [n for n in sys.modules if n.startswith("bastion._generated")]
-    a = first.decoders[("s", "m")]
-    b = second.decoders[("s", "m")]
-    assert a is not None and b is not None
+    a = first.operations[("s", "m")]
+    b = second.operations[("s", "m")]
     assert a.payload_type is not b.payload_type

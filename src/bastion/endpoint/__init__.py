@@ -177,41 +177,38 @@ class Endpoints(Mapping[str, Endpoint]):
                 + ", ".join(f"{py_name(n)!r}" for n in missing)
                 + " declared by the design"
             )
-        self._compiled: dict[str, Endpoint] = {}
-        # One cell per method: transports hold the cell, so middleware added later
-        # (`use`) reaches them without a lookup per call.
-        self.cells: dict[str, list[Endpoint]] = {name: [ep] for name, ep in self._base.items()}
-        self._invalidate()
+        self._compiled: dict[str, Endpoint] | None = None
 
     def use(self, middleware: EndpointMiddleware) -> None:
         """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost.
 
-        Chains are built on the first call after the last `use`, so each middleware factory
-        runs once per method.
+        Allowed until the chains are built (the App builds them once, when it starts), so
+        each middleware factory runs once per method.
         """
+        self._refuse_after_build("use")
         self._middleware.append(middleware)
-        self._invalidate()
 
     def use_inner(self, middleware: EndpointMiddleware) -> None:
         """Wrap endpoints inside every user middleware (the framework's security layer)."""
+        self._refuse_after_build("use_inner")
         self._inner.append(middleware)
-        self._invalidate()
 
-    def _invalidate(self) -> None:
-        # Every cell compiles the chains on its first call, then calls the real chain.
-        self._compiled = {}
-        for name, cell in self.cells.items():
-            cell[0] = self._compile_on_call(name)
+    def _refuse_after_build(self, what: str) -> None:
+        if self._compiled is not None:
+            raise RuntimeError(
+                f"service {self.service.name!r}: {what}() after the App started; add endpoint "
+                "middleware before serving (the chains are built once)"
+            )
 
-    def _compile_on_call(self, name: str) -> Endpoint:
-        async def first_call(payload: Any) -> Any:
-            if not self._compiled:
-                self._compile()
-            return await self._compiled[name](payload)
+    @property
+    def built(self) -> bool:
+        """Whether the chains are built (then `use` is refused)."""
+        return self._compiled is not None
 
-        return first_call
-
-    def _compile(self) -> None:
+    def build(self) -> dict[str, Endpoint]:
+        """Compose each method's chain once: inner layers, then middleware, outermost last."""
+        if self._compiled is not None:
+            return self._compiled
         compiled = {}
         for name, base in self._base.items():
             info = self.infos[name]
@@ -221,13 +218,11 @@ class Endpoints(Mapping[str, Endpoint]):
             for mw in reversed(self._middleware):
                 endpoint = mw(endpoint, info)
             compiled[name] = endpoint
-            self.cells[name][0] = endpoint
         self._compiled = compiled
+        return compiled
 
     def __getitem__(self, name: str) -> Endpoint:
-        if not self._compiled:
-            self._compile()
-        return self._compiled[name]
+        return self.build()[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._base)

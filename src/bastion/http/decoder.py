@@ -20,12 +20,12 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from bastion.dsl.expr import ArrayExpr, AttributeExpr, MethodExpr, UserTypeExpr
-from bastion.endpoint import credential_names
+from bastion.dsl.expr import ArrayExpr, AttributeExpr
 from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http._body import read_body, read_encoded, read_more, too_large, unreadable_body
 from bastion.http.credentials import basic_credentials, bearer_token
 from bastion.http.errors import HTTPError
+from bastion.operations import Operation
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.duplicates import DuplicateKeys, duplicate_keys
 from bastion.schema.formats import dec_hook, enc_hook
@@ -44,12 +44,13 @@ class Decoder:
 
     def __init__(
         self,
-        method: MethodExpr,
+        operation: Operation,
         compiler: TypeCompiler,
         collector: Collector,
         *,
         max_body_bytes: int,
     ) -> None:
+        method = operation.expr
         self.method = method
         self.max_body_bytes = max_body_bytes
         self._collector = collector
@@ -59,7 +60,7 @@ class Decoder:
             raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
         self._payload_attr = payload
         obj = payload.object
-        self._creds = credential_names(payload)
+        self._creds = operation.info.credentials
         path_params = {p for r in http.routes for p in r.params}
         # Parameter sources: attribute -> (where, wire name), each read from strings.
         self._query = dict(http.params)
@@ -100,18 +101,13 @@ class Decoder:
         if obj is None:
             # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
             self.kind = "value"
-            self.payload_type: Any = compiler.resolve(compiler.annotation(payload))
+            self.payload_type: Any = operation.payload_type
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
             self._duplicates = DuplicateKeys(None, encode, "body")
             return
-        if isinstance(payload.type, UserTypeExpr) and not self._creds:
-            self.payload_type = compiler.struct(payload.type)
-        else:
-            self.payload_type = compiler.object_struct(
-                base + "Payload", payload, optional=self._creds
-            )
+        self.payload_type = operation.payload_type
         mapped = set(self._param_where)
         if http.body is not None:
             self.kind = "attr"

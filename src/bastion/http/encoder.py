@@ -18,10 +18,9 @@ from typing import Any
 
 import msgspec
 
-from bastion.dsl.expr import MethodExpr, UserTypeExpr
-from bastion.errors import BastionError
-from bastion.schema.compile import TypeCompiler, py_name
-from bastion.schema.formats import dec_hook, enc_hook
+from bastion.operations import Operation, ResultMismatch
+from bastion.schema.compile import py_name
+from bastion.schema.formats import enc_hook
 
 __all__ = ["ResultEncoder", "ResultMismatch"]
 
@@ -29,35 +28,22 @@ _CT_JSON = (b"content-type", b"application/json")
 #: Headers that frame the message: computed from the body, never taken from a result.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _NO_BODY = frozenset({204, 304})
-_NOT_A_TYPE = object()
-
-
-class ResultMismatch(BastionError, TypeError):
-    """The method returned a value that does not match the design's result."""
 
 
 class ResultEncoder:
-    """Encodes one method's results."""
+    """Encodes one operation's results: checked by the operation, laid out by the design."""
 
-    def __init__(self, method: MethodExpr, compiler: TypeCompiler, encoder: msgspec.json.Encoder):
+    def __init__(self, operation: Operation, encoder: msgspec.json.Encoder):
+        method = operation.expr
         self.method = method
         self._encode = encoder.encode
         http = method.http
         response = http.response if http is not None else None
         result = method.result
-        self.result_type: Any = None
-        if result is not None:
-            if isinstance(result.type, UserTypeExpr):
-                self.result_type = compiler.struct(result.type)
-            elif result.object is not None:
-                svc = py_name(method.service.name).title()
-                name = f"{svc}{py_name(method.name).title()}Result"
-                self.result_type = compiler.object_struct(name, result)
-            else:
-                self.result_type = compiler.resolve(compiler.annotation(result))
-        # The result's Struct class, or a marker no value's type can be.
-        self._struct: Any = self.result_type if isinstance(self.result_type, type) and (
-            issubclass(self.result_type, msgspec.Struct)) else _NOT_A_TYPE
+        self.result_type: Any = operation.result_type
+        self._struct: Any = operation.result_struct
+        self._coerce = operation.coerce_result
+        self.convert = operation.convert_result
         self.status = response.status if response is not None else (200 if result else 204)
         mapped = response.headers if response is not None else {}
         # Every mapped attribute leaves the body; framing headers are not written at all.
@@ -75,27 +61,6 @@ class ResultEncoder:
         # No body: a status that has none, or a result that travels in headers only.
         self._bodyless = self.status in _NO_BODY or (self._body_attr is None and headers_only)
         self._plain = not mapped and self._body_attr is None and not self._bodyless
-
-    def convert(self, result: Any) -> Any:
-        """Return `result` as the result type, or raise `ResultMismatch`."""
-        if self.result_type is None:
-            return None
-        if type(result) is self._struct:
-            return result
-        return self._coerce(result)
-
-    def _coerce(self, result: Any) -> Any:
-        try:
-            # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
-            return msgspec.convert(
-                result, self.result_type, from_attributes=type(result) is not dict,
-                dec_hook=dec_hook,
-            )
-        except msgspec.ValidationError as exc:
-            raise ResultMismatch(
-                f"{self.method.qualified} returned a result that does not match the design: "
-                f"{exc}"
-            ) from None
 
     def __call__(self, result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Return the status, headers and body for `result`."""

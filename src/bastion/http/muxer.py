@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bastion._asgi import TEMPORARY_STATUSES
-from bastion.dsl.expr import MethodExpr
 from bastion.errors import ClientDisconnected, ServiceError, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
@@ -26,10 +25,11 @@ from bastion.http.errors import (
 )
 from bastion.http.ratelimit import rate_limit_header_pairs
 from bastion.http.router import Router
+from bastion.operations import Operation
 from bastion.redact import DEFAULT_REDACTOR, Redactor
 from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
-from bastion.types import Endpoint, ErrorNote, Receive, Scope, Send
+from bastion.types import ErrorNote, Receive, Scope, Send
 
 __all__ = ["ErrorHook", "Handler", "Muxer", "SecurityMapper", "send_error", "send_response"]
 
@@ -70,29 +70,17 @@ class Muxer:
         self.router.add(verb, path, handler)
         self.routes.append((verb, path, name or path))
 
-    def add_method(
-        self,
-        method: MethodExpr,
-        endpoint: list[Endpoint],
-        decoder: Decoder | None,
-        encoder: ResultEncoder,
-        *,
-        secured: bool = False,
+    def add_operation(
+        self, operation: Operation, decoder: Decoder | None, encoder: ResultEncoder
     ) -> None:
-        """Serve a design method on each of its routes.
-
-        `endpoint` is a one-element cell, so a chain rebuilt later is picked up.
-        """
+        """Serve an operation on each route its design maps; its chain must be built."""
+        method = operation.expr
         if method.http is None:
             return
         for route in method.http.routes:
-            handler = self._handler(
-                method, route.full_path, endpoint, decoder, encoder, secured
-            )
+            handler = self._handler(operation, route.full_path, decoder, encoder)
             self.router.add(route.verb, route.full_path, handler)
-            self.routes.append(
-                (route.verb, route.full_path, f"{method.service.name}.{method.name}")
-            )
+            self.routes.append((route.verb, route.full_path, operation.qualified))
 
     def compile(self) -> None:
         """Finish the route table; call once after adding every route."""
@@ -129,22 +117,21 @@ class Muxer:
 
     def _handler(
         self,
-        method: MethodExpr,
+        operation: Operation,
         template: str,
-        cell: list[Endpoint],
         decoder: Decoder | None,
         encoder: ResultEncoder,
-        secured: bool,
     ) -> Handler:
+        method = operation.expr
+        # The design's flags, and the status HTTP maps each error to (Goa's defaults:
+        # 400, or 500 for a fault).
         errors = {
-            e.name: (
-                method.error_status(e.name) or (500 if e.fault else 400),
-                e.temporary,
-                e.timeout,
-                e.fault,
-            )
-            for e in method.all_errors()
+            e.name: (method.error_status(e.name) or (500 if e.fault else 400),
+                     e.temporary, e.timeout, e.fault)
+            for e in operation.errors.values()
         }
+        call = operation.call
+        secured = operation.secured
         on_internal = self.on_internal_error
         map_security = self.security_mapper
         redactor = self.redactor
@@ -160,7 +147,7 @@ class Muxer:
                 rate_limit_decision.set(None)
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
-                result = await cell[0](payload)
+                result = await call(payload)
                 status, headers, body = encoder(result)
                 if secured:
                     decision = rate_limit_decision.get()

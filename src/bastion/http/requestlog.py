@@ -54,6 +54,10 @@ class RequestLogOptions:
     buffered: bool = False
     trusted_proxies: Iterable[str] = ()
 
+    def __post_init__(self) -> None:
+        # A bad address is a configuration error now, not when the App starts serving.
+        _parse_networks(self.trusted_proxies)
+
 
 class RequestLog:
     """Scope each HTTP request's logs and write its `start` and `end` lines.
