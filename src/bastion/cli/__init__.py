@@ -3,6 +3,9 @@
     bastion serve examples.orders.main:app [--reload]
     bastion gen openapi examples.orders.design:api [-o openapi.json] [--yaml]
     bastion gen stubs examples.orders.design:api [-o stubs.py]
+    bastion gen mocks examples.orders.design:api [-o mocks.py] [--stubs orders_stubs]
+    bastion gen deploy examples.orders.main:app [-o deploy/] [--image ...] [--replicas N]
+    bastion new NAME [--dir PATH]
     bastion check examples.orders.design:api
     bastion config examples.orders.main:Config
 """
@@ -61,17 +64,26 @@ def _gen_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(text: str, output: str | None) -> int:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 def _gen_stubs(args: argparse.Namespace) -> int:
     from bastion.cli.stubs import render
 
-    text = render(_api(args.target))
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+    return _write(render(_api(args.target)), args.output)
+
+
+def _gen_mocks(args: argparse.Namespace) -> int:
+    from bastion.cli.mocks import render
+
+    return _write(render(_api(args.target), stubs_module=args.stubs), args.output)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -118,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     stubs.add_argument("target", help="module:api")
     stubs.add_argument("-o", "--output", help="file to write (default: stdout)")
     stubs.set_defaults(func=_gen_stubs)
+    mocks = gen_sub.add_parser("mocks", help="write scripted mocks of each service and the API")
+    mocks.add_argument("target", help="module:api")
+    mocks.add_argument("-o", "--output", help="file to write (default: stdout)")
+    mocks.add_argument("--stubs", metavar="MODULE",
+                       help="import the types and Protocols from this module (written by "
+                            "`bastion gen stubs`) instead of writing them inline")
+    mocks.set_defaults(func=_gen_mocks)
 
     check = sub.add_parser("check", help="load and check a design")
     check.add_argument("target", help="module:api")
