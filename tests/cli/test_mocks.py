@@ -14,10 +14,10 @@ import pytest
 from examples.orders.design import api as orders_api
 
 import bastion
+import bastion.dsl as d
 from bastion.cli import main
 from bastion.cli.mocks import MockNameClash, render
 from bastion.cli.stubs import render as render_stubs
-import bastion.dsl as d
 from bastion.testing import TestClient
 from bastion.testing.mock import resolve
 from tests.support.billing import api as billing_api
