@@ -106,9 +106,9 @@ def _gen_deploy(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from bastion.cli import new
+    from bastion.cli.new import main as create
 
-    return new.main(args.name, args.dir)
+    return create(args.name, args.dir)
 
 
 def _check(args: argparse.Namespace) -> int:
