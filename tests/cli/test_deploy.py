@@ -315,3 +315,27 @@ def test_the_image_command_healthcheck_and_stop_signal_work_on_a_real_server(
     down = subprocess.run(list(health.value[1:]), env=run_env, timeout=30, check=False,
                           capture_output=True)
     assert down.returncode != 0  # nothing listens: unhealthy
+
+
+def test_the_command_writes_every_file_from_the_project_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "deploy"
+    assert main(["gen", "deploy", "examples.orders.main:app", "-o", str(out),
+                 "--shutdown-delay", "2.5s", "--namespace", "shop"]) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["Dockerfile", "Dockerfile.dockerignore", "kubernetes/configmap.yaml",
+                       "kubernetes/deployment.yaml", "kubernetes/hpa.yaml",
+                       "kubernetes/networkpolicy.yaml", "kubernetes/pdb.yaml",
+                       "kubernetes/secret.yaml.example", "kubernetes/service.yaml",
+                       "otel-collector.yaml"]
+    assert capsys.readouterr().out.count("wrote ") == len(written)
+    assert "COPY --from=builder --chown=root:root /src/examples /app/examples" in (
+        out / "Dockerfile").read_text()
+    deploy = yaml.safe_load((out / "kubernetes/deployment.yaml").read_text())
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "2.5"]
+    assert main(["gen", "deploy", "examples.orders.main:app", "-o", str(out),
+                 "--shutdown-delay", "soon"]) == 2
+    assert "--shutdown-delay: 'soon' is not a duration" in capsys.readouterr().err
