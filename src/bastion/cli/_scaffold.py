@@ -320,7 +320,7 @@ async def test_the_request_log_says_what_happened() -> None:
     async with _client(logs) as client:
         created = await client.post("/items", json={"name": "logged"}, headers=KEY)
     assert logs.find(msg="item created")["item_id"] == created.json()["id"]
-    assert logs.find(msg="end")["http.status"] == 201
+    assert logs.find(msg="end")["http.response.status_code"] == 201
 '''
 
 #: Every file of a new project: relative path -> text with `{{...}}` markers.
