@@ -3,6 +3,9 @@
     bastion serve examples.orders.main:app [--reload]
     bastion gen openapi examples.orders.design:api [-o openapi.json] [--yaml]
     bastion gen stubs examples.orders.design:api [-o stubs.py]
+    bastion gen mocks examples.orders.design:api [-o mocks.py] [--stubs orders_stubs]
+    bastion gen deploy examples.orders.main:app [-o deploy/] [--image ...] [--replicas N]
+    bastion new NAME [--dir PATH]
     bastion check examples.orders.design:api
     bastion config examples.orders.main:Config
 """
@@ -61,17 +64,51 @@ def _gen_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(text: str, output: str | None) -> int:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 def _gen_stubs(args: argparse.Namespace) -> int:
     from bastion.cli.stubs import render
 
-    text = render(_api(args.target))
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+    return _write(render(_api(args.target)), args.output)
+
+
+def _gen_mocks(args: argparse.Namespace) -> int:
+    from bastion.cli.mocks import render
+
+    return _write(render(_api(args.target), stubs_module=args.stubs), args.output)
+
+
+def _gen_deploy(args: argparse.Namespace) -> int:
+    from bastion.cli import deploy
+    from bastion.config import parse_duration
+
+    try:
+        delay = None if args.shutdown_delay is None else parse_duration(args.shutdown_delay)
+    except ValueError as exc:
+        raise _CommandError(f"--shutdown-delay: {exc}") from None
+    options = deploy.DeployOptions(
+        name=args.name, image=args.image, replicas=args.replicas,
+        max_replicas=args.max_replicas, namespace=args.namespace, cpu=args.cpu,
+        memory=args.memory, cpu_limit=args.cpu_limit, memory_limit=args.memory_limit,
+        shutdown_delay=delay, service_monitor=args.service_monitor,
+        monitoring_namespace=args.monitoring_namespace, exporter=args.exporter,
+        exporter_endpoint=args.exporter_endpoint, python=args.python,
+    )
+    return deploy.main(args.target, args.output, options)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from bastion.cli.new import main as create
+
+    return create(args.name, args.dir)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -118,6 +155,19 @@ def _parser() -> argparse.ArgumentParser:
     stubs.add_argument("target", help="module:api")
     stubs.add_argument("-o", "--output", help="file to write (default: stdout)")
     stubs.set_defaults(func=_gen_stubs)
+    mocks = gen_sub.add_parser("mocks", help="write scripted mocks of each service and the API")
+    mocks.add_argument("target", help="module:api")
+    mocks.add_argument("-o", "--output", help="file to write (default: stdout)")
+    mocks.add_argument("--stubs", metavar="MODULE",
+                       help="import the types and Protocols from this module (written by "
+                            "`bastion gen stubs`) instead of writing them inline")
+    mocks.set_defaults(func=_gen_mocks)
+    _deploy_parser(gen_sub)
+
+    new = sub.add_parser("new", help="write a new project: design, service, tests, deploy files")
+    new.add_argument("name", help="the project's name (a Python identifier; '-' becomes '_')")
+    new.add_argument("--dir", help="folder to create (default: ./NAME)")
+    new.set_defaults(func=_new)
 
     check = sub.add_parser("check", help="load and check a design")
     check.add_argument("target", help="module:api")
@@ -127,6 +177,41 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("target", help="module:ConfigClass")
     config.set_defaults(func=_config)
     return p
+
+
+def _deploy_parser(gen_sub: Any) -> None:
+    from bastion.cli.deploy import EXPORTERS, DeployOptions
+
+    d = DeployOptions()
+    dep = gen_sub.add_parser("deploy", help="write a Dockerfile, Kubernetes manifests and an "
+                                            "OpenTelemetry Collector config for an app")
+    dep.add_argument("target", help="module:app (a bastion.App)")
+    dep.add_argument("-o", "--output", default="deploy", help="folder to write (default: deploy)")
+    dep.add_argument("--name", help="Kubernetes name of every object (default: the API's name)")
+    dep.add_argument("--image", help="image of the Deployment (default: NAME:VERSION)")
+    dep.add_argument("--replicas", type=int, default=d.replicas,
+                     help=f"replicas, and the autoscaler's floor (default: {d.replicas})")
+    dep.add_argument("--max-replicas", type=int, help="the autoscaler's ceiling (default: 3x)")
+    dep.add_argument("--namespace", help="namespace of every object (default: none set)")
+    dep.add_argument("--cpu", default=d.cpu, help=f"CPU request (default: {d.cpu})")
+    dep.add_argument("--memory", default=d.memory, help=f"memory request (default: {d.memory})")
+    dep.add_argument("--cpu-limit", help="CPU limit (default: none; limits throttle)")
+    dep.add_argument("--memory-limit", help="memory limit (default: the request)")
+    dep.add_argument("--shutdown-delay", metavar="DURATION",
+                     help="SHUTDOWN_DELAY and the preStop sleep (default: the config's, "
+                          "or 5s when it is 0)")
+    dep.add_argument("--service-monitor", action="store_true",
+                     help="also write a Prometheus Operator ServiceMonitor")
+    dep.add_argument("--monitoring-namespace", default=d.monitoring_namespace,
+                     help="namespace allowed to scrape the admin port "
+                          f"(default: {d.monitoring_namespace})")
+    dep.add_argument("--exporter", choices=EXPORTERS, default=d.exporter,
+                     help=f"the collector's exporter (default: {d.exporter})")
+    dep.add_argument("--exporter-endpoint", help="the exporter's backend URL "
+                                                 "(default: ${env:OTLP_ENDPOINT})")
+    dep.add_argument("--python", default=f"{sys.version_info.major}.{sys.version_info.minor}",
+                     help="Python of the base image python:X.Y-slim (default: this one)")
+    dep.set_defaults(func=_gen_deploy)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
