@@ -1172,7 +1172,8 @@ def test_debug_on_the_public_port_without_a_scheme_is_refused_at_startup(
 ) -> None:
     with pytest.raises(bastion.ImplementationError, match=r"Debug\(scheme=\.\.\.\)"):
         serve(ops_design(), {"ops": Ops(es256)}, debug=bastion.Debug(mount="main"))
-    with pytest.raises(bastion.ImplementationError, match=r"Debug\(scheme='nope'\) is not a scheme"):
+    with pytest.raises(bastion.ImplementationError,
+                       match=r"Debug\(scheme='nope'\) is not a scheme"):
         serve(ops_design(), {"ops": Ops(es256)}, debug=bastion.Debug(scheme="nope"))
 
 

@@ -26,6 +26,7 @@ from bastion.security import (
     set_client_address,
 )
 from bastion.security.testing import TokenFactory
+from bastion.testing import LogCapture
 
 JWT = JWTScheme("jwt", scopes=("api:read", "api:write"))
 KEY = APIKeyScheme("api_key")
@@ -284,7 +285,7 @@ async def test_other_handler_exceptions_propagate_and_never_pass() -> None:
 
 
 async def test_a_failing_hook_does_not_change_the_401(
-    tokens: TokenFactory, caplog: pytest.LogCaptureFixture
+    tokens: TokenFactory, app_logs: LogCapture
 ) -> None:
     def hook(failure: AuthFailure) -> None:
         raise ValueError("metrics backend down")
@@ -292,7 +293,7 @@ async def test_a_failing_hook_does_not_change_the_401(
     ep = _secure(Service(tokens), Requirement((_ref(JWT),)), on_failure=hook)
     with pytest.raises(Unauthorized):
         await ep(Payload())
-    assert "auth failure hook raised" in caplog.text
+    assert "auth failure hook raised" in app_logs.text
 
 
 async def test_verifiers_can_be_the_handlers_directly(tokens: TokenFactory) -> None:

@@ -24,6 +24,7 @@ from bastion.security import (
     secure,
     set_client_address,
 )
+from bastion.testing import LogCapture
 from tests.support.servers import RedisMonitor, RedisServer
 
 KEY = APIKeyScheme("api_key")
@@ -447,11 +448,9 @@ def _now() -> float:
 
 @pytest.mark.integration
 async def test_redis_killed_and_restarted_the_fallback_counts_here_then_shared_counts_resume(
-    redis: RedisServer, caplog: pytest.LogCaptureFixture
+    redis: RedisServer, app_logs: LogCapture
 ) -> None:
-    import logging
 
-    caplog.set_level(logging.INFO, logger="bastion.security")
     fallback: list[int] = []
     limits = RateLimits(per_method={"orders.create": "100/day"},
                         failures_per_client="2/day", failures_per_credential=None)
@@ -484,6 +483,6 @@ async def test_redis_killed_and_restarted_the_fallback_counts_here_then_shared_c
                     break
                 await anyio.sleep(0.05)
         assert rl.available and decision.remaining == 99  # shared counts, a fresh Redis
-    messages = [r.getMessage() for r in caplog.records]
+    messages = [x["msg"] for x in app_logs.lines]
     assert sum("is unavailable" in m and "counting in this process" in m for m in messages) == 1
     assert sum("available again" in m for m in messages) == 1

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import logging
-
 import anyio
 import pytest
 
 from bastion.errors import Unauthorized
 from bastion.security import JWTScheme, JWTVerifier
 from bastion.security.testing import TokenFactory
+from bastion.testing import LogCapture
 from tests.security.conftest import FakeClock, JWKSServer
 
 SCHEME = JWTScheme("jwt")
@@ -104,17 +103,16 @@ async def test_jwks_down_gives_401_and_a_log_line_without_the_url_secret(
     jwks_server: JWKSServer,
     clock: FakeClock,
     keys: dict[str, TokenFactory],
-    caplog: pytest.LogCaptureFixture,
+    app_logs: LogCapture,
 ) -> None:
     jwks_server.status = 503
     v = JWTVerifier(jwks_url=jwks_server.url + "?api_key=sekrit", clock=clock)
-    caplog.set_level(logging.WARNING, logger="bastion.security")
     for _ in range(3):
         with pytest.raises(Unauthorized, match=r"(no|unknown) signing key"):
             await v(keys["k1"].mint(), SCHEME)
     # Failed fetches are retried, but not on every request.
     assert jwks_server.hits == 1
-    assert "JWKS fetch" in caplog.text and "sekrit" not in caplog.text
+    assert app_logs.find(msg="JWKS fetch failed") and "sekrit" not in app_logs.text
 
     jwks_server.status = 200
     jwks_server.doc = keys["k1"].jwks()
@@ -127,7 +125,7 @@ async def test_published_hmac_secrets_and_encryption_keys_are_ignored(
     jwks_server: JWKSServer,
     clock: FakeClock,
     keys: dict[str, TokenFactory],
-    caplog: pytest.LogCaptureFixture,
+    app_logs: LogCapture,
 ) -> None:
     secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0NTY3OA"
     jwks_server.doc = {
@@ -137,11 +135,10 @@ async def test_published_hmac_secrets_and_encryption_keys_are_ignored(
             keys["k1"].jwk(),
         ]
     }
-    caplog.set_level(logging.INFO, logger="bastion.security")
     v = _verifier(jwks_server, clock)
     assert (await v(keys["k1"].mint("a"), SCHEME)).subject == "a"
-    assert "1 signing keys" in caplog.text
-    assert secret not in caplog.text
+    assert app_logs.find(msg="JWKS loaded")["signing_keys"] == 1
+    assert secret not in app_logs.text
 
 
 async def test_refresh_fetches_now(
@@ -156,7 +153,7 @@ async def test_refresh_fetches_now(
 
 async def test_an_oversized_jwks_is_refused_and_the_old_keys_kept(
     jwks_server: JWKSServer, clock: FakeClock, keys: dict[str, TokenFactory],
-    caplog: pytest.LogCaptureFixture,
+    app_logs: LogCapture,
 ) -> None:
     from bastion.security.jwt import MAX_JWKS_BYTES
 
@@ -167,8 +164,7 @@ async def test_an_oversized_jwks_is_refused_and_the_old_keys_kept(
     # The next fetch answers with a key set padded past the cap.
     jwks_server.doc = {**keys["k2"].jwks(), "padding": "x" * (MAX_JWKS_BYTES + 10)}
     clock.advance(3600)
-    with caplog.at_level(logging.WARNING, logger="bastion.security"):
-        with pytest.raises(Unauthorized):
-            await v(keys["k2"].mint("bob"), SCHEME)
-    assert "JWKS fetch" in caplog.text and "failed" in caplog.text
+    with pytest.raises(Unauthorized):
+        await v(keys["k2"].mint("bob"), SCHEME)
+    assert app_logs.find(msg="JWKS fetch failed")
     assert (await v(good, SCHEME)).subject == "alice"  # still trusted: nothing replaced it

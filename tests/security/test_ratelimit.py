@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import signal
 
 import anyio
@@ -9,6 +8,7 @@ import pytest
 from bastion.errors import ConfigError
 from bastion.http.ratelimit import rate_limit_headers
 from bastion.security import RateLimit, RateLimiter
+from bastion.testing import LogCapture
 from tests.support.servers import RedisServer
 
 # Day-long windows: a test never straddles a window boundary by accident.
@@ -87,9 +87,8 @@ async def test_two_limiters_on_one_redis_share_counts(redis: RedisServer) -> Non
 @pytest.mark.integration
 @pytest.mark.parametrize("fail_open", [True, False])
 async def test_without_fallback_redis_killed_mid_test_applies_the_fail_mode_without_hanging(
-    redis: RedisServer, fail_open: bool, caplog: pytest.LogCaptureFixture
+    redis: RedisServer, fail_open: bool, app_logs: LogCapture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bastion.security")
     async with (
         RateLimiter(
             redis.url, fallback=False, fail_open=fail_open, timeout=0.5, retry_interval=30
@@ -115,16 +114,15 @@ async def test_without_fallback_redis_killed_mid_test_applies_the_fail_mode_with
         own = await limiter.hit("k", RateLimit(LIMIT, fail_open=not fail_open))
         assert own.degraded and own.allowed is (not fail_open)
         assert not limiter.available
-    warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    warnings = [x for x in app_logs.lines if "unavailable" in x["msg"]]
     assert len(warnings) == 2  # once per limiter, not once per call
-    assert "hunter2" not in caplog.text
+    assert "hunter2" not in app_logs.text
 
 
 @pytest.mark.integration
 async def test_frozen_redis_is_bounded_by_the_timeout_and_recovery_is_logged(
-    redis: RedisServer, caplog: pytest.LogCaptureFixture
+    redis: RedisServer, app_logs: LogCapture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bastion.security")
     async with RateLimiter(
         redis.url, fallback=False, fail_open=False, timeout=0.3, retry_interval=0.2
     ) as rl:
@@ -141,6 +139,6 @@ async def test_frozen_redis_is_bounded_by_the_timeout_and_recovery_is_logged(
             back = await rl.hit("k", LIMIT)
         assert not back.degraded and back.allowed
         assert rl.available
-    messages = [r.getMessage() for r in caplog.records]
+    messages = [x["msg"] for x in app_logs.lines]
     assert sum("unavailable" in m for m in messages) == 1
     assert sum("available again" in m for m in messages) == 1

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -64,9 +63,10 @@ from opentelemetry.propagators.textmap import (
 from opentelemetry.trace import Link, NoOpTracer, Span, SpanKind, Tracer, TracerProvider
 from opentelemetry.util.types import AnyValue, Attributes
 
+from bastion import log
+
 __all__ = ["TELEMETRY_KEY", "Router", "RoutingPropagator", "install"]
 
-_log = logging.getLogger("bastion.otel")
 
 #: Context key under which the serving app's `Telemetry` travels with the request.
 TELEMETRY_KEY = create_key("bastion.telemetry")
@@ -638,7 +638,7 @@ def install() -> Router | None:
         _logs.set_logger_provider(ours_l)
         owned = _logs.get_logger_provider() is ours_l or owned
     if fresh and not owned:
-        _log.info("OpenTelemetry globals are owned by another component; Bastion leaves them")
+        log.info("OpenTelemetry globals are owned by another component; Bastion leaves them")
         return None
     textmap = propagate.get_global_textmap()
     if not isinstance(textmap, RoutingPropagator):

@@ -12,7 +12,6 @@ limits and rules are the same as for any SDK span. While the span is open, proce
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections.abc import Mapping
 from time import time_ns
@@ -30,9 +29,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util import types
 
+from bastion import log
+
 __all__ = ["ServerSpan", "exception_attributes"]
 
-_log = logging.getLogger("bastion.otel")
 _UNSET = Status(StatusCode.UNSET)
 
 
@@ -190,14 +190,14 @@ class ServerSpan(trace_api.Span):
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         """Set one attribute; validated and bounded as the SDK does."""
         if self._end_time is not None:
-            _log.warning("Setting attribute on ended span.")
+            log.warn("setting an attribute on an ended span", span=self._name)
             return
         self._bounded()[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Set several attributes; validated and bounded as the SDK does."""
         if self._end_time is not None:
-            _log.warning("Setting attribute on ended span.")
+            log.warn("setting an attribute on an ended span", span=self._name)
             return
         bounded = self._bounded()
         for key, value in attributes.items():
@@ -208,7 +208,7 @@ class ServerSpan(trace_api.Span):
     ) -> None:
         """Add an event with bounded attributes."""
         if self._end_time is not None:
-            _log.warning("Calling add_event on an ended span.")
+            log.warn("adding an event to an ended span", span=self._name)
             return
         if not isinstance(self._events, BoundedList):
             self._events = BoundedList(self._limits.max_events)

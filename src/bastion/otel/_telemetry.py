@@ -16,10 +16,10 @@ the request, so several apps — and many test apps — live in one process.
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import socket
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +48,7 @@ from opentelemetry.sdk.version import __version__ as _sdk_version
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import Attributes
 
+from bastion import log
 from bastion.otel import _global
 from bastion.otel._env import Settings, console_exporter, otlp_exporter, read_settings
 from bastion.otel._metrics import BuiltinMetrics
@@ -56,7 +57,6 @@ from bastion.otel._sdk import extend_collections
 
 __all__ = ["INSTRUMENTATION_NAME", "Telemetry", "configure"]
 
-_log = logging.getLogger("bastion.otel")
 
 #: Instrumentation scope of the spans and metrics Bastion itself records.
 INSTRUMENTATION_NAME: Final = "bastion"
@@ -182,7 +182,7 @@ class Telemetry:
         try:
             self.meter_provider.force_flush(timeout_millis)
         except Exception:  # the SDK raises one aggregate error for failed readers
-            _log.exception("flushing metrics failed")
+            log.error(sys.exc_info()[1], "flushing metrics failed")
             ok = False
         return self.logger_provider.force_flush(timeout_millis) and ok
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
+from bastion import log
 from bastion.dsl.expr import SchemeKind
 from bastion.endpoint import ImplementationError
 from bastion.endpoint.threads import ThreadRunner
@@ -37,7 +38,6 @@ from bastion.types import Endpoint
 
 __all__ = ["AuthFailure", "RateLimits", "secure"]
 
-_log = logging.getLogger("bastion.security")
 
 # How many principals' subject digests an enforcer keeps (request-limit keys).
 _SUBJECTS = 4096
@@ -262,7 +262,7 @@ class _Enforcer:
             self.on_failure(AuthFailure(name, kind, self.method, client, reason))
         except Exception:
             # A broken hook must not turn a 401 into a 500; it is logged, without payload.
-            _log.exception("auth failure hook raised for method %s", self.method)
+            log.error(sys.exc_info()[1], "auth failure hook raised", method=self.method)
 
     def _fingerprint(self, call: _Call, i: int) -> str:
         # What brute-force counters are keyed by: the username for Basic (passwords change
@@ -545,7 +545,7 @@ class _PublicLimited:
                 try:
                     self.on_failure(AuthFailure("", None, self.method, client, "rate_limited"))
                 except Exception:
-                    _log.exception("auth failure hook raised for method %s", self.method)
+                    log.error(sys.exc_info()[1], "auth failure hook raised", method=self.method)
             raise RateLimited("rate limit exceeded", d)
         return await self.endpoint(payload)
 

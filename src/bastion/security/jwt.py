@@ -15,7 +15,6 @@ the keys changed since. Failures are never remembered.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from bastion import log
 from bastion.errors import ConfigError, Unauthorized
 from bastion.redact import redact_url
 from bastion.security._digest import credential_digest
@@ -40,7 +40,6 @@ from bastion.security.scheme import Scheme
 
 __all__ = ["DEFAULT_ALGORITHMS", "JWTVerifier"]
 
-_log = logging.getLogger("bastion.security")
 
 _FAMILY: Final[Mapping[str, str]] = {
     "HS256": "HMAC", "HS384": "HMAC", "HS512": "HMAC",
@@ -385,10 +384,10 @@ class JWTVerifier:
                     body = await _get_capped(client, url, self.fetch_timeout)
             doc = json.loads(body)
         except (httpx.HTTPError, ValueError) as exc:
-            _log.warning("JWKS fetch from %s failed (%s)", where, type(exc).__name__)
+            log.warn("JWKS fetch failed", url=where, error=type(exc).__name__)
             return False
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
-            _log.warning("JWKS from %s is not a JSON object with a 'keys' list", where)
+            log.warn("JWKS is not a JSON object with a 'keys' list", url=where)
             return False
         loaded: list[_Key] = []
         for jwk in doc["keys"]:
@@ -396,14 +395,14 @@ class JWTVerifier:
                 loaded.extend(_load_jwk(jwk, allow_secret=False))
             except ValueError as exc:
                 # The message is ours and names only the kid and the problem.
-                _log.warning("JWKS from %s: skipping a key: %s", where, exc)
+                log.warn("JWKS: skipping a key", url=where, reason=str(exc))
         if doc["keys"] != self._remote_jwks:
             # New, rotated or withdrawn keys: what they verified is verified again.
             self._generation += 1
             self._remote_jwks = doc["keys"]
         self._remote = tuple(loaded)
         self._remote_loaded_at = self._clock()
-        _log.info("JWKS from %s loaded: %d signing keys", where, len(loaded))
+        log.info("JWKS loaded", url=where, signing_keys=len(loaded))
         return True
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from limits import RateLimitItem
 from limits.util import parse_many
 
+from bastion import log
 from bastion.errors import ConfigError
 from bastion.redact import redact_url
 from bastion.security._counters import Check, MemoryCounter, Op, Raw, Strategy, usage
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Decision", "RateLimit", "RateLimiter", "rate_limit_decision"]
 
-_log = logging.getLogger("bastion.security")
 
 #: How many lockout keys with recent failures an App remembers (see `FailureIndex`).
 FAILURE_INDEX_SIZE = 100_000
@@ -312,7 +312,7 @@ class RateLimiter:
             hook(n)
         except Exception:
             # A broken metrics hook must not fail the request it counts.
-            _log.exception("rate limit fallback hook raised")
+            log.error(sys.exc_info()[1], "rate limit fallback hook raised")
 
     def _went_down(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + self.retry_interval
@@ -325,13 +325,8 @@ class RateLimiter:
             else "applying each limit's fail mode"
         )
         # Only the exception's type: its text may name the URL with its password.
-        _log.warning(
-            "rate limit storage %s is unavailable (%s); %s, retrying every %.1fs",
-            self._target,
-            type(exc).__name__,
-            then,
-            self.retry_interval,
-        )
+        log.warn(f"rate limit storage is unavailable; {then}", storage=self._target,
+                 error=type(exc).__name__, retry_every_s=self.retry_interval)
 
     def _came_back(self) -> None:
         self._available = True
@@ -339,7 +334,8 @@ class RateLimiter:
         # nothing until the feed is followed again.
         self.failures.known = False
         self._resync = True
-        _log.info("rate limit storage %s is available again; shared counts resume", self._target)
+        log.info("rate limit storage is available again; shared counts resume",
+                 storage=self._target)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -379,7 +375,8 @@ class RateLimiter:
             except self._errors:
                 pass  # an outage: the request path logs it; lockout checks ask the store
             except Exception:
-                _log.exception("following the failure feed of %s failed", self._target)
+                log.error(sys.exc_info()[1], "following the failure feed failed",
+                          storage=self._target)
             if not again:
                 await asyncio.sleep(self.retry_interval)
 
