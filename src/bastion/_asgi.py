@@ -8,7 +8,8 @@ field of a 400) and `details` when there is something to say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,7 +21,6 @@ from bastion.types import Receive, Scope, Send
 
 __all__ = [
     "TEMPORARY_STATUSES",
-    "ack_lifespan",
     "drain_body",
     "error_body",
     "error_name",
@@ -31,6 +31,7 @@ __all__ = [
     "respond",
     "respond_error",
     "respond_json",
+    "serve_lifespan",
 ]
 
 _JSON = msgspec.json.Encoder()
@@ -182,12 +183,33 @@ async def method_not_allowed(scope: Scope, send: Send, allow: str) -> None:
     )
 
 
-async def ack_lifespan(receive: Receive, send: Send) -> None:
-    """Answer an ASGI lifespan with success and do nothing: for apps with no startup."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+async def serve_lifespan(
+    receive: Receive,
+    send: Send,
+    lifespan: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> None:
+    """Speak the ASGI lifespan protocol for `lifespan` (an async context manager factory).
+
+    Startup enters it and shutdown leaves it; a failure of either is reported to the
+    server as the protocol says. Without `lifespan` both simply succeed (an app with no
+    startup, such as an admin app served by another server).
+    """
+    message = await receive()
+    if message["type"] != "lifespan.startup":
+        return
+    stack = contextlib.AsyncExitStack()
+    try:
+        if lifespan is not None:
+            await stack.enter_async_context(lifespan())
+    except Exception as exc:
+        await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+        return
+    await send({"type": "lifespan.startup.complete"})
+    await receive()
+    try:
+        await stack.aclose()
+    except Exception as exc:
+        await send({"type": "lifespan.shutdown.failed",
+                    "message": f"{type(exc).__name__}: {exc}"})
+        return
+    await send({"type": "lifespan.shutdown.complete"})

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from bastion import log
+from bastion._asgi import serve_lifespan
 from bastion._ids import new_id
 from bastion.debug._pprof import Profiling
 from bastion.debug._switch import payload_logger
@@ -410,25 +411,7 @@ class App:
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         # The ASGI lifespan, for other servers (Bastion's own calls `lifespan()`).
-        message = await receive()
-        if message["type"] != "lifespan.startup":
-            return
-        stack = contextlib.AsyncExitStack()
-        try:
-            await stack.enter_async_context(self.lifespan())
-        except Exception as exc:
-            await send({"type": "lifespan.startup.failed",
-                        "message": f"{type(exc).__name__}: {exc}"})
-            return
-        await send({"type": "lifespan.startup.complete"})
-        await receive()
-        try:
-            await stack.aclose()
-        except Exception as exc:
-            await send({"type": "lifespan.shutdown.failed",
-                        "message": f"{type(exc).__name__}: {exc}"})
-            return
-        await send({"type": "lifespan.shutdown.complete"})
+        await serve_lifespan(receive, send, self.lifespan)
 
 
 def _logger_for(name: str, config: Config | None) -> log.Logger:

@@ -30,7 +30,7 @@ from bastion._asgi import (
     respond_json,
 )
 from bastion.debug._pprof import Profiling, is_pprof_path, pprof_app
-from bastion.errors import Forbidden, Unauthorized
+from bastion.errors import ConfigError, Forbidden, Unauthorized
 from bastion.redact import Redactor
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 
@@ -176,7 +176,7 @@ def payload_logger(
     written when the call raises.
     """
     if max_size < 1:
-        raise ValueError(f"payload_logger max_size must be at least 1 byte, got {max_size}")
+        raise ConfigError([f"payload_logger max_size must be at least 1 byte, got {max_size}"])
     encode = msgspec.json.Encoder(enc_hook=str).encode
     scrub = redactor.data if redactor is not None else None
 

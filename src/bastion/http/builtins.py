@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bastion._asgi import ack_lifespan
+from bastion._asgi import serve_lifespan
 from bastion._ids import new_id
 from bastion.debug._pprof import Profiling
 from bastion.debug._switch import debug_app, is_debug_path
@@ -164,7 +164,7 @@ def _admin_app(metrics: ASGIApp, debug: ASGIApp, health: ASGIApp) -> ASGIApp:
     async def admin(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             # Under another ASGI server the admin app may be sent a lifespan: only ack it.
-            await ack_lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return

@@ -315,7 +315,7 @@ class Logger:
         if rank is None:
             rank = _parse_level(level)
         if rank is None:
-            raise ValueError(f"log level {level!r}: use one of debug, info, warn, error")
+            raise ConfigError([f"log level {level!r}: use one of debug, info, warn, error"])
         state = STATE.get()
         if self._enabled(rank, state):
             self._log(state, rank, msg, None, fields, hold=False)

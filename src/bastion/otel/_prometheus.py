@@ -35,7 +35,7 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.metrics_core import InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bastion._asgi import ack_lifespan, method_not_allowed
+from bastion._asgi import method_not_allowed, serve_lifespan
 from bastion.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ def metrics_app(telemetry: Telemetry) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await ack_lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
