@@ -1,7 +1,7 @@
 """Protect the debug endpoints and `/metrics` with a security scheme of the design.
 
-Used when they are mounted on the public port (`App(debug_mount="main",
-debug_scheme="jwt", debug_scopes=["debug"])`), and to decide who may ask for debug logs
+Used when they are mounted on the public port (`App(debug=Debug(mount="main",
+scheme="jwt", scopes=("debug",)))`), and to decide who may ask for debug logs
 for a single request (`X-Debug-Logs: on`). The credential is read from the request as the
 API reads it (`Authorization` for Basic and bearer schemes, `X-API-Key` for API keys) and
 checked by the API's own enforcer: the same auth handler (sync ones in a worker thread),
@@ -74,7 +74,7 @@ class SchemeGate:
         )
         if handler is None:
             raise ImplementationError(
-                f"debug_scheme {scheme.name!r}: no service implements its auth handler; add "
+                f"Debug(scheme={scheme.name!r}): no service implements its auth handler; add "
                 f"`{SIGNATURES[scheme.kind]}` to one of {sorted(services)}"
             )
         self.kind = scheme.kind

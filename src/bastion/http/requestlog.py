@@ -40,7 +40,7 @@ _FORWARDING: Final = frozenset({b"forwarded", b"x-forwarded-for"})
 
 @dataclass(frozen=True)
 class RequestLogOptions:
-    """How the request log writes its `start` and `end` lines (`App(request_log=...)`).
+    """How the request log writes its lines (`App(observe=Observe(request_log=...))`).
 
     `exclude`: paths with no lines — exact paths, globs (`/static/*`) or compiled regular
     expressions (searched, as Clue's `WithPathFilter`); replaces the default probe paths.
