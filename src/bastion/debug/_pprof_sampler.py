@@ -14,6 +14,7 @@ speedscope JSON is written here, one sampled profile per thread.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -206,7 +207,8 @@ def to_speedscope(profile: CPUProfile) -> dict[str, Any]:
         )
     return {
         "$schema": SPEEDSCOPE_SCHEMA,
-        "name": f"{profile.mode} profile, {profile.duration:.1f}s, {len(profile.samples)} samples",
+        "name": f"process {os.getpid()}: {profile.mode} profile, {profile.duration:.1f}s, "
+        f"{len(profile.samples)} samples",
         "exporter": "bastion",
         "activeProfileIndex": 0,
         "shared": {"frames": frames},
@@ -250,7 +252,7 @@ def to_html(profile: CPUProfile) -> str:
 def to_text(profile: CPUProfile) -> str:
     """Return pyinstrument's call tree of the profile as plain text."""
     header = (
-        f"{profile.mode} profile of every thread: {profile.duration:.2f}s, "
+        f"process {os.getpid()}: {profile.mode} profile of every thread: {profile.duration:.2f}s, "
         f"{len(profile.samples)} samples every {profile.interval * 1000:g} ms, "
         f"process CPU {profile.cpu_time:.2f}s\n"
     )
