@@ -291,7 +291,10 @@ def main() -> None:
         {"results": results, "rss_kib": rss, "cpu_us_per_request": cpu,
          "redis_per_request": per_request_redis}, indent=1))
     print(table)
-    chart(results, ROOT / "docs" / "images" / "bench-served.png")
+    # Only a whole run (every target, every round) replaces the chart the README shows.
+    whole = not args.only and not args.quick
+    chart(results, ROOT / "docs" / "images" / "bench-served.png" if whole
+          else args.out / "bench-served.png")
 
 
 def median(values: list[float]) -> float:

@@ -168,9 +168,10 @@ class RequestLog:
                 if route is not None:
                     end["http.route"] = route
                 end["http.response.status_code"] = status
-                end["client.address"] = begin["client.address"]
                 end["http.time_ms"] = round((time.perf_counter() - start) * 1000, 3)
                 end["http.response.body.size"] = size
+                # Keys in the standard order, as the log writes them: the fast path's shape.
+                end["client.address"] = begin["client.address"]
                 note = scope.get(ERROR_SCOPE_KEY)
                 if note is not None:
                     end["error.type"], end["error.id"] = note.name, note.id
