@@ -203,10 +203,10 @@ def parse_rate_limits(value: str) -> dict[str, str]:
 
 
 def _check_limit(where: str, limit: str) -> None:
-    from limits import parse
+    from bastion.security.ratelimit import parse_limit
 
     try:
-        parse(limit)
+        parse_limit(limit)
     except ValueError:
         raise ValueError(
             f"{where!r}: {limit!r} is not a rate limit; write e.g. 100/minute or 5 per second"

@@ -20,10 +20,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
-from pyinstrument.session import Session
+if TYPE_CHECKING:
+    from pyinstrument.session import Session
 
 __all__ = ["CPUProfile", "Mode", "Sample", "Sampler", "to_html", "to_speedscope", "to_text"]
 
@@ -217,6 +217,9 @@ def to_speedscope(profile: CPUProfile) -> dict[str, Any]:
 
 
 def _session(profile: CPUProfile) -> Session:
+    # pyinstrument is imported when a profile is rendered, not when the App starts.
+    from pyinstrument.session import Session
+
     records = [
         (
             [f"{profile.threads.get(s.thread, 'thread')}\x00<thread>\x00{s.thread}", *s.stack],
@@ -246,6 +249,8 @@ def _session(profile: CPUProfile) -> Session:
 
 def to_html(profile: CPUProfile) -> str:
     """Return pyinstrument's interactive HTML view of the profile."""
+    from pyinstrument.renderers import HTMLRenderer
+
     return str(HTMLRenderer().render(_session(profile)))
 
 
@@ -258,5 +263,7 @@ def to_text(profile: CPUProfile) -> str:
     )
     if not profile.samples:
         return header + "no samples: no thread used the CPU during the window\n"
+    from pyinstrument.renderers import ConsoleRenderer
+
     body = ConsoleRenderer(unicode=True, color=False, time="seconds").render(_session(profile))
     return header + str(body)

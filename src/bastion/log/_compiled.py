@@ -22,6 +22,7 @@ Any other line returns None here and takes the general path.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -42,12 +43,13 @@ _NO_PAIRS: Final = _NOT_STANDARD + 1
 class _Context:
     """The encoded part of one context: its standard pairs and its other fields."""
 
-    __slots__ = ("count", "fields", "head", "span", "tail", "top")
+    __slots__ = ("count", "fields", "head", "service", "span", "tail", "top")
 
-    def __init__(self, fields: Mapping[str, object], span: object, head: bytes,
-                 tail: bytes, top: int, count: int) -> None:
+    def __init__(self, fields: Mapping[str, object], span: object, service: str | None,
+                 head: bytes, tail: bytes, top: int, count: int) -> None:
         self.fields = fields
         self.span = span
+        self.service = service
         self.head = head  # `"trace_id":"…","request_id":"…"`, without braces
         self.tail = tail  # the context's other fields, after the line's own pairs
         self.top = top  # the highest standard rank in `head` (-1: none)
@@ -57,14 +59,12 @@ class _Context:
 class CompiledJSON:
     """Render lines of the common shape for one Logger's JSON output (see the module)."""
 
-    __slots__ = ("_context", "_encode", "_format", "_ids", "_limit", "_max_keys", "_service",
-                 "_shapes")
+    __slots__ = ("_context", "_encode", "_format", "_ids", "_limit", "_max_keys", "_shapes")
 
     def __init__(
         self,
         fmt: JSONFormat,
         *,
-        service: str | None,
         max_keys: int,
         ids: Callable[[otel_trace.SpanContext], tuple[str, str]],
     ) -> None:
@@ -72,7 +72,6 @@ class CompiledJSON:
         self._encode = fmt.encoder
         self._limit = fmt.max_size
         self._max_keys = max_keys
-        self._service = service
         self._ids = ids
         self._context: _Context | None = None
         # A line's own keys -> the lowest rank among them, or _NOT_STANDARD when they are
@@ -87,8 +86,12 @@ class CompiledJSON:
         fields: Mapping[str, object],
         kv: Mapping[str, object],
         span: otel_trace.SpanContext | None,
+        service: str | None,
     ) -> str | None:
-        """The line, or None when its shape needs the general path."""
+        """The line, or None when its shape needs the general path.
+
+        `service` is the Logger's `service.name` for lines that do not set one.
+        """
         if type(msg) is not str:
             return None
         keys = tuple(kv)
@@ -98,8 +101,9 @@ class CompiledJSON:
         if lowest == _NOT_STANDARD or not CONTAINERS.isdisjoint(map(type, kv.values())):
             return None
         context = self._context
-        if context is None or context.fields is not fields or context.span is not span:
-            context = self._encode_context(fields, span)
+        if (context is None or context.fields is not fields or context.span is not span
+                or context.service is not service):
+            context = self._encode_context(fields, span, service)
             if context is None:
                 return None
         if context.top >= lowest or context.count + len(keys) > self._max_keys:
@@ -125,7 +129,7 @@ class CompiledJSON:
         ranks = [_RANK.get(key, _NOT_STANDARD) for key in keys]
         if not ranks:
             lowest = _NO_PAIRS
-        elif ranks[-1] != _NOT_STANDARD and all(a < b for a, b in zip(ranks, ranks[1:])):
+        elif ranks[-1] != _NOT_STANDARD and all(a < b for a, b in itertools.pairwise(ranks)):
             lowest = ranks[0]
         else:
             lowest = _NOT_STANDARD
@@ -134,16 +138,19 @@ class CompiledJSON:
         self._shapes[keys] = lowest
         return lowest
 
-    def _encode_context(self, fields: Mapping[str, object],
-                        span: otel_trace.SpanContext | None) -> _Context | None:
+    def _encode_context(self, fields: Mapping[str, object], span: otel_trace.SpanContext | None,
+                        service: str | None) -> _Context | None:
         standard: dict[str, object] = {}
         rest: dict[str, object] = {}
+        pairs = 0  # as the general path counts them: `time` and `fields.time` are two
         for key, value in fields.items():
             if type(value) in CONTAINERS:
                 return None
             if key in _RANK:
                 standard[key] = value
-            elif key in RESERVED_KEYS:
+                continue
+            pairs += 1
+            if key in RESERVED_KEYS:
                 rest["fields." + key] = value
             else:
                 rest[key] = value
@@ -151,15 +158,15 @@ class CompiledJSON:
             return None  # an error's text needs care; a field named like `time` overwrites it
         if span is not None:
             standard["trace_id"], standard["span_id"] = self._ids(span)
-        if self._service is not None and "service.name" not in standard:
-            standard["service.name"] = self._service
+        if service is not None and "service.name" not in standard:
+            standard["service.name"] = service
         ordered = {key: standard[key] for key in STANDARD_KEYS if key in standard}
-        top = max((_RANK[key] for key in ordered), default=-1)
+        top = _RANK[next(reversed(ordered))] if ordered else -1  # the last is ranked highest
         try:
             head = self._encode(ordered)[1:-1]
             tail = self._encode(rest)[1:-1]
         except Exception:
             return None
-        context = _Context(fields, span, head, tail, top, len(ordered) + len(rest))
+        context = _Context(fields, span, service, head, tail, top, len(ordered) + pairs)
         self._context = context
         return context

@@ -223,12 +223,11 @@ class Logger:
         self._single = len(self._outputs) == 1
         # Lines of the common shape skip the general merge (see _compiled); a format of
         # its own, renamed keys or added pairs need the general path for every line.
-        fmt = getattr(self._render, "__self__", None)
+        first = getattr(self._render, "__self__", None)
         self._compiled: CompiledJSON | None = None
-        if (self._single and isinstance(fmt, JSONFormat) and not self._rename
+        if (self._single and isinstance(first, JSONFormat) and not self._rename
                 and not file_location and not self._funcs):
-            self._compiled = CompiledJSON(fmt, service=service, max_keys=max_keys,
-                                          ids=self._ids)
+            self._compiled = CompiledJSON(first, max_keys=max_keys, ids=self._ids)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kw: Any) -> Logger:
@@ -400,7 +399,8 @@ class Logger:
         # Important lines wait for room in a full queue; the others are dropped and counted.
         compiled = self._compiled
         if compiled is not None and call[3] is None and call[7] is None:
-            line = compiled.line(call[0], call[1], call[2], call[4], call[5], call[6])
+            line = compiled.line(call[0], call[1], call[2], call[4], call[5], call[6],
+                                 self.service)
             if line is not None:
                 self._writer.put(line, important=important)
                 return
