@@ -254,12 +254,16 @@ def test_without_a_shutdown_delay_the_balancer_routes_to_a_closed_listener(
         record_property("stop_without_delay", summary)
         print(summary)
         assert result.failures, summary
-        # Each one is haproxy's own 503 for a connection orders-1 refused.
-        assert {status for _, _, status, _ in result.failures} == {"503"}
-        refused = [x for x in f.balancer.requests() if x["status"] == 503]
-        assert len(refused) == len(result.failures)
-        assert {(x["server"], x["state"]) for x in refused} == {("orders-1", "SC--")}
-        assert int(f.balancer.stats()["orders-1"]["econ"]) == len(result.failures)
+        # Each one is a request haproxy sent to orders-1 as it stopped: mostly refused
+        # connections (503, `SC--`); now and then one sent on a kept-alive connection
+        # in the instant orders-1 closed it as idle (`SD--`), which haproxy answers by
+        # closing the client's connection (so that a client may retry) or with a 502.
+        kinds = {status for _, _, status, _ in result.failures}
+        assert "503" in kinds and kinds <= {"502", "503", "RemoteProtocolError"}, kinds
+        errors = [x for x in f.balancer.requests() if x["status"] >= 500 or x["status"] < 0]
+        assert len(errors) == len(result.failures)
+        assert {x["server"] for x in errors} == {"orders-1"}
+        assert {x["state"] for x in errors} <= {"SC--", "SD--", "SH--"}
 
 
 @pytest.fixture
@@ -269,7 +273,7 @@ def proxied_fleet(tmp_path: Path) -> Iterator[Fleet]:
         yield f
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "defect: the per-client failure limit and the `auth failure` line key on the TCP peer "
     "(the balancer); RequestLogOptions.trusted_proxies resolves the client for the "
     "request log only, so one client's guesses lock out every client behind the balancer"))

@@ -263,7 +263,7 @@ class LoadResult:
     """What the load sent and what came back."""
 
     sent: int = 0
-    #: Status (or exception name) by shot path, counted.
+    #: Answers counted by (method, path, status or exception name).
     answers: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: Every request that did not get its expected status: (seconds from start, shot,
     #: status or exception, the server that answered).
