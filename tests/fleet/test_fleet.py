@@ -268,15 +268,13 @@ def test_without_a_shutdown_delay_the_balancer_routes_to_a_closed_listener(
 
 @pytest.fixture
 def proxied_fleet(tmp_path: Path) -> Iterator[Fleet]:
-    env = {"AUTH_FAILURES_PER_CLIENT": "3/minute", "AUTH_FAILURES_PER_CREDENTIAL": ""}
-    with fleet(tmp_path, env=env, module="tests.support.proxied_orders") as f:
+    # The balancer connects from 127.0.0.1: the instances trust what it forwards.
+    env = {"AUTH_FAILURES_PER_CLIENT": "3/minute", "AUTH_FAILURES_PER_CREDENTIAL": "",
+           "TRUSTED_PROXIES": "127.0.0.1/32"}
+    with fleet(tmp_path, env=env) as f:
         yield f
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect: the per-client failure limit and the `auth failure` line key on the TCP peer "
-    "(the balancer); RequestLogOptions.trusted_proxies resolves the client for the "
-    "request log only, so one client's guesses lock out every client behind the balancer"))
 def test_guesses_through_the_balancer_lock_out_their_client_only(proxied_fleet: Fleet) -> None:
     # haproxy appends the address it was connected from (127.0.0.1, trusted) to the
     # X-Forwarded-For the client sent: the test plays an outer proxy (a CDN) that named
