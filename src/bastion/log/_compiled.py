@@ -1,30 +1,28 @@
-"""JSON lines of the common shape, with the context's part encoded once per context.
+"""JSON lines rendered by code made once per line shape.
 
-Most lines of a service are written inside a request: the same context fields
-(`request_id`, `service`, `method`), the same trace ids and `service.name`, then a few
-standard keys of their own (the request log's `http.*` pairs). The general path merges,
-classifies and orders every pair of every line; this one encodes the context's part once
-per context and span, and each line then only encodes its own pairs and joins the pieces.
+A service writes lines of a few shapes over and over: the request log's `start` and `end`
+lines, each with the request's context fields (`request_id`, then `service`, `method`),
+the trace ids and `service.name`. The general path merges, classifies and orders every
+pair of every line. Here the shape of a line — the keys of its context, the keys of its
+own fields, whether it has a span and a `service.name` — decides once which key goes
+where, and that decision becomes a small function (one dict display, keys in their final
+order) that each later line of the shape calls: the per-line work is one call, one
+encode.
 
-A line takes this path when its shape allows it, and the output is byte for byte what
-the general path writes (a property test holds them to that):
+The output is byte for byte what the general path writes (a property test holds them to
+that). A line takes the general path instead when:
 
-- the Logger has one JSON output, no key renames, no `file` location nor key functions;
-- the line has no `err`, a `str` message, and no container value anywhere;
-- its own pairs are standard keys, in their standard order, each ranked after every
-  standard key of its context (so the order of the whole line is the context's part,
-  then the line's pairs, then the context's other fields);
-- the line is short enough that no value can need cutting, and has at most `max_keys`
-  pairs.
-
-Any other line returns None here and takes the general path.
+- the Logger has more than one output, renames keys, or adds `file` or key functions
+  (then it has no CompiledJSON at all);
+- the line has an `err`, or a message that is not a `str`;
+- a value is a container (the general path caps its items), or the line is longer than
+  the value limit (the general path cuts each value), or it has more than `max_keys` pairs.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Final, cast
 
 from opentelemetry import trace as otel_trace
 
@@ -32,34 +30,21 @@ from bastion.log._format import CONTAINERS, RESERVED_KEYS, STANDARD_KEYS, JSONFo
 
 __all__ = ["CompiledJSON"]
 
-_RANK: Final = {key: i for i, key in enumerate(STANDARD_KEYS)}
-#: Shapes of a line's own pairs remembered at most (a service has a handful).
-_MAX_SHAPES: Final = 256
-_NOT_STANDARD: Final = len(STANDARD_KEYS)
-#: The "lowest rank" of a line with no pairs of its own: after any context.
-_NO_PAIRS: Final = _NOT_STANDARD + 1
+#: Shapes remembered at most; past it the table starts again (a service has a handful).
+_MAX_SHAPES: Final = 512
 
-
-class _Context:
-    """The encoded part of one context: its standard pairs and its other fields."""
-
-    __slots__ = ("count", "fields", "head", "service", "span", "tail", "top")
-
-    def __init__(self, fields: Mapping[str, object], span: object, service: str | None,
-                 head: bytes, tail: bytes, top: int, count: int) -> None:
-        self.fields = fields
-        self.span = span
-        self.service = service
-        self.head = head  # `"trace_id":"…","request_id":"…"`, without braces
-        self.tail = tail  # the context's other fields, after the line's own pairs
-        self.top = top  # the highest standard rank in `head` (-1: none)
-        self.count = count  # pairs in head and tail
+# What a shape compiles to: the line's dict from (time text, level name, message, context
+# fields, own fields, trace id, span id, service name), or None when its pairs exceed
+# max_keys and the general path must count what it drops.
+_Build = Callable[[str, str, str, Mapping[str, object], Mapping[str, object], str, str,
+                   "str | None"], dict[str, object]]
+_Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 
 
 class CompiledJSON:
-    """Render lines of the common shape for one Logger's JSON output (see the module)."""
+    """Render lines of known shapes for one Logger's JSON output (see the module)."""
 
-    __slots__ = ("_context", "_encode", "_format", "_ids", "_limit", "_max_keys", "_shapes")
+    __slots__ = ("_builds", "_encode", "_format", "_ids", "_limit", "_max_keys")
 
     def __init__(
         self,
@@ -73,10 +58,7 @@ class CompiledJSON:
         self._limit = fmt.max_size
         self._max_keys = max_keys
         self._ids = ids
-        self._context: _Context | None = None
-        # A line's own keys -> the lowest rank among them, or _NOT_STANDARD when they are
-        # not standard keys in standard order.
-        self._shapes: dict[tuple[str, ...], int] = {}
+        self._builds: dict[_Shape, _Build | None] = {}
 
     def line(
         self,
@@ -88,85 +70,74 @@ class CompiledJSON:
         span: otel_trace.SpanContext | None,
         service: str | None,
     ) -> str | None:
-        """The line, or None when its shape needs the general path.
+        """The line, or None when it needs the general path.
 
         `service` is the Logger's `service.name` for lines that do not set one.
         """
         if type(msg) is not str:
             return None
-        keys = tuple(kv)
-        lowest = self._shapes.get(keys)
-        if lowest is None:
-            lowest = self._shape(keys)
-        if lowest == _NOT_STANDARD or not CONTAINERS.isdisjoint(map(type, kv.values())):
+        if not CONTAINERS.isdisjoint(map(type, kv.values())) or not CONTAINERS.isdisjoint(
+            map(type, fields.values())
+        ):
             return None
-        context = self._context
-        if (context is None or context.fields is not fields or context.span is not span
-                or context.service is not service):
-            context = self._encode_context(fields, span, service)
-            if context is None:
-                return None
-        if context.top >= lowest or context.count + len(keys) > self._max_keys:
-            return None
+        shape = (tuple(fields), tuple(kv), span is not None, service is not None)
         try:
-            start = self._format.start(t, rank, msg)
-            own = self._encode(kv)
+            build = self._builds[shape]
+        except KeyError:
+            build = self._compile(shape)
+        if build is None:
+            return None
+        trace_id, span_id = self._ids(span) if span is not None else ("", "")
+        time_text, level = self._format.head(t, rank)
+        try:
+            data = self._encode(build(time_text, level, msg, fields, kv, trace_id, span_id,
+                                      service))
         except Exception:  # e.g. lone surrogates: the general path escapes them
             return None
-        parts = [start[:-1]]
-        if context.head:
-            parts.append(context.head)
-        if len(own) > 2:
-            parts.append(own[1:-1])
-        if context.tail:
-            parts.append(context.tail)
-        data = b",".join(parts) + b"}"
         if len(data) > self._limit:
             return None
         return data.decode() + "\n"
 
-    def _shape(self, keys: tuple[str, ...]) -> int:
-        ranks = [_RANK.get(key, _NOT_STANDARD) for key in keys]
-        if not ranks:
-            lowest = _NO_PAIRS
-        elif ranks[-1] != _NOT_STANDARD and all(a < b for a, b in itertools.pairwise(ranks)):
-            lowest = ranks[0]
+    def _compile(self, shape: _Shape) -> _Build | None:
+        context, own, has_span, has_service = shape
+        # Where each output key's value comes from, as the general path decides it: the
+        # line's own fields win over the context's, standard keys go in standard order
+        # (the ids and service.name among them), the others keep their first position.
+        sources: dict[str, str] = {}
+        for key in context:
+            sources[key] = f"f[{key!r}]"
+        for key in own:
+            sources[key] = f"kv[{key!r}]"
+        standard = {key: code for key, code in sources.items() if key in _STANDARD}
+        if "err" in standard:
+            build: _Build | None = None
         else:
-            lowest = _NOT_STANDARD
-        if len(self._shapes) >= _MAX_SHAPES:
-            self._shapes.clear()
-        self._shapes[keys] = lowest
-        return lowest
-
-    def _encode_context(self, fields: Mapping[str, object], span: otel_trace.SpanContext | None,
-                        service: str | None) -> _Context | None:
-        standard: dict[str, object] = {}
-        rest: dict[str, object] = {}
-        pairs = 0  # as the general path counts them: `time` and `fields.time` are two
-        for key, value in fields.items():
-            if type(value) in CONTAINERS:
-                return None
-            if key in _RANK:
-                standard[key] = value
-                continue
-            pairs += 1
-            if key in RESERVED_KEYS:
-                rest["fields." + key] = value
+            if has_span:
+                standard["trace_id"], standard["span_id"] = "tid", "sid"
+            if has_service and "service.name" not in standard:
+                standard["service.name"] = "svc"
+            pairs: list[tuple[str, str]] = [
+                (key, standard[key]) for key in STANDARD_KEYS if key in standard]
+            for key, code in sources.items():
+                if key not in _STANDARD:
+                    pairs.append(("fields." + key if key in RESERVED_KEYS else key, code))
+            time_key, level_key, msg_key = self._format.line_keys_in_order
+            if len(pairs) > self._max_keys or any(k in (time_key, level_key, msg_key)
+                                                  for k, _ in pairs):
+                build = None  # dropped keys are counted, a field named `time` overwrites it
             else:
-                rest[key] = value
-        if "err" in standard or not self._format.line_keys.isdisjoint(rest):
-            return None  # an error's text needs care; a field named like `time` overwrites it
-        if span is not None:
-            standard["trace_id"], standard["span_id"] = self._ids(span)
-        if service is not None and "service.name" not in standard:
-            standard["service.name"] = service
-        ordered = {key: standard[key] for key in STANDARD_KEYS if key in standard}
-        top = _RANK[next(reversed(ordered))] if ordered else -1  # the last is ranked highest
-        try:
-            head = self._encode(ordered)[1:-1]
-            tail = self._encode(rest)[1:-1]
-        except Exception:
-            return None
-        context = _Context(fields, span, service, head, tail, top, len(ordered) + pairs)
-        self._context = context
-        return context
+                items = [f"{time_key!r}: time", f"{level_key!r}: level", f"{msg_key!r}: msg"]
+                items += [f"{key!r}: {code}" for key, code in pairs]
+                source = ("def build(time, level, msg, f, kv, tid, sid, svc):\n"
+                          f"    return {{{', '.join(items)}}}\n")
+                namespace: dict[str, object] = {}
+                # Keys reach the source only through repr(): any string is a safe literal.
+                exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)  # noqa: S102
+                build = cast("_Build", namespace["build"])
+        if len(self._builds) >= _MAX_SHAPES:
+            self._builds.clear()
+        self._builds[shape] = build
+        return build
+
+
+_STANDARD: Final = frozenset(STANDARD_KEYS)

@@ -317,8 +317,7 @@ def _key(key: str) -> str:
 class JSONFormat:
     """One JSON object per line, keys in order: time, level, msg, standard keys, fields."""
 
-    __slots__ = ("_encode", "_keys", "_levels", "_max", "_stack", "_time", "_values",
-                 "line_keys")
+    __slots__ = ("_encode", "_keys", "_levels", "_max", "_stack", "_time", "_values")
 
     def __init__(self, values: Values, keys: Keys | None = None) -> None:
         keys = keys or Keys()
@@ -327,8 +326,6 @@ class JSONFormat:
         self._stack = (keys.key(STACK_KEY), values.stack_size)
         self._time = _UTCText()
         self._keys = (keys.key("time"), keys.key("level"), keys.key("msg"))
-        #: The names this format gives time, level and msg.
-        self.line_keys = frozenset(self._keys)
         self._levels = {rank: keys.level(rank) for rank in LEVEL_NAMES}
         self._encode = msgspec.json.Encoder(enc_hook=_object_text).encode
 
@@ -342,11 +339,14 @@ class JSONFormat:
         """The longest line written without looking at each value."""
         return self._max
 
-    def start(self, t: float, level: int, msg: object) -> bytes:
-        """The object `{"time": ..., "level": ..., "msg": ...}` a line begins with, encoded."""
-        time_key, level_key, msg_key = self._keys
-        return self._encode({time_key: self._time(t), level_key: self._levels[level],
-                             msg_key: msg})
+    @property
+    def line_keys_in_order(self) -> tuple[str, str, str]:
+        """The names this format gives time, level and msg, in that order."""
+        return self._keys
+
+    def head(self, t: float, level: int) -> tuple[str, str]:
+        """The time text and the level name a line at `t` and `level` begins with."""
+        return self._time(t), self._levels[level]
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""
