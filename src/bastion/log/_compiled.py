@@ -132,7 +132,7 @@ class CompiledJSON:
                           f"    return {{{', '.join(items)}}}\n")
                 namespace: dict[str, object] = {}
                 # Keys reach the source only through repr(): any string is a safe literal.
-                exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)  # noqa: S102
+                exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
                 build = cast("_Build", namespace["build"])
         if len(self._builds) >= _MAX_SHAPES:
             self._builds.clear()
