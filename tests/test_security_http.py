@@ -15,7 +15,7 @@ import hmac
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -75,8 +75,8 @@ from bastion.security import (
 )
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
-from tests.security.conftest import FakeClock, JWKSServer
-from tests.support.servers import RedisServer
+from tests.support.clock import FakeClock
+from tests.support.servers import JWKSServer, RedisServer
 
 ISSUER = "https://idp.bastion.test/"
 AUDIENCE = "bastion-tests"
@@ -1395,16 +1395,6 @@ async def test_jwt_rs256_key_from_a_jwks_resigned_as_hs256_is_refused(
         for secret in (pem, jwk_n, json.dumps(f.jwk()).encode()):
             r = await c.get("/me", headers=bearer(_hs256(secret, f.kid)))
             assert_error(r, 401, "unauthorized", "algorithm not allowed for this key")
-
-
-@pytest.fixture
-def jwks_server() -> Iterator[JWKSServer]:
-    server = JWKSServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_jwt_unknown_kid_is_rotated_in_through_the_jwks(jwks_server: JWKSServer) -> None:

@@ -34,6 +34,7 @@ from bastion.health import (
 )
 from bastion.otel import ParentBasedSampler, Telemetry, configure
 from bastion.types import ASGIApp
+from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, free_port
 
 
@@ -52,14 +53,6 @@ class Counter:
             await asyncio.sleep(self.delay)
         if not self.healthy:
             raise RuntimeError(f"{self.name} is down")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def client(app: ASGIApp) -> httpx.AsyncClient:

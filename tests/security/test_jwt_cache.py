@@ -10,7 +10,8 @@ from jwt.algorithms import ECAlgorithm
 from bastion.errors import Unauthorized
 from bastion.security import JWTScheme, JWTVerifier
 from bastion.security.testing import TokenFactory
-from tests.security.conftest import FakeClock, JWKSServer
+from tests.support.clock import FakeClock
+from tests.support.servers import JWKSServer
 
 SCHEME = JWTScheme("jwt", scopes=("api:read",))
 

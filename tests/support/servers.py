@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def free_port() -> int:
@@ -128,3 +131,60 @@ class RedisMonitor:
         self._thread.join(timeout=10)
         self._file.close()
         self._sock.close()
+
+
+class JWKSServer:
+    """A tiny JWKS endpoint on 127.0.0.1 that counts the fetches it serves.
+
+    Set `doc` to the key set it publishes and `status` to what it answers.
+    """
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] = {"keys": []}
+        self.status = 200
+        self.hits = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with outer._lock:
+                    outer.hits += 1
+                    body = json.dumps(outer.doc).encode()
+                    status = outer.status
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def jwks_server() -> Iterator[JWKSServer]:
+    """Serve a JWKS endpoint on a free loopback port until the block ends."""
+    server = JWKSServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
