@@ -64,6 +64,7 @@ from bastion.security import APIKeyStore, BasicVerifier, Principal, RateLimiter,
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
 from tests.support.servers import RedisServer
+from tests.support.tokens import craft
 
 ISSUER = "https://idp.vault.test/"
 AUDIENCE = "vault"
@@ -253,10 +254,6 @@ class Vault:
         return self._who()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @dataclass
 class Run:
     """What one representative run produced, and what it sent."""
@@ -330,10 +327,9 @@ async def _scenario(creds: Credentials) -> Run:
                 return {"Authorization": f"Bearer {token}"}
 
             forger = TokenFactory("ES256", kid=c.tokens.kid, issuer=ISSUER, audience=AUDIENCE)
-            none_head = _b64(json.dumps({"alg": "none", "kid": c.tokens.kid}).encode())
             claims = {"sub": "mallory", "iss": ISSUER, "aud": AUDIENCE,
                       "exp": int(time.time()) + 60, "scope": "api:read api:write"}
-            alg_none = c.use(f"{none_head}.{_b64(json.dumps(claims).encode())}.")
+            alg_none = c.use(craft({"alg": "none", "kid": c.tokens.kid}, claims))
 
             # JWT, from Authorization: 200, 401 (missing, expired, forged, alg none), 403,
             # 400 (invalid and malformed bodies with a valid token), 500.

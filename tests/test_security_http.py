@@ -10,7 +10,6 @@ JWTs are signed with real keys generated here, JWKS come from a real HTTP server
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import io
 import json
@@ -77,6 +76,7 @@ from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
 from tests.support.clock import FakeClock
 from tests.support.servers import JWKSServer, RedisServer
+from tests.support.tokens import b64url, craft, hmac_sha256
 
 ISSUER = "https://idp.bastion.test/"
 AUDIENCE = "bastion-tests"
@@ -1267,7 +1267,7 @@ def _case_token(case: str, f: TokenFactory) -> str:
         head, payload, sig = f.mint("ann", scopes=["api:read"]).split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         claims["scope"] = "api:read api:write"
-        raw = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        raw = b64url(json.dumps(claims).encode())
         return f"{head}.{raw}.{sig}"
     if case == "unknown_kid":
         return TokenFactory(f.alg, kid="never-published", issuer=ISSUER,
@@ -1333,27 +1333,20 @@ async def test_jwt_missing_scope_is_a_403_naming_it(
     assert failure["reason"] == "insufficient_scope"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _claims() -> dict[str, Any]:
     return {"sub": "mallory", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 300,
             "scope": "api:read api:write"}
 
 
 def _unsigned(alg: str, kid: str) -> str:
-    head = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": kid}).encode())
-    return f"{head}.{_b64(json.dumps(_claims()).encode())}."
+    return craft({"alg": alg, "typ": "JWT", "kid": kid}, _claims())
 
 
 def _hs256(secret: bytes, kid: str | None) -> str:
     header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
     if kid is not None:
         header["kid"] = kid
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(_claims()).encode())}"
-    sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(sig)}"
+    return craft(header, _claims(), hmac_sha256(secret))
 
 
 @pytest.mark.parametrize("spelling", ["none", "None", "NONE", "nOnE"])
