@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 
@@ -17,6 +16,7 @@ from bastion._asgi import header, respond_json
 from bastion.debug import debug_app, debug_header_enabled, is_debug_path, payload_logger
 from bastion.errors import Unauthorized
 from bastion.types import ASGIApp, Receive, Scope, Send
+from tests.support.asgi import asgi_client
 
 FIXED_TIME = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TIME_TEXT = "2023-11-14T22:13:20.000Z"
@@ -32,17 +32,13 @@ def lines(logger: log.Logger, stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def client(app: ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-
 # -- /debug?debug-logs=on|off ---------------------------------------------------------------
 
 
 async def test_the_switch_changes_what_is_logged() -> None:
     logger, stream = make_logger()
     app = debug_app(logger)
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         with log.use(logger):
             log.debug("before")
             on = await c.get("/debug", params={"debug-logs": "on"})
@@ -63,7 +59,7 @@ async def test_the_switch_changes_what_is_logged() -> None:
 async def test_the_switch_reports_the_state_without_a_parameter_and_rejects_bad_values() -> None:
     logger, _ = make_logger()
     logger.debug_enabled = True
-    async with client(debug_app(logger)) as c:
+    async with asgi_client(debug_app(logger)) as c:
         state = await c.get("/debug")
         bad = await c.get("/debug", params={"debug-logs": "maybe"})
         unknown = await c.get("/debugger")
@@ -82,7 +78,7 @@ def test_is_debug_path_names_what_debug_app_serves() -> None:
 async def test_the_switch_is_per_logger_so_two_apps_do_not_share_it() -> None:
     first, _ = make_logger()
     second, _ = make_logger()
-    async with client(debug_app(first)) as c:
+    async with asgi_client(debug_app(first)) as c:
         await c.get("/debug", params={"debug-logs": "on"})
     assert first.debug_enabled is True
     assert second.debug_enabled is False
@@ -101,7 +97,7 @@ def bearer_authorize(token: str) -> Callable[[Scope], Awaitable[bool]]:
 async def test_authorize_guards_every_debug_path() -> None:
     logger, _ = make_logger()
     app = debug_app(logger, authorize=bearer_authorize("admin-token"))
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         anonymous = await c.get("/debug", params={"debug-logs": "on"})
         wrong = await c.get(
             "/debug/pprof/cmdline", headers={"authorization": "Bearer someone-else"}
@@ -148,7 +144,7 @@ async def test_per_request_debug_works_only_for_authorised_callers(
     logger, stream = make_logger()
     app = request_log_app(bearer_authorize("admin-token"))
     with log.use(logger):
-        async with client(app) as c:
+        async with asgi_client(app) as c:
             response = await c.get("/orders", headers=headers)
             await c.get("/orders")  # a later request without the header logs no debug
     assert response.status_code == 200

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -33,7 +32,7 @@ from bastion.health import (
     health_app,
 )
 from bastion.otel import ParentBasedSampler, Telemetry, configure
-from bastion.types import ASGIApp
+from tests.support.asgi import asgi_client
 from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, free_port
 
@@ -53,10 +52,6 @@ class Counter:
             await asyncio.sleep(self.delay)
         if not self.healthy:
             raise RuntimeError(f"{self.name} is down")
-
-
-def client(app: ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 # -- Checker ------------------------------------------------------------------------------
@@ -172,7 +167,7 @@ async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> 
     cache.healthy = False
     app = health_app(Checker(database, cache), version="1.2.3", clock=clock)
     clock.now += 42.7
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
@@ -184,7 +179,7 @@ async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> 
 
 async def test_healthz_body_without_dependencies_is_clues() -> None:
     app = health_app(Checker(), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 200
     assert response.content == b'{"uptime":0,"version":"1.0.0"}\n'
@@ -192,7 +187,7 @@ async def test_healthz_body_without_dependencies_is_clues() -> None:
 
 async def test_healthz_escapes_html_characters_as_go_does() -> None:
     app = health_app(Checker(Check("a<b>&c", _ok)), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.content == (
         b'{"uptime":0,"version":"1","status":{"a\\u003cb\\u003e\\u0026c":"OK"}}\n'
@@ -206,7 +201,7 @@ async def _ok() -> None:
 
 async def test_healthz_answers_200_when_every_dependency_is_ok() -> None:
     app = health_app(Checker(Counter("database")), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == {"database": "OK"}
@@ -216,7 +211,7 @@ async def test_livez_calls_no_dependency() -> None:
     database = Counter("database")
     database.healthy = False
     app = health_app(Checker(database), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/livez")
     assert response.status_code == 200
     assert response.json()["version"] == "1.0.0"
@@ -227,7 +222,7 @@ async def test_readyz_turns_503_the_moment_draining_starts() -> None:
     draining = False
     database = Counter("database")
     app = health_app(Checker(database, cache_ttl=0), version="1", is_draining=lambda: draining)
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         ready = await c.get("/readyz")
         draining = True
         calls = database.calls
@@ -243,7 +238,7 @@ async def test_readyz_is_503_when_a_dependency_fails() -> None:
     database = Counter("database")
     database.healthy = False
     app = health_app(Checker(database), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == {"database": "NOT OK"}
@@ -251,7 +246,7 @@ async def test_readyz_is_503_when_a_dependency_fails() -> None:
 
 async def test_other_paths_are_404_and_other_methods_405() -> None:
     app = health_app(Checker(), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         missing = await c.get("/orders")
         post = await c.post("/healthz")
         head = await c.head("/healthz")
@@ -436,7 +431,7 @@ async def test_a_storm_of_http_probes_hits_the_dependency_once() -> None:
         await asyncio.sleep(0.05)
 
     app = health_app(Checker(Check("counted", counted), cache_ttl=1.0), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         responses = await asyncio.gather(*(c.get("/healthz") for _ in range(30)))
     assert {r.status_code for r in responses} == {200}
     assert len(hits) == 1
@@ -507,7 +502,7 @@ async def test_a_probe_traceparent_links_the_pings_when_probes_are_not_traced(
 ) -> None:
     app = health_app(Checker(Counter("database"), tracer=telemetry.tracer), version="1")
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz", headers={"traceparent": parent})
     assert response.status_code == 200
     (ping,) = exporter.get_finished_spans()
