@@ -15,10 +15,10 @@ from bastion.errors import DesignError
 from bastion.http.encoder import ResultEncoder, ResultMismatch
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
-from tests.dsl.support import next_line
 from tests.http.support import operation_for
 from tests.support.apps import quiet_app
 from tests.support.asgi import call
+from tests.support.lines import next_line
 
 
 def encoder_for(method: str) -> ResultEncoder:
