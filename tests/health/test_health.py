@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import io
-import json
 import sqlite3
 import threading
 import time
@@ -32,6 +30,7 @@ from bastion.health import (
     health_app,
 )
 from bastion.otel import ParentBasedSampler, Telemetry, configure
+from bastion.testing import LogCapture
 from tests.support.asgi import asgi_client
 from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, free_port
@@ -137,11 +136,10 @@ def test_bad_configuration_is_refused() -> None:
 
 @pytest.mark.parametrize("explicit_logger", [False, True], ids=["context-logger", "own-logger"])
 async def test_a_failure_is_logged_once_per_state_change(explicit_logger: bool) -> None:
-    stream = io.StringIO()
-    logger = log.Logger(stream=stream, format="json", sync=True)
+    logs = LogCapture(level="info")
     cache = Counter("cache")
-    checker = Checker(cache, cache_ttl=0.0, logger=logger if explicit_logger else None)
-    with log.use(logger if not explicit_logger else log.Logger(stream=io.StringIO())):
+    checker = Checker(cache, cache_ttl=0.0, logger=logs.logger if explicit_logger else None)
+    with log.use(logs.logger if not explicit_logger else LogCapture(level="info").logger):
         await checker.check()
         cache.healthy = False
         for _ in range(3):
@@ -149,8 +147,7 @@ async def test_a_failure_is_logged_once_per_state_change(explicit_logger: bool) 
         cache.healthy = True
         for _ in range(3):
             await checker.check()
-    logger.flush()
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = logs.lines
     assert [(line["level"], line["msg"], line["check"]) for line in lines] == [
         ("error", "health check failed", "cache"),
         ("info", "health check recovered", "cache"),

@@ -7,8 +7,6 @@ event loop), scopes, brute-force lockout, refusals and auth-failure log lines.
 from __future__ import annotations
 
 import base64
-import io
-import json
 import threading
 from typing import Any
 
@@ -32,7 +30,7 @@ from bastion.dsl import (
 )
 from bastion.security import Principal, RateLimits
 from bastion.security.testing import TokenFactory
-from bastion.testing import TestClient
+from bastion.testing import LogCapture, TestClient
 
 PASSWORD = "correct horse battery staple"
 
@@ -80,23 +78,21 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def app(impl: Ops, stream: io.StringIO, *, debug_scheme: str, debug_scopes: tuple[str, ...] = (),
-        **kw: Any) -> bastion.App:
-    logger = bastion.log.Logger(stream=stream, format="json", sync=True)
+def app(impl: Ops, logs: LogCapture, *, debug_scheme: str,
+        debug_scopes: tuple[str, ...] = (), **kw: Any) -> bastion.App:
     debug = bastion.Debug(mount="main", scheme=debug_scheme, scopes=debug_scopes)
-    return bastion.App(design(), {"ops": impl}, logger=logger, debug=debug, **kw)
+    return bastion.App(design(), {"ops": impl}, logger=logs.logger, debug=debug, **kw)
 
 
-def failures(stream: io.StringIO) -> list[tuple[str, str, str]]:
-    lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
+def failures(logs: LogCapture) -> list[tuple[str, str, str]]:
     return [(x["scheme"], f'{x["service"]}.{x["method"]}', x["reason"])
-            for x in lines if x["msg"] == "auth failure"]
+            for x in logs.lines if x["msg"] == "auth failure"]
 
 
 async def test_the_debug_gate_runs_a_sync_handler_off_the_event_loop_and_refuses_like_the_api(
 ) -> None:
-    impl, stream = Ops(), io.StringIO()
-    served = app(impl, stream, debug_scheme="basic")
+    impl, logs = Ops(), LogCapture(level="info")
+    served = app(impl, logs, debug_scheme="basic")
     async with TestClient(served) as c:
         r = await c.get("/metrics")
         assert r.status_code == 401
@@ -107,14 +103,14 @@ async def test_the_debug_gate_runs_a_sync_handler_off_the_event_loop_and_refuses
         r = await c.get("/metrics", headers=basic("op", PASSWORD))
         assert r.status_code == 200 and "bastion_auth_failures" in r.text
     assert impl.threads == [False, False]
-    assert failures(stream) == [("basic", "bastion.debug", "missing"),
+    assert failures(logs) == [("basic", "bastion.debug", "missing"),
                                 ("basic", "bastion.debug", "invalid")]
 
 
 async def test_guessing_the_debug_credential_is_locked_out_as_on_the_api() -> None:
-    impl, stream = Ops(), io.StringIO()
+    impl, logs = Ops(), LogCapture(level="info")
     limits = RateLimits(failures_per_client="2/day", failures_per_credential=None)
-    served = app(impl, stream, debug_scheme="basic", limits=limits)
+    served = app(impl, logs, debug_scheme="basic", limits=limits)
     async with TestClient(served) as c:
         for guess in ("a", "b"):
             assert (await c.get("/debug", headers=basic("op", guess))).status_code == 401
@@ -123,14 +119,14 @@ async def test_guessing_the_debug_credential_is_locked_out_as_on_the_api() -> No
         # The lockout is the App's: the API's own methods refuse this client too.
         assert (await c.get("/ping", headers=basic("op", PASSWORD))).status_code == 429
     assert len(impl.threads) == 2  # the password was never checked once locked out
-    assert [reason for *_, reason in failures(stream)] == [
+    assert [reason for *_, reason in failures(logs)] == [
         "invalid", "invalid", "locked_out", "locked_out"]
 
 
 async def test_a_token_without_the_debug_scope_is_a_403_with_the_scope_challenge() -> None:
     tokens = TokenFactory("ES256")
-    impl, stream = Ops(tokens), io.StringIO()
-    served = app(impl, stream, debug_scheme="jwt", debug_scopes=("ops:debug",))
+    impl, logs = Ops(tokens), LogCapture(level="info")
+    served = app(impl, logs, debug_scheme="jwt", debug_scopes=("ops:debug",))
     async with TestClient(served) as c:
         r = await c.get("/metrics", headers={"Authorization": f"Bearer {tokens.mint('ann')}"})
         assert r.status_code == 403
@@ -145,20 +141,19 @@ async def test_a_token_without_the_debug_scope_is_a_403_with_the_scope_challenge
 
 async def test_per_request_debug_logs_follow_the_gate_and_a_lockout_only_withholds_them(
 ) -> None:
-    impl, stream = Ops(), io.StringIO()
+    impl, logs = Ops(), LogCapture(level="info")
     limits = RateLimits(failures_per_client="1/day", failures_per_credential=None)
-    served = app(impl, stream, debug_scheme="basic", limits=limits)
+    served = app(impl, logs, debug_scheme="basic", limits=limits)
     on = {"X-Debug-Logs": "on"}
     async with TestClient(served) as c:
         assert (await c.get("/open", headers={**basic("op", PASSWORD), **on})).status_code == 204
         assert (await c.get("/metrics", headers=basic("op", "guess"))).status_code == 401
         # Locked out now: the public request still goes on, without its debug lines.
         assert (await c.get("/open", headers={**basic("op", PASSWORD), **on})).status_code == 204
-    lines = [json.loads(x) for x in stream.getvalue().splitlines() if x.strip()]
-    assert [x["msg"] for x in lines if x["msg"] == "opened"] == ["opened"]
+    assert [x["msg"] for x in logs.lines if x["msg"] == "opened"] == ["opened"]
 
 
 def test_a_debug_scheme_no_service_implements_is_an_implementation_error() -> None:
     with pytest.raises(bastion.ImplementationError) as info:
-        app(Ops(), io.StringIO(), debug_scheme="jwt")
+        app(Ops(), LogCapture(level="info"), debug_scheme="jwt")
     assert "jwt_auth(self, token: str, scheme: JWTScheme)" in str(info.value)
