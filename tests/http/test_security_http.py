@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-import io
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -35,23 +32,18 @@ from bastion.dsl import (
     APIExpr,
     APIKey,
     APIKeySecurity,
-    ArrayOf,
     Attribute,
     AuthorizationCodeFlow,
     BasicAuthSecurity,
     ClientCredentialsFlow,
-    Cookie,
-    Header,
     JWTSecurity,
     Method,
     NoSecurity,
     OAuth2Security,
-    Param,
     Password,
     Payload,
     RateLimit,
     Required,
-    Result,
     Security,
     Service,
     String,
@@ -60,387 +52,74 @@ from bastion.dsl import (
 )
 from bastion.security import (
     DEFAULT_ALGORITHMS,
-    APIKeyStore,
     AuthFailure,
     BasicVerifier,
-    Handler,
     JWTVerifier,
-    NoPrincipalError,
     Principal,
     RateLimiter,
     RateLimits,
-    hash_password,
-    principals,
 )
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
 from tests.support.clock import FakeClock
+from tests.support.credentials import basic, bearer, key_header
+from tests.support.errors import assert_error
+from tests.support.secured import (
+    ALICE_PASSWORD,
+    APIKEY_CHALLENGE,
+    AUDIENCE,
+    BASIC_CHALLENGE,
+    BOB_PASSWORD,
+    CAROL_PASSWORD,
+    ISSUER,
+    KEY_ACME_NEW,
+    KEY_ACME_OLD,
+    KEY_EXPIRED,
+    KEY_GLOBEX,
+    KEY_UNKNOWN,
+    PASSWORD_HASHES,
+    Keys,
+    Served,
+    assert_who,
+    jwt_app,
+    key_store,
+    keys_design,
+    serve,
+    who,
+    who_result,
+)
 from tests.support.servers import JWKSServer, RedisServer
 from tests.support.tokens import b64url, craft, hmac_sha256
 
-ISSUER = "https://idp.bastion.test/"
-AUDIENCE = "bastion-tests"
 
-# Real credentials, random per run, so a test can only pass if the server checks them.
-KEY_ACME_OLD = APIKeyStore.generate()
-KEY_ACME_NEW = APIKeyStore.generate()
-KEY_GLOBEX = APIKeyStore.generate()
-KEY_EXPIRED = APIKeyStore.generate()
-KEY_UNKNOWN = APIKeyStore.generate()
-ALICE_PASSWORD = "alice-" + APIKeyStore.generate()[:20]
-BOB_PASSWORD = "bob-" + APIKeyStore.generate()[:20]
-CAROL_PASSWORD = "carol:has:colons-" + APIKeyStore.generate()[:12]
-# Cost 10 (1 MiB) keeps scrypt fast here; production uses the default 15.
-PASSWORD_HASHES = {
-    "alice": hash_password(ALICE_PASSWORD, cost=10),
-    "bob": hash_password(BOB_PASSWORD, cost=10),
-    "carol": hash_password(CAROL_PASSWORD, cost=10),
-}
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    """An `Authorization: Basic` header."""
-    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    """An `Authorization: Bearer` header."""
-    return {"Authorization": f"Bearer {token}"}
-
-
-def key_header(key: str) -> dict[str, str]:
-    """The default API key header."""
-    return {"X-API-Key": key}
-
-
-def who() -> dict[str, Any]:
-    """What a secured method answers: whom `bastion.principal()` names, and by which schemes."""
-    p = bastion.principal()
-    return {"subject": getattr(p, "subject", "?"), "schemes": sorted(principals())}
-
-
-def who_result() -> None:
-    """Declare the result of methods answering `who()`."""
-    with Result():
-        Attribute("subject", String)
-        Attribute("schemes", ArrayOf(String))
-        Required("subject", "schemes")
-
-
-def key_store() -> APIKeyStore:
-    """Acme holds two active keys (a rotation in progress), Globex one, Initech an expired one."""
-    store = APIKeyStore()
-    store.add("acme", KEY_ACME_OLD, scopes=["api:read"])
-    store.add("acme", KEY_ACME_NEW, scopes=["api:read"])
-    store.add("globex", KEY_GLOBEX)
-    store.add("initech", KEY_EXPIRED, expires_at=datetime.now(UTC) - timedelta(days=1))
-    return store
-
-
-def assert_error(r: httpx.Response, status: int, name: str, message: str | None = None) -> None:
-    """Assert Bastion's JSON error body (Goa's shape) with `name` and `message`."""
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/json"
-    body = r.json()
-    assert body["name"] == name
-    if message is not None:
-        assert body["message"] == message
-    assert isinstance(body["id"], str) and body["id"]
-    assert {"temporary", "timeout", "fault"} <= set(body)
-
-
-def assert_who(r: httpx.Response, subject: str, schemes: list[str]) -> None:
-    """Assert a 200 whose method saw `subject` as `bastion.principal()`."""
-    assert r.status_code == 200, r.text
-    assert r.json() == {"subject": subject, "schemes": sorted(schemes)}
-
-
-@dataclass
-class Served:
-    """An App with its log lines captured (JSON, written synchronously)."""
-
-    app: bastion.App
-    stream: io.StringIO = field(repr=False)
-
-    def lines(self) -> list[dict[str, Any]]:
-        """Every log line written so far, parsed."""
-        return [json.loads(x) for x in self.stream.getvalue().splitlines() if x.strip()]
-
-    def auth_failures(self) -> list[dict[str, Any]]:
-        """The `auth failure` lines written so far."""
-        return [x for x in self.lines() if x["msg"] == "auth failure"]
-
-
-def serve(api: APIExpr, services: dict[str, object], **kw: Any) -> Served:
-    """Build an App for `api` that logs JSON lines into a string."""
-    stream = io.StringIO()
-    logger = bastion.log.Logger(stream=stream, format="json", sync=True)
-    return Served(bastion.App(api, services, logger=logger, **kw), stream)
-
-
-@pytest.fixture(scope="module")
-def es256() -> TokenFactory:
-    return TokenFactory("ES256", kid="es-1", issuer=ISSUER, audience=AUDIENCE)
-
-
-# ---------------------------------------------------------------------------- the levels design
-
-
-def levels_design() -> APIExpr:
-    """API default, service and method overrides, NoSecurity, alternatives, combinations,
-    and every credential location."""
-    with API("sec") as api:
-        jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "api:write": "Write"})
-        key = APIKeySecurity("api_key")
-        basic_ = BasicAuthSecurity("basic")
-        Security(jwt, scopes=["api:read"])  # the API default
-
-    with Service("docs"):
-        with Method("read"):  # no Security: the API default applies
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                GET("/docs/read")
-        with Method("write"):
-            Security(jwt, scopes=["api:write"])  # overrides the API default
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                POST("/docs/write")
-        with Method("public"):
-            NoSecurity()
-            who_result()
-            with HTTP():
-                GET("/docs/public")
-        with Method("either"):
-            Security(key)  # two calls: alternatives
-            Security(basic_)
-            with Payload():
-                APIKey("api_key", "key", String)
-                Username("user", String)
-                Password("password", String)
-            who_result()
-            with HTTP():
-                GET("/docs/either")
-        with Method("both"):
-            Security(key, basic_)  # one call: both needed
-            with Payload():
-                APIKey("api_key", "key", String)
-                Username("user", String)
-                Password("password", String)
-            who_result()
-            with HTTP():
-                GET("/docs/both")
-        with Method("scoped_then_key"):
-            Security(jwt, scopes=["api:write"])
-            Security(key)
-            with Payload():
-                Token("token", String)
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/docs/scoped-then-key")
-        with Method("key_then_scoped"):
-            Security(key)
-            Security(jwt, scopes=["api:write"])
-            with Payload():
-                Token("token", String)
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/docs/key-then-scoped")
-
-    with Service("admin"):
-        Security(basic_)  # overrides the API default for the whole service
-        with Method("whoami"):
-            with Payload():
-                Username("user", String)
-                Password("password", String)
-            who_result()
-            with HTTP():
-                GET("/admin/whoami")
-        with Method("keyed"):
-            Security(key)  # overrides the service
-            with Payload():
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/admin/keyed")
-
-    with Service("where"):
-        Security(key)
-        with Method("default_header"):
-            with Payload():
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/where/default-header")
-        with Method("query"):
-            with Payload():
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/where/query")
-                Param("key:api_key")
-        with Method("cookie"):
-            with Payload():
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/where/cookie")
-                Cookie("key:session")
-        with Method("header"):
-            with Payload():
-                APIKey("api_key", "key", String)
-            who_result()
-            with HTTP():
-                GET("/where/header")
-                Header("key:X-Key")
-        with Method("authorization"):
-            Security(jwt, scopes=["api:read"])
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                GET("/where/authorization")
-                Header("token:Authorization")
-        with Method("jwt_query"):
-            Security(jwt, scopes=["api:read"])
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                GET("/where/jwt-query")
-                Param("token:access_token")
-        with Method("jwt_cookie"):
-            Security(jwt, scopes=["api:read"])
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                GET("/where/jwt-cookie")
-                Cookie("token:jwt")
-    return api
-
-
-class Auth:
-    """The three handlers every test service shares: real verifiers."""
-
-    def __init__(self, tokens: TokenFactory) -> None:
-        self.jwt_auth = tokens.verifier()
-        self.basic_auth = BasicVerifier(PASSWORD_HASHES, scopes={"alice": ["api:read"]})
-        self.api_key_auth = key_store()
-
-
-class Docs(Auth):
-    async def read(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def write(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def public(self) -> dict[str, Any]:
-        try:
-            bastion.principal()
-        except NoPrincipalError:
-            return {"subject": "nobody", "schemes": []}
-        return {"subject": "a principal leaked into a public method", "schemes": []}
-
-    async def either(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def both(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def scoped_then_key(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def key_then_scoped(self, p: Any) -> dict[str, Any]:
-        return who()
-
-
-class Admin(Auth):
-    async def whoami(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def keyed(self, p: Any) -> dict[str, Any]:
-        return who()
-
-
-class Where(Auth):
-    async def default_header(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def query(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def cookie(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def header(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def authorization(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def jwt_query(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    async def jwt_cookie(self, p: Any) -> dict[str, Any]:
-        return who()
-
-
-@pytest.fixture
-def levels(es256: TokenFactory) -> Served:
-    api = levels_design()
-    return serve(api, {"docs": Docs(es256), "admin": Admin(es256), "where": Where(es256)})
-
-
-@pytest.fixture
-async def client(levels: Served) -> AsyncIterator[TestClient]:
-    async with TestClient(levels.app) as c:
-        yield c
-
-
-BASIC_CHALLENGE = 'Basic realm="sec", charset="UTF-8"'
-APIKEY_CHALLENGE = 'APIKey realm="sec"'
-
-
-# ---------------------------------------------------------------------------- levels
-
-
-async def test_api_default_requires_a_bearer_token(client: TestClient) -> None:
-    r = await client.get("/docs/read")
+async def test_api_default_requires_a_bearer_token(levels_client: TestClient) -> None:
+    r = await levels_client.get("/docs/read")
     assert_error(r, 401, "unauthorized", "missing credential for jwt")
     # RFC 6750 3.1: no error code when the request carried no token.
     assert r.headers["www-authenticate"] == 'Bearer realm="sec"'
 
 
 async def test_api_default_accepts_a_token_with_its_scope(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
-    r = await client.get("/docs/read", headers=bearer(es256.mint("ann", scopes=["api:read"])))
+    r = await levels_client.get("/docs/read",
+                                headers=bearer(es256.mint("ann", scopes=["api:read"])))
     assert_who(r, "ann", ["jwt"])
 
 
 async def test_api_default_refuses_a_token_without_its_scope_naming_it(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
-    r = await client.get("/docs/read", headers=bearer(es256.mint("ann", scopes=["api:write"])))
+    r = await levels_client.get("/docs/read",
+                                headers=bearer(es256.mint("ann", scopes=["api:write"])))
     assert_error(r, 403, "forbidden", "missing scopes: api:read")
     assert r.headers["www-authenticate"] == (
         'Bearer realm="sec", error="insufficient_scope", scope="api:read"'
     )
 
 
-async def test_api_default_refuses_basic_credentials(client: TestClient) -> None:
-    r = await client.get("/docs/read", headers=basic("alice", ALICE_PASSWORD))
+async def test_api_default_refuses_basic_credentials(levels_client: TestClient) -> None:
+    r = await levels_client.get("/docs/read", headers=basic("alice", ALICE_PASSWORD))
     assert_error(r, 401, "unauthorized")
     assert r.headers["www-authenticate"].startswith('Bearer realm="sec"')
 
@@ -467,98 +146,96 @@ async def test_basic_credentials_sent_to_a_bearer_method_are_no_token(
 
 
 async def test_method_override_requires_its_own_scope(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
     reader = bearer(es256.mint("ann", scopes=["api:read"]))
-    r = await client.post("/docs/write", headers=reader)
+    r = await levels_client.post("/docs/write", headers=reader)
     assert_error(r, 403, "forbidden", "missing scopes: api:write")
     assert r.headers["www-authenticate"] == (
         'Bearer realm="sec", error="insufficient_scope", scope="api:write"'
     )
     writer = bearer(es256.mint("wes", scopes=["api:write"]))
-    assert_who(await client.post("/docs/write", headers=writer), "wes", ["jwt"])
+    assert_who(await levels_client.post("/docs/write", headers=writer), "wes", ["jwt"])
 
 
 async def test_no_security_makes_a_method_public_under_an_api_default(
-    client: TestClient, levels: Served
+    levels_client: TestClient, levels: Served
 ) -> None:
-    r = await client.get("/docs/public")
+    r = await levels_client.get("/docs/public")
     # The method ran, and without a principal: principal() raised NoPrincipalError.
     assert_who(r, "nobody", [])
     assert "www-authenticate" not in r.headers
     assert levels.auth_failures() == []
 
 
-async def test_no_security_ignores_a_bad_credential(client: TestClient) -> None:
-    r = await client.get("/docs/public", headers=bearer("not-a-token"))
+async def test_no_security_ignores_a_bad_credential(levels_client: TestClient) -> None:
+    r = await levels_client.get("/docs/public", headers=bearer("not-a-token"))
     assert_who(r, "nobody", [])
 
 
 async def test_service_override_replaces_the_api_default(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
     assert_who(
-        await client.get("/admin/whoami", headers=basic("alice", ALICE_PASSWORD)),
+        await levels_client.get("/admin/whoami", headers=basic("alice", ALICE_PASSWORD)),
         "alice",
         ["basic"],
     )
     # The API default (JWT) does not apply to this service any more.
-    r = await client.get("/admin/whoami", headers=bearer(es256.mint("ann", scopes=["api:read"])))
+    r = await levels_client.get("/admin/whoami",
+                                headers=bearer(es256.mint("ann", scopes=["api:read"])))
     assert_error(r, 401, "unauthorized", "missing credential for basic")
     assert r.headers["www-authenticate"] == BASIC_CHALLENGE
 
 
-async def test_service_override_refuses_a_wrong_password(client: TestClient) -> None:
-    r = await client.get("/admin/whoami", headers=basic("alice", BOB_PASSWORD))
+async def test_service_override_refuses_a_wrong_password(levels_client: TestClient) -> None:
+    r = await levels_client.get("/admin/whoami", headers=basic("alice", BOB_PASSWORD))
     assert_error(r, 401, "unauthorized", "invalid username or password")
     assert r.headers["www-authenticate"] == BASIC_CHALLENGE
 
 
 async def test_service_override_refuses_an_unknown_user_like_a_wrong_password(
-    client: TestClient,
+    levels_client: TestClient,
 ) -> None:
-    r = await client.get("/admin/whoami", headers=basic("mallory", ALICE_PASSWORD))
+    r = await levels_client.get("/admin/whoami", headers=basic("mallory", ALICE_PASSWORD))
     assert_error(r, 401, "unauthorized", "invalid username or password")
 
 
-async def test_method_override_beats_the_service_override(client: TestClient) -> None:
-    assert_who(await client.get("/admin/keyed", headers=key_header(KEY_GLOBEX)), "globex",
+async def test_method_override_beats_the_service_override(levels_client: TestClient) -> None:
+    assert_who(await levels_client.get("/admin/keyed", headers=key_header(KEY_GLOBEX)), "globex",
                ["api_key"])
-    r = await client.get("/admin/keyed", headers=basic("alice", ALICE_PASSWORD))
+    r = await levels_client.get("/admin/keyed", headers=basic("alice", ALICE_PASSWORD))
     assert_error(r, 401, "unauthorized", "missing credential for api_key")
     assert r.headers["www-authenticate"] == APIKEY_CHALLENGE
 
 
-# ---------------------------------------------------------------------------- alternatives
-
-
-async def test_alternatives_accept_the_first(client: TestClient) -> None:
-    assert_who(await client.get("/docs/either", headers=key_header(KEY_GLOBEX)), "globex",
+async def test_alternatives_accept_the_first(levels_client: TestClient) -> None:
+    assert_who(await levels_client.get("/docs/either", headers=key_header(KEY_GLOBEX)), "globex",
                ["api_key"])
 
 
 async def test_alternatives_accept_the_second_and_log_no_failure(
-    client: TestClient, levels: Served
+    levels_client: TestClient, levels: Served
 ) -> None:
-    r = await client.get("/docs/either", headers=basic("alice", ALICE_PASSWORD))
+    r = await levels_client.get("/docs/either", headers=basic("alice", ALICE_PASSWORD))
     assert_who(r, "alice", ["basic"])
     assert levels.auth_failures() == []
 
 
-async def test_alternatives_first_that_passes_wins(client: TestClient) -> None:
+async def test_alternatives_first_that_passes_wins(levels_client: TestClient) -> None:
     headers = {**key_header(KEY_GLOBEX), **basic("alice", ALICE_PASSWORD)}
-    assert_who(await client.get("/docs/either", headers=headers), "globex", ["api_key"])
+    assert_who(await levels_client.get("/docs/either", headers=headers), "globex", ["api_key"])
 
 
-async def test_alternatives_fall_through_a_bad_first_credential(client: TestClient) -> None:
+async def test_alternatives_fall_through_a_bad_first_credential(levels_client: TestClient) -> None:
     headers = {**key_header(KEY_UNKNOWN), **basic("alice", ALICE_PASSWORD)}
-    assert_who(await client.get("/docs/either", headers=headers), "alice", ["basic"])
+    assert_who(await levels_client.get("/docs/either", headers=headers), "alice", ["basic"])
 
 
 async def test_alternatives_none_passing_name_the_rejected_credential_and_every_challenge(
-    client: TestClient, levels: Served
+    levels_client: TestClient, levels: Served
 ) -> None:
-    r = await client.get("/docs/either", headers=key_header(KEY_UNKNOWN))
+    r = await levels_client.get("/docs/either", headers=key_header(KEY_UNKNOWN))
     # The key was presented and rejected; the last alternative (basic) had no credential.
     # The answer, the log line and the metric name the key: "missing" would hide the guess.
     assert_error(r, 401, "unauthorized", "invalid API key")
@@ -571,9 +248,9 @@ async def test_alternatives_none_passing_name_the_rejected_credential_and_every_
 
 
 async def test_alternatives_with_nothing_presented_answer_the_last_missing_credential(
-    client: TestClient, levels: Served
+    levels_client: TestClient, levels: Served
 ) -> None:
-    r = await client.get("/docs/either")
+    r = await levels_client.get("/docs/either")
     assert_error(r, 401, "unauthorized", "missing credential for basic")
     assert r.headers["www-authenticate"] == f"{APIKEY_CHALLENGE}, {BASIC_CHALLENGE}"
     [failure] = levels.auth_failures()
@@ -581,11 +258,11 @@ async def test_alternatives_with_nothing_presented_answer_the_last_missing_crede
 
 
 async def test_alternatives_a_presented_token_refused_for_scope_beats_a_missing_key(
-    client: TestClient, es256: TokenFactory, levels: Served
+    levels_client: TestClient, es256: TokenFactory, levels: Served
 ) -> None:
     # First alternative: a JWT lacking api:write (403); last: no API key (401). The token
     # was presented: its refusal is the answer, not the key nobody sent.
-    r = await client.get(
+    r = await levels_client.get(
         "/docs/scoped-then-key", headers=bearer(es256.mint("ann", scopes=["api:read"]))
     )
     assert_error(r, 403, "forbidden", "missing scopes: api:write")
@@ -597,10 +274,10 @@ async def test_alternatives_a_presented_token_refused_for_scope_beats_a_missing_
 
 
 async def test_alternatives_last_error_is_a_403_after_a_401(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
     # First alternative: no API key (401); last: a JWT lacking api:write (403).
-    r = await client.get(
+    r = await levels_client.get(
         "/docs/key-then-scoped", headers=bearer(es256.mint("ann", scopes=["api:read"]))
     )
     assert_error(r, 403, "forbidden", "missing scopes: api:write")
@@ -609,111 +286,108 @@ async def test_alternatives_last_error_is_a_403_after_a_401(
     )
 
 
-# ---------------------------------------------------------------------------- combinations
-
-
-async def test_combined_requirement_needs_both_schemes(client: TestClient) -> None:
-    r = await client.get("/docs/both", headers=key_header(KEY_GLOBEX))
+async def test_combined_requirement_needs_both_schemes(levels_client: TestClient) -> None:
+    r = await levels_client.get("/docs/both", headers=key_header(KEY_GLOBEX))
     assert_error(r, 401, "unauthorized", "missing credential for basic")
-    r = await client.get("/docs/both", headers=basic("alice", ALICE_PASSWORD))
+    r = await levels_client.get("/docs/both", headers=basic("alice", ALICE_PASSWORD))
     assert_error(r, 401, "unauthorized", "missing credential for api_key")
 
 
-async def test_combined_requirement_refuses_one_bad_credential(client: TestClient) -> None:
+async def test_combined_requirement_refuses_one_bad_credential(levels_client: TestClient) -> None:
     headers = {**key_header(KEY_GLOBEX), **basic("alice", BOB_PASSWORD)}
-    assert_error(await client.get("/docs/both", headers=headers), 401, "unauthorized",
+    assert_error(await levels_client.get("/docs/both", headers=headers), 401, "unauthorized",
                  "invalid username or password")
 
 
 async def test_combined_requirement_passes_with_both_and_principal_is_the_first_schemes(
-    client: TestClient,
+    levels_client: TestClient,
 ) -> None:
     headers = {**key_header(KEY_GLOBEX), **basic("alice", ALICE_PASSWORD)}
-    assert_who(await client.get("/docs/both", headers=headers), "globex", ["api_key", "basic"])
+    assert_who(await levels_client.get("/docs/both", headers=headers), "globex",
+               ["api_key", "basic"])
 
 
-# ---------------------------------------------------------------------------- credential locations
-
-
-async def test_api_key_from_the_default_x_api_key_header(client: TestClient) -> None:
-    assert_who(await client.get("/where/default-header", headers=key_header(KEY_ACME_NEW)),
+async def test_api_key_from_the_default_x_api_key_header(levels_client: TestClient) -> None:
+    assert_who(await levels_client.get("/where/default-header", headers=key_header(KEY_ACME_NEW)),
                "acme", ["api_key"])
 
 
-async def test_api_key_from_a_query_parameter(client: TestClient) -> None:
-    r = await client.get("/where/query", params={"api_key": KEY_ACME_NEW})
+async def test_api_key_from_a_query_parameter(levels_client: TestClient) -> None:
+    r = await levels_client.get("/where/query", params={"api_key": KEY_ACME_NEW})
     assert_who(r, "acme", ["api_key"])
     # Mapped to the query, the key is not read from the default header.
-    r = await client.get("/where/query", headers=key_header(KEY_ACME_NEW))
+    r = await levels_client.get("/where/query", headers=key_header(KEY_ACME_NEW))
     assert_error(r, 401, "unauthorized", "missing credential for api_key")
 
 
-async def test_api_key_from_a_cookie(client: TestClient) -> None:
-    r = await client.get("/where/cookie", headers={"Cookie": f"theme=dark; session={KEY_GLOBEX}"})
+async def test_api_key_from_a_cookie(levels_client: TestClient) -> None:
+    r = await levels_client.get("/where/cookie",
+                                headers={"Cookie": f"theme=dark; session={KEY_GLOBEX}"})
     assert_who(r, "globex", ["api_key"])
-    r = await client.get("/where/cookie", headers={"Cookie": f"key={KEY_GLOBEX}"})
+    r = await levels_client.get("/where/cookie", headers={"Cookie": f"key={KEY_GLOBEX}"})
     assert_error(r, 401, "unauthorized", "missing credential for api_key")
 
 
-async def test_api_key_from_a_custom_header(client: TestClient) -> None:
-    assert_who(await client.get("/where/header", headers={"X-Key": KEY_GLOBEX}), "globex",
+async def test_api_key_from_a_custom_header(levels_client: TestClient) -> None:
+    assert_who(await levels_client.get("/where/header", headers={"X-Key": KEY_GLOBEX}), "globex",
                ["api_key"])
-    r = await client.get("/where/header", headers=key_header(KEY_GLOBEX))
+    r = await levels_client.get("/where/header", headers=key_header(KEY_GLOBEX))
     assert_error(r, 401, "unauthorized", "missing credential for api_key")
 
 
-async def test_a_bad_api_key_in_any_location_is_a_401(client: TestClient) -> None:
+async def test_a_bad_api_key_in_any_location_is_a_401(levels_client: TestClient) -> None:
     for r in (
-        await client.get("/where/default-header", headers=key_header(KEY_UNKNOWN)),
-        await client.get("/where/query", params={"api_key": KEY_UNKNOWN}),
-        await client.get("/where/cookie", headers={"Cookie": f"session={KEY_UNKNOWN}"}),
-        await client.get("/where/header", headers={"X-Key": KEY_UNKNOWN}),
+        await levels_client.get("/where/default-header", headers=key_header(KEY_UNKNOWN)),
+        await levels_client.get("/where/query", params={"api_key": KEY_UNKNOWN}),
+        await levels_client.get("/where/cookie", headers={"Cookie": f"session={KEY_UNKNOWN}"}),
+        await levels_client.get("/where/header", headers={"X-Key": KEY_UNKNOWN}),
     ):
         assert_error(r, 401, "unauthorized", "invalid API key")
         assert r.headers["www-authenticate"] == APIKEY_CHALLENGE
 
 
 async def test_token_explicitly_mapped_to_authorization_still_strips_bearer(
-    client: TestClient, es256: TokenFactory
+    levels_client: TestClient, es256: TokenFactory
 ) -> None:
     token = es256.mint("ann", scopes=["api:read"])
-    assert_who(await client.get("/where/authorization", headers=bearer(token)), "ann", ["jwt"])
+    assert_who(await levels_client.get("/where/authorization",
+                                       headers=bearer(token)), "ann", ["jwt"])
     # The scheme word is case-insensitive (RFC 7235).
-    r = await client.get("/where/authorization", headers={"Authorization": f"bearer {token}"})
+    r = await levels_client.get("/where/authorization",
+                                headers={"Authorization": f"bearer {token}"})
     assert_who(r, "ann", ["jwt"])
 
 
-async def test_token_from_a_query_parameter(client: TestClient, es256: TokenFactory) -> None:
+async def test_token_from_a_query_parameter(levels_client: TestClient, es256: TokenFactory) -> None:
     token = es256.mint("ann", scopes=["api:read"])
-    assert_who(await client.get("/where/jwt-query", params={"access_token": token}), "ann",
+    assert_who(await levels_client.get("/where/jwt-query", params={"access_token": token}), "ann",
                ["jwt"])
-    r = await client.get("/where/jwt-query", headers=bearer(token))
+    r = await levels_client.get("/where/jwt-query", headers=bearer(token))
     assert_error(r, 401, "unauthorized", "missing credential for jwt")
 
 
-async def test_token_from_a_cookie(client: TestClient, es256: TokenFactory) -> None:
+async def test_token_from_a_cookie(levels_client: TestClient, es256: TokenFactory) -> None:
     token = es256.mint("ann", scopes=["api:read"])
-    assert_who(await client.get("/where/jwt-cookie", headers={"Cookie": f"jwt={token}"}), "ann",
+    assert_who(await levels_client.get("/where/jwt-cookie",
+                                       headers={"Cookie": f"jwt={token}"}), "ann",
                ["jwt"])
-    r = await client.get("/where/jwt-cookie", headers={"Cookie": "jwt=" + token[:-4] + "AAAA"})
+    r = await levels_client.get("/where/jwt-cookie",
+                                headers={"Cookie": "jwt=" + token[:-4] + "AAAA"})
     assert_error(r, 401, "unauthorized", "invalid signature")
 
 
-async def test_basic_password_may_contain_colons(client: TestClient) -> None:
-    assert_who(await client.get("/admin/whoami", headers=basic("carol", CAROL_PASSWORD)),
+async def test_basic_password_may_contain_colons(levels_client: TestClient) -> None:
+    assert_who(await levels_client.get("/admin/whoami", headers=basic("carol", CAROL_PASSWORD)),
                "carol", ["basic"])
 
 
 async def test_basic_credentials_from_authorization_must_be_well_formed(
-    client: TestClient,
+    levels_client: TestClient,
 ) -> None:
     for value in ("Basic !!!not-base64", "Basic " + base64.b64encode(b"no-colon").decode()):
-        r = await client.get("/admin/whoami", headers={"Authorization": value})
+        r = await levels_client.get("/admin/whoami", headers={"Authorization": value})
         assert_error(r, 401, "unauthorized", "missing credential for basic")
         assert r.headers["www-authenticate"] == BASIC_CHALLENGE
-
-
-# ---------------------------------------------------------------------------- ambiguous requests
 
 
 def _bad_duplicate(r: httpx.Response, wire: str, where: str) -> None:
@@ -725,43 +399,46 @@ def _bad_duplicate(r: httpx.Response, wire: str, where: str) -> None:
 
 
 async def test_two_authorization_headers_are_a_400_naming_the_header(
-    client: TestClient, es256: TokenFactory, levels: Served
+    levels_client: TestClient, es256: TokenFactory, levels: Served
 ) -> None:
     # [junk, valid] must not pass on the last one, as a proxy may have checked the first.
     good = f"Bearer {es256.mint('ann', scopes=['api:read'])}"
     for values in (["Bearer junk", good], [good, good], ["Basic x", good]):
-        r = await client.get("/docs/read", headers=[("Authorization", v) for v in values])
+        r = await levels_client.get("/docs/read", headers=[("Authorization", v) for v in values])
         _bad_duplicate(r, "Authorization", "header")
-    r = await client.get("/admin/whoami", headers=[("Authorization", "Basic a"),
+    r = await levels_client.get("/admin/whoami", headers=[("Authorization", "Basic a"),
                                                     *basic("alice", ALICE_PASSWORD).items()])
     _bad_duplicate(r, "Authorization", "header")
     assert levels.auth_failures() == []  # refused before any handler ran
 
 
 async def test_two_api_key_headers_or_credential_cookies_are_a_400_naming_them(
-    client: TestClient,
+    levels_client: TestClient,
 ) -> None:
-    r = await client.get("/where/default-header",
+    r = await levels_client.get("/where/default-header",
                          headers=[("X-API-Key", KEY_UNKNOWN), ("X-API-Key", KEY_GLOBEX)])
     _bad_duplicate(r, "X-API-Key", "header")
-    r = await client.get("/where/header", headers=[("X-Key", KEY_GLOBEX), ("X-Key", KEY_GLOBEX)])
+    r = await levels_client.get("/where/header",
+                                headers=[("X-Key", KEY_GLOBEX), ("X-Key", KEY_GLOBEX)])
     _bad_duplicate(r, "X-Key", "header")
     # In one Cookie header, or across two (HTTP/2 splits them): the same.
-    r = await client.get("/where/cookie",
+    r = await levels_client.get("/where/cookie",
                          headers={"Cookie": f"session={KEY_UNKNOWN}; session={KEY_GLOBEX}"})
     _bad_duplicate(r, "session", "cookie")
     split = [("Cookie", f"session={KEY_UNKNOWN}"), ("Cookie", f"theme=dark; session={KEY_GLOBEX}")]
-    r = await client.get("/where/cookie", headers=split)
+    r = await levels_client.get("/where/cookie", headers=split)
     _bad_duplicate(r, "session", "cookie")
     # Other cookies may repeat, and cookies split over two headers still work.
-    r = await client.get("/where/cookie", headers=[("Cookie", "theme=dark; theme=light"),
+    r = await levels_client.get("/where/cookie", headers=[("Cookie", "theme=dark; theme=light"),
                                                     ("Cookie", f"session={KEY_GLOBEX}")])
     assert_who(r, "globex", ["api_key"])
 
 
-async def test_a_credential_header_the_method_does_not_read_may_repeat(client: TestClient) -> None:
+async def test_a_credential_header_the_method_does_not_read_may_repeat(
+    levels_client: TestClient,
+) -> None:
     # The method reads its key from the query: two Authorization headers are not its concern.
-    r = await client.get("/where/query", params={"api_key": KEY_ACME_NEW},
+    r = await levels_client.get("/where/query", params={"api_key": KEY_ACME_NEW},
                          headers=[("Authorization", "Bearer a"), ("Authorization", "Bearer b")])
     assert_who(r, "acme", ["api_key"])
 
@@ -829,9 +506,6 @@ async def test_two_api_key_schemes_with_default_headers_both_get_the_key() -> No
                    ["partner"])
         assert_who(await c.get("/either", headers=key_header(KEY_GLOBEX)), "internal-client",
                    ["internal"])
-
-
-# ---------------------------------------------------------------------------- handler outcomes
 
 
 def custom_design() -> APIExpr:
@@ -935,7 +609,7 @@ async def test_handler_raising_another_exception_is_a_500_never_a_pass(
     assert body["fault"] is True
     assert "database" not in r.text  # the exception's text stays in the log
     assert impl.calls == 0
-    [line] = [x for x in served.lines() if x["msg"] == "unexpected error"]
+    [line] = [x for x in served.logs.lines if x["msg"] == "unexpected error"]
     assert line["error.id"] == body["id"]
     assert line["err"] == "RuntimeError: the key database is down"
 
@@ -1049,7 +723,7 @@ async def test_auth_failure_hooks_get_every_refusal_and_a_raising_hook_changes_n
     assert [(f.scheme, f.kind, f.method, f.client, f.reason) for f in seen] == [
         ("basic", "basic", "admin.whoami", "127.0.0.1", "invalid")
     ]
-    assert any("auth failure hook raised" in x["msg"] for x in levels.lines())
+    assert any("auth failure hook raised" in x["msg"] for x in levels.logs.lines)
 
 
 def oauth_design() -> APIExpr:
@@ -1103,9 +777,6 @@ async def test_oauth2_access_token_from_authorization(es256: TokenFactory) -> No
         )
 
 
-# ---------------------------------------------------------------------------- debug endpoints
-
-
 def ops_design() -> APIExpr:
     with API("ops") as api:
         jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "ops:debug": "Debug the service"})
@@ -1149,7 +820,7 @@ async def test_debug_switch_on_the_public_port_needs_the_design_scheme_and_scope
         assert r.status_code == 200
         assert r.json() == {"debug-logs": "on"}
         assert served.app.logger.debug_enabled is True
-        assert any(x["msg"] == "debug logs switched" for x in served.lines())
+        assert any(x["msg"] == "debug logs switched" for x in served.logs.lines)
 
 
 async def test_metrics_on_the_public_port_need_the_design_scheme(es256: TokenFactory) -> None:
@@ -1192,41 +863,12 @@ async def test_per_request_debug_logs_only_for_callers_passing_the_debug_scheme(
 
     def debug_lines(r: httpx.Response) -> list[str]:
         rid = r.headers["x-request-id"]
-        return [x["msg"] for x in served.lines()
+        return [x["msg"] for x in served.logs.lines
                 if x.get("request_id") == rid and x["level"] == "debug"]
 
     assert debug_lines(plain) == []
     assert "pinging" in debug_lines(debugged)
     assert served.app.logger.debug_enabled is False
-
-
-# ---------------------------------------------------------------------------- JWT
-
-
-def jwt_design() -> APIExpr:
-    with API("tokens") as api:
-        jwt = JWTSecurity("jwt", scopes={"api:read": "Read", "api:write": "Write"})
-        Security(jwt, scopes=["api:read"])
-    with Service("tokens"):
-        with Method("me"):
-            with Payload():
-                Token("token", String)
-            who_result()
-            with HTTP():
-                GET("/me")
-    return api
-
-
-class Tokens:
-    def __init__(self, verifier: Handler) -> None:
-        self.jwt_auth = verifier
-
-    async def me(self, p: Any) -> dict[str, Any]:
-        return who()
-
-
-def jwt_app(verifier: Handler) -> Served:
-    return serve(jwt_design(), {"tokens": Tokens(verifier)})
 
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA", "HS256")
@@ -1244,6 +886,8 @@ INVALID = (
     'Bearer realm="tokens", error="invalid_token", '
     'error_description="The access token is invalid"'
 )
+
+
 EXPIRED = (
     'Bearer realm="tokens", error="invalid_token", error_description="The access token expired"'
 )
@@ -1436,36 +1080,6 @@ async def test_jwt_malformed_bearer_values_are_a_401(factories: dict[str, TokenF
             assert r.headers["www-authenticate"].startswith('Bearer realm="tokens"')
 
 
-# ---------------------------------------------------------------------------- API keys
-
-
-def keys_design(*, scheme_limit: str | None = None) -> APIExpr:
-    with API("keys") as api:
-        key = APIKeySecurity("api_key", rate_limit=scheme_limit)
-    with Service("keys"):
-        Security(key)
-        for name in ("one", "two"):
-            with Method(name):
-                with Payload():
-                    APIKey("api_key", "key", String)
-                who_result()
-                with HTTP():
-                    GET(f"/{name}")
-    return api
-
-
-class Keys:
-    def __init__(self, store: APIKeyStore) -> None:
-        self.api_key_auth = store
-
-    async def one(self, p: Any) -> dict[str, Any]:
-        return who()
-
-    def two(self, p: Any) -> dict[str, Any]:
-        # A plain def runs in a worker thread: the principal goes with the context.
-        return who()
-
-
 async def test_api_key_rotation_two_active_keys_then_revoke_the_old() -> None:
     store = key_store()
     served = serve(keys_design(), {"keys": Keys(store)})
@@ -1522,9 +1136,6 @@ async def test_api_key_lookup_compares_every_digest_in_constant_time(
     # Every stored digest was compared with compare_digest, whichever matched (no early
     # exit), and only digests (32 bytes), never the raw key.
     assert compared == [(32, 32)] * 4
-
-
-# ---------------------------------------------------------------------------- rate limits
 
 
 def limited_design() -> APIExpr:
@@ -1803,9 +1414,6 @@ async def test_service_rate_limit_applies_to_each_of_its_methods() -> None:
             assert_429(await c.get(path), 2)
 
 
-# ---------------------------------------------------------------------------- Redis
-
-
 async def _get(c: TestClient, path: str, **kw: Any) -> httpx.Response:
     # A dead Redis must never hang a request: bound every one.
     with anyio.fail_after(5):
@@ -1882,7 +1490,7 @@ async def test_redis_killed_and_restarted_mid_run_falls_back_per_instance_then_r
         assert_who(await _get(c, "/unlimited", headers=key_header(KEY_GLOBEX)), "globex",
                    ["api_key"])
 
-    lines = served.lines()
+    lines = served.logs.lines
     outage = [x for x in lines if "is unavailable" in x["msg"]]
     back = [x for x in lines if "available again" in x["msg"]]
     assert [x["level"] for x in outage] == ["warn"]  # once when it starts
@@ -1895,9 +1503,6 @@ async def test_redis_killed_and_restarted_mid_run_falls_back_per_instance_then_r
     # Every check answered locally is counted: at least the four /public hits and the
     # ten failures (each counted under the client and the key).
     assert float(sample.split()[-1]) >= 24
-
-
-# ---------------------------------------------------------------------------- the example
 
 
 async def test_example_orders_design_serves_its_security(
@@ -1926,7 +1531,6 @@ async def test_example_orders_design_serves_its_security(
         r = await c.get(f"/orders/{oid}", headers=bearer(mint(["orders:read"])))
         assert r.status_code == 200
         assert (await c.get("/ping")).json() == {"status": "ok"}
-
 
 
 async def test_rate_limits_from_the_environment_override_the_design() -> None:
