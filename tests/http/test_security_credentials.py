@@ -32,9 +32,7 @@ from bastion.dsl import (
     String,
     Token,
 )
-from bastion.security import (
-    Principal,
-)
+from bastion.security import Principal
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
 from tests.support.credentials import basic, bearer, key_header

@@ -29,10 +29,7 @@ from bastion.dsl import (
     String,
     Token,
 )
-from bastion.security import (
-    AuthFailure,
-    Principal,
-)
+from bastion.security import AuthFailure, Principal
 from bastion.testing import TestClient
 from tests.support.credentials import basic, bearer, key_header
 from tests.support.errors import assert_error

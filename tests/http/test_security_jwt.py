@@ -38,15 +38,7 @@ from bastion.testing import TestClient
 from tests.support.clock import FakeClock
 from tests.support.credentials import bearer
 from tests.support.errors import assert_error
-from tests.support.secured import (
-    AUDIENCE,
-    ISSUER,
-    assert_who,
-    jwt_app,
-    serve,
-    who,
-    who_result,
-)
+from tests.support.secured import AUDIENCE, ISSUER, assert_who, jwt_app, serve, who, who_result
 from tests.support.servers import JWKSServer
 from tests.support.tokens import b64url, craft, hmac_sha256
 
