@@ -30,8 +30,7 @@ from bastion.dsl import (
 )
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
-from tests.support.credentials import basic, bearer, key_header
-from tests.support.errors import assert_error
+from tests.support.credentials import basic, bearer
 from tests.support.secured import ALICE_PASSWORD, Served, assert_who, serve, who, who_result
 
 
@@ -127,34 +126,6 @@ async def test_per_request_debug_logs_only_for_callers_passing_the_debug_scheme(
     assert debug_lines(plain) == []
     assert "pinging" in debug_lines(debugged)
     assert served.app.logger.debug_enabled is False
-
-
-async def test_example_orders_design_serves_its_security(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from examples.orders.main import DEMO_API_KEY, Settings, build
-    from examples.orders.mint import mint
-
-    monkeypatch.delenv("JWT_SECRET", raising=False)
-    monkeypatch.delenv("JWT_ISSUER", raising=False)
-    # pydantic-settings fills the other fields from their defaults; mypy cannot see that.
-    app = build(Settings(database_url=f"sqlite:///{tmp_path}/orders.db"))  # type: ignore[call-arg]
-    order = {"amount": 3, "type": "retail", "customer": "a@b.co"}
-    async with TestClient(app) as c:
-        r = await c.post("/orders", json=order)
-        assert_error(r, 401, "unauthorized")
-        assert r.headers["www-authenticate"] == 'Bearer realm="orders"'
-        r = await c.post("/orders", json=order, headers=bearer(mint(["orders:read"])))
-        assert_error(r, 403, "forbidden", "missing scopes: orders:write")
-        r = await c.post("/orders", json=order, headers=bearer(mint(["orders:write"])))
-        assert r.status_code == 201, r.text
-        oid = r.json()["id"]
-        r = await c.get(f"/orders/{oid}", headers=key_header(DEMO_API_KEY))
-        assert r.status_code == 200
-        assert r.headers["ratelimit-limit"] == "600"
-        r = await c.get(f"/orders/{oid}", headers=bearer(mint(["orders:read"])))
-        assert r.status_code == 200
-        assert (await c.get("/ping")).json() == {"status": "ok"}
 
 
 def test_bad_rate_limits_in_the_environment_are_config_errors() -> None:
