@@ -203,14 +203,6 @@ def test_missing_auth_handler_is_a_startup_error_naming_it() -> None:
     assert "jwt_auth(self, token: str, scheme: JWTScheme)" in message
 
 
-def test_missing_service_method_is_a_startup_error_naming_it() -> None:
-    class NoScoped(Custom):
-        scoped = None  # type: ignore[assignment]
-
-    with pytest.raises(bastion.ImplementationError, match="'scoped'"):
-        bastion.App(custom_design(), {"custom": NoScoped()})
-
-
 async def test_auth_failure_hooks_get_every_refusal_and_a_raising_hook_changes_nothing(
     levels: Served,
 ) -> None:
