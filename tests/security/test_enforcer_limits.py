@@ -194,20 +194,6 @@ async def test_per_method_limits_apply_to_secured_and_public_methods() -> None:
 
 
 @pytest.mark.integration
-async def test_two_apps_on_one_redis_share_the_lockout(redis: RedisServer) -> None:
-    limits = RateLimits(failures_per_client="2/day", failures_per_credential=None)
-    async with RateLimiter(redis.url, timeout=5) as a, RateLimiter(redis.url, timeout=5) as b:
-        app_a, app_b = _keyed(Counting(), a, limits), _keyed(Counting(), b, limits)
-        address("198.51.100.77")
-        with pytest.raises(Unauthorized):
-            await app_a(Payload(key=BAD))
-        with pytest.raises(Unauthorized):
-            await app_b(Payload(key=BAD))
-        with pytest.raises(RateLimited):
-            await app_a(Payload(key=GOOD))
-
-
-@pytest.mark.integration
 async def test_without_fallback_redis_down_fails_closed_for_lockouts_and_open_for_requests(
     redis: RedisServer,
 ) -> None:
