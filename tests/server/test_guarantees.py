@@ -17,13 +17,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server.harness import (
-    Running,
-    read_response,
-    request_bytes,
-    running_server,
-    seconds_until_closed,
-)
+from tests.server.support import Running, running_server
+from tests.support.rawhttp import read_response, request_bytes, seconds_until_closed
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from bastion.server._app import Served
 from bastion.server._server import announce
 from bastion.testing import LogCapture
 from tests.server.app import SampleApp
-from tests.server.harness import ROOT, running_server
+from tests.server.support import ROOT, running_server
 from tests.support.servers import free_port
 
 

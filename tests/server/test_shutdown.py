@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import Running, read_response, request_bytes, running_server
+from tests.server.support import Running, running_server
+from tests.support.rawhttp import read_response, request_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import Running, running_server
+from tests.server.support import Running, running_server
 
 pytestmark = pytest.mark.integration
 
