@@ -26,8 +26,9 @@ import pytest
 from examples.orders.main import DEMO_API_KEY
 from examples.orders.mint import mint
 
-from tests.support.orders import ROOT, demo
+from tests.support.orders import demo
 from tests.support.otlp import otlp_receiver
+from tests.support.paths import ROOT
 from tests.support.prometheus import prometheus_server
 from tests.support.rawhttp import exchange
 from tests.support.servers import free_port

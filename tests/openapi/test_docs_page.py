@@ -29,6 +29,7 @@ from bastion.openapi import SWAGGER_UI_VERSION, DocsPage, _swagger_ui, docs_html
 from bastion.openapi.docs import page_policy, redirect_policy
 from bastion.testing import TestClient
 from tests.support import every_scheme
+from tests.support.paths import ROOT
 from tests.support.served import bastion_serve
 
 # -- what is served -----------------------------------------------------------------------
@@ -113,7 +114,7 @@ def test_swagger_ui_comes_from_the_pinned_package_in_the_layout_the_adapter_read
     # The contract of bastion.openapi._swagger_ui: the release pinned in pyproject.toml,
     # the Swagger UI it ships (5.x renders OpenAPI 3.1), and every file the page loads.
     assert importlib.metadata.version("swagger-ui-py") == _swagger_ui.SWAGGER_UI_PY
-    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'"swagger-ui-py=={_swagger_ui.SWAGGER_UI_PY}"' in pyproject
     readme = importlib.metadata.metadata("swagger-ui-py")["Description"] or ""
     assert f"Swagger UI version is `v{SWAGGER_UI_VERSION}`" in readme

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.paths import ROOT
 from tests.support.servers import free_port, wait_for_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

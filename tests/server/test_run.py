@@ -21,7 +21,8 @@ from bastion.server._app import Served
 from bastion.server._server import announce
 from bastion.testing import LogCapture
 from tests.server.app import SampleApp
-from tests.server.support import ROOT, running_server
+from tests.server.support import running_server
+from tests.support.paths import ROOT
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 

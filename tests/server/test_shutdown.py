@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.support import ROOT, Running, running_server
+from tests.server.support import Running, running_server
 from tests.support.otlp import otlp_receiver
+from tests.support.paths import ROOT
 from tests.support.rawhttp import read_response, request_bytes
 from tests.support.servers import free_port, wait_for_port
 from tests.support.waiting import until
