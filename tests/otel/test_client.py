@@ -17,8 +17,8 @@ from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware
 from bastion.testing import LogCapture
 from bastion.types import Receive, Scope, Send
-from tests.support.prometheus import asgi_server
 from tests.support.servers import free_port
+from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def callee() -> Iterator[tuple[int, InMemorySpanExporter]]:
     t = configure(
         "inventory", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
     )
-    with asgi_server(TracingMiddleware(inventory, t)) as port:
+    with serve_in_thread(TracingMiddleware(inventory, t)) as port:
         yield port, exporter
     t.shutdown()
 

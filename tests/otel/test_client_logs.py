@@ -21,8 +21,8 @@ from bastion import log
 from bastion.otel import ParentBasedSampler, Telemetry, configure
 from bastion.otel._client import client, sync_client
 from bastion.types import Receive, Scope, Send
-from tests.support.prometheus import asgi_server
 from tests.support.servers import free_port
+from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with asgi_server(upstream) as p:
+    with serve_in_thread(upstream) as p:
         yield p
 
 
