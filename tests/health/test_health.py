@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion import log
@@ -29,11 +28,12 @@ from bastion.health import (
     SQLPinger,
     health_app,
 )
-from bastion.otel import ParentBasedSampler, Telemetry, configure
+from bastion.otel import Telemetry
 from bastion.testing import LogCapture
 from tests.support.asgi import asgi_client
 from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, free_port
+from tests.support.telemetry import traced
 
 
 class Counter:
@@ -444,16 +444,8 @@ def exporter() -> InMemorySpanExporter:
 
 @pytest.fixture
 def telemetry(exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
-    t = configure(
-        "orders",
-        "1",
-        env={},
-        span_exporter=exporter,
-        sampler=ParentBasedSampler(ALWAYS_ON),
-        install_globals=False,
-    )
-    yield t
-    t.shutdown()
+    with traced("orders", exporter=exporter, install_globals=False) as (t, _):
+        yield t
 
 
 async def test_each_ping_is_a_client_span_with_its_outcome(

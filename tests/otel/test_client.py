@@ -7,17 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion import log
 from bastion.otel._client import client, sync_client
-from bastion.otel._sampler import ParentBasedSampler
-from bastion.otel._telemetry import Telemetry, configure
+from bastion.otel._telemetry import Telemetry
 from bastion.otel._tracing import TracingMiddleware
 from bastion.testing import LogCapture
 from bastion.types import Receive, Scope, Send
 from tests.support.servers import free_port
+from tests.support.telemetry import traced
 from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -35,23 +34,15 @@ async def inventory(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def caller() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure(
-        "orders", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    yield t, exporter
-    t.shutdown()
+    with traced("orders") as pair:
+        yield pair
 
 
 @pytest.fixture
 def callee() -> Iterator[tuple[int, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure(
-        "inventory", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    with serve_in_thread(TracingMiddleware(inventory, t)) as port:
+    with traced("inventory") as (t, exporter), \
+            serve_in_thread(TracingMiddleware(inventory, t)) as port:
         yield port, exporter
-    t.shutdown()
 
 
 async def test_trace_continues_in_the_called_service(

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from bastion import log
-from bastion.otel import ParentBasedSampler, Telemetry, configure
+from bastion.otel import Telemetry
 from bastion.otel._client import client, sync_client
 from bastion.types import Receive, Scope, Send
 from tests.support.servers import free_port
+from tests.support.telemetry import traced
 from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -46,11 +46,8 @@ def port() -> Iterator[int]:
 
 @pytest.fixture
 def telemetry() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure("orders", "1", env={}, span_exporter=exporter,
-                  sampler=ParentBasedSampler(ALWAYS_ON))
-    yield t, exporter
-    t.shutdown()
+    with traced("orders") as pair:
+        yield pair
 
 
 def buffered_logger(**kw: Any) -> tuple[log.Logger, io.StringIO]:
