@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from tests.support.otlp import otlp_receiver
 from tests.support.paths import ROOT
 from tests.support.prometheus import prometheus_server
 from tests.support.rawhttp import exchange
-from tests.support.servers import free_port
+from tests.support.servers import HTTPServerThread
 
 pytestmark = pytest.mark.integration
 
@@ -142,23 +141,26 @@ def test_admin_endpoints_live_on_the_admin_listener_only(tmp_path: Path) -> None
 class Upstream:
     """A screening service on 127.0.0.1 that records the headers it gets."""
 
-    port: int
+    http: HTTPServerThread
     seen: list[dict[str, str]] = field(default_factory=list)
-    server: http.server.ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        """Its port."""
+        return self.http.port
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        """Take it down."""
+        self.http.stop()
 
 
 @contextlib.contextmanager
 def upstream() -> Iterator[Upstream]:
-    up = Upstream(free_port())
+    seen: list[dict[str, str]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            up.seen.append({k.lower(): v for k, v in self.headers.items()})
+            seen.append({k.lower(): v for k, v in self.headers.items()})
             length = int(self.headers.get("content-length") or 0)
             self.rfile.read(length)
             self.send_response(200)
@@ -171,12 +173,8 @@ def upstream() -> Iterator[Upstream]:
         def log_message(self, *args: object) -> None:
             pass
 
-    up.server = http.server.ThreadingHTTPServer(("127.0.0.1", up.port), Handler)
-    threading.Thread(target=up.server.serve_forever, daemon=True).start()
-    try:
-        yield up
-    finally:
-        up.stop()
+    with HTTPServerThread(Handler) as server:
+        yield Upstream(server, seen)
 
 
 def test_traces_reach_an_otlp_receiver_with_parents_routes_and_errors(tmp_path: Path) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from bastion.otel import Telemetry
 from bastion.testing import LogCapture
 from tests.support.asgi import asgi_client
 from tests.support.clock import FakeClock
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import HTTPServerThread, RedisServer, free_port
 from tests.support.telemetry import traced
 
 
@@ -277,38 +276,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Upstream:
-    """A real HTTP server on 127.0.0.1 that can be stopped and started on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-
 @pytest.fixture
-def upstream() -> Iterator[Upstream]:
+def upstream() -> Iterator[HTTPServerThread]:
+    """A real HTTP dependency on 127.0.0.1, stopped and started again on the same port."""
     _Handler.seen.clear()
-    server = Upstream()
-    server.start()
-    yield server
-    server.stop()
+    with HTTPServerThread(_Handler) as server:
+        yield server
 
 
 @pytest.mark.integration
-async def test_http_pinger_follows_a_real_dependency_going_down_and_up(upstream: Upstream) -> None:
+async def test_http_pinger_follows_a_real_dependency_going_down_and_up(
+    upstream: HTTPServerThread,
+) -> None:
     addr = f"127.0.0.1:{upstream.port}"
     async with Checker(HTTPPinger("upstream", addr, timeout=2.0), cache_ttl=0) as checker:
         assert (await checker.check()).status == {"upstream": "OK"}
@@ -321,7 +300,7 @@ async def test_http_pinger_follows_a_real_dependency_going_down_and_up(upstream:
 
 
 @pytest.mark.integration
-async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) -> None:
+async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: HTTPServerThread) -> None:
     pinger = HTTPPinger("upstream", f"http://127.0.0.1:{upstream.port}", "/broken")
     try:
         with pytest.raises(PingError, match="status 500"):
@@ -334,7 +313,7 @@ async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) 
 @pytest.mark.parametrize(("path", "healthy"), [("/moved", True), ("/not-modified", True),
                                                ("/missing", False)])
 async def test_http_pinger_treats_2xx_and_3xx_as_healthy(
-    upstream: Upstream, path: str, healthy: bool
+    upstream: HTTPServerThread, path: str, healthy: bool
 ) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}", path)
     try:
@@ -349,7 +328,7 @@ async def test_http_pinger_treats_2xx_and_3xx_as_healthy(
 
 @pytest.mark.integration
 async def test_http_pinger_propagates_the_ping_span(
-    upstream: Upstream, telemetry: Telemetry, exporter: InMemorySpanExporter
+    upstream: HTTPServerThread, telemetry: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
     async with Checker(pinger, tracer=telemetry.tracer) as checker:
@@ -363,7 +342,7 @@ async def test_http_pinger_propagates_the_ping_span(
 
 
 @pytest.mark.integration
-async def test_http_pinger_outside_a_span_sends_no_traceparent(upstream: Upstream) -> None:
+async def test_http_pinger_outside_a_span_sends_no_traceparent(upstream: HTTPServerThread) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
     try:
         assert not trace.get_current_span().get_span_context().is_valid

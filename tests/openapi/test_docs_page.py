@@ -14,7 +14,6 @@ import http.server
 import importlib.metadata
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from bastion.testing import TestClient
 from tests.support import every_scheme
 from tests.support.paths import ROOT
 from tests.support.served import bastion_serve
+from tests.support.servers import HTTPServerThread
 
 # -- what is served -----------------------------------------------------------------------
 
@@ -193,15 +193,8 @@ class TokenEndpoint(http.server.BaseHTTPRequestHandler):
 def token_endpoint() -> Iterator[str]:
     """Serve `TokenEndpoint` on a free loopback port; yield its URL."""
     TokenEndpoint.grants = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with HTTPServerThread(TokenEndpoint) as server:
+        yield f"{server.url}/token"
 
 
 @pytest.mark.integration

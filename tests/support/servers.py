@@ -133,6 +133,54 @@ class RedisMonitor:
         self._sock.close()
 
 
+class HTTPServerThread:
+    """A `http.server` handler class served from a thread on 127.0.0.1.
+
+    `port` 0 binds a free port (read it from `.port` once started); `stop()` then
+    `start()` serves again on the same port, as a dependency going down and up would.
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, *,
+                 daemon_threads: bool = False) -> None:
+        self.handler = handler
+        self.port = port
+        self.daemon_threads = daemon_threads
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Bind and serve in a background thread."""
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        server.daemon_threads = self.daemon_threads
+        self.port = int(server.server_address[1])
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (nothing happens if it is not serving)."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> HTTPServerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class JWKSServer:
     """A tiny JWKS endpoint on 127.0.0.1 that counts the fetches it serves.
 
@@ -161,22 +209,20 @@ class JWKSServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.http = HTTPServerThread(Handler, daemon_threads=True)
+
+    @property
+    def url(self) -> str:
+        """Where the key set is published."""
+        return f"{self.http.url}/.well-known/jwks.json"
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self.thread.start()
+        self.http.start()
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        self.http.stop()
 
 
 @contextlib.contextmanager
