@@ -62,6 +62,7 @@ from bastion.otel import configure
 from bastion.security import APIKeyStore, BasicVerifier, Principal, RateLimiter, hash_password
 from bastion.security.testing import TokenFactory
 from bastion.testing import LogCapture, TestClient
+from tests.support.credentials import bearer
 from tests.support.servers import RedisServer
 from tests.support.tokens import craft
 
@@ -320,9 +321,6 @@ async def _scenario(creds: Credentials) -> Run:
                 r = await client.request(method, path, **kw)
                 responses.append(r)
                 return r
-
-            def bearer(token: str) -> dict[str, str]:
-                return {"Authorization": f"Bearer {token}"}
 
             forger = TokenFactory("ES256", kid=c.tokens.kid, issuer=ISSUER, audience=AUDIENCE)
             claims = {"sub": "mallory", "iss": ISSUER, "aud": AUDIENCE,
