@@ -8,7 +8,16 @@ import pytest
 
 from bastion.security.testing import TokenFactory
 from bastion.testing import TestClient
-from tests.support.secured import AUDIENCE, ISSUER, Admin, Docs, Served, Where, levels_design, serve
+from tests.support.secured import (
+    AUDIENCE,
+    ISSUER,
+    Admin,
+    Docs,
+    SecuredApp,
+    Where,
+    levels_design,
+    serve,
+)
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +27,14 @@ def es256() -> TokenFactory:
 
 
 @pytest.fixture
-def levels(es256: TokenFactory) -> Served:
+def levels(es256: TokenFactory) -> SecuredApp:
     """The levels design, served with real verifiers."""
     api = levels_design()
     return serve(api, {"docs": Docs(es256), "admin": Admin(es256), "where": Where(es256)})
 
 
 @pytest.fixture
-async def levels_client(levels: Served) -> AsyncIterator[TestClient]:
+async def levels_client(levels: SecuredApp) -> AsyncIterator[TestClient]:
     """A TestClient of the served levels design."""
     async with TestClient(levels.app) as c:
         yield c

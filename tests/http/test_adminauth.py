@@ -34,7 +34,7 @@ from bastion.security import Principal, RateLimits
 from bastion.security.testing import TokenFactory
 from bastion.testing import LogCapture, TestClient
 from tests.support.credentials import basic, bearer
-from tests.support.secured import ALICE_PASSWORD, Served, assert_who, serve, who, who_result
+from tests.support.secured import ALICE_PASSWORD, SecuredApp, assert_who, serve, who, who_result
 
 PASSWORD = "correct horse battery staple"
 
@@ -191,7 +191,7 @@ class JWTOps:
         return who()
 
 
-def jwt_ops_app(tokens: TokenFactory, mount: Literal["admin", "main"] = "admin") -> Served:
+def jwt_ops_app(tokens: TokenFactory, mount: Literal["admin", "main"] = "admin") -> SecuredApp:
     debug = bastion.Debug(mount=mount, scheme="jwt", scopes=("ops:debug",))
     return serve(jwt_ops_design(), {"ops": JWTOps(tokens)}, debug=debug)
 

@@ -45,7 +45,7 @@ from tests.support.secured import (
     KEY_ACME_NEW,
     KEY_GLOBEX,
     KEY_UNKNOWN,
-    Served,
+    SecuredApp,
     assert_who,
     jwt_app,
     serve,
@@ -247,7 +247,7 @@ def _bad_duplicate(r: httpx.Response, wire: str, where: str) -> None:
 
 
 async def test_two_authorization_headers_are_a_400_naming_the_header(
-    levels_client: TestClient, es256: TokenFactory, levels: Served
+    levels_client: TestClient, es256: TokenFactory, levels: SecuredApp
 ) -> None:
     # [junk, valid] must not pass on the last one, as a proxy may have checked the first.
     good = f"Bearer {es256.mint('ann', scopes=['api:read'])}"

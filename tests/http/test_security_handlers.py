@@ -36,7 +36,7 @@ from tests.support.errors import assert_error
 from tests.support.secured import (
     ALICE_PASSWORD,
     BOB_PASSWORD,
-    Served,
+    SecuredApp,
     assert_who,
     serve,
     who,
@@ -102,13 +102,13 @@ class Custom:
 
 
 @pytest.fixture
-def custom() -> tuple[Served, Custom]:
+def custom() -> tuple[SecuredApp, Custom]:
     impl = Custom()
     return serve(custom_design(), {"custom": impl}), impl
 
 
 async def test_handler_raising_unauthorized_is_a_401_with_its_message(
-    custom: tuple[Served, Custom],
+    custom: tuple[SecuredApp, Custom],
 ) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
@@ -121,7 +121,7 @@ async def test_handler_raising_unauthorized_is_a_401_with_its_message(
 
 
 async def test_handler_raising_forbidden_is_a_403_with_its_message(
-    custom: tuple[Served, Custom],
+    custom: tuple[SecuredApp, Custom],
 ) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
@@ -135,7 +135,7 @@ async def test_handler_raising_forbidden_is_a_403_with_its_message(
 
 
 async def test_handler_raising_another_exception_is_a_500_never_a_pass(
-    custom: tuple[Served, Custom],
+    custom: tuple[SecuredApp, Custom],
 ) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
@@ -151,7 +151,7 @@ async def test_handler_raising_another_exception_is_a_500_never_a_pass(
 
 
 async def test_handler_returning_none_is_a_500_never_a_pass(
-    custom: tuple[Served, Custom],
+    custom: tuple[SecuredApp, Custom],
 ) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
@@ -160,7 +160,7 @@ async def test_handler_returning_none_is_a_500_never_a_pass(
     assert impl.calls == 0
 
 
-async def test_handler_principal_reaches_the_method(custom: tuple[Served, Custom]) -> None:
+async def test_handler_principal_reaches_the_method(custom: tuple[SecuredApp, Custom]) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
         assert_who(await c.get("/guarded", headers=key_header("fine")), "custom-client",
@@ -170,7 +170,7 @@ async def test_handler_principal_reaches_the_method(custom: tuple[Served, Custom
 
 
 async def test_principal_without_scopes_on_a_scoped_requirement_is_a_403(
-    custom: tuple[Served, Custom],
+    custom: tuple[SecuredApp, Custom],
 ) -> None:
     served, impl = custom
     async with TestClient(served.app) as c:
@@ -204,7 +204,7 @@ def test_missing_auth_handler_is_a_startup_error_naming_it() -> None:
 
 
 async def test_auth_failure_hooks_get_every_refusal_and_a_raising_hook_changes_nothing(
-    levels: Served,
+    levels: SecuredApp,
 ) -> None:
     seen: list[AuthFailure] = []
 

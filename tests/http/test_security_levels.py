@@ -3,7 +3,7 @@
 The API default, a service's and a method's own `Security` (the nearest wins),
 `NoSecurity()`; several `Security` calls as alternatives (any one passing is enough, and
 a refusal names the credential that was presented) and one call naming several schemes
-(all of them needed). Served from the levels design with real verifiers.
+(all of them needed). SecuredApp from the levels design with real verifiers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.support.secured import (
     BOB_PASSWORD,
     KEY_GLOBEX,
     KEY_UNKNOWN,
-    Served,
+    SecuredApp,
     assert_who,
 )
 
@@ -72,7 +72,7 @@ async def test_method_override_requires_its_own_scope(
 
 
 async def test_no_security_makes_a_method_public_under_an_api_default(
-    levels_client: TestClient, levels: Served
+    levels_client: TestClient, levels: SecuredApp
 ) -> None:
     r = await levels_client.get("/docs/public")
     # The method ran, and without a principal: principal() raised NoPrincipalError.
@@ -131,7 +131,7 @@ async def test_alternatives_accept_the_first(levels_client: TestClient) -> None:
 
 
 async def test_alternatives_accept_the_second_and_log_no_failure(
-    levels_client: TestClient, levels: Served
+    levels_client: TestClient, levels: SecuredApp
 ) -> None:
     r = await levels_client.get("/docs/either", headers=basic("alice", ALICE_PASSWORD))
     assert_who(r, "alice", ["basic"])
@@ -149,7 +149,7 @@ async def test_alternatives_fall_through_a_bad_first_credential(levels_client: T
 
 
 async def test_alternatives_none_passing_name_the_rejected_credential_and_every_challenge(
-    levels_client: TestClient, levels: Served
+    levels_client: TestClient, levels: SecuredApp
 ) -> None:
     r = await levels_client.get("/docs/either", headers=key_header(KEY_UNKNOWN))
     # The key was presented and rejected; the last alternative (basic) had no credential.
@@ -164,7 +164,7 @@ async def test_alternatives_none_passing_name_the_rejected_credential_and_every_
 
 
 async def test_alternatives_with_nothing_presented_answer_the_last_missing_credential(
-    levels_client: TestClient, levels: Served
+    levels_client: TestClient, levels: SecuredApp
 ) -> None:
     r = await levels_client.get("/docs/either")
     assert_error(r, 401, "unauthorized", "missing credential for basic")
@@ -174,7 +174,7 @@ async def test_alternatives_with_nothing_presented_answer_the_last_missing_crede
 
 
 async def test_alternatives_a_presented_token_refused_for_scope_beats_a_missing_key(
-    levels_client: TestClient, es256: TokenFactory, levels: Served
+    levels_client: TestClient, es256: TokenFactory, levels: SecuredApp
 ) -> None:
     # First alternative: a JWT lacking api:write (403); last: no API key (401). The token
     # was presented: its refusal is the answer, not the key nobody sent.
@@ -203,7 +203,7 @@ async def test_alternatives_last_error_is_a_403_after_a_401(
 
 
 async def test_a_wrong_api_key_beside_a_token_alternative_is_named_in_answer_log_and_metric(
-    levels: Served,
+    levels: SecuredApp,
 ) -> None:
     # Issue: alternatives API key or JWT, a wrong key and no token answered "missing
     # credential for jwt" and was counted as jwt/missing; the key's failure was lost.

@@ -103,7 +103,7 @@ def assert_who(r: httpx.Response, subject: str, schemes: list[str]) -> None:
 
 
 @dataclass
-class Served:
+class SecuredApp:
     """An App with its log lines captured in a `LogCapture` (at the Logger's default level)."""
 
     app: bastion.App
@@ -114,10 +114,10 @@ class Served:
         return [x for x in self.logs.lines if x["msg"] == "auth failure"]
 
 
-def serve(api: APIExpr, services: dict[str, object], **kw: Any) -> Served:
+def serve(api: APIExpr, services: dict[str, object], **kw: Any) -> SecuredApp:
     """Build an App for `api` whose log lines `served.logs` reads back."""
     logs = LogCapture(level="info")
-    return Served(bastion.App(api, services, logger=logs.logger, **kw), logs)
+    return SecuredApp(bastion.App(api, services, logger=logs.logger, **kw), logs)
 
 
 def levels_design() -> APIExpr:
@@ -352,7 +352,7 @@ class Tokens:
         return who()
 
 
-def jwt_app(verifier: Handler) -> Served:
+def jwt_app(verifier: Handler) -> SecuredApp:
     return serve(jwt_design(), {"tokens": Tokens(verifier)})
 
 
