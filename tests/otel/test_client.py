@@ -18,6 +18,7 @@ from bastion.types import Receive, Scope, Send
 from tests.support.servers import free_port
 from tests.support.telemetry import traced
 from tests.support.threaded import serve_in_thread
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +70,8 @@ async def test_trace_continues_in_the_called_service(
     assert attrs["server.port"] == port
     assert client_span.status.status_code is StatusCode.UNSET
 
+    # The server ends its span after it has sent the response: it may come a moment later.
+    wait_until(server_exporter.get_finished_spans, timeout=5)
     (server_span,) = server_exporter.get_finished_spans()
     assert server_span.name == "GET /stock/{sku}"
     assert server_span.context.trace_id == client_span.context.trace_id
@@ -136,6 +139,8 @@ def test_sync_client_inside_an_activated_telemetry(
 
     (client_span,) = exporter.get_finished_spans()
     assert client_span.kind is SpanKind.CLIENT
+    # The server ends its span after it has sent the response: it may come a moment later.
+    wait_until(server_exporter.get_finished_spans, timeout=5)
     (server_span,) = server_exporter.get_finished_spans()
     assert server_span.parent is not None
     assert server_span.parent.span_id == client_span.context.span_id
