@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from examples.orders.mint import mint
-from tests.server.harness import read_response, request_bytes
 from tests.support.hostile import Trickler, non_reading_client, open_trickled, trickle_head
 from tests.support.orders import Orders, orders_example
 from tests.support.procfs import open_connections, rss_bytes
+from tests.support.rawhttp import read_response, request_bytes
 
 TIMEOUTS = {
     "READ_HEADER_TIMEOUT": "2s",

@@ -15,8 +15,10 @@ import pytest
 import bastion
 from bastion.dsl import *
 from bastion.endpoint import ImplementationError, MethodInfo
+from bastion.testing import LogCapture, TestClient
 from bastion.types import ASGIApp, Endpoint, Message, Receive, Scope, Send
-from tests.http.support import Wire, call, client, log_lines, quiet_app
+from tests.support.apps import quiet_app
+from tests.support.asgi import Wire, call
 
 ORDER_ID = "123e4567-e89b-12d3-a456-426614174000"
 
@@ -162,7 +164,7 @@ ORDER = {"id": ORDER_ID, "amount": 9.5, "kind": "retail"}
 
 async def test_create_then_show_roundtrip() -> None:
     app, impl = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         created = await c.post("/v1/orders", json=ORDER)
         shown = await c.get(f"/v1/orders/{ORDER_ID}")
         again = await c.get(f"/v1/orders/by-id/{ORDER_ID}")
@@ -179,7 +181,7 @@ async def test_create_then_show_roundtrip() -> None:
 
 async def test_unknown_path_is_404() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get("/v1/nothing-here")
         unprefixed = await c.get("/orders")
     assert r.status_code == 404
@@ -191,7 +193,7 @@ async def test_unknown_path_is_404() -> None:
 
 async def test_known_path_with_wrong_method_is_405_with_allow() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.put("/v1/orders")
         by_id = await c.post(f"/v1/orders/{ORDER_ID}")
     assert r.status_code == 405
@@ -204,7 +206,7 @@ async def test_known_path_with_wrong_method_is_405_with_allow() -> None:
 async def test_head_is_served_by_get_without_a_body() -> None:
     app, impl = app_for()
     impl.db[ORDER_ID] = ORDER
-    async with client(app) as c:
+    async with TestClient(app) as c:
         get = await c.get(f"/v1/orders/{ORDER_ID}")
         head = await c.head(f"/v1/orders/{ORDER_ID}")
     assert head.status_code == 200
@@ -214,7 +216,7 @@ async def test_head_is_served_by_get_without_a_body() -> None:
 
 async def test_declared_head_and_options_routes() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         options = await c.options("/v1/probe")
         head = await c.head("/v1/probe")
         get = await c.get("/v1/probe")
@@ -224,7 +226,7 @@ async def test_declared_head_and_options_routes() -> None:
 
 async def test_wildcard_route_gets_the_rest_of_the_path() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get("/v1/files/a/b/c.txt")
     assert r.status_code == 200 and r.json() == "a/b/c.txt"
 
@@ -287,7 +289,7 @@ async def test_every_validation_kind_is_reported_in_one_400() -> None:
         "host": "-x-", "re": "(", "code": "abc", "name": "a", "tags": [], "meta": {"a": 1,
         "b": 2}, "blob": "aGVsbG8=",
     }
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/m", json=bad)
         ok = await c.post("/m", json={"must": "x", "count": 10, "ratio": 0.5, "email": "a@b.co",
                                       "site": "https://x.y", "v6": "::1", "re": "^a"})
@@ -322,7 +324,7 @@ async def test_every_validation_kind_is_reported_in_one_400() -> None:
 
 async def test_validation_errors_from_path_and_body_together() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/v1/orders?dry=perhaps", json={"id": "x", "amount": -1, "kind": "gift"})
         show = await c.get("/v1/orders/not-a-uuid")
     assert r.status_code == 400
@@ -340,7 +342,7 @@ async def test_validation_errors_from_path_and_body_together() -> None:
 
 async def test_design_error_gets_its_status_and_full_body() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get(f"/v1/orders/{ORDER_ID}")
     assert r.status_code == 404
     body = r.json()
@@ -357,7 +359,7 @@ async def test_design_error_gets_its_status_and_full_body() -> None:
 
 async def test_method_level_mapping_beats_the_service_one() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.delete(f"/v1/orders/{ORDER_ID}")
     assert r.status_code == 410
     assert r.json()["name"] == "not_found"
@@ -378,7 +380,7 @@ async def test_error_status_and_flags_come_from_the_design(
     how: str, status: int, flags: tuple[bool, bool, bool]
 ) -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/v1/fail", json={"how": how})
     assert r.status_code == status
     body = r.json()
@@ -388,8 +390,9 @@ async def test_error_status_and_flags_come_from_the_design(
 
 
 async def test_unexpected_exception_is_500_with_only_an_id_that_is_logged() -> None:
-    app, _ = app_for()
-    async with client(app) as c:
+    logs = LogCapture(level="info")
+    app, _ = app_for(logger=logs.logger)
+    async with TestClient(app) as c:
         r = await c.post("/v1/fail", json={"how": "crash"})
     assert r.status_code == 500
     body = r.json()
@@ -397,7 +400,7 @@ async def test_unexpected_exception_is_500_with_only_an_id_that_is_logged() -> N
     assert body["name"] == "internal" and body["fault"] is True
     assert "hunter2" not in r.text and "RuntimeError" not in r.text
     assert "Traceback" not in r.text and "fail" not in body["message"]
-    errors = [line for line in log_lines(app) if line["level"] == "error"]
+    errors = [line for line in logs.lines if line["level"] == "error"]
     assert len(errors) == 1
     assert errors[0]["error.id"] == body["id"]
     stack = errors[0]["exception.stacktrace"]
@@ -408,19 +411,20 @@ async def test_unexpected_exception_is_500_with_only_an_id_that_is_logged() -> N
 
 
 async def test_undeclared_error_name_is_a_500() -> None:
-    app, _ = app_for()
-    async with client(app) as c:
+    logs = LogCapture(level="info")
+    app, _ = app_for(logger=logs.logger)
+    async with TestClient(app) as c:
         r = await c.post("/v1/fail", json={"how": "undeclared"})
     assert r.status_code == 500
     assert r.json()["name"] == "internal"
     assert "undeclared" not in r.text
-    (error,) = [line for line in log_lines(app) if line["level"] == "error"]
+    (error,) = [line for line in logs.lines if line["level"] == "error"]
     assert error["error.id"] == r.json()["id"]
 
 
 async def test_result_that_breaks_the_design_is_a_500() -> None:
     app, _ = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get("/v1/orders")  # returns a dataclass: converted by attributes
         bad = await c.post("/v1/fail", json={"how": "bad_result"})
     assert r.status_code == 200 and r.json() == [{"id": ORDER_ID, "amount": 1.5, "kind": "retail"}]
@@ -430,12 +434,13 @@ async def test_result_that_breaks_the_design_is_a_500() -> None:
         def show(self, p: typing.Any) -> typing.Any:
             return {"id": "not-a-uuid", "amount": -5, "kind": "retail"}
 
-    app2, _ = app_for(impl=BadShow())
-    async with client(app2) as c:
+    logs = LogCapture(level="info")
+    app2, _ = app_for(impl=BadShow(), logger=logs.logger)
+    async with TestClient(app2) as c:
         r2 = await c.get(f"/v1/orders/{ORDER_ID}")
     assert r2.status_code == 500
     assert "not-a-uuid" not in r2.text
-    (error,) = [line for line in log_lines(app2) if line["level"] == "error"]
+    (error,) = [line for line in logs.lines if line["level"] == "error"]
     assert error["error.id"] == r2.json()["id"]
     assert "does not match the design" in error["exception.stacktrace"]
 
@@ -446,7 +451,7 @@ async def test_result_that_breaks_the_design_is_a_500() -> None:
 async def test_sync_methods_run_in_a_thread_pool_and_async_ones_on_the_loop() -> None:
     app, impl = app_for()
     loop_thread = threading.get_ident()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         await c.post("/v1/orders", json=ORDER)
         await c.get(f"/v1/orders/{ORDER_ID}")
     assert impl.threads["create"] == loop_thread
@@ -471,7 +476,7 @@ async def test_slow_sync_methods_do_not_block_the_loop() -> None:
             return None
 
     app = quiet_app(api, {"s": Impl()})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         waiting = asyncio.ensure_future(c.get("/wait"))
         await asyncio.sleep(0.05)
         pong = await c.get("/ping")  # served while `wait` blocks its thread
@@ -483,7 +488,7 @@ async def test_slow_sync_methods_do_not_block_the_loop() -> None:
 
 async def test_payload_is_a_typed_object() -> None:
     app, impl = app_for()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         await c.post("/v1/orders?dry=false", json={**ORDER, "amount": 3})
     order = impl.db[ORDER_ID]
     assert type(order).__name__ == "Order"
@@ -515,7 +520,7 @@ async def test_endpoint_middleware_first_used_is_outermost() -> None:
 
     app.endpoints["orders"].use(tracer("outer"))
     app.endpoints["orders"].use(tracer("inner"))
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/v1/orders", json=ORDER)
     assert r.status_code == 201
     assert events == ["outer in", "inner in", "inner out", "outer out"]
@@ -538,7 +543,7 @@ async def test_endpoint_middleware_can_change_payload_and_result() -> None:
         return wrapped
 
     app.endpoints["orders"].use(discount)
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/v1/orders", json=ORDER)
     assert r.json()["amount"] == 1.0
     assert r.headers["x-version"] == "9"
@@ -573,7 +578,7 @@ async def test_http_middleware_first_added_is_outermost() -> None:
 
     app.use(tagging("first"))
     app.use(tagging("second"))
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get("/v1/orders")
         missing = await c.get("/nope")
     assert r.status_code == 200
@@ -597,7 +602,7 @@ async def test_http_middleware_can_answer_before_routing() -> None:
         return wrapped
 
     app.use(gate)
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/v1/orders", json=ORDER)
     assert r.status_code == 503 and r.text == "maintenance"
     assert impl.db == {}
@@ -672,7 +677,7 @@ async def test_two_apps_in_one_process_do_not_share_state() -> None:
         return wrapped
 
     app1.endpoints["orders"].use(mark)
-    async with client(app1) as c1, client(app2) as c2:
+    async with TestClient(app1) as c1, TestClient(app2) as c2:
         await c1.post("/v1/orders", json=ORDER)
         r = await c2.get(f"/v1/orders/{ORDER_ID}")
     assert ORDER_ID in first.db and ORDER_ID not in second.db
@@ -775,7 +780,7 @@ async def test_methods_may_name_the_same_path_segment_differently() -> None:
             return -int(p.item_id)
 
     app = quiet_app(api, {"items": Items()})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         shown = await c.get("/items/5")
         removed = await c.delete("/items/5")
     assert shown.status_code == 200 and shown.json() == 5, shown.text
@@ -802,15 +807,13 @@ async def test_built_in_routes_never_shadow_design_routes(path: str) -> None:
     except (bastion.BastionError, ValueError) as exc:
         assert path in str(exc)
         return
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get(path)
     assert r.status_code == 200
     assert r.json() == "the user's method"
 
 
 async def test_the_500_log_line_has_the_whole_stack_and_the_end_line_its_error_id() -> None:
-    from bastion.testing import LogCapture, TestClient
-
     with API("deep") as api:
         pass
     with Service("s"), Method("boom"), HTTP():
@@ -841,8 +844,6 @@ async def test_the_500_log_line_has_the_whole_stack_and_the_end_line_its_error_i
 
 
 async def test_a_debug_authorizer_that_refuses_by_raising_leaves_the_request_served() -> None:
-    from bastion.testing import LogCapture, TestClient
-
     with API("dbg") as api:
         pass
     with Service("s"), Method("hello"):

@@ -11,7 +11,6 @@ Basic header values) is searched for in all of it.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import secrets
@@ -62,8 +61,10 @@ from bastion.dsl import (
 from bastion.otel import configure
 from bastion.security import APIKeyStore, BasicVerifier, Principal, RateLimiter, hash_password
 from bastion.security.testing import TokenFactory
-from bastion.testing import TestClient
+from bastion.testing import LogCapture, TestClient
+from tests.support.credentials import bearer
 from tests.support.servers import RedisServer
+from tests.support.tokens import craft
 
 ISSUER = "https://idp.vault.test/"
 AUDIENCE = "vault"
@@ -253,10 +254,6 @@ class Vault:
         return self._who()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @dataclass
 class Run:
     """What one representative run produced, and what it sent."""
@@ -305,15 +302,14 @@ def quiet_test_client() -> Iterator[None]:
 
 async def _scenario(creds: Credentials) -> Run:
     api = vault_design()
-    stream = io.StringIO()
-    logger = bastion.log.Logger(stream=stream, format="json", sync=True)
+    logs = LogCapture(level="info")
     exporter = InMemorySpanExporter()
     reader = InMemoryMetricReader()
     # The App's own tracing and metrics, exporting to memory instead of a collector.
     telemetry = configure("vault", "1.0.0", env={}, span_exporter=exporter,
                           metric_readers=[reader], sampler=ALWAYS_ON,
                           install_globals=False)
-    app = bastion.App(api, {"vault": Vault(creds)}, logger=logger, telemetry=telemetry)
+    app = bastion.App(api, {"vault": Vault(creds)}, logger=logs.logger, telemetry=telemetry)
     app.logger.debug_enabled = True
     app.endpoints["vault"].use(bastion.debug.payload_logger())
 
@@ -326,14 +322,10 @@ async def _scenario(creds: Credentials) -> Run:
                 responses.append(r)
                 return r
 
-            def bearer(token: str) -> dict[str, str]:
-                return {"Authorization": f"Bearer {token}"}
-
             forger = TokenFactory("ES256", kid=c.tokens.kid, issuer=ISSUER, audience=AUDIENCE)
-            none_head = _b64(json.dumps({"alg": "none", "kid": c.tokens.kid}).encode())
             claims = {"sub": "mallory", "iss": ISSUER, "aud": AUDIENCE,
                       "exp": int(time.time()) + 60, "scope": "api:read api:write"}
-            alg_none = c.use(f"{none_head}.{_b64(json.dumps(claims).encode())}.")
+            alg_none = c.use(craft({"alg": "none", "kid": c.tokens.kid}, claims))
 
             # JWT, from Authorization: 200, 401 (missing, expired, forged, alg none), 403,
             # 400 (invalid and malformed bodies with a valid token), 500.
@@ -388,12 +380,11 @@ async def _scenario(creds: Credentials) -> Run:
 
     spans = [json.loads(s.to_json()) for s in exporter.get_finished_spans()]
     data = reader.get_metrics_data()
-    log_text = stream.getvalue()
     return Run(
         creds=c,
         responses=responses,
-        log_lines=[json.loads(x) for x in log_text.splitlines() if x.strip()],
-        log_text=log_text,
+        log_lines=logs.lines,
+        log_text=logs.text,
         spans=spans,
         metrics_text=data.to_json() if data is not None else "",
     )
@@ -565,10 +556,10 @@ async def test_redis_password_never_leaves_the_process(
     url = f"redis://:{password}@127.0.0.1:{redis.port}/0"
 
     creds = Credentials()
-    stream = io.StringIO()
+    logs = LogCapture(level="info")
     caplog.set_level(logging.DEBUG)
     app = bastion.App(vault_design(), {"vault": Vault(creds)}, limiter=RateLimiter(url),
-                      logger=bastion.log.Logger(stream=stream, format="json", sync=True))
+                      logger=logs.logger)
     responses = []
     headers = {"X-API-Key": creds.key_good}
     async with TestClient(app) as client:
@@ -580,11 +571,11 @@ async def test_redis_password_never_leaves_the_process(
                 responses.append(await client.get("/limited", headers=headers))
     # Redis down: the limiter counts in this process, so the valid key passes again.
     assert [r.status_code for r in responses] == [200, 200, 429, 200, 200]
-    outage = [x for x in stream.getvalue().splitlines() if "is unavailable" in x]
+    outage = [x for x in logs.text.splitlines() if "is unavailable" in x]
     assert len(outage) == 1
     assert f"redis://REDACTED:REDACTED@127.0.0.1:{redis.port}/0" in outage[0]
     captured = capfd.readouterr()
-    everything = [stream.getvalue(), caplog.text, captured.out, captured.err,
+    everything = [logs.text, caplog.text, captured.out, captured.err,
                   *(r.text for r in responses), *(str(r.headers) for r in responses)]
     for text in everything:
         assert password not in text

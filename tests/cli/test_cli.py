@@ -13,9 +13,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from tests.support.paths import ROOT
 from tests.support.served import bastion_serve, console_script, user_env
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def bastion(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

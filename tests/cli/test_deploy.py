@@ -29,10 +29,10 @@ from bastion.cli.deploy import (
     render,
 )
 from bastion.config import load, parse_duration
+from tests.support.paths import ROOT
 from tests.support.served import console_script, user_env
 from tests.support.servers import free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[2]
 # Two Kubernetes versions apart, and the newest the package ships.
 K8S_VERSIONS = ("1.29", "1.33", kubernetes_validate.latest_version())
 

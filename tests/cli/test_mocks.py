@@ -21,8 +21,7 @@ from bastion.cli.stubs import render as render_stubs
 from bastion.testing import TestClient
 from bastion.testing.mock import resolve
 from tests.support.billing import api as billing_api
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def _load(path: Path, name: str) -> ModuleType:

@@ -14,8 +14,6 @@ import yaml
 from bastion.cli import main
 from bastion.cli.new import NewProjectError, create
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # The current venv and the project on PYTHONPATH: nothing is installed.

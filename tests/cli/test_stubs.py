@@ -11,8 +11,7 @@ from examples.orders.design import api as orders_api
 
 from bastion.cli.stubs import render
 from tests.support.every_scheme import api as things_api
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 # Implementations checked against the stubs: the example's, one per kind of handler,
 # and three that must be refused (a missing auth handler, a wrong result, a wrong payload).

@@ -254,3 +254,10 @@ def test_tls_files_must_exist(tmp_path: Path) -> None:
     key.write_text("k")
     config = load(Config, {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)})
     assert config.tls_cert_file == cert
+
+
+def test_bad_rate_limits_in_the_environment_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(Config, env={"RATE_LIMITS": "s.fast=often,broken", "AUTH_FAILURES_PER_CLIENT": "x"})
+    text = str(caught.value)
+    assert "RATE_LIMITS" in text and "AUTH_FAILURES_PER_CLIENT" in text

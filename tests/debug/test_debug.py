@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 
@@ -17,23 +15,15 @@ from bastion._asgi import header, respond_json
 from bastion.debug import debug_app, debug_header_enabled, is_debug_path, payload_logger
 from bastion.errors import Unauthorized
 from bastion.types import ASGIApp, Receive, Scope, Send
+from tests.support.asgi import asgi_client
+from tests.support.logs import json_lines, memory_logger
 
 FIXED_TIME = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TIME_TEXT = "2023-11-14T22:13:20.000Z"
 
 
 def make_logger() -> tuple[log.Logger, io.StringIO]:
-    stream = io.StringIO()
-    return log.Logger(stream=stream, format="json", clock=lambda: FIXED_TIME, sync=True), stream
-
-
-def lines(logger: log.Logger, stream: io.StringIO) -> list[dict[str, Any]]:
-    logger.flush()
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
-
-
-def client(app: ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return memory_logger(format="json", clock=lambda: FIXED_TIME)
 
 
 # -- /debug?debug-logs=on|off ---------------------------------------------------------------
@@ -42,7 +32,7 @@ def client(app: ASGIApp) -> httpx.AsyncClient:
 async def test_the_switch_changes_what_is_logged() -> None:
     logger, stream = make_logger()
     app = debug_app(logger)
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         with log.use(logger):
             log.debug("before")
             on = await c.get("/debug", params={"debug-logs": "on"})
@@ -53,7 +43,7 @@ async def test_the_switch_changes_what_is_logged() -> None:
     assert on.headers["content-type"] == "application/json"
     assert on.json() == {"debug-logs": "on"}
     assert off.json() == {"debug-logs": "off"}
-    assert [(line["level"], line["msg"]) for line in lines(logger, stream)] == [
+    assert [(line["level"], line["msg"]) for line in json_lines(stream)] == [
         ("info", "debug logs switched"),
         ("debug", "while on"),
         ("info", "debug logs switched"),
@@ -63,7 +53,7 @@ async def test_the_switch_changes_what_is_logged() -> None:
 async def test_the_switch_reports_the_state_without_a_parameter_and_rejects_bad_values() -> None:
     logger, _ = make_logger()
     logger.debug_enabled = True
-    async with client(debug_app(logger)) as c:
+    async with asgi_client(debug_app(logger)) as c:
         state = await c.get("/debug")
         bad = await c.get("/debug", params={"debug-logs": "maybe"})
         unknown = await c.get("/debugger")
@@ -82,7 +72,7 @@ def test_is_debug_path_names_what_debug_app_serves() -> None:
 async def test_the_switch_is_per_logger_so_two_apps_do_not_share_it() -> None:
     first, _ = make_logger()
     second, _ = make_logger()
-    async with client(debug_app(first)) as c:
+    async with asgi_client(debug_app(first)) as c:
         await c.get("/debug", params={"debug-logs": "on"})
     assert first.debug_enabled is True
     assert second.debug_enabled is False
@@ -101,7 +91,7 @@ def bearer_authorize(token: str) -> Callable[[Scope], Awaitable[bool]]:
 async def test_authorize_guards_every_debug_path() -> None:
     logger, _ = make_logger()
     app = debug_app(logger, authorize=bearer_authorize("admin-token"))
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         anonymous = await c.get("/debug", params={"debug-logs": "on"})
         wrong = await c.get(
             "/debug/pprof/cmdline", headers={"authorization": "Bearer someone-else"}
@@ -148,11 +138,11 @@ async def test_per_request_debug_works_only_for_authorised_callers(
     logger, stream = make_logger()
     app = request_log_app(bearer_authorize("admin-token"))
     with log.use(logger):
-        async with client(app) as c:
+        async with asgi_client(app) as c:
             response = await c.get("/orders", headers=headers)
             await c.get("/orders")  # a later request without the header logs no debug
     assert response.status_code == 200
-    logged = lines(logger, stream)
+    logged = json_lines(stream)
     assert [line["msg"] for line in logged if line["level"] == "debug"] == expected
     assert [line["msg"] for line in logged if line["level"] == "info"] == ["handled", "handled"]
 
@@ -236,7 +226,7 @@ async def test_payloads_longer_than_max_size_are_cut_with_a_marker() -> None:
     endpoint = payload_logger(max_size=40)(create, create_info())
     with log.use(logger):
         await endpoint(PAYLOAD)
-    payload_line = lines(logger, stream)[0]
+    payload_line = json_lines(stream)[0]
     full = '{"token":"[REDACTED]","api_key":"[REDACTED]","order":{"id":"o-1","amount":12.5}}'
     assert payload_line["payload"] == full[:40] + f"…[truncated {len(full) - 40} bytes]"
 
@@ -251,7 +241,7 @@ async def test_no_result_line_when_the_call_fails() -> None:
     endpoint = payload_logger()(fails, create_info())
     with log.use(logger), pytest.raises(RuntimeError):
         await endpoint(PAYLOAD)
-    assert [line["msg"] for line in lines(logger, stream)] == ["payload"]
+    assert [line["msg"] for line in json_lines(stream)] == ["payload"]
 
 
 async def test_nothing_is_serialised_when_debug_is_off() -> None:
@@ -272,7 +262,7 @@ async def test_payload_logging_follows_per_request_debug() -> None:
             await endpoint(PAYLOAD)
         with log.request_scope():
             await endpoint(PAYLOAD)
-    assert [line["msg"] for line in lines(logger, stream)] == ["payload", "result"]
+    assert [line["msg"] for line in json_lines(stream)] == ["payload", "result"]
 
 
 def test_max_size_must_be_positive() -> None:
@@ -301,7 +291,7 @@ async def test_payload_and_result_values_are_logged_as_json_not_as_text() -> Non
     endpoint = payload_logger()(nothing, NoPayload())
     with log.use(logger):
         await endpoint(None)
-    payload_line, result_line = lines(logger, stream)
+    payload_line, result_line = json_lines(stream)
     assert payload_line["payload"] is None  # JSON null, not the string "null"
     assert result_line["result"] == 3
 
@@ -316,7 +306,7 @@ async def test_the_apps_redactor_hides_secret_looking_names_in_payloads() -> Non
     endpoint = payload_logger(redactor=Redactor(["amount"]))(create, info)
     with log.use(logger):
         await endpoint(PAYLOAD)
-    payload_line, result_line = lines(logger, stream)
+    payload_line, result_line = json_lines(stream)
     assert payload_line["payload"]["token"] == "REDACTED"  # default names
     assert payload_line["payload"]["api_key"] == "REDACTED"
     assert payload_line["payload"]["order"] == {"id": "o-1", "amount": "REDACTED"}  # the App's

@@ -18,14 +18,9 @@ from bastion import log
 from bastion._asgi import local_path, respond_json
 from bastion.debug import ProfilerBusyError, Profiling, debug_app, pprof_app
 from bastion.types import ASGIApp, Receive, Scope, Send
+from tests.support.asgi import asgi_client
 from tests.support.pprof import decode_profile
 from tests.support.threaded import serve_in_thread
-
-
-def client(app: ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=30
-    )
 
 
 def spin_in_busy_handler(seconds: float) -> int:
@@ -149,7 +144,7 @@ async def test_text_and_html_profiles_name_the_busy_handler(
 
 async def test_only_one_cpu_profile_runs_at_a_time() -> None:
     profiling = Profiling()
-    async with client(pprof_app(profiling)) as c:
+    async with asgi_client(pprof_app(profiling), timeout=30) as c:
         first = asyncio.create_task(c.get("/debug/pprof/profile", params={"seconds": "1"}))
         await asyncio.sleep(0.2)
         assert profiling.cpu_profile_running
@@ -172,7 +167,7 @@ async def test_only_one_cpu_profile_runs_at_a_time() -> None:
     [{"seconds": "0"}, {"seconds": "121"}, {"seconds": "soon"}, {"format": "pdf"}, {"mode": "x"}],
 )
 async def test_bad_profile_parameters_are_400(params: dict[str, str]) -> None:
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         response = await c.get("/debug/pprof/profile", params=params)
     assert response.status_code == 400
 
@@ -182,7 +177,7 @@ async def test_wall_mode_samples_idle_threads_too() -> None:
     idle = threading.Thread(target=stop.wait, name="idle-worker", daemon=True)
     idle.start()
     try:
-        async with client(pprof_app()) as c:
+        async with asgi_client(pprof_app(), timeout=30) as c:
             response = await c.get(
                 "/debug/pprof/profile", params={"seconds": "0.3", "mode": "wall"}
             )
@@ -201,7 +196,7 @@ ALLOCATION_LINE = allocate_on_purpose.__code__.co_firstlineno + 1
 
 
 async def test_the_heap_diff_shows_a_deliberate_allocation() -> None:
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         try:
             first = await c.get("/debug/pprof/heap")
             kept = allocate_on_purpose()
@@ -230,7 +225,7 @@ async def test_the_heap_diff_shows_a_deliberate_allocation() -> None:
 
 
 async def test_the_heap_in_pprof_format_shows_a_deliberate_allocation() -> None:
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         try:
             await c.get("/debug/pprof/heap")  # tracing starts here
             kept = allocate_on_purpose()
@@ -254,7 +249,7 @@ async def test_the_heap_in_pprof_format_shows_a_deliberate_allocation() -> None:
 
 @pytest.mark.parametrize("name", ["allocs", "block", "mutex", "threadcreate", "symbol", "trace"])
 async def test_go_profiles_python_cannot_provide_say_why_and_what_instead(name: str) -> None:
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         response = await c.get(f"/debug/pprof/{name}")
     assert response.status_code == 404
     body = response.json()
@@ -262,7 +257,7 @@ async def test_go_profiles_python_cannot_provide_say_why_and_what_instead(name: 
     assert len(body["why"]) > 20
     assert body["instead"]
     assert all(page.startswith("/debug/pprof/") for page in body["instead"])
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         try:
             for page in body["instead"]:
                 if "seconds=" not in page:  # the CPU profile would take 30 s
@@ -281,7 +276,7 @@ async def test_the_task_dump_lists_a_task_blocked_on_purpose() -> None:
     task = asyncio.create_task(blocked_on_purpose(event), name="blocked-task")
     await asyncio.sleep(0)
     try:
-        async with client(pprof_app()) as c:
+        async with asgi_client(pprof_app(), timeout=30) as c:
             text = await c.get("/debug/pprof/tasks")
             as_json = await c.get("/debug/pprof/goroutine", params={"format": "json"})
     finally:
@@ -306,7 +301,7 @@ async def test_the_task_dump_lists_a_task_blocked_on_purpose() -> None:
 
 
 async def test_the_index_and_cmdline() -> None:
-    async with client(pprof_app()) as c:
+    async with asgi_client(pprof_app(), timeout=30) as c:
         index = await c.get("/debug/pprof/")
         bare = await c.get("/debug/pprof")
         cmdline = await c.get("/debug/pprof/cmdline")
@@ -346,7 +341,7 @@ def test_cmdline_hides_secret_looking_options(monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.skipif(tracemalloc.is_tracing(), reason="tracemalloc was started outside the test")
 async def test_heap_tracing_stops_by_itself_after_a_quiet_period() -> None:
     profiling = Profiling(heap_idle_stop=0.6)
-    async with client(pprof_app(profiling)) as c:
+    async with asgi_client(pprof_app(profiling), timeout=30) as c:
         await c.get("/debug/pprof/heap")
         assert tracemalloc.is_tracing()
         await asyncio.sleep(0.3)

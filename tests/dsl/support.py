@@ -1,15 +1,15 @@
-"""Helpers for asserting the file:line a `DesignError` names."""
+"""Helpers for the DSL tests."""
 
 from __future__ import annotations
 
-import sys
+import pytest
+
+from bastion.dsl import APIExpr
+from bastion.errors import DesignError
 
 
-def next_line() -> int:
-    """The number of the line right below the caller's current line."""
-    return sys._getframe(1).f_lineno + 1
-
-
-def this_line() -> int:
-    """The number of the caller's current line."""
-    return sys._getframe(1).f_lineno
+def finalize_error(api: APIExpr) -> str:
+    """The message of the `DesignError` that finalizing `api` raises."""
+    with pytest.raises(DesignError) as info:
+        api.finalize()
+    return str(info.value)

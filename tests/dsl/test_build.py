@@ -14,7 +14,7 @@ from bastion.dsl.expr import (
     TypeRef,
     UserTypeExpr,
 )
-from tests.dsl.support import this_line
+from tests.support.lines import this_line
 
 
 def test_api_records_title_description_version_and_servers() -> None:
@@ -497,7 +497,7 @@ def test_api_and_service_paths_both_prefix_routes() -> None:
 
 def test_meta_marks_an_attribute_sensitive_and_is_checked() -> None:
     from bastion.errors import DesignError
-    from tests.dsl.support import next_line
+    from tests.support.lines import next_line
 
     with API("m"):
         pass

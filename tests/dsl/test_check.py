@@ -13,17 +13,8 @@ import pytest
 import bastion
 from bastion.dsl import *
 from bastion.errors import BastionError
-from tests.dsl.support import next_line
-
-
-def finalize_error(api: APIExpr) -> str:
-    with pytest.raises(DesignError) as info:
-        api.finalize()
-    return str(info.value)
-
-
-def at(line: int) -> str:
-    return f"{__file__}:{line}: "
+from tests.dsl.support import finalize_error
+from tests.support.lines import at, next_line
 
 
 def test_design_error_is_a_value_error_and_a_bastion_error() -> None:

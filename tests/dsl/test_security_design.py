@@ -13,7 +13,8 @@ import pytest
 import bastion
 from bastion.dsl import *
 from bastion.dsl.expr import SchemeExpr
-from tests.dsl.support import next_line
+from tests.dsl.support import finalize_error
+from tests.support.lines import at, next_line
 
 
 @pytest.fixture(autouse=True)
@@ -23,16 +24,6 @@ def _no_scheme_left_pending() -> Iterator[None]:
     yield
     with API("drain-pending-schemes"):
         pass
-
-
-def finalize_error(api: APIExpr) -> str:
-    with pytest.raises(DesignError) as info:
-        api.finalize()
-    return str(info.value)
-
-
-def at(line: int) -> str:
-    return f"{__file__}:{line}: "
 
 
 # ---------------------------------------------------------------------------- credentials

@@ -13,10 +13,8 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +25,12 @@ import pytest
 from examples.orders.main import DEMO_API_KEY
 from examples.orders.mint import mint
 
-from tests.support.orders import ROOT, demo
+from tests.support.orders import demo
 from tests.support.otlp import otlp_receiver
+from tests.support.paths import ROOT
 from tests.support.prometheus import prometheus_server
-from tests.support.servers import free_port
+from tests.support.rawhttp import exchange
+from tests.support.servers import HTTPServerThread
 
 pytestmark = pytest.mark.integration
 
@@ -73,40 +73,26 @@ def test_create_show_list_cancel_through_a_real_server(tmp_path: Path) -> None:
         assert c.get("/ping").json() == {"status": "ok"}
 
 
-def raw_http(address: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send `request` as written on a fresh TCP connection; return status, headers, body."""
-    host, _, port = address.removeprefix("http://").partition(":")
-    with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(request)
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
-
-
 def test_what_the_wire_carries_is_read_one_way_only(tmp_path: Path) -> None:
     token = WRITE["Authorization"]
     with demo(tmp_path) as d, httpx.Client(base_url=d.api, timeout=10) as c:
         order = c.post("/orders", json=ORDER, headers=WRITE).json()
         # %2F stays inside the id: this is no cancel of the order (a proxy rule on
         # /orders/*/cancel would not see one either).
-        status, _, body = raw_http(d.api, (
+        r = exchange(d.port, (
             f"POST /orders/{order['id']}%2Fcancel HTTP/1.1\r\nHost: x\r\n"
             f"Authorization: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ).encode())
-        assert status == 405, body  # the path is /orders/{id}: GET only
+        assert r.status == 405, r.body  # the path is /orders/{id}: GET only
         assert c.get(f"/orders/{order['id']}", headers=READ_KEY).json()["status"] == "open"
 
         dup = b'{"amount": 2000000, "amount": 1, "type": "retail", "customer": "a@b.co"}'
-        status, _, body = raw_http(d.api, (
+        r = exchange(d.port, (
             f"POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(dup)}\r\n"
             "Connection: close\r\n\r\n").encode() + dup)
-        assert status == 400
-        assert [(e["field"], e["in"]) for e in json.loads(body)["errors"]] == [
+        assert r.status == 400
+        assert [(e["field"], e["in"]) for e in json.loads(r.body)["errors"]] == [
             ("amount", "body")]
 
         zipped = gzip.compress(json.dumps(ORDER).encode())
@@ -155,23 +141,26 @@ def test_admin_endpoints_live_on_the_admin_listener_only(tmp_path: Path) -> None
 class Upstream:
     """A screening service on 127.0.0.1 that records the headers it gets."""
 
-    port: int
+    http: HTTPServerThread
     seen: list[dict[str, str]] = field(default_factory=list)
-    server: http.server.ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        """Its port."""
+        return self.http.port
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        """Take it down."""
+        self.http.stop()
 
 
 @contextlib.contextmanager
 def upstream() -> Iterator[Upstream]:
-    up = Upstream(free_port())
+    seen: list[dict[str, str]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            up.seen.append({k.lower(): v for k, v in self.headers.items()})
+            seen.append({k.lower(): v for k, v in self.headers.items()})
             length = int(self.headers.get("content-length") or 0)
             self.rfile.read(length)
             self.send_response(200)
@@ -184,12 +173,8 @@ def upstream() -> Iterator[Upstream]:
         def log_message(self, *args: object) -> None:
             pass
 
-    up.server = http.server.ThreadingHTTPServer(("127.0.0.1", up.port), Handler)
-    threading.Thread(target=up.server.serve_forever, daemon=True).start()
-    try:
-        yield up
-    finally:
-        up.stop()
+    with HTTPServerThread(Handler) as server:
+        yield Upstream(server, seen)
 
 
 def test_traces_reach_an_otlp_receiver_with_parents_routes_and_errors(tmp_path: Path) -> None:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import io
-import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion import log
@@ -32,9 +27,12 @@ from bastion.health import (
     SQLPinger,
     health_app,
 )
-from bastion.otel import ParentBasedSampler, Telemetry, configure
-from bastion.types import ASGIApp
-from tests.support.servers import RedisServer, free_port
+from bastion.otel import Telemetry
+from bastion.testing import LogCapture
+from tests.support.asgi import asgi_client
+from tests.support.clock import FakeClock
+from tests.support.servers import HTTPServerThread, RedisServer, free_port
+from tests.support.telemetry import traced
 
 
 class Counter:
@@ -52,18 +50,6 @@ class Counter:
             await asyncio.sleep(self.delay)
         if not self.healthy:
             raise RuntimeError(f"{self.name} is down")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def client(app: ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 # -- Checker ------------------------------------------------------------------------------
@@ -149,11 +135,10 @@ def test_bad_configuration_is_refused() -> None:
 
 @pytest.mark.parametrize("explicit_logger", [False, True], ids=["context-logger", "own-logger"])
 async def test_a_failure_is_logged_once_per_state_change(explicit_logger: bool) -> None:
-    stream = io.StringIO()
-    logger = log.Logger(stream=stream, format="json", sync=True)
+    logs = LogCapture(level="info")
     cache = Counter("cache")
-    checker = Checker(cache, cache_ttl=0.0, logger=logger if explicit_logger else None)
-    with log.use(logger if not explicit_logger else log.Logger(stream=io.StringIO())):
+    checker = Checker(cache, cache_ttl=0.0, logger=logs.logger if explicit_logger else None)
+    with log.use(logs.logger if not explicit_logger else LogCapture(level="info").logger):
         await checker.check()
         cache.healthy = False
         for _ in range(3):
@@ -161,8 +146,7 @@ async def test_a_failure_is_logged_once_per_state_change(explicit_logger: bool) 
         cache.healthy = True
         for _ in range(3):
             await checker.check()
-    logger.flush()
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = logs.lines
     assert [(line["level"], line["msg"], line["check"]) for line in lines] == [
         ("error", "health check failed", "cache"),
         ("info", "health check recovered", "cache"),
@@ -179,7 +163,7 @@ async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> 
     cache.healthy = False
     app = health_app(Checker(database, cache), version="1.2.3", clock=clock)
     clock.now += 42.7
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
@@ -191,7 +175,7 @@ async def test_healthz_answers_503_with_clues_body_when_a_dependency_fails() -> 
 
 async def test_healthz_body_without_dependencies_is_clues() -> None:
     app = health_app(Checker(), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 200
     assert response.content == b'{"uptime":0,"version":"1.0.0"}\n'
@@ -199,7 +183,7 @@ async def test_healthz_body_without_dependencies_is_clues() -> None:
 
 async def test_healthz_escapes_html_characters_as_go_does() -> None:
     app = health_app(Checker(Check("a<b>&c", _ok)), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.content == (
         b'{"uptime":0,"version":"1","status":{"a\\u003cb\\u003e\\u0026c":"OK"}}\n'
@@ -213,7 +197,7 @@ async def _ok() -> None:
 
 async def test_healthz_answers_200_when_every_dependency_is_ok() -> None:
     app = health_app(Checker(Counter("database")), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == {"database": "OK"}
@@ -223,7 +207,7 @@ async def test_livez_calls_no_dependency() -> None:
     database = Counter("database")
     database.healthy = False
     app = health_app(Checker(database), version="1.0.0")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/livez")
     assert response.status_code == 200
     assert response.json()["version"] == "1.0.0"
@@ -234,7 +218,7 @@ async def test_readyz_turns_503_the_moment_draining_starts() -> None:
     draining = False
     database = Counter("database")
     app = health_app(Checker(database, cache_ttl=0), version="1", is_draining=lambda: draining)
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         ready = await c.get("/readyz")
         draining = True
         calls = database.calls
@@ -250,7 +234,7 @@ async def test_readyz_is_503_when_a_dependency_fails() -> None:
     database = Counter("database")
     database.healthy = False
     app = health_app(Checker(database), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == {"database": "NOT OK"}
@@ -258,7 +242,7 @@ async def test_readyz_is_503_when_a_dependency_fails() -> None:
 
 async def test_other_paths_are_404_and_other_methods_405() -> None:
     app = health_app(Checker(), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         missing = await c.get("/orders")
         post = await c.post("/healthz")
         head = await c.head("/healthz")
@@ -292,38 +276,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Upstream:
-    """A real HTTP server on 127.0.0.1 that can be stopped and started on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-
 @pytest.fixture
-def upstream() -> Iterator[Upstream]:
+def upstream() -> Iterator[HTTPServerThread]:
+    """A real HTTP dependency on 127.0.0.1, stopped and started again on the same port."""
     _Handler.seen.clear()
-    server = Upstream()
-    server.start()
-    yield server
-    server.stop()
+    with HTTPServerThread(_Handler) as server:
+        yield server
 
 
 @pytest.mark.integration
-async def test_http_pinger_follows_a_real_dependency_going_down_and_up(upstream: Upstream) -> None:
+async def test_http_pinger_follows_a_real_dependency_going_down_and_up(
+    upstream: HTTPServerThread,
+) -> None:
     addr = f"127.0.0.1:{upstream.port}"
     async with Checker(HTTPPinger("upstream", addr, timeout=2.0), cache_ttl=0) as checker:
         assert (await checker.check()).status == {"upstream": "OK"}
@@ -336,7 +300,7 @@ async def test_http_pinger_follows_a_real_dependency_going_down_and_up(upstream:
 
 
 @pytest.mark.integration
-async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) -> None:
+async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: HTTPServerThread) -> None:
     pinger = HTTPPinger("upstream", f"http://127.0.0.1:{upstream.port}", "/broken")
     try:
         with pytest.raises(PingError, match="status 500"):
@@ -349,7 +313,7 @@ async def test_http_pinger_is_unhealthy_on_a_non_2xx_status(upstream: Upstream) 
 @pytest.mark.parametrize(("path", "healthy"), [("/moved", True), ("/not-modified", True),
                                                ("/missing", False)])
 async def test_http_pinger_treats_2xx_and_3xx_as_healthy(
-    upstream: Upstream, path: str, healthy: bool
+    upstream: HTTPServerThread, path: str, healthy: bool
 ) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}", path)
     try:
@@ -364,7 +328,7 @@ async def test_http_pinger_treats_2xx_and_3xx_as_healthy(
 
 @pytest.mark.integration
 async def test_http_pinger_propagates_the_ping_span(
-    upstream: Upstream, telemetry: Telemetry, exporter: InMemorySpanExporter
+    upstream: HTTPServerThread, telemetry: Telemetry, exporter: InMemorySpanExporter
 ) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
     async with Checker(pinger, tracer=telemetry.tracer) as checker:
@@ -378,7 +342,7 @@ async def test_http_pinger_propagates_the_ping_span(
 
 
 @pytest.mark.integration
-async def test_http_pinger_outside_a_span_sends_no_traceparent(upstream: Upstream) -> None:
+async def test_http_pinger_outside_a_span_sends_no_traceparent(upstream: HTTPServerThread) -> None:
     pinger = HTTPPinger("upstream", f"127.0.0.1:{upstream.port}")
     try:
         assert not trace.get_current_span().get_span_context().is_valid
@@ -443,7 +407,7 @@ async def test_a_storm_of_http_probes_hits_the_dependency_once() -> None:
         await asyncio.sleep(0.05)
 
     app = health_app(Checker(Check("counted", counted), cache_ttl=1.0), version="1")
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         responses = await asyncio.gather(*(c.get("/healthz") for _ in range(30)))
     assert {r.status_code for r in responses} == {200}
     assert len(hits) == 1
@@ -459,16 +423,8 @@ def exporter() -> InMemorySpanExporter:
 
 @pytest.fixture
 def telemetry(exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
-    t = configure(
-        "orders",
-        "1",
-        env={},
-        span_exporter=exporter,
-        sampler=ParentBasedSampler(ALWAYS_ON),
-        install_globals=False,
-    )
-    yield t
-    t.shutdown()
+    with traced("orders", exporter=exporter, install_globals=False) as (t, _):
+        yield t
 
 
 async def test_each_ping_is_a_client_span_with_its_outcome(
@@ -514,7 +470,7 @@ async def test_a_probe_traceparent_links_the_pings_when_probes_are_not_traced(
 ) -> None:
     app = health_app(Checker(Counter("database"), tracer=telemetry.tracer), version="1")
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    async with client(app) as c:
+    async with asgi_client(app) as c:
         response = await c.get("/healthz", headers={"traceparent": parent})
     assert response.status_code == 200
     (ping,) = exporter.get_finished_spans()

@@ -9,7 +9,7 @@ import pytest
 
 from bastion.http._body import read_encoded
 from bastion.http.errors import HTTPError
-from tests.http.support import Wire
+from tests.support.asgi import Wire
 
 DATA = b'{"sku": "ABC-1", "qty": 1, "note": "' + b"n" * 300 + b'"}'
 

@@ -11,8 +11,10 @@ import pytest
 from bastion.config import Config, load
 from bastion.dsl import *
 from bastion.dsl import Any as AnyType
+from bastion.testing import TestClient
 from bastion.types import Message
-from tests.http.support import Wire, call, client, quiet_app
+from tests.support.apps import quiet_app
+from tests.support.asgi import Wire, call
 
 STORE = "123e4567-e89b-12d3-a456-426614174000"
 
@@ -123,7 +125,7 @@ def errors_of(body: dict[str, typing.Any]) -> set[tuple[str, str, str]]:
 
 async def test_every_source_decodes_into_one_typed_payload() -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.put(
             f"/stores/{STORE}/items/42?tag=a&tag=bb&dry-run=true&ignored=1",
             json={"sku": "ABC-1", "qty": 3, "children": [{"sku": "XYZ-2", "qty": 1}]},
@@ -147,7 +149,7 @@ async def test_every_source_decodes_into_one_typed_payload() -> None:
 
 async def test_every_bad_field_of_every_source_is_named() -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.put(
             "/stores/not-a-uuid/items/abc?page=0&tag=toolong&dry-run=maybe",
             json={"sku": "abc", "qty": 0, "children": [{"qty": 1000}]},
@@ -177,7 +179,7 @@ async def test_every_bad_field_of_every_source_is_named() -> None:
 
 async def test_missing_required_values_name_where_they_were_expected() -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.put(f"/stores/{STORE}/items/1")
     assert r.status_code == 400
     assert errors_of(r.json()) == {
@@ -189,7 +191,7 @@ async def test_missing_required_values_name_where_they_were_expected() -> None:
 
 async def test_body_rest_of_the_payload_and_its_errors() -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         ok = await c.post(f"/stores/{STORE}/notes", json={"text": "hi", "priority": 2})
         bad = await c.post("/stores/x/notes", json={"text": "", "priority": 9, "store": STORE})
         missing = await c.post(f"/stores/{STORE}/notes", json={})
@@ -209,7 +211,7 @@ async def test_body_rest_of_the_payload_and_its_errors() -> None:
 
 async def test_body_is_the_whole_payload() -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         ok = await c.post("/items", json={"sku": "ABC-1", "qty": 1})
         bad = await c.post("/items", json={"sku": 5, "children": [{"sku": "ABC-1", "qty": 0}]})
         not_object = await c.post("/items", json=[1, 2])
@@ -225,7 +227,7 @@ async def test_body_is_the_whole_payload() -> None:
 
 async def test_body_is_a_non_object_payload() -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         ok = await c.post("/batch", json=[{"sku": "ABC-1", "qty": 1}])
         empty = await c.post("/batch", json=[])
         not_array = await c.post("/batch", json={"sku": "ABC-1", "qty": 1})
@@ -243,7 +245,7 @@ async def test_body_is_a_non_object_payload() -> None:
 
 async def test_query_values_are_percent_decoded() -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.get("/echo", params={"q": "caf\u00e9 & cr\u00e8me", "n": "3"})
     assert r.status_code == 200
     assert r.json() == {"q": "caf\u00e9 & cr\u00e8me", "n": 3}
@@ -255,7 +257,7 @@ async def test_query_values_are_percent_decoded() -> None:
 @pytest.mark.parametrize("body", [b"{", b"not json", b"\xff\xfe\x00", b'{"sku": "A"} extra'])
 async def test_a_body_that_is_not_json_is_400(body: bytes) -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/items", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400
     data = r.json()
@@ -267,7 +269,7 @@ async def test_a_body_that_is_not_json_is_400(body: bytes) -> None:
 @pytest.mark.parametrize("path", ["/items", "/batch", f"/stores/{STORE}/notes"])
 async def test_deeply_nested_json_is_400_not_500(path: str) -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         arrays = await c.post(path, content=b"[" * 50_000,
                               headers={"content-type": "application/json"})
         objects = await c.post(path, content=b'{"sku":' * 20_000,
@@ -282,7 +284,7 @@ async def test_deep_but_valid_json_structure_with_an_error_is_400() -> None:
     item: dict[str, typing.Any] = {"sku": "ABC-1", "qty": 0}
     for _ in range(400):
         item = {"sku": "ABC-1", "qty": 1, "children": [item]}
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/items", content=json.dumps(item).encode(),
                          headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text[:300]
@@ -300,7 +302,7 @@ async def test_deep_but_valid_json_structure_with_an_error_is_400() -> None:
 )
 async def test_a_wrong_content_type_is_415(ctype: str) -> None:
     app, shop = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}',
                          headers={"content-type": ctype})
     assert r.status_code == 415
@@ -315,7 +317,7 @@ async def test_a_wrong_content_type_is_415(ctype: str) -> None:
 )
 async def test_json_content_types_are_accepted(ctype: str) -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}',
                          headers={"content-type": ctype})
     assert r.status_code == 201, r.text
@@ -333,7 +335,7 @@ async def test_a_json_body_without_content_type_is_accepted() -> None:
 async def test_default_limit_is_one_mebibyte() -> None:
     app, _ = shop_design()
     assert app.max_body_bytes == 1 << 20
-    async with client(app) as c:
+    async with TestClient(app) as c:
         big = await c.post("/items", content=b" " * ((1 << 20) + 1),
                            headers={"content-type": "application/json"})
         at_limit = await c.post("/items", content=b'{"sku": "ABC-1", "qty": 1}'.ljust(1 << 20),
@@ -468,7 +470,7 @@ JSON_CT = {"content-type": "application/json"}
 
 async def post_raw(app: typing.Any, path: str, body: bytes,
                    headers: dict[str, str] | None = None) -> typing.Any:
-    async with client(app) as c:
+    async with TestClient(app) as c:
         return await c.post(path, content=body, headers={**JSON_CT, **(headers or {})})
 
 
@@ -511,7 +513,7 @@ async def test_a_repeated_key_in_the_body_of_a_mapped_attribute_names_it_as_sent
 
 
 async def put_item(app: typing.Any, body: bytes) -> typing.Any:
-    async with client(app) as c:
+    async with TestClient(app) as c:
         return await c.put(f"/stores/{STORE}/items/1", content=body,
                            headers={**JSON_CT, "X-Request-ID": "req-1", "Cookie": "sid=beta"})
 
@@ -696,7 +698,7 @@ async def test_the_limit_applies_to_the_decoded_size_and_to_the_bytes_received()
 
 async def test_a_query_parameter_given_twice_for_one_value_is_400() -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         twice = await c.get("/echo?q=a&q=b&n=1")
         same = await c.get("/echo?n=1&n=1")
         once = await c.get("/echo?q=a&n=1")
@@ -709,7 +711,7 @@ async def test_a_query_parameter_given_twice_for_one_value_is_400() -> None:
 
 async def test_array_query_parameters_still_repeat() -> None:
     app, _ = shop_design()
-    async with client(app) as c:
+    async with TestClient(app) as c:
         r = await c.put(f"/stores/{STORE}/items/1?tag=a&tag=b&page=2&page=3",
                         json={"sku": "ABC-1", "qty": 1},
                         headers={"X-Request-ID": "req-1", "Cookie": "sid=beta"})
@@ -739,7 +741,7 @@ async def test_the_text_null_in_a_parameter_is_a_value_not_an_absence() -> None:
             return {"page": p.page, "kind": p.kind, "q": p.q, "limit": p.limit}
 
     app = quiet_app(api, {"s": Impl()})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         # msgspec's lax conversion would read these as None: a default page of None,
         # an enum that was never given. They are text, and not valid.
         page = await c.get("/list?page=null")

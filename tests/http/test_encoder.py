@@ -15,8 +15,10 @@ from bastion.errors import DesignError
 from bastion.http.encoder import ResultEncoder, ResultMismatch
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
-from tests.dsl.support import next_line
-from tests.http.support import call, operation_for, quiet_app
+from tests.http.support import operation_for
+from tests.support.apps import quiet_app
+from tests.support.asgi import call
+from tests.support.lines import next_line
 
 
 def encoder_for(method: str) -> ResultEncoder:
@@ -187,7 +189,7 @@ async def raw_headers(
     app: typing.Any, method: str, path: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Call `app` and return its status, the header list as sent (repeats kept) and body."""
-    from tests.http.support import Wire
+    from tests.support.asgi import Wire
 
     sent: list[typing.Any] = []
 

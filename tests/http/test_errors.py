@@ -85,7 +85,8 @@ def test_statuses_that_say_retry_later_are_temporary() -> None:
 
 async def test_the_admin_listener_answers_errors_in_the_api_shape() -> None:
     from bastion.dsl import API, GET, HTTP, Method, Service
-    from tests.http.support import call, quiet_app
+    from tests.support.apps import quiet_app
+    from tests.support.asgi import call
 
     with API("admin") as api:
         pass

@@ -9,8 +9,8 @@ import msgspec
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.http.support import Reply, Wire, call
 from tests.http.test_decoder import STORE, shop_design
+from tests.support.asgi import Reply, Wire, call
 
 BODY_PATHS = ["/items", "/batch", f"/stores/{STORE}/notes", f"/stores/{STORE}/items/1"]
 SETTINGS = settings(max_examples=200, deadline=None,

@@ -19,7 +19,8 @@ from bastion.schema.validate import Collector
 from bastion.security import RateLimited
 from bastion.security.ratelimit import Decision
 from bastion.types import Endpoint, Message, Receive, Scope, Send
-from tests.http.support import Wire, call, operation_for
+from tests.http.support import operation_for
+from tests.support.asgi import Wire, call
 
 
 def ignore(scope: Scope, exc: BaseException, error_id: str) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 import bastion
 from bastion import log
@@ -41,9 +40,10 @@ from bastion.dsl import (
     String,
 )
 from bastion.http.requestlog import RequestLogOptions
-from bastion.otel import ParentBasedSampler, Telemetry, configure
+from bastion.otel import Telemetry
 from bastion.security import APIKeyStore
 from bastion.testing import LogCapture, TestClient
+from tests.support.telemetry import traced
 
 KEY = "k-0123456789-secret"
 CARD = "4111111111111111"
@@ -104,12 +104,8 @@ class Items:
 
 @pytest.fixture
 def spans() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    telemetry = configure(
-        "shop", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    yield telemetry, exporter
-    telemetry.shutdown()
+    with traced("shop") as pair:
+        yield pair
 
 
 def shop(logs: LogCapture, telemetry: Telemetry | None = None,

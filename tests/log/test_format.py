@@ -11,19 +11,13 @@ import pytest
 
 from bastion import log
 from bastion.errors import ConfigError
+from tests.support.logs import json_lines, memory_logger
 
 T0 = 1795857098.123  # 2026-11-28T09:11:38.123Z
 
 
 def make(**kw: Any) -> tuple[log.Logger, io.StringIO]:
-    out = io.StringIO()
-    options: dict[str, Any] = {"stream": out, "format": "json", "clock": lambda: T0, "sync": True}
-    options.update(kw)
-    return log.Logger(**options), out
-
-
-def lines(out: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return memory_logger(**{"format": "json", "clock": lambda: T0, **kw})
 
 
 # -- outputs and formats ------------------------------------------------------------------------
@@ -80,7 +74,7 @@ def test_a_custom_format_that_raises_does_not_lose_the_entry() -> None:
     logger, out = make(format=broken)
     with log.use(logger):
         log.info("kept", n=1)
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert (line["msg"], line["n"]) == ("kept", 1)
     assert line["log.format_error"] == "KeyError: 'oops'"
 
@@ -114,7 +108,7 @@ def test_ecs_keys_follow_the_elastic_common_schema() -> None:
     logger, out = make(keys=log.Keys.ECS, service="orders")
     with log.use(logger), log.request_scope(request_id="r-1"):
         log.error(OSError("disk"), "write failed", **{log.STACK_KEY: "Traceback ..."})
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert list(line)[:3] == ["@timestamp", "log.level", "message"]
     assert line["error.message"] == "OSError: disk"
     assert line["error.stack_trace"] == "Traceback ..."
@@ -138,7 +132,7 @@ def test_keys_per_line_are_capped_with_a_count_of_what_was_left_out() -> None:
     logger, out = make(max_keys=3)
     with log.use(logger):
         log.info("wide", **{f"k{i}": i for i in range(10)})
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert [k for k in line if k not in ("time", "level", "msg")] == [
         "k0", "k1", "k2", "log.dropped_keys",
     ]  # fmt: skip
@@ -149,7 +143,7 @@ def test_list_and_dict_values_are_capped_by_items() -> None:
     logger, out = make(max_items=3)
     with log.use(logger):
         log.info("many", ids=list(range(100)), tags={f"t{i}": i for i in range(5)}, few=[1, 2])
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line["ids"] == [0, 1, 2, "…[97 more items]"]
     assert line["tags"] == {"t0": 0, "t1": 1, "t2": 2, "…": "…[2 more items]"}
     assert line["few"] == [1, 2]
@@ -160,6 +154,6 @@ def test_a_stack_may_be_longer_than_other_values() -> None:
     stack = "Traceback (most recent call last):\n" + "  frame\n" * 800
     with log.use(logger):
         log.error(None, "failed", **{log.STACK_KEY: stack, "other": "y" * 400})
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line[log.STACK_KEY] == stack[:5000] + f"…[truncated {len(stack) - 5000} bytes]"
     assert line["other"] == "y" * 100 + "…[truncated 300 bytes]"

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from bastion import log
 from bastion.errors import ConfigError
+from tests.support.logs import json_lines, memory_logger
 
 T0 = 1795857098.123  # 2026-11-28T09:11:38.123Z
 
@@ -35,14 +36,7 @@ def fixed(*times: float) -> Callable[[], float]:
 
 
 def make(**kw: object) -> tuple[log.Logger, io.StringIO]:
-    out = io.StringIO()
-    options: dict[str, object] = {"stream": out, "clock": fixed(T0), "sync": True}
-    options.update(kw)
-    return log.Logger(**options), out  # type: ignore[arg-type]
-
-
-def lines(out: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return memory_logger(**{"clock": fixed(T0), **kw})
 
 
 # -- formats -----------------------------------------------------------------------------
@@ -103,7 +97,7 @@ def test_terminal_without_a_tty_has_no_colours_and_json_is_the_default() -> None
     with log.use(auto):
         log.info("x")
     assert "\x1b[" not in plain_out.getvalue()
-    assert lines(auto_out)[0]["msg"] == "x"
+    assert json_lines(auto_out)[0]["msg"] == "x"
 
 
 def test_a_real_tty_gets_the_coloured_terminal_format() -> None:
@@ -145,7 +139,7 @@ def test_structured_values_exceptions_and_objects() -> None:
     logger, out = make()
     with log.use(logger):
         log.info("v", items=[1, "a"], conf={"k": 1}, obj=Thing(), bad=Broken(), exc=KeyError())
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line["items"] == [1, "a"]
     assert line["conf"] == {"k": 1}
     assert line["obj"] == "thing!"
@@ -169,7 +163,7 @@ def test_standard_keys_lead_in_order_then_fields_in_insertion_order() -> None:
                 level="x",
             )
             log.error(OSError("disk"), "failed", service="billing")
-    done, failed = lines(out)
+    done, failed = json_lines(out)
     assert list(done) == [
         "time", "level", "msg", "request_id", "service.name", "method", "http.request.method",
         "http.response.status_code", "zeta", "alpha", "beta", "fields.level",
@@ -189,7 +183,7 @@ def test_err_passed_as_a_field_takes_the_standard_place() -> None:
     logger, out = make()
     with log.use(logger):
         log.warn("retrying", attempt=2, err=TimeoutError("read"))
-    (warned,) = lines(out)
+    (warned,) = json_lines(out)
     assert list(warned) == ["time", "level", "msg", "err", "attempt"]
     assert warned["err"] == "TimeoutError: read"
 
@@ -201,7 +195,7 @@ def test_fields_scope_ends_and_bind_ends_with_it() -> None:
             log.bind(b=2)
             log.info("inside")
         log.info("outside")
-    inside, outside = lines(out)
+    inside, outside = json_lines(out)
     assert inside["a"] == 1 and inside["b"] == 2
     assert "a" not in outside and "b" not in outside
 
@@ -217,7 +211,7 @@ async def test_bind_is_isolated_between_asyncio_tasks() -> None:
     with log.use(logger):
         await asyncio.gather(*(handle(f"u{i}") for i in range(10)))
         log.info("parent")
-    records = lines(out)
+    records = json_lines(out)
     handled = [r for r in records if r["msg"] == "handled"]
     assert len(handled) == 10
     assert all(r["user"] == r["who"] for r in handled)
@@ -235,7 +229,7 @@ def test_long_values_are_truncated_with_a_marker() -> None:
             listed=["y" * 200],
             short="ok",
         )
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line["ascii"] == "x" * 100 + "…[truncated 3000 bytes]"
     # 100 bytes of two-byte characters: 50 characters kept, cut on a character boundary.
     assert line["utf8"] == "é" * 50 + "…[truncated 100 bytes]"
@@ -250,7 +244,7 @@ def test_default_max_value_size_is_1024_bytes() -> None:
     logger, out = make()
     with log.use(logger):
         log.info("t", v="z" * 1024, w="z" * 1025)
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line["v"] == "z" * 1024
     assert line["w"] == "z" * 1024 + "…[truncated 1 bytes]"
 
@@ -274,7 +268,7 @@ def test_lines_inside_a_span_carry_trace_and_span_ids() -> None:
             log.info("after")
     finally:
         provider.shutdown()
-    before, inside, in_child, after = lines(out)
+    before, inside, in_child, after = json_lines(out)
     context = span.get_span_context()
     assert inside["trace_id"] == f"{context.trace_id:032x}"
     assert inside["span_id"] == f"{context.span_id:016x}"
@@ -296,13 +290,13 @@ def test_buffered_request_writes_held_lines_before_the_error() -> None:
         assert out.getvalue() == ""
         log.error(RuntimeError("boom"), "failed")
         log.info("after the error")  # once flushed, the request logs straight out
-    assert [(r["level"], r["msg"]) for r in lines(out)] == [
+    assert [(r["level"], r["msg"]) for r in json_lines(out)] == [
         ("info", "step 1"),
         ("debug", "step 2"),
         ("error", "failed"),
         ("info", "after the error"),
     ]
-    assert all(r["request_id"] == "r-1" for r in lines(out))
+    assert all(r["request_id"] == "r-1" for r in json_lines(out))
 
 
 def test_buffered_request_without_error_drops_held_lines() -> None:
@@ -313,7 +307,7 @@ def test_buffered_request_without_error_drops_held_lines() -> None:
             log.warn("slow")
             log.print("request end", **{"http.status": 200})
         log.info("outside any request")
-    assert [r["msg"] for r in lines(out)] == ["slow", "request end", "outside any request"]
+    assert [r["msg"] for r in json_lines(out)] == ["slow", "request end", "outside any request"]
 
 
 def test_print_is_written_whatever_the_level_and_never_held() -> None:
@@ -322,7 +316,7 @@ def test_print_is_written_whatever_the_level_and_never_held() -> None:
         log.info("no")
         log.warn("no")
         log.print("yes", k=1)
-        assert [r["msg"] for r in lines(out)] == ["yes"]
+        assert [r["msg"] for r in json_lines(out)] == ["yes"]
 
 
 def test_exception_escaping_a_buffered_request_writes_held_lines() -> None:
@@ -331,7 +325,7 @@ def test_exception_escaping_a_buffered_request_writes_held_lines() -> None:
         with log.request_scope(request_id="r-2"):
             log.info("evidence")
             raise KeyError("x")
-    assert [r["msg"] for r in lines(out)] == ["evidence"]
+    assert [r["msg"] for r in json_lines(out)] == ["evidence"]
 
 
 def test_write_line_respects_level_but_is_never_held() -> None:
@@ -339,7 +333,7 @@ def test_write_line_respects_level_but_is_never_held() -> None:
     with log.use(logger), log.request_scope(request_id="r-3"):
         logger.write_line("info", "request start", {"http.method": "GET", "http.url": "/x"})
         logger.write_line("debug", "hidden", {})
-    (start,) = lines(out)
+    (start,) = json_lines(out)
     assert list(start) == ["time", "level", "msg", "request_id", "http.method", "http.url"]
     with pytest.raises(ValueError, match="log level 'loud'"):
         logger.write_line("loud", "x", {})
@@ -354,7 +348,7 @@ def test_clue_buffering_holds_warn_too_and_writes_it_on_error() -> None:
         with log.request_scope(request_id="bad"):
             log.warn("slow upstream")
             log.error(None, "failed")
-    assert [(r["msg"], r["request_id"]) for r in lines(out)] == [
+    assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [
         ("slow upstream", "bad"),
         ("failed", "bad"),
     ]
@@ -377,7 +371,7 @@ def test_clue_buffering_is_off_in_a_sampled_request_only() -> None:
                 log.info("held: not sampled")
     finally:
         provider.shutdown()
-    assert [r["msg"] for r in lines(out)] == ["written: the request is traced"]
+    assert [r["msg"] for r in json_lines(out)] == ["written: the request is traced"]
 
 
 def test_log_flush_writes_what_the_request_held_and_stops_holding() -> None:
@@ -388,9 +382,9 @@ def test_log_flush_writes_what_the_request_held_and_stops_holding() -> None:
             log.info("one")
             assert out.getvalue() == ""
             log.flush()
-            assert [r["msg"] for r in lines(out)] == ["one"]
+            assert [r["msg"] for r in json_lines(out)] == ["one"]
             log.info("two")  # no longer held
-        assert [r["msg"] for r in lines(out)] == ["one", "two"]
+        assert [r["msg"] for r in json_lines(out)] == ["one", "two"]
 
 
 def test_request_scope_is_a_request_context() -> None:
@@ -402,7 +396,7 @@ def test_request_scope_is_a_request_context() -> None:
             assert isinstance(context, log.RequestContext)
             log.info("kept: the block failed")
             raise OSError("x")
-    assert [(r["msg"], r["request_id"]) for r in lines(out)] == [
+    assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [
         ("kept: the block failed", "r-7")
     ]
 
@@ -415,7 +409,7 @@ def test_file_location_names_the_callers_file_and_line() -> None:
     with log.use(logger):
         log.info("here"); line = sys._getframe().f_lineno  # noqa: E702
         logger.write_line("warn", "there", {})
-    here, there = lines(out)
+    here, there = json_lines(out)
     assert here["file"] == f"log/test_log.py:{line}"
     assert there["file"] == f"log/test_log.py:{line + 1}"
 
@@ -435,7 +429,7 @@ def test_key_functions_add_pairs_to_every_entry() -> None:
             log.info("held, keyed when logged")
             tenant["id"] = "t-2"
             log.error(None, "b")
-    assert [(r["msg"], r["tenant"], r["pid"]) for r in lines(out)] == [
+    assert [(r["msg"], r["tenant"], r["pid"]) for r in json_lines(out)] == [
         ("a", "t-1", 7), ("held, keyed when logged", "t-1", 7), ("b", "t-2", 7),
     ]  # fmt: skip
     assert len(calls) == 3
@@ -460,7 +454,7 @@ def test_process_debug_switch_turns_debug_lines_on_and_off() -> None:
         log.debug("on")
         logger.debug_enabled = False
         log.debug("off again")
-    assert [r["msg"] for r in lines(out)] == ["on"]
+    assert [r["msg"] for r in json_lines(out)] == ["on"]
 
 
 def test_per_request_debug_applies_to_that_request_only() -> None:
@@ -473,7 +467,7 @@ def test_per_request_debug_applies_to_that_request_only() -> None:
         with log.request_scope(request_id="plain"):
             assert not log.debug_enabled()
             log.debug("invisible")
-    assert [(r["msg"], r["request_id"]) for r in lines(out)] == [
+    assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [
         ("visible", "dbg"),
         ("not held either", "dbg"),
     ]
@@ -486,7 +480,7 @@ def test_level_is_settable_and_validated() -> None:
         logger.level = "INFO"
         log.info("yes")
     assert logger.level == "info"
-    assert [r["msg"] for r in lines(out)] == ["yes"]
+    assert [r["msg"] for r in json_lines(out)] == ["yes"]
     with pytest.raises(ConfigError, match="log level 'chatty'"):
         logger.level = "chatty"
 
@@ -535,11 +529,11 @@ def test_two_loggers_do_not_share_state() -> None:
             log.warn("to second")
         log.debug("first again")
     assert not second.debug_enabled
-    assert [(r["msg"], r["service.name"]) for r in lines(first_out)] == [
+    assert [(r["msg"], r["service.name"]) for r in json_lines(first_out)] == [
         ("to first", "a"),
         ("first again", "a"),
     ]
-    assert [(r["msg"], r["service.name"]) for r in lines(second_out)] == [("to second", "b")]
+    assert [(r["msg"], r["service.name"]) for r in json_lines(second_out)] == [("to second", "b")]
 
 
 async def test_loggers_in_concurrent_tasks_stay_apart() -> None:
@@ -553,8 +547,8 @@ async def test_loggers_in_concurrent_tasks_stay_apart() -> None:
                 await asyncio.sleep(0)
 
     await asyncio.gather(run(first, "one"), run(second, "two"))
-    assert {r["msg"] for r in lines(first_out)} == {"one"}
-    assert {r["msg"] for r in lines(second_out)} == {"two"}
+    assert {r["msg"] for r in json_lines(first_out)} == {"one"}
+    assert {r["msg"] for r in json_lines(second_out)} == {"two"}
 
 
 def test_current_without_use_is_one_lazily_created_default() -> None:
@@ -572,12 +566,12 @@ def test_flush_waits_for_the_writer_thread_and_close_keeps_later_lines() -> None
         for i in range(200):
             log.info("queued", i=i)
         logger.flush()
-        assert [r["i"] for r in lines(out)] == list(range(200))
+        assert [r["i"] for r in json_lines(out)] == list(range(200))
         log.info("last queued")
         logger.close()
-        assert lines(out)[-1]["msg"] == "last queued"
+        assert json_lines(out)[-1]["msg"] == "last queued"
         log.info("after close")  # written synchronously from now on
-    assert lines(out)[-1]["msg"] == "after close"
+    assert json_lines(out)[-1]["msg"] == "after close"
     assert logger.dropped == 0
 
 

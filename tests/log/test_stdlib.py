@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
 from bastion import log
+from tests.support.logs import json_lines, memory_logger
 
 
 @pytest.fixture
 def routed() -> Iterator[tuple[log.Logger, io.StringIO]]:
-    out = io.StringIO()
-    logger = log.Logger(stream=out, format="json", sync=True, buffer_requests=True)
+    logger, out = memory_logger(format="json", buffer_requests=True)
     uninstall = log.route_stdlib(logger)
     try:
         yield logger, out
     finally:
         uninstall()
-
-
-def records(out: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_library_records_get_the_context_fields_and_logger_name(
@@ -36,7 +31,7 @@ def test_library_records_get_the_context_fields_and_logger_name(
         log.bind(method="show")
         library.info("connected to %s", "db:5432", extra={"attempt": 2})
         library.warning("slow")
-    connected, slow = records(out)
+    connected, slow = json_lines(out)
     assert list(connected) == [
         "time", "level", "msg", "request_id", "method", "logger", "attempt",
     ]  # fmt: skip
@@ -53,7 +48,7 @@ def test_library_exceptions_carry_err_and_stack(routed: tuple[log.Logger, io.Str
         raise ValueError("bad frame")
     except ValueError:
         logging.getLogger("somelib").exception("decode failed")
-    (line,) = records(out)
+    (line,) = json_lines(out)
     assert line["level"] == "error"
     assert line["err"] == "ValueError: bad frame"
     stack = str(line["exception.stacktrace"])
@@ -71,15 +66,14 @@ def test_library_info_is_held_in_a_buffered_request_until_an_error(
         with log.request_scope(request_id="bad"):
             library.info("held then written")
             library.error("broke")
-    assert [(r["msg"], r["request_id"]) for r in records(out)] == [
+    assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [
         ("held then written", "bad"),
         ("broke", "bad"),
     ]
 
 
 def test_debug_records_follow_the_root_level_and_the_logger_level() -> None:
-    out = io.StringIO()
-    logger = log.Logger(stream=out, format="json", sync=True, level="warn")
+    logger, out = memory_logger(format="json", level="warn")
     uninstall = log.route_stdlib(logger, level=logging.DEBUG)
     try:
         library = logging.getLogger("somelib")
@@ -89,7 +83,7 @@ def test_debug_records_follow_the_root_level_and_the_logger_level() -> None:
         library.debug("debug switched on")
     finally:
         uninstall()
-    assert [r["msg"] for r in records(out)] == ["debug switched on"]
+    assert [r["msg"] for r in json_lines(out)] == ["debug switched on"]
 
 
 def test_uninstall_removes_the_handler_and_restores_the_root_level() -> None:
@@ -123,7 +117,7 @@ def test_library_lines_are_redacted_like_bastions_own(
         raise ValueError(f"bad token={secret}")
     except ValueError:
         logging.getLogger("somelib").exception("decode failed")
-    request, failed, decode = records(out)
+    request, failed, decode = json_lines(out)
     assert request["msg"] == 'HTTP Request: GET http://h/p?api%5Fkey=REDACTED&n=1 "HTTP/1.1 200 OK"'
     assert failed["password"] == "REDACTED" and failed["url"] == "https://REDACTED:REDACTED@h/"
     assert decode["err"] == "ValueError: bad token=REDACTED"

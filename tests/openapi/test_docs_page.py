@@ -14,7 +14,6 @@ import http.server
 import importlib.metadata
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +28,9 @@ from bastion.openapi import SWAGGER_UI_VERSION, DocsPage, _swagger_ui, docs_html
 from bastion.openapi.docs import page_policy, redirect_policy
 from bastion.testing import TestClient
 from tests.support import every_scheme
+from tests.support.paths import ROOT
 from tests.support.served import bastion_serve
+from tests.support.servers import HTTPServerThread
 
 # -- what is served -----------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ def test_swagger_ui_comes_from_the_pinned_package_in_the_layout_the_adapter_read
     # The contract of bastion.openapi._swagger_ui: the release pinned in pyproject.toml,
     # the Swagger UI it ships (5.x renders OpenAPI 3.1), and every file the page loads.
     assert importlib.metadata.version("swagger-ui-py") == _swagger_ui.SWAGGER_UI_PY
-    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'"swagger-ui-py=={_swagger_ui.SWAGGER_UI_PY}"' in pyproject
     readme = importlib.metadata.metadata("swagger-ui-py")["Description"] or ""
     assert f"Swagger UI version is `v{SWAGGER_UI_VERSION}`" in readme
@@ -192,15 +193,8 @@ class TokenEndpoint(http.server.BaseHTTPRequestHandler):
 def token_endpoint() -> Iterator[str]:
     """Serve `TokenEndpoint` on a free loopback port; yield its URL."""
     TokenEndpoint.grants = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with HTTPServerThread(TokenEndpoint) as server:
+        yield f"{server.url}/token"
 
 
 @pytest.mark.integration

@@ -7,18 +7,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion import log
 from bastion.otel._client import client, sync_client
-from bastion.otel._sampler import ParentBasedSampler
-from bastion.otel._telemetry import Telemetry, configure
+from bastion.otel._telemetry import Telemetry
 from bastion.otel._tracing import TracingMiddleware
 from bastion.testing import LogCapture
 from bastion.types import Receive, Scope, Send
-from tests.support.prometheus import asgi_server
 from tests.support.servers import free_port
+from tests.support.telemetry import traced
+from tests.support.threaded import serve_in_thread
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,23 +35,15 @@ async def inventory(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def caller() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure(
-        "orders", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    yield t, exporter
-    t.shutdown()
+    with traced("orders") as pair:
+        yield pair
 
 
 @pytest.fixture
 def callee() -> Iterator[tuple[int, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure(
-        "inventory", "1", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    with asgi_server(TracingMiddleware(inventory, t)) as port:
+    with traced("inventory") as (t, exporter), \
+            serve_in_thread(TracingMiddleware(inventory, t)) as port:
         yield port, exporter
-    t.shutdown()
 
 
 async def test_trace_continues_in_the_called_service(
@@ -78,6 +70,8 @@ async def test_trace_continues_in_the_called_service(
     assert attrs["server.port"] == port
     assert client_span.status.status_code is StatusCode.UNSET
 
+    # The server ends its span after it has sent the response: it may come a moment later.
+    wait_until(server_exporter.get_finished_spans, timeout=5)
     (server_span,) = server_exporter.get_finished_spans()
     assert server_span.name == "GET /stock/{sku}"
     assert server_span.context.trace_id == client_span.context.trace_id
@@ -145,6 +139,8 @@ def test_sync_client_inside_an_activated_telemetry(
 
     (client_span,) = exporter.get_finished_spans()
     assert client_span.kind is SpanKind.CLIENT
+    # The server ends its span after it has sent the response: it may come a moment later.
+    wait_until(server_exporter.get_finished_spans, timeout=5)
     (server_span,) = server_exporter.get_finished_spans()
     assert server_span.parent is not None
     assert server_span.parent.span_id == client_span.context.span_id

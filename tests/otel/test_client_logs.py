@@ -7,7 +7,6 @@ Logger. Tracing details of the client are in test_client.py.
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -15,14 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from bastion import log
-from bastion.otel import ParentBasedSampler, Telemetry, configure
+from bastion.otel import Telemetry
 from bastion.otel._client import client, sync_client
 from bastion.types import Receive, Scope, Send
-from tests.support.prometheus import asgi_server
+from tests.support.logs import json_lines, memory_logger
 from tests.support.servers import free_port
+from tests.support.telemetry import traced
+from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +40,18 @@ async def upstream(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with asgi_server(upstream) as p:
+    with serve_in_thread(upstream) as p:
         yield p
 
 
 @pytest.fixture
 def telemetry() -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    t = configure("orders", "1", env={}, span_exporter=exporter,
-                  sampler=ParentBasedSampler(ALWAYS_ON))
-    yield t, exporter
-    t.shutdown()
+    with traced("orders") as pair:
+        yield pair
 
 
 def buffered_logger(**kw: Any) -> tuple[log.Logger, io.StringIO]:
-    out = io.StringIO()
-    return log.Logger(stream=out, format="json", sync=True, buffer_requests=True, **kw), out
-
-
-def lines(out: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return memory_logger(format="json", buffer_requests=True, **kw)
 
 
 async def test_a_5xx_is_an_error_line_that_flushes_the_buffered_request(port: int) -> None:
@@ -71,7 +63,7 @@ async def test_a_5xx_is_an_error_line_that_flushes_the_buffered_request(port: in
             assert out.getvalue() != ""  # a call's line is written, as Clue's Print
             response = await http.get("/status/503")
     assert response.status_code == 503
-    ok, checking, failed = lines(out)
+    ok, checking, failed = json_lines(out)
     assert (ok["msg"], ok["level"]) == ("client request", "info")
     # The upstream failure wrote the request's held line before itself.
     assert checking["msg"] == "checking stock"
@@ -88,7 +80,7 @@ async def test_a_transport_error_is_an_error_line_that_flushes_the_request() -> 
             log.info("calling")
             with pytest.raises(httpx.ConnectError):
                 await http.get(f"http://127.0.0.1:{free_port()}/status/200")
-    calling, failed = lines(out)
+    calling, failed = json_lines(out)
     assert calling["msg"] == "calling"
     assert failed["level"] == "error" and failed["error.type"] == "httpx.ConnectError"
     assert failed["err"].startswith("ConnectError")
@@ -103,7 +95,7 @@ async def test_which_statuses_are_failures_is_the_clients_option(port: int) -> N
         with log.use(logger), log.request_scope():
             await default.get("/status/404")  # the caller's mistake: not an upstream failure
             await strict.get("/status/404")
-    assert [(r["level"], r["http.response.status_code"]) for r in lines(out)] == [
+    assert [(r["level"], r["http.response.status_code"]) for r in json_lines(out)] == [
         ("info", 404),
         ("error", 404),
     ]
@@ -114,7 +106,7 @@ def test_the_sync_client_logs_the_same_way(port: int) -> None:
     with sync_client(base_url=f"http://127.0.0.1:{port}") as http, log.use(logger):
         with log.request_scope():
             http.get("/status/502")
-    (failed,) = lines(out)
+    (failed,) = json_lines(out)
     assert failed["level"] == "error" and failed["err"] == "502 Bad Gateway"
 
 
@@ -130,7 +122,7 @@ async def test_httpx_own_line_is_not_written_for_calls_bastion_logs(port: int) -
                 await plain.get(f"/status/200?api_key={SECRET}")
     finally:
         uninstall()
-    ours, theirs = lines(out)
+    ours, theirs = json_lines(out)
     assert ours["msg"] == "client request"
     # A plain httpx client's line still comes through the routing, redacted.
     assert theirs["logger"] == "httpx" and theirs["msg"].startswith("HTTP Request: GET ")
@@ -146,7 +138,7 @@ async def test_the_current_loggers_names_are_redacted_in_lines_and_spans(
     async with client(telemetry=t, base_url=f"http://127.0.0.1:{port}") as http:
         with log.use(logger):
             await http.get(f"/status/200?Account={SECRET}&tok%65n={SECRET}&n=1")
-    (line,) = lines(out)
+    (line,) = json_lines(out)
     assert line["url.full"].endswith("/status/200?Account=REDACTED&tok%65n=REDACTED&n=1")
     (span,) = exporter.get_finished_spans()
     assert span.attributes is not None and span.attributes["url.full"] == line["url.full"]

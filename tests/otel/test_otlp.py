@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from opentelemetry import _logs, trace
 
 from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware
 from bastion.types import Receive, Scope, Send
+from tests.support.asgi import asgi_client
 from tests.support.otlp import OTLPReceiver, otlp_receiver
 
 pytestmark = pytest.mark.integration
@@ -57,9 +57,9 @@ async def test_spans_metrics_and_logs_reach_the_collector(receiver: OTLPReceiver
     env = collector_env(receiver)
     telemetry: Telemetry = configure("orders", "2.0.1", environment="test", env=env)
     app = TracingMiddleware(telemetry=telemetry, app=orders_app)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://orders.test") as client:
+        async with asgi_client(app, base_url="http://orders.test",
+                               raise_app_exceptions=False) as client:
             traceparent = f"00-{TRACE_ID}-{PARENT_ID}-01"
             ok = await client.get(
                 "/orders/7?access_token=s3cr3t", headers={"traceparent": traceparent}

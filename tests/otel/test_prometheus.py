@@ -6,11 +6,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from bastion.otel._prometheus import CONTENT_TYPE, metrics_app, prometheus_name, render
 from bastion.otel._telemetry import Telemetry, configure
+from tests.support.asgi import asgi_client
 
 
 @pytest.fixture
@@ -176,8 +176,7 @@ async def test_an_apps_metrics_pass_promtool() -> None:
 
 async def test_metrics_app_serves_the_text_format(telemetry: Telemetry) -> None:
     telemetry.metrics.auth_failure("jwt", "invalid")
-    transport = httpx.ASGITransport(app=metrics_app(telemetry))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(metrics_app(telemetry)) as client:
         response = await client.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"] == CONTENT_TYPE

@@ -9,7 +9,8 @@ from bastion.otel._prometheus import metrics_app
 from bastion.otel._telemetry import configure
 from bastion.otel._tracing import TracingMiddleware
 from bastion.types import ASGIApp, Receive, Scope, Send
-from tests.support.prometheus import asgi_server, prometheus_server
+from tests.support.prometheus import prometheus_server
+from tests.support.threaded import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def test_prometheus_scrapes_request_duration_by_route() -> None:
     telemetry = configure("orders", "1", env={})
     app = TracingMiddleware(orders_service(metrics_app(telemetry)), telemetry)
     try:
-        with asgi_server(app) as port, prometheus_server([f"127.0.0.1:{port}"]) as prom:
+        with serve_in_thread(app) as port, prometheus_server([f"127.0.0.1:{port}"]) as prom:
             for order in ("1", "2", "3", "0"):
                 response = httpx.get(f"http://127.0.0.1:{port}/orders/{order}", timeout=5)
                 assert response.status_code in (200, 404)

@@ -17,14 +17,7 @@ from opentelemetry.trace import (
 )
 
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def simulate(

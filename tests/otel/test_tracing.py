@@ -24,6 +24,7 @@ from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware, parse_traceparent
 from bastion.redact import credential_names, redact_query, redact_url
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
+from tests.support.telemetry import traced
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
@@ -36,11 +37,8 @@ def exporter() -> InMemorySpanExporter:
 
 @pytest.fixture
 def telemetry(exporter: InMemorySpanExporter) -> Iterator[Telemetry]:
-    t = configure(
-        "orders", "1.2.3", env={}, span_exporter=exporter, sampler=ParentBasedSampler(ALWAYS_ON)
-    )
-    yield t
-    t.shutdown()
+    with traced("orders", "1.2.3", exporter=exporter) as (t, _):
+        yield t
 
 
 def http_scope(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 SCRIPT = ROOT / "scripts" / "install-system-deps"
 TOOLS = {
     "redis-server": "redis-server", "prometheus": "prometheus", "promtool": "prometheus",

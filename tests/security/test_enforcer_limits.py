@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -25,6 +24,7 @@ from bastion.security import (
     set_client_address,
 )
 from bastion.testing import LogCapture
+from tests.security.support import fresh
 from tests.support.servers import RedisMonitor, RedisServer
 
 KEY = APIKeyScheme("api_key")
@@ -111,20 +111,6 @@ async def test_missing_credentials_do_not_count_as_failed_attempts() -> None:
     assert await ep(Payload(key=GOOD)) == "ok"
 
 
-async def test_expired_credentials_do_not_count_as_guesses() -> None:
-    handler = Counting()
-    expired = "expired-key-0123456789abcdef"
-    handler.store.add("acme", expired, expires_at=datetime.now(UTC) - timedelta(minutes=1))
-    limits = RateLimits(failures_per_client="2/day", failures_per_credential="2/day")
-    ep = _keyed(handler, RateLimiter(), limits)
-    address("198.51.100.12")
-    for _ in range(5):
-        with pytest.raises(Unauthorized) as info:
-            await ep(Payload(key=expired))
-        assert info.value.reason == "expired"
-    assert await ep(Payload(key=GOOD)) == "ok"
-
-
 async def test_guessing_one_username_from_many_addresses_is_locked_out() -> None:
     attempts: list[str] = []
 
@@ -176,37 +162,6 @@ async def test_requests_per_api_key_are_limited_and_rotated_keys_share_the_budge
     assert await ep(Payload(key=OTHER)) == "ok"
 
 
-async def test_per_method_limits_apply_to_secured_and_public_methods() -> None:
-    limiter = RateLimiter()
-    limits = RateLimits(per_method={"orders.create": "1/day", "orders.ping": "2/day"})
-    ep = _keyed(Counting(), limiter, limits)
-    assert await ep(Payload(key=GOOD)) == "ok"
-    with pytest.raises(RateLimited):
-        await ep(Payload(key=GOOD))
-    public = secure(_ok, (), {}, method_name="orders.ping", limiter=limiter, limits=limits)
-    address("192.0.2.50")
-    assert await public(Payload()) == "ok"
-    assert await public(Payload()) == "ok"
-    with pytest.raises(RateLimited):
-        await public(Payload())
-    address("192.0.2.51")
-    assert await public(Payload()) == "ok"
-
-
-@pytest.mark.integration
-async def test_two_apps_on_one_redis_share_the_lockout(redis: RedisServer) -> None:
-    limits = RateLimits(failures_per_client="2/day", failures_per_credential=None)
-    async with RateLimiter(redis.url, timeout=5) as a, RateLimiter(redis.url, timeout=5) as b:
-        app_a, app_b = _keyed(Counting(), a, limits), _keyed(Counting(), b, limits)
-        address("198.51.100.77")
-        with pytest.raises(Unauthorized):
-            await app_a(Payload(key=BAD))
-        with pytest.raises(Unauthorized):
-            await app_b(Payload(key=BAD))
-        with pytest.raises(RateLimited):
-            await app_a(Payload(key=GOOD))
-
-
 @pytest.mark.integration
 async def test_without_fallback_redis_down_fails_closed_for_lockouts_and_open_for_requests(
     redis: RedisServer,
@@ -238,28 +193,23 @@ async def test_without_fallback_redis_down_fails_closed_for_lockouts_and_open_fo
 # ---------------------------------------------------------------------------- the hot path
 
 
-def _fresh(text: str) -> str:
-    # A new string with the same text, as each request decodes its own credential.
-    return "".join(list(text))
-
-
 async def test_a_successful_call_costs_no_storage_operation_for_the_lockout() -> None:
     limiter = RateLimiter()
     ep = _keyed(Counting(), limiter, RateLimits())  # both lockouts on, no request limit
     address("192.0.2.70")
     for _ in range(5):
-        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+        assert await ep(Payload(key=fresh(GOOD))) == "ok"
     assert limiter.store_calls == 0
     # A rejected key is counted (one call, for the client and the key together) ...
     with pytest.raises(Unauthorized):
         await ep(Payload(key=BAD))
     assert limiter.store_calls == 1
     # ... and from then on this client's calls ask the store, whatever key they carry.
-    assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+    assert await ep(Payload(key=fresh(GOOD))) == "ok"
     assert limiter.store_calls == 2
     # Another client with another key has no failures: free again.
     address("192.0.2.71")
-    assert await ep(Payload(key=_fresh(OTHER))) == "ok"
+    assert await ep(Payload(key=fresh(OTHER))) == "ok"
     assert limiter.store_calls == 2
 
 
@@ -270,7 +220,7 @@ async def test_request_limits_of_one_call_cost_one_storage_call() -> None:
     ep = _keyed(Counting(), limiter, limits)
     address("192.0.2.72")
     for _ in range(3):
-        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+        assert await ep(Payload(key=fresh(GOOD))) == "ok"
     assert limiter.store_calls == 3
     decision = rate_limit_decision.get()
     assert decision is not None and decision.remaining == 97
@@ -335,7 +285,7 @@ async def test_the_credential_is_hashed_once_per_call(monkeypatch: pytest.Monkey
     address("192.0.2.73")
     monkeypatch.setattr(hashlib, "sha256", counting)
     for _ in range(3):
-        assert await ep(Payload(key=_fresh(GOOD))) == "ok"
+        assert await ep(Payload(key=fresh(GOOD))) == "ok"
     monkeypatch.undo()
     # The lockout key and the store's lookup share one digest per call.
     assert digests.count(GOOD.encode()) == 3
@@ -352,7 +302,7 @@ async def test_the_credential_is_hashed_once_per_call(monkeypatch: pytest.Monkey
     digests.clear()
     monkeypatch.setattr(hashlib, "sha256", counting)
     for _ in range(3):
-        assert await jwt_ep(Payload(key=_fresh(token))) == "ok"
+        assert await jwt_ep(Payload(key=fresh(token))) == "ok"
     monkeypatch.undo()
     assert digests.count(token.encode()) == 3
 
@@ -360,10 +310,10 @@ async def test_the_credential_is_hashed_once_per_call(monkeypatch: pytest.Monkey
 async def test_the_principal_of_an_api_key_is_built_once() -> None:
     store = APIKeyStore()
     store.add("acme", GOOD, scopes=["api:read"])
-    first = await store(_fresh(GOOD), KEY)
-    assert await store(_fresh(GOOD), KEY) is first
+    first = await store(fresh(GOOD), KEY)
+    assert await store(fresh(GOOD), KEY) is first
     store.add("acme", GOOD, scopes=["api:write"])  # a change builds a new one
-    changed = await store(_fresh(GOOD), KEY)
+    changed = await store(fresh(GOOD), KEY)
     assert changed is not first and changed.scopes == {"api:write"}
 
 
@@ -392,19 +342,19 @@ async def test_with_redis_a_call_costs_no_command_for_the_lockout_and_one_for_it
             assert await limited(Payload(key=GOOD)) == "ok"  # loads the script once
             monitor.commands()
             for _ in range(10):
-                assert await limited(Payload(key=_fresh(GOOD))) == "ok"
+                assert await limited(Payload(key=fresh(GOOD))) == "ok"
             # All the limits of a call (per key and per method): one EVALSHA each. The
             # lockout: nothing, as nothing failed.
             assert monitor.commands() == ["evalsha"] * 10
             for _ in range(10):
-                assert await lockout_only(Payload(key=_fresh(GOOD))) == "ok"
+                assert await lockout_only(Payload(key=fresh(GOOD))) == "ok"
             assert monitor.commands() == []
             # A rejected key: one script call counts it under the client and the key (and
             # announces both); the client's next call peeks once, then its limits once.
             with pytest.raises(Unauthorized):
                 await limited(Payload(key=BAD))
             assert monitor.commands() == ["evalsha"]
-            assert await limited(Payload(key=_fresh(GOOD))) == "ok"
+            assert await limited(Payload(key=fresh(GOOD))) == "ok"
             assert monitor.commands() == ["evalsha", "evalsha"]
     finally:
         monitor.close()

@@ -7,7 +7,8 @@ from bastion.errors import Unauthorized
 from bastion.security import JWTScheme, JWTVerifier
 from bastion.security.testing import TokenFactory
 from bastion.testing import LogCapture
-from tests.security.conftest import FakeClock, JWKSServer
+from tests.support.clock import FakeClock
+from tests.support.servers import JWKSServer
 
 SCHEME = JWTScheme("jwt")
 

@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
-from typing import Any
 
 import jwt as pyjwt
 import pytest
@@ -16,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bastion.errors import ConfigError, Unauthorized
 from bastion.security import JWTScheme, JWTVerifier, Principal
 from bastion.security.testing import TokenFactory
+from tests.support.tokens import b64url, craft, hmac_sha256
 
 SCHEME = JWTScheme("jwt", scopes=("api:read", "api:write"))
 ALGS = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256", "HS512"]
@@ -25,16 +22,6 @@ ALGS = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256", "HS512"]
 def factories() -> dict[str, TokenFactory]:
     # Key generation (RSA especially) is the slow part: once per module.
     return {alg: TokenFactory(alg, issuer="https://issuer.test", audience="orders") for alg in ALGS}
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _craft(header: dict[str, Any], payload: dict[str, Any], sign: Any = None) -> str:
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
-    signature = sign(signing_input.encode()) if sign else b""
-    return f"{signing_input}.{_b64(signature)}"
 
 
 async def _reject(verifier: JWTVerifier, token: str) -> Unauthorized:
@@ -115,7 +102,7 @@ async def test_bad_signature_is_rejected(factories: dict[str, TokenFactory]) -> 
     assert exc.message == "invalid signature"
     # A payload changed after signing.
     head, _, sig = f.mint("alice").split(".")
-    forged = _b64(
+    forged = b64url(
         json.dumps(
             {"sub": "root", "exp": int(time.time()) + 60, "iss": f.issuer, "aud": f.audience}
         ).encode()
@@ -127,7 +114,7 @@ async def test_bad_signature_is_rejected(factories: dict[str, TokenFactory]) -> 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 async def test_alg_none_is_always_rejected(factories: dict[str, TokenFactory], alg: str) -> None:
     f = factories["HS256"]
-    token = _craft(
+    token = craft(
         {"alg": alg, "typ": "JWT", "kid": f.kid},
         {"sub": "root", "exp": int(time.time()) + 60, "iss": f.issuer, "aud": f.audience},
     )
@@ -150,10 +137,10 @@ async def test_rs256_key_resigned_as_hs256_with_the_public_key_is_rejected(
     claims = {"sub": "root", "exp": int(time.time()) + 60, "iss": f.issuer, "aud": f.audience}
     # The classic confusion: HMAC "secret" = the public key bytes anyone can fetch.
     for material in (pem, pem.strip()):
-        token = _craft(
+        token = craft(
             {"alg": "HS256", "typ": "JWT", "kid": f.kid},
             claims,
-            lambda m, k=material: hmac.new(k, m, hashlib.sha256).digest(),
+            hmac_sha256(material),
         )
         # Even with HS256 allowed and the key given as a PEM string, the RSA key is bound
         # to the RSA family.
@@ -189,10 +176,10 @@ async def test_hmac_and_rsa_keys_side_by_side_stay_in_their_families(
     assert (await verifier(hs.mint("b"), SCHEME)).subject == "b"
     claims = {"sub": "root", "exp": int(time.time()) + 60, "iss": rs.issuer, "aud": rs.audience}
     # Header names the RSA key's kid but HS256: refused before any HMAC is computed.
-    token = _craft(
+    token = craft(
         {"alg": "HS256", "kid": rs.kid},
         claims,
-        lambda m: hmac.new(hs.public_key, m, hashlib.sha256).digest(),
+        hmac_sha256(hs.public_key),
     )
     assert (await _reject(verifier, token)).message == "algorithm not allowed for this key"
 

@@ -10,7 +10,9 @@ from jwt.algorithms import ECAlgorithm
 from bastion.errors import Unauthorized
 from bastion.security import JWTScheme, JWTVerifier
 from bastion.security.testing import TokenFactory
-from tests.security.conftest import FakeClock, JWKSServer
+from tests.security.support import fresh
+from tests.support.clock import FakeClock
+from tests.support.servers import JWKSServer
 
 SCHEME = JWTScheme("jwt", scopes=("api:read",))
 
@@ -47,18 +49,13 @@ class Spy:
         monkeypatch.setattr(pyjwt.PyJWS, "get_unverified_header", counting_header)
 
 
-def _fresh(token: str) -> str:
-    # A new string object with the same text, as each request decodes its own.
-    return "".join(list(token))
-
-
 async def test_a_token_seen_before_is_not_verified_again(
     tokens: TokenFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spy = Spy(monkeypatch)
     verifier = tokens.verifier()
     token = tokens.mint("alice", scopes=["api:read"])
-    principals = [await verifier(_fresh(token), SCHEME) for _ in range(5)]
+    principals = [await verifier(fresh(token), SCHEME) for _ in range(5)]
     assert all(p.subject == "alice" and p.scopes == {"api:read"} for p in principals)
     # Parsed once (the header's alg and kid come from that same parse), verified once.
     assert (spy.parsed, spy.verified, spy.headers_read) == (1, 1, 0)
@@ -114,7 +111,7 @@ async def test_failures_are_never_remembered(
     wrong_audience = tokens.mint("alice", aud="billing")
     for _ in range(3):
         with pytest.raises(Unauthorized, match="invalid audience"):
-            await verifier(_fresh(wrong_audience), SCHEME)
+            await verifier(fresh(wrong_audience), SCHEME)
     assert spy.verified == 3
     impostor = TokenFactory("ES256", kid=tokens.kid, issuer=tokens.issuer,
                             audience=tokens.audience)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.server.bastion_app import SIZE
-from tests.server.harness import request_bytes, running_server
+from tests.server.support import running_server
+from tests.support.rawhttp import request_bytes
 
 pytestmark = pytest.mark.integration
 

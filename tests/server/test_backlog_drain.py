@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import read_response, request_bytes, running_server
+from tests.server.support import running_server
+from tests.support.rawhttp import read_response, request_bytes
 
 pytestmark = pytest.mark.integration
 

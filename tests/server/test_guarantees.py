@@ -17,13 +17,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server.harness import (
-    Running,
-    read_response,
-    request_bytes,
-    running_server,
-    seconds_until_closed,
-)
+from tests.server.support import Running, running_server
+from tests.support.rawhttp import read_response, request_bytes, seconds_until_closed
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -220,7 +216,7 @@ def test_requests_over_max_concurrency_get_503_at_once(limited: Running) -> None
     threads = [threading.Thread(target=slow) for _ in range(2)]
     for thread in threads:
         thread.start()
-    _wait_until(lambda: _active(limited) == 2)
+    wait_until(lambda: _active(limited) == 2)
     start = time.monotonic()
     response = httpx.get(f"{base}/", timeout=5)
     elapsed = time.monotonic() - start
@@ -240,15 +236,6 @@ def _active(running: Running) -> int:
     return int(httpx.get(f"http://127.0.0.1:{running.admin_port}/active", timeout=5).text)
 
 
-def _wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")
-
-
 def _wait_for_log(running: Running, text: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in running.log:
@@ -259,4 +246,3 @@ def _wait_for_log(running: Running, text: str, timeout: float = 5.0) -> None:
 
 def test_logs_never_hold_a_traceback(server: Running) -> None:
     assert "Traceback" not in server.log, server.log
-

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from examples.orders.main import DEMO_API_KEY
 
-from tests.server.harness import read_response, request_bytes
 from tests.support.orders import Orders, orders_example
+from tests.support.rawhttp import read_response, request_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,6 @@ error's name, and a count in `/metrics` on the admin port.
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from dataclasses import dataclass
 import pytest
 from examples.orders.mint import mint
 
-from tests.server.harness import Response, Running, read_response, running_server
+from tests.server.support import Running, running_server
 from tests.support.orders import Orders, metric_count, orders_example
+from tests.support.rawhttp import Response, exchange
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +90,6 @@ def orders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orders]:
         yield running
 
 
-def _exchange(port: int, data: bytes) -> Response:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        return read_response(sock, timeout=5.0)
-
-
 def _assert_error_answer(response: Response, case: Case, rid: str) -> None:
     assert response.status == case.status, (response.status, response.body)
     assert response.headers.get("content-type") == "application/json"
@@ -117,7 +111,7 @@ def test_the_sample_app_answers_protocol_errors_in_bastions_error_shape(
     sample: Running, case: Case
 ) -> None:
     rid = f"proto-{uuid.uuid4().hex[:12]}"
-    response = _exchange(sample.port, case.request(rid, post_path="/echo"))
+    response = exchange(sample.port, case.request(rid, post_path="/echo"))
     _assert_error_answer(response, case, rid)
     _assert_keeps_the_client_id(response, case, rid)
 
@@ -130,7 +124,7 @@ def test_the_example_answers_logs_and_counts_protocol_errors(
     labels = {"http_response_status_code": str(case.status), "error_type": case.name}
     before = metric_count(orders.metrics(), METRIC, **labels)
     token = mint(["orders:write", "orders:read"])
-    response = _exchange(orders.port, case.request(
+    response = exchange(orders.port, case.request(
         rid, post_path="/orders", post_headers=f"Authorization: Bearer {token}\r\n"))
     _assert_error_answer(response, case, rid)
 
@@ -143,21 +137,21 @@ def test_the_example_answers_logs_and_counts_protocol_errors(
 
 
 def test_http10_without_host_is_served(sample: Running, orders: Orders) -> None:
-    plain = _exchange(sample.port, b"GET / HTTP/1.0\r\n\r\n")
+    plain = exchange(sample.port, b"GET / HTTP/1.0\r\n\r\n")
     assert (plain.status, plain.body) == (200, b"ok")
-    example = _exchange(orders.port, b"GET /ping HTTP/1.0\r\n\r\n")
+    example = exchange(orders.port, b"GET /ping HTTP/1.0\r\n\r\n")
     assert example.status == 200
     assert json.loads(example.body) == {"status": "ok"}
 
 
 def test_a_well_formed_chunked_body_is_served(sample: Running, orders: Orders) -> None:
     # The control for `bad-chunk-size`: the same requests with a valid chunk size.
-    echo = _exchange(sample.port, b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    echo = exchange(sample.port, b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
     assert (echo.status, json.loads(echo.body)) == (200, {"length": 2})
     order = json.dumps({"amount": 1.5, "type": "retail", "customer": "ada@example.com"})
     token = mint(["orders:write", "orders:read"])
-    created = _exchange(orders.port, (
+    created = exchange(orders.port, (
         f"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         f"{len(order):x}\r\n{order}\r\n0\r\n\r\n").encode())

@@ -21,8 +21,10 @@ from bastion.server._app import Served
 from bastion.server._server import announce
 from bastion.testing import LogCapture
 from tests.server.app import SampleApp
-from tests.server.harness import ROOT, running_server
+from tests.server.support import running_server
+from tests.support.paths import ROOT
 from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.integration
@@ -154,11 +156,11 @@ def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
         process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(lambda: len(list(markers.glob("startup-*"))) == 1)
+        wait_until(lambda: len(list(markers.glob("startup-*"))) == 1, timeout=20)
         time.sleep(0.5)
         module.write_text(module.read_text() + "# changed\n")
-        _wait(lambda: len(list(markers.glob("startup-*"))) == 2)
-        _wait(lambda: _serves(port))
+        wait_until(lambda: len(list(markers.glob("startup-*"))) == 2, timeout=20)
+        wait_until(lambda: _serves(port), timeout=20)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -174,12 +176,3 @@ def _serves(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _wait(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    raise TimeoutError("condition not met")

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from bastion.server._http1 import MAX_PIPELINED
-from tests.server.harness import read_response, request_bytes
 from tests.support.hostile import non_reading_client
 from tests.support.orders import orders_example
 from tests.support.procfs import open_connections, rss_bytes
+from tests.support.rawhttp import read_response, request_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.server.harness import (
-    Response,
-    Running,
-    read_response,
-    request_bytes,
-    running_server,
-    seconds_until_closed,
-)
+from tests.server.support import Running, running_server
+from tests.support.rawhttp import Response, read_response, request_bytes, seconds_until_closed
 
 pytestmark = pytest.mark.integration
 

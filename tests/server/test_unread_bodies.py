@@ -16,10 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.server.harness import Running, read_response, request_bytes, running_server
+from tests.server.support import Running, running_server
 from tests.support.hostile import Trickled, Trickler, open_trickled, trickle_head
 from tests.support.orders import Orders, orders_example
 from tests.support.procfs import open_connections, wait_for_connections
+from tests.support.rawhttp import read_response, request_bytes
 
 pytestmark = pytest.mark.integration
 

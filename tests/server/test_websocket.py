@@ -15,7 +15,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.server.harness import Running, read_response, running_server
+from tests.server.support import Running, running_server
+from tests.support.rawhttp import read_response
 
 pytestmark = pytest.mark.integration
 

@@ -12,18 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import Running, running_server
+from tests.server.support import Running, running_server
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")
 
 
 def _live_workers(server: Running) -> set[int]:
@@ -36,7 +28,7 @@ def test_workers_share_the_port_restart_and_drain(tmp_path: Path) -> None:
     # Served from the main module, as `bastion.run(app)` in main.py does.
     with running_server(tmp_path, env, main_module=True) as server:
         base = f"http://127.0.0.1:{server.port}"
-        _wait_for(lambda: len(_live_workers(server)) == 2)
+        wait_until(lambda: len(_live_workers(server)) == 2, timeout=20)
         workers = _live_workers(server)
         assert server.process.pid not in workers  # each worker ran its own lifespan
         pids = {int(httpx.get(f"{base}/pid", timeout=10).text) for _ in range(10)}
@@ -44,7 +36,8 @@ def test_workers_share_the_port_restart_and_drain(tmp_path: Path) -> None:
 
         victim = next(iter(workers))
         os.kill(victim, signal.SIGKILL)
-        _wait_for(lambda: len(_live_workers(server)) == 2 and victim not in _live_workers(server))
+        wait_until(lambda: len(_live_workers(server)) == 2
+                   and victim not in _live_workers(server), timeout=20)
         workers = _live_workers(server)
         assert httpx.get(f"{base}/", timeout=10).status_code == 200
         assert "exited with status -9: starting a new one" in server.log

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.paths import ROOT
 from tests.support.servers import free_port, wait_for_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""A real Prometheus server scraping a test target, and an ASGI app served for it to scrape.
+"""A real Prometheus server scraping a test target.
 
-    with asgi_server(app) as port, prometheus_server([f"127.0.0.1:{port}"]) as prom:
+    with serve_in_thread(app) as port, prometheus_server([f"127.0.0.1:{port}"]) as prom:
         ...                                        # make requests to the app
         result = prom.wait_for('http_server_request_duration_seconds_count{http_route="/x"}')
 
 `prometheus_server` starts the Debian `prometheus` binary on a free loopback port with a
 generated scrape config (1 s interval by default) and a temporary storage directory;
-`query` and `wait_for` use its HTTP API (/api/v1/query).
+`query` and `wait_for` use its HTTP API (/api/v1/query). Serve the target with
+`tests.support.threaded.serve_in_thread`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from typing import Any
 import httpx
 
 from tests.support.servers import free_port, wait_for_port
-from tests.support.threaded import serve_in_thread
 
-__all__ = ["PrometheusServer", "asgi_server", "prometheus_server"]
+__all__ = ["PrometheusServer", "prometheus_server"]
 
 
 @dataclass
@@ -154,10 +154,3 @@ def prometheus_server(
             yield server
         finally:
             server.stop()
-
-
-@contextlib.contextmanager
-def asgi_server(app: Any) -> Iterator[int]:
-    """Serve an ASGI app with Bastion's server on a free 127.0.0.1 port; yield the port."""
-    with serve_in_thread(app) as port:
-        yield port

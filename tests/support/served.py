@@ -14,9 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.paths import ROOT
 from tests.support.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def console_script() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def free_port() -> int:
@@ -128,3 +131,106 @@ class RedisMonitor:
         self._thread.join(timeout=10)
         self._file.close()
         self._sock.close()
+
+
+class HTTPServerThread:
+    """A `http.server` handler class served from a thread on 127.0.0.1.
+
+    `port` 0 binds a free port (read it from `.port` once started); `stop()` then
+    `start()` serves again on the same port, as a dependency going down and up would.
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, *,
+                 daemon_threads: bool = False) -> None:
+        self.handler = handler
+        self.port = port
+        self.daemon_threads = daemon_threads
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Bind and serve in a background thread."""
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        server.daemon_threads = self.daemon_threads
+        self.port = int(server.server_address[1])
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (nothing happens if it is not serving)."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> HTTPServerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class JWKSServer:
+    """A tiny JWKS endpoint on 127.0.0.1 that counts the fetches it serves.
+
+    Set `doc` to the key set it publishes and `status` to what it answers.
+    """
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] = {"keys": []}
+        self.status = 200
+        self.hits = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with outer._lock:
+                    outer.hits += 1
+                    body = json.dumps(outer.doc).encode()
+                    status = outer.status
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.http = HTTPServerThread(Handler, daemon_threads=True)
+
+    @property
+    def url(self) -> str:
+        """Where the key set is published."""
+        return f"{self.http.url}/.well-known/jwks.json"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self.http.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.http.stop()
+
+
+@contextlib.contextmanager
+def jwks_server() -> Iterator[JWKSServer]:
+    """Serve a JWKS endpoint on a free loopback port until the block ends."""
+    server = JWKSServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

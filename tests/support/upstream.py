@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from tests.support.servers import free_port
+from tests.support.servers import HTTPServerThread
 
 _SLEEP = re.compile(r"^sleep-([0-9.]+)@")
 
@@ -49,12 +49,5 @@ def slow_upstream() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return  # quiet: the test reads the service's log, not this one's
 
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with HTTPServerThread(Handler) as server:
+        yield server.url

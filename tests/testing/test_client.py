@@ -13,7 +13,7 @@ import bastion
 from bastion.dsl import *
 from bastion.testing import LifespanError, TestClient
 from bastion.types import Message, Receive, Scope, Send
-from tests.http.support import quiet_app
+from tests.support.apps import quiet_app
 
 
 def ping_app(events: list[str], **kw: typing.Any) -> bastion.App:
