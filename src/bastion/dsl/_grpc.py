@@ -171,7 +171,9 @@ class GRPCExpr:
 
 def error_code(method: MethodExpr, name: str) -> int | None:
     """The gRPC code the nearest mapping gives error `name` (method, service, API), if any."""
-    for block in (method.grpc, method.service.grpc, method.service.api.grpc):
+    blocks: tuple[GRPCExpr | None, ...] = (method.grpc, method.service.grpc,
+                                            method.service.api.grpc)
+    for block in blocks:
         if block is not None:
             for e in block.errors:
                 if e.name == name:
@@ -374,7 +376,7 @@ def rpc_tag(attr: AttributeExpr) -> int | None:
         raise ValueError(f"meta 'rpc:tag' {value!r} is not a field number")
     if not 1 <= value <= MAX_TAG or value in _RESERVED_TAGS:
         raise ValueError(f"field number {value} is outside 1..{MAX_TAG} or in 19000..19999")
-    return value
+    return int(value)
 
 
 # ---------------------------------------------------------------------------- checks
@@ -400,7 +402,7 @@ def check_grpc(api: APIExpr, problems: _Problems) -> None:
     for m in api.methods():
         if m.grpc is None:
             if m.stream_kind is not None and m.http is None:
-                where = (m.streaming_payload or m.result or m).location  # type: ignore[union-attr]
+                where = (m.streaming_payload or m.result or m).location
                 problems.add(where, f"{m.qualified} streams, and only gRPC serves streams: "
                              "add a GRPC() block")
             continue

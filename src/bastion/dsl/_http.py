@@ -156,7 +156,8 @@ def Response(code: int | str, status: int | None = None) -> _Block[HTTPResponseE
     """
     where = Location.here()
     if _state.stack and isinstance(_state.stack[-1], GRPCExpr):
-        return grpc_response(code, status, where)  # the same DSL name, in a GRPC block
+        # The same DSL name, in a GRPC block.
+        return grpc_response(code, status, where)  # type: ignore[return-value]
     http = _need((HTTPMethodExpr,), "Response", where, "HTTP or GRPC")
     if isinstance(code, str):
         if status is None:
