@@ -550,6 +550,8 @@ def _check_method(m: MethodExpr, g: GRPCExpr, problems: _Problems) -> None:
                 both = {attrs[other].credential, a.credential}
                 if not both <= {"token", "accesstoken", "username", "password"}:
                     # Bearer and Basic share Authorization, told apart by its scheme word.
+                    where = next((w for n, w in g.metadata_names
+                                  if _split(n)[0] in (name, other)), where)
                     problems.add(where, f"{m.qualified}: attributes {other!r} and {name!r} are "
                                  f"both read from metadata key {key!r}; map one elsewhere with "
                                  "Metadata('attr:key')")
