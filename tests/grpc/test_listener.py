@@ -208,3 +208,14 @@ async def test_grpc_addr_in_use_fails_the_start_naming_it() -> None:
         with pytest.raises(ListenError, match="GRPC_ADDR"):
             async with serve_grpc(grpc_shop.build(), grpc_port=port):
                 pass
+
+
+async def test_health_watch_sees_not_serving_then_ends_with_unavailable(served: Served) -> None:
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert (await call.read()).status == _SERVING
+        served.server.served.begin_shutdown()
+        assert (await call.read()).status == _NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.read()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE

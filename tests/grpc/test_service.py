@@ -288,3 +288,13 @@ async def test_debug_logs_switched_on_log_payloads_with_credentials_redacted(
     line = logs.find(msg="payload", method="get")
     assert line["payload"]["sku"] == "dbg" and line["payload"]["token"] == "REDACTED"
     assert logs.find(msg="result", method="get")["result"]["sku"] == "dbg"
+
+
+async def test_a_secured_stream_checks_its_credential_once_and_knows_the_principal(
+        stub: Any, pb: ModuleType) -> None:
+    got = [(m.sku, m.qty) async for m in stub.Mine(pb.MineRequest(), metadata=bearer("shop:read"))]
+    assert got == [("tester", 1), ("tester", 2)]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.Mine(pb.MineRequest()):
+            pass
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED

@@ -120,6 +120,13 @@ with Service("shop"):
         with GRPC():
             pass
 
+    with Method("mine"):  # secured by the service's JWT requirement, checked once
+        with Payload():
+            Token("token", String)
+        StreamingResult(Item)
+        with GRPC():
+            pass
+
     with Method("upload"):
         NoSecurity()
         StreamingPayload(Item)
@@ -200,6 +207,10 @@ class Shop:
             yield {"sku": f"w{n}", "qty": n}
             if p.count == 0:
                 await asyncio.sleep(0.05)
+
+    async def mine(self, p: Any) -> Any:
+        for n in (1, 2):
+            yield {"sku": bastion.principal().subject, "qty": n}
 
     async def upload(self, stream: Any) -> dict[str, Any]:
         total = count = 0
