@@ -282,9 +282,11 @@ async def test_debug_logs_switched_on_log_payloads_with_credentials_redacted(
     logs = LogCapture()
     app = grpc_shop.build(logger=logs.logger)
     app.logger.debug_enabled = True  # what /debug?debug-logs=on does
+    metadata = bearer("shop:read")
     async with serve_grpc(app) as served, grpc.aio.insecure_channel(served.target) as channel:
-        await pb_grpc.ShopStub(channel).Get(pb.GetRequest(sku="dbg"),
-                                            metadata=bearer("shop:read"))
+        await pb_grpc.ShopStub(channel).Get(pb.GetRequest(sku="dbg"), metadata=metadata)
+    token = metadata[0][1].removeprefix("Bearer ")
+    assert token not in logs.text  # nor in any other line the call wrote
     line = logs.find(msg="payload", method="get")
     assert line["payload"]["sku"] == "dbg" and line["payload"]["token"] == "REDACTED"
     assert logs.find(msg="result", method="get")["result"]["sku"] == "dbg"
@@ -298,3 +300,23 @@ async def test_a_secured_stream_checks_its_credential_once_and_knows_the_princip
         async for _ in stub.Mine(pb.MineRequest()):
             pass
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_x_debug_logs_gives_an_authorised_caller_its_own_debug_logs(
+        pb_grpc: ModuleType, pb: ModuleType) -> None:
+    from bastion.options import Debug
+    from bastion.testing import LogCapture
+
+    async def authorize(scope: dict[str, Any]) -> bool:
+        return (b"x-debug-key", b"let-me") in scope["headers"]
+
+    logs = LogCapture(level="info")
+    app = grpc_shop.build(logger=logs.logger, debug=Debug(authorizer=authorize))
+    async with serve_grpc(app) as served, grpc.aio.insecure_channel(served.target) as channel:
+        stub = pb_grpc.ShopStub(channel)
+        asked = [*bearer("shop:read"), ("x-debug-logs", "on")]
+        await stub.Get(pb.GetRequest(sku="nokey"), metadata=asked)
+        await stub.Get(pb.GetRequest(sku="withkey"),
+                       metadata=[*asked, ("x-debug-key", "let-me")])
+    payloads = [x["payload"]["sku"] for x in logs.lines if x.get("msg") == "payload"]
+    assert payloads == ["withkey"]
