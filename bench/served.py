@@ -137,6 +137,13 @@ def pin(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -243,6 +250,9 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {t.label: {s: [] for s in SCENARIOS}
                                                     for t in chosen}
     rss: dict[str, list[int]] = {t.label: [] for t in chosen}
+    # CPU µs the server spent per request: what a shared machine cannot distort much.
+    cpu: dict[str, dict[str, list[float]]] = {t.label: {s: [] for s in SCENARIOS}
+                                              for t in chosen}
     per_request_redis: dict[str, list[float]] = {}
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
@@ -261,8 +271,12 @@ def main() -> None:
                     wrk(port, "/hello", None, 1.0, args.connections, cores[1])  # warm-up
                     for scenario in SCENARIOS:
                         before = redis_calls(redis_port) if "Redis" in target.label else 0
+                        spent = cpu_seconds(pid)
                         rps, total, failed = wrk(port, PATHS[scenario], scripts[scenario],
                                                  args.duration, args.connections, cores[1])
+                        if total:
+                            cpu[target.label][scenario].append(
+                                (cpu_seconds(pid) - spent) * 1e6 / total)
                         if failed:
                             failures.append(f"{target.label} {scenario}: {failed} failed")
                         results[target.label][scenario].append(rps)
@@ -271,12 +285,16 @@ def main() -> None:
                                 (redis_calls(redis_port) - before) / total)
                     rss[target.label].append(rss_kib(pid))
                 print(f"round {round_ + 1}/{args.rounds}: {target.label} done", flush=True)
-    table = render(results, rss, per_request_redis, failures, args)
+    table = render(results, rss, cpu, per_request_redis, failures, args)
     (args.out / "served.md").write_text(table)
     (args.out / "served.json").write_text(json.dumps(
-        {"results": results, "rss_kib": rss, "redis_per_request": per_request_redis}, indent=1))
+        {"results": results, "rss_kib": rss, "cpu_us_per_request": cpu,
+         "redis_per_request": per_request_redis}, indent=1))
     print(table)
-    chart(results, ROOT / "docs" / "images" / "bench-served.png")
+    # Only a whole run (every target, every round) replaces the chart the README shows.
+    whole = not args.only and not args.quick
+    chart(results, ROOT / "docs" / "images" / "bench-served.png" if whole
+          else args.out / "bench-served.png")
 
 
 def median(values: list[float]) -> float:
@@ -284,8 +302,8 @@ def median(values: list[float]) -> float:
 
 
 def render(results: dict[str, dict[str, list[float]]], rss: dict[str, list[int]],
-           redis_per_request: dict[str, list[float]], failures: list[str],
-           args: argparse.Namespace) -> str:
+           cpu: dict[str, dict[str, list[float]]], redis_per_request: dict[str, list[float]],
+           failures: list[str], args: argparse.Namespace) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# Served benchmark ({when})",
@@ -301,6 +319,17 @@ def render(results: dict[str, dict[str, list[float]]], rss: dict[str, list[int]]
         cells = [f"{median(by[s]):,.0f}" for s in SCENARIOS]
         mib = median([float(x) for x in rss[label]]) / 1024
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mib:.0f} |")
+    lines += [
+        "",
+        "Server CPU time per request, µs (user + system, all threads; what the machine's",
+        "other load changes least):",
+        "",
+        "| target | " + " | ".join(TITLES[s] for s in SCENARIOS) + " |",
+        "| --- | " + " | ".join("---:" for _ in SCENARIOS) + " |",
+    ]
+    for label, by in cpu.items():
+        lines.append(f"| {label} | " + " | ".join(f"{median(by[s]):.0f}" for s in SCENARIOS)
+                     + " |")
     lines += ["", "## Ratios (same run)", ""]
 
     def m(label: str, scenario: str) -> float:
@@ -319,9 +348,10 @@ def render(results: dict[str, dict[str, list[float]]], rss: dict[str, list[int]]
             row.append(f"Bastion full / FastAPI bare {m(full, scenario) / fast:.2f}x,")
         if m(bare, scenario) and lit:
             row.append(f"Bastion bare / Litestar bare {m(bare, scenario) / lit:.2f}x,")
-        if m(full, scenario) and m(bare, scenario):
-            added = 1e6 / m(full, scenario) - 1e6 / m(bare, scenario)
-            row.append(f"the default stack adds {added:.1f} µs per request")
+        full_cpu = median(cpu.get(full, {}).get(scenario, []))
+        bare_cpu = median(cpu.get(bare, {}).get(scenario, []))
+        if full_cpu and bare_cpu:
+            row.append(f"the default stack adds {full_cpu - bare_cpu:.1f} µs of CPU per request")
         lines.append(" ".join(row))
     raw_ours = "raw ASGI + msgspec, bastion.run"
     for scenario in ("hello", "api_key"):

@@ -214,7 +214,9 @@ def bastion(*, full: bool) -> Any:
             o = p.order
             return order(o.amount, o.type, o.customer, o.note)
 
-    config = b.config.load(b.config.Config)
+    from bastion.config import Config, load
+
+    config = load(Config)
     if not full:
         return b.App(api, {"bench": Bench()}, docs=False,
                      observe=False, config=config)

@@ -1,6 +1,8 @@
-"""`python -m examples.orders`: run the demo (what `make demo` does)."""
+"""`python -m examples.orders`: run the demo (what `make demo` does).
+
+The app is named by its import string, so WORKERS=n can start workers that import it.
+"""
 
 import bastion
-from examples.orders.main import build
 
-bastion.run(build())
+bastion.run("examples.orders.main:app")

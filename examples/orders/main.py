@@ -64,4 +64,4 @@ def __getattr__(name: str) -> Any:
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("LOG_FORMAT", "terminal")
-    bastion.run(build())
+    bastion.run("examples.orders.main:app")

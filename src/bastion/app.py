@@ -24,6 +24,7 @@ import msgspec
 from bastion import log
 from bastion._asgi import serve_lifespan
 from bastion._ids import new_id
+from bastion.clientaddr import ClientAddress
 from bastion.debug._pprof import Profiling
 from bastion.debug._switch import payload_logger
 from bastion.dsl.expr import APIExpr
@@ -114,6 +115,9 @@ class App:
         self.limiter = limiter or RateLimiter(config.redis_url if config is not None else None)
         self._count_fallback()
         self.limits = limits or self._limits_from(config)
+        #: Who a request's client is (TRUSTED_PROXIES): one rule for logs, spans, security.
+        self.client_address = ClientAddress(
+            config.trusted_proxies.split(",") if config is not None else ())
         #: Called with every `AuthFailure` after it is logged (metrics hook in here).
         self.auth_failure_hooks: list[Callable[[AuthFailure], None]] = []
 
@@ -179,7 +183,7 @@ class App:
             return self._app
         self.operations.build()
         muxer = Muxer(on_internal_error=self._log_internal, security_mapper=self._answers,
-                      redactor=self.redactor)
+                      redactor=self.redactor, client_address=self.client_address)
         for key, operation in self.operations.items():
             decoder, encoder = self._codecs[key]
             muxer.add_operation(operation, decoder, encoder)
@@ -199,9 +203,10 @@ class App:
             app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
                              redactor=self.redactor, lines=observe.lines,
                              exclude_paths=options.exclude, buffered=options.buffered,
-                             trusted_proxies=options.trusted_proxies)
+                             client_address=self.client_address)
         if observe.tracing:
-            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names)
+            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names,
+                                    client_address=self.client_address)
         self._app = app
         return app
 
@@ -274,7 +279,8 @@ class App:
                 f"(schemes: {sorted(self.api.schemes)})"
             )
         return SchemeGate(scheme, tuple(debug.scopes), dict(services), limiter=self.limiter,
-                          limits=self.limits, on_failure=self._auth_failed, threads=self.threads)
+                          limits=self.limits, on_failure=self._auth_failed, threads=self.threads,
+                          client_address=self.client_address)
 
     def _count_fallback(self) -> None:
         """Count the limiter's checks answered in this process while Redis is unreachable."""

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -117,6 +118,15 @@ def test_full_queue_drops_info_counts_it_and_waits_for_errors() -> None:
     assert all(n["level"] == "warn" for n in notices)
 
 
+def _read_soon(chunks: list[bytes], wanted: bytes, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while wanted not in b"".join(chunks):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _flush_in_thread(logger: log.Logger) -> None:
     # flush() must return on its own; run it in a thread so a hang fails the test, not CI.
     flusher = threading.Thread(target=logger.flush)
@@ -170,7 +180,9 @@ def test_flush_and_close_cut_the_gathering_interval_short() -> None:
         with log.use(logger):
             log.info("before flush")
             _flush_in_thread(logger)
-            assert b"before flush" in b"".join(chunks)
+            # flush() put it in the pipe; the reading thread may take a moment to read it,
+            # far less than the 60 s the writer would otherwise have gathered for.
+            assert _read_soon(chunks, b"before flush"), "flush() did not write the line"
             log.warn("before close")
         closer = threading.Thread(target=logger.close)
         closer.start()

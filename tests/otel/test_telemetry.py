@@ -337,3 +337,21 @@ def test_shutdown_flushes_exporters() -> None:
         pass
     t.shutdown()
     assert span_names(exporter) == ["last-words"]
+
+
+def test_each_process_has_its_own_service_instance_id() -> None:
+    import os
+    import socket
+
+    telemetry = configure("svc", "1", env={}, install_globals=False, prometheus=False)
+    try:
+        assert telemetry.resource.attributes["service.instance.id"] == (
+            f"{socket.gethostname()}-{os.getpid()}")
+    finally:
+        telemetry.shutdown()
+    named = configure("svc", "1", env={"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=pod-7"},
+                      install_globals=False, prometheus=False)
+    try:
+        assert named.resource.attributes["service.instance.id"] == "pod-7"
+    finally:
+        named.shutdown()

@@ -8,6 +8,7 @@ import pytest
 from bastion.errors import ConfigError
 from bastion.http.ratelimit import rate_limit_headers
 from bastion.security import RateLimit, RateLimiter
+from bastion.security.ratelimit import parse_limit
 from bastion.testing import LogCapture
 from tests.support.servers import RedisServer
 
@@ -142,3 +143,33 @@ async def test_frozen_redis_is_bounded_by_the_timeout_and_recovery_is_logged(
     messages = [x["msg"] for x in app_logs.lines]
     assert sum("unavailable" in m for m in messages) == 1
     assert sum("available again" in m for m in messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "amount", "window"),
+    [
+        ("100/minute", 100, 60),
+        ("5 per 10 seconds", 5, 10),
+        ("10/second", 10, 1),
+        ("1000 per hour", 1000, 3600),
+        ("3/day", 3, 86_400),
+        ("10/5minutes", 10, 300),
+        ("2 per 1 month", 2, 30 * 86_400),
+        (" 7 PER 2 Hours ", 7, 7200),
+    ],
+)
+def test_limits_read_count_per_window(spec: str, amount: int, window: int) -> None:
+    assert parse_limit(spec) == (amount, window)
+    limit = RateLimit(spec)
+    assert (limit.amount, limit.window) == (amount, window)
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "100", "per minute", "0/minute", "5/0 minutes", "5/fortnight",
+             "10/minute, 100/hour", "-1/second", "5 every minute"],
+)
+def test_anything_else_is_not_a_limit(spec: str) -> None:
+    with pytest.raises(ValueError, match="not a rate limit"):
+        parse_limit(spec)
+    with pytest.raises(ConfigError, match="expected one limit"):
+        RateLimit(spec)

@@ -142,6 +142,11 @@ class Config(BaseSettings):
         description="limits over the design's: name=limit,... where name is a scheme "
         "(per key) or service.method, e.g. api_key=1000/hour,orders.create=20/minute",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="addresses or networks of the proxies whose Forwarded / X-Forwarded-For "
+        "name the client (e.g. 10.0.0.0/8,127.0.0.1): logs, spans and per-client limits",
+    )
     auth_failures_per_client: str = Field(
         "30/minute", description="failed authentications per client address; empty: none"
     )
@@ -174,6 +179,18 @@ class Config(BaseSettings):
     def _check_rate_limits(cls, value: str) -> str:
         for name, limit in parse_rate_limits(value).items():
             _check_limit(f"{name}={limit}", limit)
+        return value.strip()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        from bastion.clientaddr import parse_networks
+        from bastion.errors import ConfigError
+
+        try:
+            parse_networks(value.split(","))
+        except ConfigError as exc:
+            raise ValueError("; ".join(exc.problems)) from None
         return value.strip()
 
     @field_validator("auth_failures_per_client", "auth_failures_per_credential")
@@ -248,10 +265,10 @@ def parse_rate_limits(value: str) -> dict[str, str]:
 
 
 def _check_limit(where: str, limit: str) -> None:
-    from limits import parse
+    from bastion.security.ratelimit import parse_limit
 
     try:
-        parse(limit)
+        parse_limit(limit)
     except ValueError:
         raise ValueError(
             f"{where!r}: {limit!r} is not a rate limit; write e.g. 100/minute or 5 per second"

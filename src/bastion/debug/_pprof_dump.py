@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import linecache
+import os
 import re
 import sys
 import threading
@@ -68,7 +69,10 @@ def _task_stack(task: asyncio.Task[Any]) -> list[dict[str, Any]]:
 
 
 def dump_stacks() -> dict[str, Any]:
-    """Return every asyncio task of the running loop and every thread, with their stacks."""
+    """Return every asyncio task of the running loop and every thread, with their stacks.
+
+    `pid` names the process dumped: with WORKERS>1, the worker that answered.
+    """
     loop = asyncio.get_running_loop()
     tasks = []
     for task in sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name()):
@@ -101,7 +105,7 @@ def dump_stacks() -> dict[str, Any]:
             }
         )
     threads.sort(key=lambda t: (not t["event_loop"], t["name"]))
-    return {"tasks": tasks, "threads": threads}
+    return {"pid": os.getpid(), "tasks": tasks, "threads": threads}
 
 
 def _format_stack(lines: list[str], stack: list[dict[str, Any]]) -> None:
@@ -113,7 +117,7 @@ def _format_stack(lines: list[str], stack: list[dict[str, Any]]) -> None:
 
 def format_stacks(dump: dict[str, Any]) -> str:
     """Render `dump_stacks()` as text, oldest call first (like a Python traceback)."""
-    lines = [f"{len(dump['tasks'])} asyncio tasks", ""]
+    lines = [f"process {dump['pid']}: {len(dump['tasks'])} asyncio tasks", ""]
     for task in dump["tasks"]:
         lines.append(f"task {task['name']!r} ({task['state']}) coro={task['coro']}")
         _format_stack(lines, task["stack"])

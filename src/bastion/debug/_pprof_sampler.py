@@ -14,15 +14,16 @@ speedscope JSON is written here, one sampled profile per thread.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
-from pyinstrument.session import Session
+if TYPE_CHECKING:
+    from pyinstrument.session import Session
 
 __all__ = ["CPUProfile", "Mode", "Sample", "Sampler", "to_html", "to_speedscope", "to_text"]
 
@@ -206,7 +207,8 @@ def to_speedscope(profile: CPUProfile) -> dict[str, Any]:
         )
     return {
         "$schema": SPEEDSCOPE_SCHEMA,
-        "name": f"{profile.mode} profile, {profile.duration:.1f}s, {len(profile.samples)} samples",
+        "name": f"process {os.getpid()}: {profile.mode} profile, {profile.duration:.1f}s, "
+        f"{len(profile.samples)} samples",
         "exporter": "bastion",
         "activeProfileIndex": 0,
         "shared": {"frames": frames},
@@ -215,6 +217,9 @@ def to_speedscope(profile: CPUProfile) -> dict[str, Any]:
 
 
 def _session(profile: CPUProfile) -> Session:
+    # pyinstrument is imported when a profile is rendered, not when the App starts.
+    from pyinstrument.session import Session
+
     records = [
         (
             [f"{profile.threads.get(s.thread, 'thread')}\x00<thread>\x00{s.thread}", *s.stack],
@@ -244,17 +249,21 @@ def _session(profile: CPUProfile) -> Session:
 
 def to_html(profile: CPUProfile) -> str:
     """Return pyinstrument's interactive HTML view of the profile."""
+    from pyinstrument.renderers import HTMLRenderer
+
     return str(HTMLRenderer().render(_session(profile)))
 
 
 def to_text(profile: CPUProfile) -> str:
     """Return pyinstrument's call tree of the profile as plain text."""
     header = (
-        f"{profile.mode} profile of every thread: {profile.duration:.2f}s, "
+        f"process {os.getpid()}: {profile.mode} profile of every thread: {profile.duration:.2f}s, "
         f"{len(profile.samples)} samples every {profile.interval * 1000:g} ms, "
         f"process CPU {profile.cpu_time:.2f}s\n"
     )
     if not profile.samples:
         return header + "no samples: no thread used the CPU during the window\n"
+    from pyinstrument.renderers import ConsoleRenderer
+
     body = ConsoleRenderer(unicode=True, color=False, time="seconds").render(_session(profile))
     return header + str(body)

@@ -17,10 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
-import httpx
 import msgspec
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -43,6 +42,9 @@ from bastion.redact import REDACTED
 from bastion.types import ASGIApp, Receive, Scope, Send
 
 _JSON = msgspec.json.Encoder()
+
+if TYPE_CHECKING:
+    import httpx  # imported by the first HTTP ping: most services ping no HTTP peer
 
 __all__ = [
     "PROBE_PATHS",
@@ -411,6 +413,8 @@ class HTTPPinger:
 
     async def ping(self) -> None:
         """GET the URL with the trace context; raise `PingError` unless 2xx or 3xx."""
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.timeout,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from bastion.clientaddr import ClientAddress
 from bastion.dsl.expr import SchemeExpr, SchemeKind
 from bastion.endpoint import ImplementationError
 from bastion.endpoint.threads import ThreadRunner
@@ -67,7 +68,9 @@ class SchemeGate:
         limits: RateLimits | None,
         on_failure: Callable[[AuthFailure], None] | None = None,
         threads: ThreadRunner | None = None,
+        client_address: ClientAddress | None = None,
     ) -> None:
+        self.client_of = client_address or ClientAddress()
         handler = next(
             (h for h in (find_handler(impl, scheme.kind) for impl in services.values()) if h),
             None,
@@ -106,8 +109,7 @@ class SchemeGate:
 
     async def check(self, scope: Scope) -> None:
         """Return if the request passes the scheme; raise the refusal otherwise."""
-        client = scope.get("client")
-        token = client_address.set(client[0] if client else None)
+        token = client_address.set(self.client_of(scope) or None)
         try:
             await self._gate(self._payload(scope["headers"]))
         finally:

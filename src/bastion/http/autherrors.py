@@ -32,7 +32,8 @@ class SecurityResponses:
             headers = rate_limit_header_pairs(exc.decision)
             if exc.reason == "unavailable":
                 return 503, "unavailable", "authentication is unavailable; retry later", headers
-            return 429, "too_many_requests", "rate limit exceeded", headers
+            # The refusal says which: "rate limit exceeded" or "too many failed authentications".
+            return 429, "too_many_requests", exc.message, headers
         if isinstance(exc, Unauthorized):
             challenge = www_authenticate(exc, self.realm)
             value = (

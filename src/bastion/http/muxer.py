@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bastion._asgi import TEMPORARY_STATUSES
+from bastion.clientaddr import ClientAddress
 from bastion.errors import ClientDisconnected, ServiceError, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
@@ -57,8 +58,10 @@ class Muxer:
         on_internal_error: ErrorHook,
         security_mapper: SecurityMapper,
         redactor: Redactor = DEFAULT_REDACTOR,
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.router: Router[Handler] = Router()
+        self.client_address = client_address or ClientAddress()
         self._prebuilt = self.router.prebuilt
         self.redactor = redactor
         self.on_internal_error = on_internal_error
@@ -135,6 +138,7 @@ class Muxer:
         on_internal = self.on_internal_error
         map_security = self.security_mapper
         redactor = self.redactor
+        client_of = self.client_address
 
         async def handle(
             scope: Scope, receive: Receive, send: Send, params: dict[str, str]
@@ -142,8 +146,7 @@ class Muxer:
             scope["bastion.route"] = template
             if secured:
                 # The security layer reads these; each request starts from a clean slate.
-                client = scope.get("client")
-                set_client_address(client[0] if client else None)
+                set_client_address(client_of(scope) or None)
                 rate_limit_decision.set(None)
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None

@@ -12,7 +12,6 @@ in spans, and an error response's name and id are on its `end` line.
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import random
 import re
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from bastion import log
+from bastion.clientaddr import ClientAddress
 from bastion.debug._switch import Authorize, debug_header_enabled
 from bastion.redact import Redactor, credential_names
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
@@ -34,8 +34,6 @@ DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 #: Decides whether a request may ask for its own debug logs (`X-Debug-Logs: on`).
 DebugAuthorizer = Authorize
 
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_FORWARDING: Final = frozenset({b"forwarded", b"x-forwarded-for"})
 
 
 @dataclass(frozen=True)
@@ -46,17 +44,12 @@ class RequestLogOptions:
     expressions (searched, as Clue's `WithPathFilter`); replaces the default probe paths.
     `buffered`: the lines go through request buffering like `log.info` (Clue's
     `WithRequestLogFunc(log.Info)`); by default they are never held, as `log.print`.
-    `trusted_proxies`: addresses or networks (`10.0.0.0/8`) whose `Forwarded` /
-    `X-Forwarded-For` headers name the client; from any other peer they are ignored.
+    Who `client.address` names behind a proxy is the App's `TRUSTED_PROXIES` setting
+    (`bastion.clientaddr`), the same for the logs, the spans and the security layer.
     """
 
     exclude: Iterable[str | re.Pattern[str]] = DEFAULT_EXCLUDE_PATHS
     buffered: bool = False
-    trusted_proxies: Iterable[str] = ()
-
-    def __post_init__(self) -> None:
-        # A bad address is a configuration error now, not when the App starts serving.
-        _parse_networks(self.trusted_proxies)
 
 
 class RequestLog:
@@ -76,7 +69,7 @@ class RequestLog:
         debug_authorizer: DebugAuthorizer | None = None,
         lines: bool = True,
         buffered: bool = False,
-        trusted_proxies: Iterable[str] = (),
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.app = app
         self.logger = logger
@@ -87,7 +80,7 @@ class RequestLog:
         self.debug_authorizer = debug_authorizer
         self.lines = lines
         self.buffered = buffered
-        self.trusted = _parse_networks(trusted_proxies)
+        self.client_address = client_address or ClientAddress()
 
     def excluded(self, path: str) -> bool:
         """Return whether requests for `path` get no start and end lines."""
@@ -103,16 +96,11 @@ class RequestLog:
         logger = self.logger
         request_id = b""
         debug_header = False
-        forwarded: list[tuple[bytes, bytes]] | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _VALID_ID.match(value):
                 request_id = value
             elif name == b"x-debug-logs" and value.lower() == b"on":
                 debug_header = True
-            elif name in _FORWARDING and self.trusted:
-                if forwarded is None:
-                    forwarded = []
-                forwarded.append((name, value))
         # Unique, not secret: the PRNG is enough, and reading urandom per request is slow.
         rid = request_id.decode("latin-1") if request_id else f"{random.getrandbits(64):016x}"
         rid_bytes = request_id or rid.encode("latin-1")
@@ -149,14 +137,10 @@ class RequestLog:
             path = scope["path"]
             qs = scope.get("query_string", b"")
             query = self.redactor.query(qs.decode("latin-1")) if qs else None
-            client = scope.get("client")
-            peer = client[0] if client else ""
             begin = {"http.request.method": method, "url.path": path}
             if query is not None:
                 begin["url.query"] = query
-            begin["client.address"] = (
-                self._client(peer, forwarded) if forwarded is not None else peer
-            )
+            begin["client.address"] = self.client_address(scope)
             logger.write_info("start", begin, hold=self.buffered)
             try:
                 await self.app(scope, receive, send_with_id)
@@ -168,9 +152,10 @@ class RequestLog:
                 if route is not None:
                     end["http.route"] = route
                 end["http.response.status_code"] = status
-                end["client.address"] = begin["client.address"]
                 end["http.time_ms"] = round((time.perf_counter() - start) * 1000, 3)
                 end["http.response.body.size"] = size
+                # Keys in the standard order, as the log writes them: the fast path's shape.
+                end["client.address"] = begin["client.address"]
                 note = scope.get(ERROR_SCOPE_KEY)
                 if note is not None:
                     end["error.type"], end["error.id"] = note.name, note.id
@@ -188,25 +173,6 @@ class RequestLog:
         finally:
             context.leave(failure)
 
-    def _client(self, peer: str, headers: list[tuple[bytes, bytes]]) -> str:
-        """The client's address: the peer, or what a trusted proxy says it forwarded for."""
-        if not _within(peer, self.trusted):
-            return peer
-        hops: list[str] = []
-        use_forwarded = any(name == b"forwarded" for name, _ in headers)
-        for name, value in headers:
-            text = value.decode("latin-1")
-            if use_forwarded and name == b"forwarded":
-                hops.extend(_forwarded_for(text))
-            elif not use_forwarded:
-                hops.extend(h.strip() for h in text.split(",") if h.strip())
-        # The rightmost hop no trusted proxy added is the client; a proxy's own list may
-        # start with whatever the client sent, so stop at the first untrusted one.
-        for hop in reversed(hops):
-            if not _within(hop, self.trusted):
-                return hop
-        return hops[0] if hops else peer
-
 
 def _compile_exclude(
     patterns: Iterable[str | re.Pattern[str]],
@@ -222,45 +188,3 @@ def _compile_exclude(
             exact.add(pattern)
     combined = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
     return frozenset(exact), combined
-
-
-def _parse_networks(values: Iterable[str]) -> tuple[_Network, ...]:
-    networks = []
-    bad = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            bad.append(value)
-    if bad:
-        from bastion.errors import ConfigError
-
-        raise ConfigError([f"trusted proxy {v!r}: not an IP address or network" for v in bad])
-    return tuple(networks)
-
-
-def _within(address: str, networks: tuple[_Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
-def _forwarded_for(header: str) -> list[str]:
-    """The `for=` addresses of a `Forwarded` header (RFC 7239), ports and brackets removed."""
-    hops = []
-    for element in header.split(","):
-        for pair in element.split(";"):
-            key, sep, value = pair.strip().partition("=")
-            if sep and key.strip().lower() == "for":
-                hops.append(_host(value.strip().strip('"')))
-    return hops
-
-
-def _host(node: str) -> str:
-    if node.startswith("["):  # "[2001:db8::1]:4711"
-        return node[1:].partition("]")[0]
-    if node.count(":") == 1:  # "192.0.2.43:47011"
-        return node.partition(":")[0]
-    return node

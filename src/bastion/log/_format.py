@@ -269,18 +269,25 @@ def _marker(dropped: int) -> str:
 class _UTCText:
     """RFC 3339 UTC time with milliseconds; the part up to the second is cached."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_last")
 
     def __init__(self) -> None:
         self._cache: tuple[int, str] = (-1, "")
+        self._last: tuple[int, str] = (-1, "")  # lines in a row often share a millisecond
 
     def __call__(self, t: float) -> str:
-        second, millis = divmod(round(t * 1000), 1000)
+        ms = round(t * 1000)
+        last = self._last
+        if last[0] == ms:
+            return last[1]
+        second, millis = divmod(ms, 1000)
         cache = self._cache
         if cache[0] != second:
             cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._cache = cache  # one tuple store: safe to share between threads
-        return f"{cache[1]}.{millis:03d}Z"
+        text = f"{cache[1]}.{millis:03d}Z"
+        self._last = (ms, text)
+        return text
 
 
 def _quote(text: str) -> str:
@@ -310,7 +317,8 @@ def _key(key: str) -> str:
 class JSONFormat:
     """One JSON object per line, keys in order: time, level, msg, standard keys, fields."""
 
-    __slots__ = ("_encode", "_keys", "_levels", "_max", "_stack", "_time", "_values")
+    __slots__ = ("_encode", "_keys", "_levels", "_max", "_stack", "_time", "_values",
+                 "line_keys")
 
     def __init__(self, values: Values, keys: Keys | None = None) -> None:
         keys = keys or Keys()
@@ -319,8 +327,26 @@ class JSONFormat:
         self._stack = (keys.key(STACK_KEY), values.stack_size)
         self._time = _UTCText()
         self._keys = (keys.key("time"), keys.key("level"), keys.key("msg"))
+        #: The names this format gives time, level and msg.
+        self.line_keys = frozenset(self._keys)
         self._levels = {rank: keys.level(rank) for rank in LEVEL_NAMES}
         self._encode = msgspec.json.Encoder(enc_hook=_object_text).encode
+
+    @property
+    def encoder(self) -> Callable[[object], bytes]:
+        """The line encoder: JSON bytes, other objects as text."""
+        return self._encode
+
+    @property
+    def max_size(self) -> int:
+        """The longest line written without looking at each value."""
+        return self._max
+
+    def start(self, t: float, level: int, msg: object) -> bytes:
+        """The object `{"time": ..., "level": ..., "msg": ...}` a line begins with, encoded."""
+        time_key, level_key, msg_key = self._keys
+        return self._encode({time_key: self._time(t), level_key: self._levels[level],
+                             msg_key: msg})
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Final, TextIO
 from opentelemetry import trace as otel_trace
 
 from bastion.errors import ConfigError
+from bastion.log._compiled import CompiledJSON
 from bastion.log._format import (
     CONTAINERS,
     ERROR,
@@ -30,6 +31,7 @@ from bastion.log._format import (
     STANDARD_KEYS,
     WARN,
     FormatFunc,
+    JSONFormat,
     Keys,
     Values,
     make_format,
@@ -219,6 +221,13 @@ class Logger:
         self._formats = formats
         self._render, self._writer = self._outputs[0]
         self._single = len(self._outputs) == 1
+        # Lines of the common shape skip the general merge (see _compiled); a format of
+        # its own, renamed keys or added pairs need the general path for every line.
+        first = getattr(self._render, "__self__", None)
+        self._compiled: CompiledJSON | None = None
+        if (self._single and isinstance(first, JSONFormat) and not self._rename
+                and not file_location and not self._funcs):
+            self._compiled = CompiledJSON(first, max_keys=max_keys, ids=self._ids)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kw: Any) -> Logger:
@@ -388,6 +397,13 @@ class Logger:
 
     def _emit(self, call: Call, *, important: bool) -> None:
         # Important lines wait for room in a full queue; the others are dropped and counted.
+        compiled = self._compiled
+        if compiled is not None and call[3] is None and call[7] is None:
+            line = compiled.line(call[0], call[1], call[2], call[4], call[5], call[6],
+                                 self.service)
+            if line is not None:
+                self._writer.put(line, important=important)
+                return
         t, rank, msg, pairs = self._pairs(call)
         if self._single:
             self._writer.put(self._render(t, rank, msg, pairs), important=important)

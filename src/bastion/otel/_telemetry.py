@@ -254,6 +254,10 @@ def _resource(
         "process.pid": os.getpid(),
         "process.runtime.name": platform.python_implementation().lower(),
         "process.runtime.version": platform.python_version(),
+        # One per process, so a fleet's instances (and a process's workers) are told
+        # apart in traces and in target_info; OTEL_RESOURCE_ATTRIBUTES may name it instead
+        # (a pod's name). In a container the host name is the pod's or the container's.
+        "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
     }
     attrs.update(settings.resource_attributes)
     attrs["service.name"] = service_name

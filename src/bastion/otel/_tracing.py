@@ -40,6 +40,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AnyValue
 
+from bastion.clientaddr import ClientAddress
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
@@ -150,8 +151,10 @@ class TracingMiddleware:
         *,
         exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
         credential_params: Iterable[str] = (),
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.app = app
+        self._client_of = client_address or ClientAddress()
         self.telemetry = telemetry
         self._enabled = telemetry.enabled
         self._exclude = frozenset(exclude_paths)
@@ -424,8 +427,13 @@ class TracingMiddleware:
                 attrs["server.port"] = server_port
         client = scope.get("client")
         if client:
-            attrs["client.address"] = client[0]
-            attrs["client.port"] = client[1]
+            # The client (behind trusted proxies, the one they forwarded for) and the peer.
+            address = self._client_of(scope) or client[0]
+            attrs["client.address"] = address
+            if address == client[0]:
+                attrs["client.port"] = client[1]
+            attrs["network.peer.address"] = client[0]
+            attrs["network.peer.port"] = client[1]
         if user_agent is not None:
             attrs["user_agent.original"] = user_agent.decode("latin-1")
         return attrs

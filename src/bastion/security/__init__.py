@@ -7,12 +7,13 @@ it lets through, with the `rate_limit_decision` of its request limits. Each tran
 renders those its own way (HTTP: `bastion.http.challenge`, `bastion.http.ratelimit`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bastion.security.apikey import APIKeyStore
 from bastion.security.basic import BasicVerifier, hash_password, verify_password
 from bastion.security.enforcer import AuthFailure, RateLimits, secure
 from bastion.security.errors import REASONS, NoPrincipalError, RateLimited
 from bastion.security.handlers import HANDLER_NAMES, Handler, handlers_for
-from bastion.security.jwt import DEFAULT_ALGORITHMS, JWTVerifier
 from bastion.security.principal import (
     Principal,
     client_address,
@@ -36,6 +37,12 @@ from bastion.security.scheme import (
     SchemeKind,
     SchemeRef,
 )
+
+if TYPE_CHECKING:
+    from bastion.security.jwt import DEFAULT_ALGORITHMS, JWTVerifier
+
+#: Imported on first use: PyJWT and cryptography only for services that verify JWTs.
+_JWT_NAMES = frozenset({"DEFAULT_ALGORITHMS", "JWTVerifier"})
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -71,3 +78,11 @@ __all__ = [
     "set_client_address",
     "verify_password",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _JWT_NAMES:
+        from bastion.security import jwt
+
+        return getattr(jwt, name)
+    raise AttributeError(f"module 'bastion.security' has no attribute {name!r}")

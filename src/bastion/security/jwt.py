@@ -20,11 +20,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
 import jwt as pyjwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -37,6 +36,9 @@ from bastion.redact import redact_url
 from bastion.security._digest import credential_digest
 from bastion.security.principal import Principal, normalize_scopes
 from bastion.security.scheme import Scheme
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_ALGORITHMS", "JWTVerifier"]
 
@@ -376,6 +378,8 @@ class JWTVerifier:
         if url is None:
             return False
         where = redact_url(url)
+        import httpx  # only for verifiers that fetch a JWKS
+
         try:
             if self._http is not None:
                 body = await _get_capped(self._http, url, self.fetch_timeout)

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
-
-from limits import RateLimitItem
-from limits.util import parse_many
 
 from bastion import log
 from bastion.errors import ConfigError
@@ -42,6 +40,29 @@ __all__ = ["Decision", "RateLimit", "RateLimiter", "rate_limit_decision"]
 FAILURE_INDEX_SIZE = 100_000
 
 
+#: Seconds in each unit a limit may name (a month is 30 days, a year 12 months).
+_UNITS: Final = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400,
+                 "month": 2_592_000, "year": 31_104_000}
+_LIMIT: Final = re.compile(
+    r"\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|month|year)s?\s*", re.IGNORECASE
+)
+
+
+def parse_limit(spec: str) -> tuple[int, int]:
+    """`"100/minute"`, `"5 per 10 seconds"`: the hits allowed and the window in seconds.
+
+    Raises ValueError for anything else (several limits, a zero count or window too).
+    """
+    match = _LIMIT.fullmatch(spec)
+    if match is None:
+        raise ValueError(f"not a rate limit: {spec!r}")
+    amount = int(match[1])
+    window = int(match[2] or 1) * _UNITS[match[3].lower()]
+    if amount < 1 or window < 1:
+        raise ValueError(f"not a rate limit: {spec!r}")
+    return amount, window
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """A limit such as `"100/minute"` or `"5 per 10 seconds"`, parsed when built.
@@ -53,7 +74,6 @@ class RateLimit:
 
     spec: str
     fail_open: bool | None = None
-    item: RateLimitItem = field(init=False, repr=False, compare=False)
     #: The number of hits allowed per window.
     amount: int = field(init=False, repr=False, compare=False)
     #: The window, in seconds.
@@ -61,20 +81,16 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         try:
-            items = parse_many(self.spec)
+            amount, window = parse_limit(self.spec)
         except ValueError:
-            items = []
-        if len(items) != 1:
             raise ConfigError(
                 [
                     f"rate limit {self.spec!r}: expected one limit such as '100/minute' or "
                     "'5 per 10 seconds'"
                 ]
-            )
-        item = items[0]
-        object.__setattr__(self, "item", item)
-        object.__setattr__(self, "amount", int(item.amount))
-        object.__setattr__(self, "window", int(item.get_expiry()))
+            ) from None
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "window", window)
 
     @classmethod
     def of(cls, value: RateLimit | str) -> RateLimit:

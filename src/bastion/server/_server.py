@@ -12,6 +12,7 @@ import socket
 import ssl
 import sys
 import threading
+from typing import Final
 
 from bastion.config import format_address, format_duration
 from bastion.errors import BastionError
@@ -39,6 +40,8 @@ __all__ = [
 #: Exit status of a graceful shutdown, of a forced one (second signal or a failed
 #: shutdown), of a bad configuration, and of a server that could not start.
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG, EXIT_STARTUP = 0, 1, 2, 3
+#: Seconds between a worker's looks at whether its supervisor still lives.
+_PARENT_POLL: Final = 0.5
 
 
 class ListenError(BastionError, OSError):
@@ -129,6 +132,7 @@ class Server:
         self._grpc: GRPCListener | None = None
         self._lifespan_started = False
         self._shutdown_task: asyncio.Task[int] | None = None
+        self._orphan_watch: asyncio.Task[None] | None = None
 
     @property
     def stopping(self) -> bool:
@@ -184,6 +188,19 @@ class Server:
             announce(self.served, options, self.urls)
         elif self._worker is not None:
             self.served.log("info", "worker serving", worker=self._worker, pid=os.getpid())
+            self._orphan_watch = asyncio.get_running_loop().create_task(self._watch_parent())
+
+    async def _watch_parent(self) -> None:
+        # A worker whose supervisor died (SIGKILL, OOM) would serve on unsupervised, with
+        # nobody to stop it: once it is re-parented, it drains and exits as on SIGTERM.
+        parent = os.getppid()
+        while not self._stopping.is_set():
+            await asyncio.sleep(_PARENT_POLL)
+            if os.getppid() != parent:
+                self.served.log("warn", "the supervisor is gone: draining and exiting",
+                                worker=self._worker, parent=parent)
+                self.begin_shutdown()
+                return
 
     def begin_shutdown(self) -> None:
         """Start a graceful shutdown now, as a first signal does: readiness turns 503 first."""

@@ -330,15 +330,13 @@ def merge_expositions(texts: dict[int, str]) -> str:
     families: dict[str, Any] = {}
     for index, text in texts.items():
         for family in text_string_to_metric_families(text):
-            merged = families.get(family.name)
-            if merged is None:
-                merged = families[family.name] = family
-                merged.samples = []
-            merged.samples.extend(
-                Sample(s.name, {**s.labels, "worker": str(index)}, s.value, s.timestamp,
-                       s.exemplar)
-                for s in family.samples
-            )
+            labelled = [Sample(s.name, {**s.labels, "worker": str(index)}, s.value,
+                               s.timestamp, s.exemplar) for s in family.samples]
+            merged = families.setdefault(family.name, family)
+            if merged is family:
+                family.samples = labelled
+            else:
+                merged.samples.extend(labelled)
     return _render(families.values())
 
 
