@@ -404,7 +404,7 @@ class App:
                 lines=observing and self.observe.lines,
                 buffered=self.observe.log_options.buffered,
                 authorize=self.debug_authorizer if observing else None,
-                on_internal=self._log_internal)
+                on_internal=self._log_internal, client_address=self.client_address)
         return self._grpc
 
     @contextlib.asynccontextmanager

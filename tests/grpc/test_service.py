@@ -320,3 +320,18 @@ async def test_x_debug_logs_gives_an_authorised_caller_its_own_debug_logs(
                        metadata=[*asked, ("x-debug-key", "let-me")])
     payloads = [x["payload"]["sku"] for x in logs.lines if x.get("msg") == "payload"]
     assert payloads == ["withkey"]
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_the_client(
+        pb_grpc: ModuleType, pb: ModuleType) -> None:
+    from bastion.config import Config, load
+    from bastion.testing import LogCapture
+
+    logs = LogCapture(level="info")
+    app = grpc_shop.build(logger=logs.logger, config=load(Config, {
+        "TRUSTED_PROXIES": "127.0.0.1", "GRPC_ADDR": "", "ADMIN_ADDR": ""}))
+    async with serve_grpc(app) as served, grpc.aio.insecure_channel(served.target) as channel:
+        stub = pb_grpc.ShopStub(channel)
+        await stub.Slow(pb.SlowRequest(), metadata=[("x-request-id", "via-proxy"),
+                                                    ("x-forwarded-for", "203.0.113.7")])
+    assert logs.find(msg="end", request_id="via-proxy")["client.address"] == "203.0.113.7"

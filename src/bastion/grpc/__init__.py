@@ -49,11 +49,13 @@ class GRPCTransport:
         buffered: bool = False,
         authorize: Authorize | None = None,
         on_internal: InternalHook,
+        client_address: Any = None,
     ) -> None:
         self.files = proto_files(api)
         self.rpcs = RPCHandlers(api.name, self.files, operations, logger=logger,
                                 telemetry=telemetry, lines=lines, buffered=buffered,
-                                authorize=authorize, on_internal=on_internal)
+                                authorize=authorize, on_internal=on_internal,
+                                client_address=client_address)
         self.health = HealthService(healthy, self.rpcs.service_names)
 
     @property

@@ -121,8 +121,12 @@ class RPCHandlers:
         buffered: bool = False,
         authorize: Authorize | None = None,
         on_internal: InternalHook,
+        client_address: Any = None,
     ) -> None:
         self.files = files
+        # The App's TRUSTED_PROXIES rule (`bastion.clientaddr`), when it trusts any proxy.
+        self.client_address = client_address if getattr(client_address, "trusted", None) \
+            else None
         self.contract = Contract(files)
         self.settings = Settings()
         self.calls: dict[asyncio.Task[Any], Call] = {}
@@ -328,6 +332,13 @@ class _Runner:
                 carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
         rid = rid or f"{random.getrandbits(64):016x}"
         peer, port = _peer(context.peer())
+        network_peer = peer
+        resolve = self.owner.client_address
+        if resolve is not None:
+            # Behind a trusted proxy, its x-forwarded-for / forwarded metadata name the client.
+            peer = resolve({"client": (peer, port or 0), "headers": [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in metadata
+                if k in ("x-forwarded-for", "forwarded") and isinstance(v, str)]}) or peer
 
         telemetry = obs.telemetry
         span = None
@@ -336,10 +347,11 @@ class _Runner:
             parent = telemetry.propagator.extract(carrier) if carrier is not None else (
                 get_current())
             attributes: dict[str, Any] = {**self.names}
-            if peer:
-                attributes["network.peer.address"] = peer
+            if network_peer:
+                attributes["network.peer.address"] = network_peer
                 if port is not None:
                     attributes["network.peer.port"] = port
+                attributes["client.address"] = peer
             span = telemetry.tracer.start_span(self.span_name, context=parent,
                                                kind=SpanKind.SERVER, attributes=attributes)
             token = attach(set_value(_telemetry_key(), telemetry,
