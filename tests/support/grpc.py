@@ -8,9 +8,11 @@ with Bastion's own server in the test's event loop, on free 127.0.0.1 ports.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import importlib
 import importlib.resources
+import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -27,6 +29,7 @@ from bastion.server import Server, ServerOptions
 
 _COMPILED: dict[str, tuple[str, dict[str, ModuleType]]] = {}
 _ROOT = Path(tempfile.mkdtemp(prefix="bastion-protos-"))
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 
 def protoc(args: list[str]) -> int:
