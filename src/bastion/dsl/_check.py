@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bastion.dsl._grpc import check_grpc
+from bastion.dsl._grpc_check import check_grpc
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,

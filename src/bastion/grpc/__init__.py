@@ -22,8 +22,9 @@ import grpc
 from bastion import log
 from bastion.dsl.expr import APIExpr
 from bastion.grpc._health import HealthService
+from bastion.grpc._metadata import Authorize
 from bastion.grpc._proto import ProtoFile, proto_files
-from bastion.grpc._service import Authorize, InternalHook, RPCHandlers
+from bastion.grpc._service import InternalHook, RPCHandlers
 from bastion.operations import Operations
 
 __all__ = ["GRPCTransport", "ProtoFile", "proto_files"]

@@ -24,12 +24,10 @@ left, its deadline passed) stops the method only before it begins committing
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -44,7 +42,17 @@ from bastion.endpoint import streams
 from bastion.endpoint.lifetime import Lifetime
 from bastion.errors import ClientDisconnected
 from bastion.grpc._codec import Codec, Contract
-from bastion.grpc._proto import ProtoFile, ProtoMessage, ProtoRPC
+from bastion.grpc._metadata import (
+    Authorize,
+    Source,
+    authorized,
+    peer_of,
+    read_metadata,
+    renamer,
+    sources_of,
+    stream_path,
+)
+from bastion.grpc._proto import ProtoFile, ProtoRPC
 from bastion.grpc._status import DETAILS_KEY, Failure, failure_of, goa_default
 from bastion.operations import Operation, Operations
 from bastion.schema.validate import FieldError
@@ -67,8 +75,6 @@ _CANCELLED: Final = {
 
 #: Called with (scope-like fields, exception, error id) for every INTERNAL answer.
 InternalHook = Callable[[dict[str, Any], BaseException, str], None]
-#: Decides whether a caller may have its own debug logs (gets an ASGI-like scope).
-Authorize = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
 @dataclass
@@ -85,15 +91,6 @@ class Call:
     lifetime: Lifetime
     streaming: bool
     task: asyncio.Task[Any] | None = None  # the method's task
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """Where one payload attribute comes from in the metadata, and how to read it."""
-
-    attr: str
-    key: str
-    how: str  # "text", "list", "bytes", "bearer", "basic-username", "basic-password"
 
 
 @dataclass
@@ -198,8 +195,8 @@ class RPCHandlers:
             if code is None:
                 code = goa_default(e.temporary, e.timeout, e.fault)
             errors[e.name] = (code, e.temporary, e.timeout, e.fault)
-        sources = _sources(m, g)
-        rename = _renamer(rpc.request, g.metadata)
+        sources = sources_of(m, g)
+        rename = renamer(rpc.request, g.metadata)
         run = _Runner(self, f, rpc, op, request, stream_in, response, errors, sources, rename)
         if rpc.client_streaming:
             deserialize = stream_in.cls.FromString if stream_in is not None else None
@@ -222,56 +219,12 @@ class RPCHandlers:
             run.unary_unary, request_deserializer=deserialize, response_serializer=serialize)
 
 
-def _sources(m: Any, g: GRPCExpr) -> list[_Source]:
-    obj = m.payload.object if m.payload is not None else None
-    attrs = obj.attributes if obj is not None else {}
-    out = []
-    for name, key in g.metadata.items():
-        a = attrs[name]
-        kind = a.credential
-        if kind in ("token", "accesstoken"):
-            how = "bearer"
-        elif kind in ("username", "password") and key == "authorization":
-            how = f"basic-{kind}"
-        elif key.endswith("-bin"):
-            how = "bytes"
-        elif type(a.type).__name__ == "ArrayExpr":
-            how = "list"
-        else:
-            how = "text"
-        out.append(_Source(name, key, how))
-    return out
-
-
-def _renamer(request: ProtoMessage, metadata: Mapping[str, str]) -> Callable[[str], tuple[str,
-                                                                                       str]]:
-    """A bad field's path, as the client wrote it: a metadata key, or the message's fields."""
-
-    def rename(path: str) -> tuple[str, str]:
-        if not path:
-            # A payload that is not an object is the message's one field.
-            return (request.fields[0].name if request.wrapper else "message"), "message"
-        base = path.partition(".")[0].partition("[")[0]
-        if base in metadata:
-            return metadata[base], "metadata"
-        msg: ProtoMessage | None = request
-        out = []
-        for segment in path.split("."):
-            name, b, idx = segment.partition("[")
-            f = msg.by_attribute().get(name) if msg is not None else None
-            out.append((f.name if f is not None else name) + (b + idx))
-            msg = f.message if f is not None else None
-        return ".".join(out), "message"
-
-    return rename
-
-
 class _Runner:
     """One rpc's handlers (unary and streams), with everything they need bound."""
 
     def __init__(self, owner: RPCHandlers, f: ProtoFile, rpc: ProtoRPC, op: Operation,
                  request: Codec | None, stream_in: Codec | None, response: Codec,
-                 errors: dict[str, tuple[int, bool, bool, bool]], sources: list[_Source],
+                 errors: dict[str, tuple[int, bool, bool, bool]], sources: list[Source],
                  rename: Callable[[str], tuple[str, str]]) -> None:
         self.owner = owner
         self.op = op
@@ -331,7 +284,7 @@ class _Runner:
                     carrier = {}
                 carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
         rid = rid or f"{random.getrandbits(64):016x}"
-        peer, port = _peer(context.peer())
+        peer, port = peer_of(context.peer())
         network_peer = peer
         resolve = self.owner.client_address
         if resolve is not None:
@@ -358,7 +311,7 @@ class _Runner:
                                      set_span_in_context(span, parent)))
         debug = False
         if debug_asked and obs.authorize is not None:
-            debug = await _authorized(obs.authorize, metadata, self.full, peer, port)
+            debug = await authorized(obs.authorize, metadata, self.full, peer, port)
         scope = log.RequestContext(obs.logger, {"request_id": rid}, debug=debug).enter()
         if obs.lines:
             obs.logger.write_info("start", {**self.names, "client.address": peer},
@@ -433,7 +386,7 @@ class _Runner:
         values = self.request.decode(request) if self.request is not None else None
         if self.sources:
             values = {} if values is None else values
-            self._read_metadata(metadata, values)
+            read_metadata(self.sources, metadata, values)
         payload = (op.build_payload(values if values is not None else {})
                    if self.takes_payload else None)
         io = None
@@ -484,28 +437,6 @@ class _Runner:
             return None
         return self.response.encode(op.convert_result(result))
 
-    def _read_metadata(self, metadata: list[tuple[str, Any]], values: dict[str, Any]) -> None:
-        found: dict[str, list[Any]] = {}
-        for key, value in metadata:
-            found.setdefault(key, []).append(value)
-        for src in self.sources:
-            got = found.get(src.key)
-            if not got:
-                continue
-            how = src.how
-            if how == "list":
-                values[src.attr] = got
-            elif how == "bearer":
-                token = _bearer(got[0])
-                if token is not None:
-                    values[src.attr] = token
-            elif how.startswith("basic-"):
-                pair = _basic(got[0])
-                if pair is not None:
-                    values[src.attr] = pair[0] if how == "basic-username" else pair[1]
-            else:
-                values[src.attr] = got[0]
-
     def _incoming(self, requests: AsyncIterator[Any]) -> streams.Stream[Any]:
         codec = self.stream_in
         op = self.op
@@ -526,7 +457,7 @@ class _Runner:
 
                 if isinstance(exc, InvalidPayload):
                     # A streamed message's fields are those of the streaming request.
-                    exc.errors = [FieldError(_stream_path(e.field, codec), e.message, e.where)
+                    exc.errors = [FieldError(stream_path(e.field, codec), e.message, e.where)
                                   for e in exc.errors]
                 raise
             if log.debug_enabled():
@@ -581,54 +512,4 @@ def _telemetry_key() -> Any:
 
     return TELEMETRY_KEY
 
-
-def _stream_path(path: str, codec: Codec | None) -> str:
-    if codec is None or not path:
-        return path or "message"
-    fields = codec.message.by_attribute()
-    head, sep, rest = path.partition(".")
-    name, b, idx = head.partition("[")
-    f = fields.get(name)
-    return (f.name if f is not None else name) + b + idx + sep + rest
-
-
-def _bearer(value: str) -> str | None:
-    scheme, sep, rest = value.partition(" ")
-    if not sep:
-        return value or None
-    return rest.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _basic(value: str) -> tuple[str, str] | None:
-    scheme, sep, rest = value.partition(" ")
-    if not sep or scheme.lower() != "basic":
-        return None
-    try:
-        user, colon, password = base64.b64decode(rest.strip(), validate=True).decode(
-            "utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (user, password) if colon else None
-
-
-def _peer(text: str) -> tuple[str, int | None]:
-    """`ipv4:127.0.0.1:5050` / `ipv6:[::1]:5050` -> (address, port)."""
-    kind, _, rest = text.partition(":")
-    if kind not in ("ipv4", "ipv6"):
-        return rest or text, None
-    host, _, port = rest.rpartition(":")
-    return host.strip("[]"), int(port) if port.isdigit() else None
-
-
-async def _authorized(authorize: Authorize, metadata: Iterable[tuple[str, Any]], path: str,
-                      peer: str, port: int | None) -> bool:
-    # The debug authoriser reads an HTTP-like request: the metadata are its headers.
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in metadata
-               if isinstance(v, str)]
-    scope = {"type": "http", "method": "POST", "path": path, "headers": headers,
-             "query_string": b"", "client": (peer, port or 0)}
-    try:
-        return bool(await authorize(scope))
-    except PermissionError:
-        return False
 
