@@ -66,13 +66,6 @@ def test_the_shop_file_has_every_protobuf_construct() -> None:
     assert "token" not in get and "request_tag" not in get
 
 
-def test_gen_proto_to_stdout_and_its_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["gen", "proto", "tests.support.grpc_shop:api"]) == 0
-    assert "service Shop {" in capsys.readouterr().out
-    assert main(["gen", "proto", "examples.orders.design:api"]) == 2  # two services
-    assert "-o" in capsys.readouterr().err
-
-
 def test_enum_values_that_make_one_constant_are_a_design_error() -> None:
     with API("clash"):
         pass
