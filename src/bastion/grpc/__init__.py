@@ -23,7 +23,8 @@ from bastion import log
 from bastion.dsl.expr import APIExpr
 from bastion.grpc._health import HealthService
 from bastion.grpc._metadata import Authorize
-from bastion.grpc._proto import ProtoFile, proto_files
+from bastion.grpc._proto import ProtoFile
+from bastion.grpc._proto_build import proto_files
 from bastion.grpc._service import InternalHook, RPCHandlers
 from bastion.operations import Operations
 
