@@ -33,7 +33,8 @@ system-deps:
 
 ## demo: start the example orders service with the whole production stack
 demo: $(DEMO_STAMP)
-	HTTP_ADDR=$${HTTP_ADDR:-127.0.0.1:8080} $(BIN)/python -m examples.orders
+	HTTP_ADDR=$${HTTP_ADDR:-127.0.0.1:8080} GRPC_ADDR=$${GRPC_ADDR:-127.0.0.1:8082} \
+		$(BIN)/python -m examples.orders
 
 ## test: the whole suite (unit and integration, against real servers on 127.0.0.1)
 test: system-deps venv

@@ -231,7 +231,15 @@ async def secured(rounds: int, n: int, log_path: str) -> None:
     log_file.close()
 
 
-SCENARIOS = {"foundation": foundation, "observability": observability, "secured": secured}
+async def grpc_call(rounds: int, n: int, log_path: str) -> None:
+    """A unary gRPC call against a hand-written grpcio servicer (bench/grpc.py)."""
+    from bench import grpc as grpc_bench
+
+    await grpc_bench.main(max(rounds * 8, 20), min(n, 250))
+
+
+SCENARIOS = {"foundation": foundation, "observability": observability, "secured": secured,
+             "grpc": grpc_call}
 
 
 async def main(rounds: int, n: int, log_path: str, only: list[str]) -> None:

@@ -1,4 +1,9 @@
-"""The orders API, described once: types, security, methods and their HTTP mapping."""
+"""The orders API, described once: types, security, methods, their HTTP and gRPC mappings.
+
+Field numbers (`Field(n, ...)`) are the protobuf tags of the gRPC messages; HTTP ignores
+them. Credentials travel as on HTTP over both transports: `authorization: Bearer <jwt>`
+and `x-api-key: <key>` (headers, or gRPC metadata).
+"""
 
 from bastion.dsl import *
 
@@ -24,33 +29,38 @@ with API("orders") as api:
 
 with Type("OrderInput") as OrderInput:
     Description("What a client sends to create an order.")
-    Attribute("amount", Float64, "Total amount", minimum=0, maximum=1_000_000, example=12.5)
-    Attribute("type", String, "Kind of order", enum=["retail", "wholesale"])
-    Attribute("customer", String, "Customer email", format=Email)
-    Attribute("note", String, "Free text", max_length=500)
+    Field(1, "amount", Float64, "Total amount", minimum=0, maximum=1_000_000, example=12.5)
+    Field(2, "type", String, "Kind of order", enum=["retail", "wholesale"])
+    Field(3, "customer", String, "Customer email", format=Email)
+    Field(4, "note", String, "Free text", max_length=500)
     Required("amount", "type", "customer")
 
 with Type("Order") as Order:
-    Attribute("id", String, "Order id", format=UUID)
-    Attribute("amount", Float64, minimum=0)
-    Attribute("type", String, enum=["retail", "wholesale"])
-    Attribute("customer", String, format=Email)
-    Attribute("note", String, max_length=500)
-    Attribute("status", String, enum=["open", "cancelled"])
-    Attribute("created_at", String, format=DateTime)
+    Field(1, "id", String, "Order id", format=UUID)
+    Field(2, "amount", Float64, minimum=0)
+    Field(3, "type", String, enum=["retail", "wholesale"])
+    Field(4, "customer", String, format=Email)
+    Field(5, "note", String, max_length=500)
+    Field(6, "status", String, enum=["open", "cancelled"])
+    Field(7, "created_at", String, format=DateTime)  # a google.protobuf.Timestamp on gRPC
     Required("id", "amount", "type", "customer", "status", "created_at")
 
 with Type("OrderPage") as OrderPage:
-    Attribute("orders", ArrayOf(Order))
-    Attribute("page", Int, minimum=1, maximum=MAX_PAGE)
-    Attribute("per_page", Int, minimum=1, maximum=100)
-    Attribute("total", Int, minimum=0)
+    Field(1, "orders", ArrayOf(Order))
+    Field(2, "page", Int, minimum=1, maximum=MAX_PAGE)
+    Field(3, "per_page", Int, minimum=1, maximum=100)
+    Field(4, "total", Int, minimum=0)
     Required("orders", "page", "per_page", "total")
 
 with Service("orders"):
     Description("The order book.")
     with HTTP():
         Path("/orders")
+    with GRPC():
+        # Each error's gRPC code, for every method of the service (HTTP maps them below).
+        Response("not_found", CodeNotFound)
+        Response("rejected", CodeFailedPrecondition)
+        Response("already_cancelled", CodeFailedPrecondition)
 
     # Each method declares the errors it can return, so the document lists no others.
     with Method("create"):
@@ -58,7 +68,7 @@ with Service("orders"):
         Error("rejected", description="The screening service refused the order")
         with Payload():
             Token("token", String)
-            Attribute("order", OrderInput)
+            Field(1, "order", OrderInput)
             Required("order")
         Result(Order)
         with HTTP():
@@ -66,6 +76,8 @@ with Service("orders"):
             Body("order")
             Response(StatusCreated)
             Response("rejected", StatusUnprocessableEntity)
+        with GRPC():
+            Response(CodeOK)
 
     with Method("show"):
         Description("Show one order.")
@@ -75,12 +87,14 @@ with Service("orders"):
         with Payload():
             APIKey("api_key", "key", String)
             Token("token", String)
-            Attribute("id", String, format=UUID)
+            Field(1, "id", String, format=UUID)
             Required("id")
         Result(Order)
         with HTTP():
             GET("/{id}")
             Response("not_found", StatusNotFound)
+        with GRPC():
+            pass
 
     with Method("list"):
         Description("List orders, newest first, a page at a time.")
@@ -89,15 +103,17 @@ with Service("orders"):
         with Payload():
             APIKey("api_key", "key", String)
             Token("token", String)
-            Attribute("page", Int, minimum=1, maximum=MAX_PAGE, default=1)
-            Attribute("per_page", Int, minimum=1, maximum=100, default=20)
-            Attribute("type", String, enum=["retail", "wholesale"])
+            Field(1, "page", Int, minimum=1, maximum=MAX_PAGE, default=1)
+            Field(2, "per_page", Int, minimum=1, maximum=100, default=20)
+            Field(3, "type", String, enum=["retail", "wholesale"])
         Result(OrderPage)
         with HTTP():
             GET("/")
             Param("page")
             Param("per_page")
             Param("type")
+        with GRPC():
+            pass
 
     with Method("cancel"):
         Description("Cancel an open order.")
@@ -105,20 +121,24 @@ with Service("orders"):
         Error("already_cancelled", description="The order was cancelled before")
         with Payload():
             Token("token", String)
-            Attribute("id", String, format=UUID)
+            Field(1, "id", String, format=UUID)
             Required("id")
         Result(Order)
         with HTTP():
             POST("/{id}/cancel")
             Response("not_found", StatusNotFound)
             Response("already_cancelled", StatusConflict)
+        with GRPC():
+            pass
 
 with Service("health"):
     Description("Liveness for load balancers that want a public, versioned path.")
     with Method("ping"):
         NoSecurity()
         with Result():
-            Attribute("status", String)
+            Field(1, "status", String)
             Required("status")
         with HTTP():
             GET("/ping")
+        with GRPC():
+            pass

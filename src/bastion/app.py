@@ -155,6 +155,7 @@ class App:
         self.admin_app: ASGIApp = self.builtins.admin_app
         self._middleware: list[HTTPMiddleware] = []
         self._app: ASGIApp | None = None
+        self._grpc: Any = None  # the GRPCTransport, made when a server asks for it
 
     # -- composition ----------------------------------------------------------------
 
@@ -374,8 +375,37 @@ class App:
         return headers, body
 
     def begin_shutdown(self) -> None:
-        """Mark the app as draining: readiness answers 503 from now on."""
+        """Mark the app as draining: readiness answers 503 (and gRPC health NOT_SERVING)."""
         self.draining = True
+        if self._grpc is not None:
+            self._grpc.begin_shutdown()
+
+    def grpc_transport(self) -> Any:
+        """The `bastion.grpc.GRPCTransport` of the design's GRPC methods; None if it has none.
+
+        Made once, when the server first asks (it needs the `grpc` extra).
+        """
+        if self._grpc is None and any(m.grpc is not None for m in self.api.methods()):
+            self.build()
+            try:
+                from bastion.grpc import GRPCTransport
+            except ImportError as exc:
+                raise ImplementationError(
+                    f"design {self.api.name!r} has gRPC methods, which need the grpc extra: "
+                    f"pip install 'bastion[grpc]' ({exc})") from None
+
+            async def healthy() -> bool:
+                return not self.draining and (await self.checker.check()).healthy
+
+            observing = self.observing
+            self._grpc = GRPCTransport(
+                self.api, self.operations, logger=self.logger, healthy=healthy,
+                telemetry=self.telemetry if self.observe.tracing else None,
+                lines=observing and self.observe.lines,
+                buffered=self.observe.log_options.buffered,
+                authorize=self.debug_authorizer if observing else None,
+                on_internal=self._log_internal, client_address=self.client_address)
+        return self._grpc
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -47,6 +47,7 @@ __all__ = [
     "ResultMismatch",
     "payload_type_of",
     "result_type_of",
+    "stream_type_of",
 ]
 
 _NOT_A_TYPE = object()
@@ -108,6 +109,18 @@ def result_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
     return compiler.resolve(compiler.annotation(result))
 
 
+def stream_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
+    """The type each message of a method's client stream is built as (None without one)."""
+    attr = method.streaming_payload
+    if attr is None:
+        return None
+    if isinstance(attr.type, UserTypeExpr):
+        return compiler.struct(attr.type)
+    if attr.object is not None:
+        return compiler.object_struct(_base_name(method) + "StreamingPayload", attr)
+    return compiler.resolve(compiler.annotation(attr))
+
+
 def _base_name(method: MethodExpr) -> str:
     return f"{py_name(method.service.name).title()}{py_name(method.name).title()}"
 
@@ -128,6 +141,7 @@ class Operation:
         "result_type",
         "secured",
         "service",
+        "stream_type",
     )
 
     def __init__(self, method: MethodExpr, info: MethodInfo, collector: Collector,
@@ -145,6 +159,8 @@ class Operation:
             e.name: ErrorSpec(e.name, e.temporary, e.timeout, e.fault, e.description or "")
             for e in method.all_errors()
         }
+        #: The type of each message a client streams (`StreamingPayload`), or None.
+        self.stream_type: Any = None
         #: The endpoint chain; set when the operations are built, at startup.
         self.call: Endpoint = _not_built(self.qualified)
         self._collector = collector
@@ -170,6 +186,19 @@ class Operation:
                                        skip_required=self.info.credentials)
             elif payload is not None:
                 self._collector.value(values, payload, "", "", errors)
+            if not errors:
+                errors.append(FieldError("", strip_location(str(exc)), ""))
+            raise InvalidPayload(errors) from None
+
+    def build_message(self, value: Any) -> Any:
+        """One message of the client's stream, as `stream_type`, or `InvalidPayload`."""
+        attr = self.expr.streaming_payload
+        try:
+            return msgspec.convert(value, self.stream_type, strict=False, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            errors: list[FieldError] = []
+            if attr is not None:
+                self._collector.value(value, attr, "", "", errors)
             if not errors:
                 errors.append(FieldError("", strip_location(str(exc)), ""))
             raise InvalidPayload(errors) from None
@@ -250,8 +279,10 @@ class Operations(Mapping[tuple[str, str], Operation]):
             reqs = {m.name: requirements(m) for m in svc.methods.values()}
             for m in svc.methods.values():
                 secured = bool(reqs[m.name]) or f"{svc.name}.{m.name}" in limits.per_method
-                self._operations[(svc.name, m.name)] = Operation(
+                op = self._operations[(svc.name, m.name)] = Operation(
                     m, endpoints.infos[m.name], collector, secured)
+                if m.streaming_payload is not None:
+                    op.stream_type = stream_type_of(m, compiler)
             endpoints.use_inner(_security_layer(reqs, handlers, threads, limiter, limits,
                                                 on_auth_failure))
         self.built = False

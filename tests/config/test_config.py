@@ -261,3 +261,38 @@ def test_bad_rate_limits_in_the_environment_are_config_errors() -> None:
         load(Config, env={"RATE_LIMITS": "s.fast=often,broken", "AUTH_FAILURES_PER_CLIENT": "x"})
     text = str(caught.value)
     assert "RATE_LIMITS" in text and "AUTH_FAILURES_PER_CLIENT" in text
+
+
+def test_the_default_listeners_do_not_share_a_port() -> None:
+    config = load(Config, {})
+    ports = {parse_address(a)[1] for a in (config.http_addr, config.admin_addr,
+                                          config.grpc_addr)}
+    assert ports == {8080, 8081, 8082}
+
+
+@pytest.mark.parametrize(("env", "variable", "other"), [
+    ({"GRPC_ADDR": ":8080"}, "GRPC_ADDR", "HTTP_ADDR"),
+    ({"GRPC_ADDR": "127.0.0.1:8081"}, "GRPC_ADDR", "ADMIN_ADDR"),
+    ({"HTTP_ADDR": "127.0.0.1:9000", "GRPC_ADDR": "0.0.0.0:9000"}, "GRPC_ADDR", "HTTP_ADDR"),
+    ({"ADMIN_ADDR": ":8080"}, "ADMIN_ADDR", "HTTP_ADDR"),
+])
+def test_listeners_sharing_a_port_are_a_configuration_error(
+        env: dict[str, str], variable: str, other: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(Config, env)
+    text = str(info.value)
+    assert variable in text and f"the port {other} listens on" in text
+
+
+def test_listeners_on_one_port_of_different_hosts_or_port_zero_are_fine() -> None:
+    load(Config, {"HTTP_ADDR": "127.0.0.1:9000", "GRPC_ADDR": "127.0.0.2:9000"})
+    load(Config, {"HTTP_ADDR": "127.0.0.1:0", "GRPC_ADDR": "127.0.0.1:0", "ADMIN_ADDR": ""})
+    assert load(Config, {"GRPC_ADDR": ""}).grpc_addr == ""  # gRPC off
+
+
+def test_grpc_limits_are_read_with_units() -> None:
+    config = load(Config, {"GRPC_MAX_RECV_MESSAGE_BYTES": "16MiB", "GRPC_KEEPALIVE_TIME": "30s",
+                           "GRPC_MAX_CONNECTION_AGE": "5m", "GRPC_REFLECTION": "off"})
+    assert config.grpc_max_recv_message_bytes == 16 * 1024 * 1024
+    assert (config.grpc_keepalive_time, config.grpc_max_connection_age) == (30.0, 300.0)
+    assert config.grpc_reflection == "off"

@@ -187,15 +187,16 @@ def test_attribute_records_every_validation() -> None:
     assert attrs["email"].format == "email"
 
 
-def test_attribute_description_block_and_field_alias() -> None:
+def test_attribute_description_block_and_field_with_its_number() -> None:
     with API("a"):
         pass
     with Type("T") as t:
         with Attribute("x", Int) as x:
             Description("the x")
-        Field("y", String)
+        Field(2, "y", String)
     assert x.description == "the x"
     assert list(t.object.attributes) == ["x", "y"]
+    assert t.object.attributes["y"].meta["rpc:tag"] == 2
 
 
 def test_required_accumulates_without_duplicates() -> None:

@@ -215,6 +215,7 @@ def fleet(
                 "PYTHONPATH": str(ROOT),
                 "HTTP_ADDR": f"127.0.0.1:{port}",
                 "ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+                "GRPC_ADDR": f"127.0.0.1:{free_port()}",  # each instance its own gRPC port
                 "DATABASE_URL": f"sqlite:///{folder / 'orders.db'}",  # one for the fleet
                 "LOG_FORMAT": "json",
                 "REDIS_URL": redis.url,

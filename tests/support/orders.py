@@ -33,6 +33,12 @@ class Orders:
     port: int
     admin_port: int
     log_path: Path
+    grpc_port: int = 0
+
+    @property
+    def grpc_target(self) -> str:
+        """The gRPC listener's address, as a grpcio channel takes it."""
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def pid(self) -> int:
@@ -103,13 +109,14 @@ class Orders:
 @contextlib.contextmanager
 def orders_example(folder: Path, env: dict[str, str] | None = None) -> Iterator[Orders]:
     """Run the orders example in `folder` with `env` (JSON logs, SQLite there); kill it after."""
-    port, admin_port = free_port(), free_port()
+    port, admin_port, grpc_port = free_port(), free_port(), free_port()
     log_path = folder / f"orders-{port}.log"
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         "PYTHONPATH": str(ROOT),
         "HTTP_ADDR": f"127.0.0.1:{port}",
         "ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+        "GRPC_ADDR": f"127.0.0.1:{grpc_port}",
         "DATABASE_URL": f"sqlite:///{folder / f'orders-{port}.db'}",
         "LOG_FORMAT": "json",
         **(env or {}),
@@ -117,9 +124,11 @@ def orders_example(folder: Path, env: dict[str, str] | None = None) -> Iterator[
     with log_path.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "examples.orders"], cwd=folder,
                                    env=environ, stdout=out, stderr=subprocess.STDOUT)
-    running = Orders(process, port, admin_port, log_path)
+    running = Orders(process, port, admin_port, log_path, grpc_port)
     try:
         wait_for_port(port, timeout=30)
+        if process.poll() is None:
+            wait_for_port(grpc_port, timeout=30)  # opened right after the HTTP listener
         if process.poll() is not None:
             raise RuntimeError(f"the example exited with {process.returncode}:\n"
                                f"{running.output()}")

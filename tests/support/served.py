@@ -56,6 +56,7 @@ def bastion_serve(
     environ = user_env(
         HTTP_ADDR=f"127.0.0.1:{port}",
         ADMIN_ADDR="",
+        GRPC_ADDR="",  # these tests are about HTTP; the gRPC ones give it a free port
         DATABASE_URL=f"sqlite:///{tmp_path / 'orders.db'}",
         LOG_FORMAT="json",
         SHUTDOWN_TIMEOUT="5s",

@@ -15,8 +15,8 @@ from bastion.server import Server, ServerOptions
 def serve_in_thread(app: Any) -> Iterator[int]:
     """Serve `app` on a free 127.0.0.1 port, in a thread with its own loop; yield the port."""
     loop = asyncio.new_event_loop()
-    server = Server(app, ServerOptions(http_host="127.0.0.1", http_port=0, admin_host=None),
-                    announce=False)
+    server = Server(app, ServerOptions(http_host="127.0.0.1", http_port=0, admin_host=None,
+                                       grpc_host=None), announce=False)
     started = threading.Event()
     failed: list[BaseException] = []
 

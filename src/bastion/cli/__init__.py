@@ -4,6 +4,7 @@
     bastion gen openapi examples.orders.design:api [-o openapi.json] [--yaml]
     bastion gen stubs examples.orders.design:api [-o stubs.py]
     bastion gen mocks examples.orders.design:api [-o mocks.py] [--stubs orders_stubs]
+    bastion gen proto examples.orders.design:api [-o protos/]
     bastion gen deploy examples.orders.main:app [-o deploy/] [--image ...] [--replicas N]
     bastion new NAME [--dir PATH]
     bastion check examples.orders.design:api
@@ -86,6 +87,12 @@ def _gen_mocks(args: argparse.Namespace) -> int:
     return _write(render(_api(args.target), stubs_module=args.stubs), args.output)
 
 
+def _gen_proto(args: argparse.Namespace) -> int:
+    from bastion.cli.proto import main as write_protos
+
+    return write_protos(_api(args.target), args.output)
+
+
 def _gen_deploy(args: argparse.Namespace) -> int:
     from bastion.cli import deploy
     from bastion.config import parse_duration
@@ -162,6 +169,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="import the types and Protocols from this module (written by "
                             "`bastion gen stubs`) instead of writing them inline")
     mocks.set_defaults(func=_gen_mocks)
+    proto = gen_sub.add_parser("proto", help="write the .proto file of each gRPC service")
+    proto.add_argument("target", help="module:api")
+    proto.add_argument("-o", "--output", help="folder to write (default: stdout, one service)")
+    proto.set_defaults(func=_gen_proto)
+
     _deploy_parser(gen_sub)
 
     new = sub.add_parser("new", help="write a new project: design, service, tests, deploy files")

@@ -45,7 +45,36 @@ class Config(BaseSettings):
     admin_addr: str = Field(
         "127.0.0.1:8081", description="address of health, metrics and debug; empty disables it"
     )
-    grpc_addr: str = Field(":8082", description="address reserved for the gRPC transport")
+    grpc_addr: str = Field(
+        ":8082", description="address of the gRPC listener (methods with GRPC); empty disables it"
+    )
+    grpc_max_recv_message_bytes: ByteSize = Field(
+        4 * _MiB, gt=0, description="largest gRPC message a client may send (RESOURCE_EXHAUSTED)"
+    )
+    grpc_max_send_message_bytes: ByteSize = Field(
+        4 * _MiB, gt=0, description="largest gRPC message the server sends"
+    )
+    grpc_keepalive_time: Duration = Field(
+        7200.0, gt=0, description="idle time on a gRPC connection before the server pings it"
+    )
+    grpc_keepalive_timeout: Duration = Field(
+        20.0, gt=0, description="time a keep-alive ping waits for its answer; then: closed"
+    )
+    grpc_keepalive_min_time: Duration = Field(
+        300.0, ge=0, description="shortest interval between a client's pings (more: GOAWAY)"
+    )
+    grpc_max_connection_idle: Duration = Field(
+        0.0, ge=0, description="time a gRPC connection may have no call before GOAWAY; 0 is off"
+    )
+    grpc_max_connection_age: Duration = Field(
+        0.0, ge=0, description="age at which a gRPC connection gets GOAWAY (rebalances); 0 is off"
+    )
+    grpc_max_connection_age_grace: Duration = Field(
+        0.0, ge=0, description="time calls get to finish after that GOAWAY; 0 waits for them"
+    )
+    grpc_reflection: Literal["auto", "on", "off"] = Field(
+        "auto", description="gRPC server reflection; auto: on on a loopback GRPC_ADDR or a TTY"
+    )
     log_level: Literal["debug", "info", "warn", "warning", "error"] = Field(
         "info", description="lowest level logged"
     )
@@ -176,17 +205,24 @@ class Config(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("http_addr", "grpc_addr")
+    @field_validator("http_addr")
     @classmethod
     def _check_address(cls, value: str) -> str:
         parse_address(value)
         return value.strip()
 
-    @field_validator("admin_addr")
+    @field_validator("admin_addr", "grpc_addr")
     @classmethod
-    def _check_optional_address(cls, value: str) -> str:
+    def _check_optional_address(cls, value: str, info: ValidationInfo) -> str:
         if value.strip():
             parse_address(value)
+            # Listeners of one process must not share a port: name the pair that would.
+            names = {"admin_addr": ("http_addr",), "grpc_addr": ("http_addr", "admin_addr")}
+            for other in names[info.field_name or ""]:
+                taken = info.data.get(other)
+                if taken and _clash(value, taken):
+                    raise ValueError(f"{value.strip()!r} is the port {other.upper()} listens on "
+                                     f"({taken!r}); give each listener its own port")
         return value.strip()
 
     @field_validator("tls_cert_file", "tls_key_file")
@@ -204,6 +240,15 @@ class Config(BaseSettings):
         if "tls_cert_file" in info.data and (info.data["tls_cert_file"] is None) != (value is None):
             raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
         return value
+
+
+def _clash(a: str, b: str) -> bool:
+    """Whether two listen addresses would bind the same port (port 0 picks a free one)."""
+    (host_a, port_a), (host_b, port_b) = parse_address(a), parse_address(b)
+    if port_a != port_b or port_a == 0:
+        return False
+    anywhere = ("0.0.0.0", "::")
+    return host_a == host_b or host_a in anywhere or host_b in anywhere
 
 
 def parse_rate_limits(value: str) -> dict[str, str]:

@@ -197,8 +197,6 @@ def Attribute(
     return _Block(attr)
 
 
-Field = Attribute
-
 
 def Required(*names: str) -> None:
     """Mark attributes of the enclosing object as required."""

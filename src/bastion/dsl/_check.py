@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from bastion.dsl._grpc_check import check_grpc
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -56,7 +57,8 @@ def finalize(api: APIExpr) -> None:
     for ut in api.types.values():
         _resolve_attr(api, ut.attribute, f"type {ut.name!r}", problems)
     for m in api.methods():
-        for attr, what in ((m.payload, "payload"), (m.result, "result")):
+        for attr, what in ((m.payload, "payload"), (m.result, "result"),
+                           (m.streaming_payload, "streaming payload")):
             if attr is not None:
                 if attr.type is None:
                     attr.type = ObjectExpr()
@@ -73,8 +75,11 @@ def finalize(api: APIExpr) -> None:
             _check_attr(m.payload, f"payload of {m.qualified}", problems)
         if m.result is not None:
             _check_attr(m.result, f"result of {m.qualified}", problems)
+        if m.streaming_payload is not None:
+            _check_attr(m.streaming_payload, f"streaming payload of {m.qualified}", problems)
     _check_security(api, problems)
     _check_http(api, problems)
+    check_grpc(api, problems)
     problems.raise_if_any()
 
 

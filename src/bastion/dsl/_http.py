@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bastion.dsl._grpc import GRPCExpr, grpc_response
 from bastion.dsl._state import _Block, _fail, _need, _state
 from bastion.dsl.expr import (
     APIExpr,
@@ -150,10 +151,14 @@ def Response(code: int | str, status: int | None = None) -> _Block[HTTPResponseE
     """Map the result to a status (`Response(StatusCreated)`) or an error to one.
 
     `Response("not_found", StatusNotFound)` maps a design error; it may be used in the
-    HTTP block of an API, a service or a method.
+    HTTP block of an API, a service or a method. In a GRPC block it maps to gRPC codes
+    the same way: `Response(CodeOK)`, `Response("not_found", CodeNotFound)`.
     """
     where = Location.here()
-    http = _need((HTTPMethodExpr,), "Response", where, "HTTP")
+    if _state.stack and isinstance(_state.stack[-1], GRPCExpr):
+        # The same DSL name, in a GRPC block.
+        return grpc_response(code, status, where)  # type: ignore[return-value]
+    http = _need((HTTPMethodExpr,), "Response", where, "HTTP or GRPC")
     if isinstance(code, str):
         if status is None:
             raise _fail(where, f"Response({code!r}) needs a status: Response({code!r}, 404)")

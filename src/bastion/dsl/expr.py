@@ -360,6 +360,19 @@ class MethodExpr:
     no_security: Location | None = None
     rate_limit: RateLimitExpr | None = None
     http: HTTPMethodExpr | None = None
+    # Streams (Goa's StreamingPayload / StreamingResult): the type of each message the
+    # client streams, and whether `result` is the type of each message the method streams.
+    streaming_payload: AttributeExpr | None = None
+    streaming_result: bool = False
+    # The gRPC mapping (`bastion.dsl._grpc.GRPCExpr`); the method is served over gRPC iff set.
+    grpc: Any = None
+
+    @property
+    def stream_kind(self) -> Literal["server", "client", "bidirectional"] | None:
+        """Which side streams: Goa's stream kinds, or None for a unary method."""
+        if self.streaming_payload is not None:
+            return "bidirectional" if self.streaming_result else "client"
+        return "server" if self.streaming_result else None
 
     @property
     def qualified(self) -> str:
@@ -407,6 +420,7 @@ class ServiceExpr:
     rate_limit: RateLimitExpr | None = None
     http: HTTPMethodExpr | None = None
     path_prefix: str = ""
+    grpc: Any = None  # the service's gRPC block: package, error codes
 
 
 @dataclass(eq=False)
@@ -426,6 +440,7 @@ class APIExpr:
     requirements: list[RequirementExpr] = field(default_factory=list)
     http: HTTPMethodExpr | None = None
     path_prefix: str = ""
+    grpc: Any = None  # the API's gRPC block: error codes
     finalized: bool = False
 
     def finalize(self) -> APIExpr:

@@ -169,6 +169,9 @@ class Endpoints(Mapping[str, Endpoint]):
             self.infos[m.name] = MethodInfo.of(
                 m, (payload_types or {}).get(m.name), (result_types or {}).get(m.name)
             )
+            if m.stream_kind is not None:
+                self._base[m.name] = _streaming_call(fn, m)
+                continue
             self._base[m.name] = _call(fn, m.payload is not None, self.threads)
         if missing:
             cls = type(impl).__name__
@@ -256,3 +259,42 @@ def _call(fn: Callable[..., Any], takes_payload: bool, threads: ThreadRunner) ->
         return await run(fn)
 
     return in_thread
+
+
+def _streaming_call(fn: Callable[..., Any], method: MethodExpr) -> Endpoint:
+    """The endpoint of a streaming method: it runs the whole stream, in the chain.
+
+    The transport's `StreamIO` is current: the client's messages are passed as the last
+    argument; each item a streamed result yields is sent, and the endpoint returns None.
+    """
+    from bastion.endpoint import streams
+
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    kind = method.stream_kind
+    yields = kind in ("server", "bidirectional")
+    if yields and not inspect.isasyncgenfunction(target):
+        raise ImplementationError(
+            f"{method.qualified} streams its result: implement it as an async generator "
+            "(`async def` that yields each message)")
+    if not yields and not inspect.iscoroutinefunction(target):
+        raise ImplementationError(
+            f"{method.qualified} reads a client stream: implement it as `async def` taking "
+            "the stream as its last argument")
+    takes_payload = method.payload is not None
+    reads = method.streaming_payload is not None
+
+    async def call(payload: Any) -> Any:
+        io = streams.current()
+        if io is None:
+            raise RuntimeError(f"{method.qualified} streams, and was called without streams")
+        args = ([payload] if takes_payload else []) + ([io.incoming] if reads else [])
+        if not yields:
+            return await fn(*args)
+        send = io.send
+        if send is None:  # pragma: no cover - a transport always gives one
+            raise RuntimeError(f"{method.qualified}: no stream to send to")
+        async for item in fn(*args):
+            await send(item)
+        return None
+
+    return call

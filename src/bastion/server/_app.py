@@ -113,6 +113,11 @@ class Served:
         """Whether a plain ASGI app reported its lifespan shutdown as failed."""
         return self._asgi_lifespan is not None and self._asgi_lifespan.failed
 
+    def grpc_transport(self) -> Any:
+        """The app's gRPC transport (a Bastion App with gRPC methods), else None."""
+        make = getattr(self.contract, "grpc_transport", None)
+        return make() if callable(make) else None
+
     def begin_shutdown(self) -> None:
         """Tell the app that shutdown began (readiness turns 503)."""
         if self.contract is not None:

@@ -42,6 +42,18 @@ class ServerOptions:
     hsts_include_subdomains: bool = False
     workers: int = 1
     backlog: int = 2048
+    # The gRPC listener (GRPC_ADDR; None: not served) and its limits.
+    grpc_host: str | None = "0.0.0.0"
+    grpc_port: int = 8082
+    grpc_max_recv_message_bytes: int = 4 * 1024 * 1024
+    grpc_max_send_message_bytes: int = 4 * 1024 * 1024
+    grpc_keepalive_time: float = 7200.0
+    grpc_keepalive_timeout: float = 20.0
+    grpc_keepalive_min_time: float = 300.0
+    grpc_max_connection_idle: float = 0.0
+    grpc_max_connection_age: float = 0.0
+    grpc_max_connection_age_grace: float = 0.0
+    grpc_reflection: str = "auto"
 
     @classmethod
     def from_config(cls, config: Config) -> ServerOptions:
@@ -51,7 +63,22 @@ class ServerOptions:
         admin_port = 0
         if config.admin_addr:
             admin_host, admin_port = parse_address(config.admin_addr)
+        grpc_host: str | None = None
+        grpc_port = 0
+        if config.grpc_addr:
+            grpc_host, grpc_port = parse_address(config.grpc_addr)
         return cls(
+            grpc_host=grpc_host,
+            grpc_port=grpc_port,
+            grpc_max_recv_message_bytes=config.grpc_max_recv_message_bytes,
+            grpc_max_send_message_bytes=config.grpc_max_send_message_bytes,
+            grpc_keepalive_time=config.grpc_keepalive_time,
+            grpc_keepalive_timeout=config.grpc_keepalive_timeout,
+            grpc_keepalive_min_time=config.grpc_keepalive_min_time,
+            grpc_max_connection_idle=config.grpc_max_connection_idle,
+            grpc_max_connection_age=config.grpc_max_connection_age,
+            grpc_max_connection_age_grace=config.grpc_max_connection_age_grace,
+            grpc_reflection=config.grpc_reflection,
             http_host=http_host,
             http_port=http_port,
             admin_host=admin_host,

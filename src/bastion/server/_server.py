@@ -17,6 +17,7 @@ from typing import Final
 from bastion.config import format_address, format_duration
 from bastion.errors import BastionError
 from bastion.server._app import Served
+from bastion.server._grpc import GRPCListener
 from bastion.server._http1 import GRACE
 from bastion.server._lifespan import LifespanError
 from bastion.server._listener import Limits, Listener, admin_limits
@@ -128,6 +129,7 @@ class Server:
         self._stopping = asyncio.Event()
         self._api: Listener | None = None
         self._admin: Listener | None = None
+        self._grpc: GRPCListener | None = None
         self._lifespan_started = False
         self._shutdown_task: asyncio.Task[int] | None = None
         self._orphan_watch: asyncio.Task[None] | None = None
@@ -249,11 +251,21 @@ class Server:
                 host, port = admin.getsockname()[:2]
                 self.urls["admin"] = url_of(host, port, tls=False)
 
+        # The gRPC listener, when the app serves gRPC methods and GRPC_ADDR is set.
+        transport = self.served.grpc_transport()
+        if transport is not None and options.grpc_host is not None:
+            self._grpc = GRPCListener(transport, options, self.served.log)
+            self.urls["grpc"] = await self._grpc.start(self.served.context.copy())
+
     async def _shutdown(self) -> int:
         options = self.options
         served = self.served
         if options.shutdown_delay > 0:
             await asyncio.sleep(options.shutdown_delay)
+        # Both listeners drain at once, on the same SHUTDOWN_TIMEOUT.
+        grpc_drain = None
+        if self._grpc is not None:
+            grpc_drain = asyncio.ensure_future(self._grpc.drain(options.shutdown_timeout, GRACE))
         api = self._api
         if api is not None:
             drained = await api.stop_accepting()
@@ -273,6 +285,8 @@ class Server:
                                request_ids=ids, count=len(ids))
                 await api.wait_closed(GRACE + 1.0)
             await api.close()
+        if grpc_drain is not None:
+            await grpc_drain
 
         status = EXIT_OK
         if self._lifespan_started:
@@ -294,7 +308,7 @@ class Server:
         return status
 
     async def _close_listeners(self) -> None:
-        for listener in (self._api, self._admin):
+        for listener in (self._api, self._admin, self._grpc):
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.close()
