@@ -102,6 +102,11 @@ def prepare_http(api: APIExpr, problems: Problems) -> None:
         _sort_responses(m, http, problems)
         if http.declared or http.required:
             _http_payload(m, http, problems)
+    blocks = [api.http, *(s.http for s in api.services.values()),
+              *(m.http for m in api.methods())]
+    for block in blocks:
+        if block is not None:
+            _check_error_mappings(block, problems)
     for svc in api.services.values():
         for files in svc.files:
             full = (api.path_prefix + svc.path_prefix + files.path) or "/"
@@ -143,6 +148,20 @@ def _sort_responses(m: MethodExpr, http: HTTPMethodExpr, problems: Problems) -> 
         elif attr.enum is not None and value not in attr.enum:
             problems.add(where, f"{m.qualified}: Tag value {value!r} is not one of the enum "
                          f"values of {name!r}")
+
+
+def _check_error_mappings(http: HTTPMethodExpr, problems: Problems) -> None:
+    by_name: dict[str, list[HTTPErrorExpr]] = {}
+    for em in http.errors:
+        by_name.setdefault(em.name, []).append(em)
+    for name, mappings in by_name.items():
+        untagged = [em for em in mappings if em.response is None or em.response.tag is None]
+        for extra in untagged[1:]:
+            problems.add(extra.location, f"error {name!r} is mapped twice (first at "
+                         f"{untagged[0].location}); give all but one a Tag")
+        if not untagged:
+            problems.add(mappings[0].location, f"every Response of error {name!r} has a Tag; "
+                         "one must have none")
 
 
 def _http_payload(m: MethodExpr, http: HTTPMethodExpr, problems: Problems) -> None:

@@ -269,9 +269,7 @@ def Response(code: int | str, status: int | None = None) -> _Block[HTTPResponseE
     if isinstance(code, str):
         if status is None:
             raise _fail(where, f"Response({code!r}) needs a status: Response({code!r}, 404)")
-        for m in http.errors:
-            if m.name == code:
-                raise _fail(where, f"error {code!r} is mapped twice (first at {m.location})")
+        # A second mapping of one error needs a Tag, set inside its block: finalize checks.
         response = HTTPResponseExpr(status=_status(status, where), location=where)
         http.errors.append(HTTPErrorExpr(code, response.status, where, response))
         return _Block(response)

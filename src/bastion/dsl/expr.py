@@ -608,12 +608,13 @@ class MethodExpr:
         return list(seen.values())
 
     def error_status(self, name: str) -> int | None:
-        """The HTTP status the nearest mapping gives error `name`, if any."""
+        """The HTTP status the nearest mapping gives error `name` (its untagged one), if any."""
         for mapping in (self.http, self.service.http, self.service.api.http):
             if mapping is not None:
-                for m in mapping.errors:
-                    if m.name == name:
-                        return m.status
+                found = [m for m in mapping.errors if m.name == name]
+                if found:
+                    untagged = [m for m in found if m.response is None or m.response.tag is None]
+                    return (untagged or found)[0].status
         return None
 
 

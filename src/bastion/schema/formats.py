@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 __all__ = [
     "FORMAT_PATTERNS",
     "BoundedInt",
+    "CustomType",
     "FormattedStr",
     "bounded_int",
     "check_format",
@@ -298,7 +299,22 @@ def check_format(fmt: str, value: str) -> str | None:
     return None if check(value) else f"Expected `str` formatted as {what}"
 
 
-class FormattedStr(str):
+class CustomType:
+    """Base of the types msgspec hands to Bastion's hooks: `decode` in, `to_wire` out."""
+
+    __slots__ = ()
+
+    @classmethod
+    def decode(cls, value: Any) -> Any:
+        """Validate `value` as this type (raise TypeError or ValueError with a message)."""
+        raise NotImplementedError
+
+    def to_wire(self) -> Any:
+        """This value as JSON-able builtins."""
+        raise NotImplementedError
+
+
+class FormattedStr(str, CustomType):
     """Base of the generated string types that carry a format (and its other checks)."""
 
     __slots__ = ()
@@ -345,7 +361,7 @@ def formatted_str(
     )
 
 
-class BoundedInt(int):
+class BoundedInt(int, CustomType):
     """Base of the generated integer types whose bounds exceed msgspec's int64 `Meta`."""
 
     __slots__ = ()
@@ -375,18 +391,20 @@ def bounded_int(low: int | None, high: int) -> type[BoundedInt]:
 
 
 def dec_hook(type_: type, value: Any) -> Any:
-    """msgspec decode hook: validate formatted strings and wide integers."""
-    if isinstance(type_, type) and issubclass(type_, FormattedStr | BoundedInt):
+    """msgspec decode hook: validate formatted strings, wide integers and unions."""
+    if isinstance(type_, type) and issubclass(type_, CustomType):
         return type_.decode(value)
     raise NotImplementedError(f"Bastion cannot decode {type_!r}")
 
 
 def enc_hook(value: Any) -> Any:
-    """msgspec encode hook: formatted strings are plain strings on the wire."""
+    """msgspec encode hook: formatted strings are plain strings on the wire; unions tagged."""
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
         return int(value)
+    if isinstance(value, CustomType):
+        return value.to_wire()
     raise NotImplementedError(f"Bastion cannot encode objects of type {type(value).__name__}")
 
 
