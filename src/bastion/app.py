@@ -39,6 +39,7 @@ from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
 from bastion.http.errorenc import ErrorEncoder
 from bastion.http.errors import error_body
+from bastion.http.files import FileServer
 from bastion.http.muxer import Muxer
 from bastion.http.requestlog import RequestLog
 from bastion.log._format import error_text
@@ -183,6 +184,9 @@ class App:
         for key, operation in self.operations.items():
             decoder, encoder, errors = self._codecs[key]
             muxer.add_operation(operation, decoder, encoder, errors)
+        for svc in self.api.services.values():
+            for files in svc.files:
+                muxer.mount("GET", files.full_path, FileServer(files), f"{svc.name}.files")
         self.builtins.mount(muxer)
         muxer.compile()
         self._muxer = muxer

@@ -366,10 +366,12 @@ def test_design_errors_mapped_at_method_service_and_api_level() -> None:
     assert list(responses) == ["204", "400", "404", "409", "412", "500", "503"]
     assert responses["404"] == {
         "description": "not_found: No such document.",
+        "headers": goa_error("not_found"),
         "content": {"application/json": {"schema": ERROR}},
     }
     assert responses["409"] == {
         "description": "conflict: Version mismatch.",
+        "headers": goa_error("conflict"),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Conflict"}}},
     }
     # The nearest mapping wins: the method moves `gone` from 410 to 412.
@@ -414,8 +416,15 @@ def test_errors_sharing_a_status_are_merged() -> None:
     }
     assert responses["404"] == {
         "description": "missing: Not here.\n\ndeleted: Was here.",
+        "headers": goa_error("missing", "deleted"),
         "content": {"application/json": {"schema": ERROR}},
     }
+
+
+def goa_error(*names: str) -> dict[str, object]:
+    """The `Goa-Error` header every design error response documents."""
+    return {"Goa-Error": {"description": "The name of the design error.",
+                          "schema": {"type": "string", "enum": list(names)}}}
 
 
 def test_builtin_error_responses_and_the_error_schema() -> None:

@@ -11,9 +11,15 @@ Conventions the document follows:
   request body; `401`, `403` and `429` (the brute-force lockout) when it is secured, and
   `429` wherever a rate limit applies. These are shared `components/responses`, unless a
   design error answers the same status, in which case both are merged inline.
-- Design errors use the `Error` schema unless declared with their own type. An error
+- Design errors use the `Error` schema unless declared with their own type, whose schema
+  is then exactly the body sent; each carries the `Goa-Error` header naming it. An error
   the design maps to no status is answered as the runtime answers it, `500` for a fault
-  and `400` otherwise, and documented there.
+  and `400` otherwise, and documented there. An error's Response block (headers,
+  `Body(Empty)`, `Description`) shapes its response as the runtime writes it.
+- Several result Responses (`Tag`) are each documented at their status; a result type
+  whose view the method picks is `anyOf` its views' schemas (each a named schema),
+  with the `Goa-View` header.
+- Goa's `openapi:*` Meta keys apply (see `_extras`); `Files` are GET operations.
 - Credentials that a security scheme documents (the `Authorization` header, an API key
   where its scheme says it is) are not repeated as parameters.
 """
@@ -24,17 +30,22 @@ from http import HTTPStatus
 from typing import Any
 
 from bastion.dsl.expr import (
+    ERROR_RESULT,
     APIExpr,
     ArrayExpr,
     AttributeExpr,
     ErrorExpr,
+    HTTPResponseExpr,
+    Location,
     MapExpr,
     MethodExpr,
     ObjectExpr,
     RouteExpr,
     UserTypeExpr,
+    meta_value,
 )
 from bastion.errors import DesignError
+from bastion.openapi import _extras
 from bastion.openapi._security import SecurityDoc
 from bastion.openapi.jsonschema import SchemaRegistry
 
@@ -53,7 +64,8 @@ _BUILTIN: dict[int, tuple[str, str]] = {
     400: (
         "BadRequest",
         "The request is invalid. `errors` lists every bad field with where it was read "
-        "(`in`: path, query, header, cookie or body) and why.",
+        "(`in`: path, query, header, cookie or body) and why; `missing_payload` when the "
+        "request has no body where one is expected.",
     ),
     401: (
         "Unauthorized",
@@ -123,22 +135,32 @@ class _Builder:
         if api.description:
             info["description"] = api.description
         doc: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": info}
-        if api.servers:
-            doc["servers"] = [
-                {"url": url, **({"description": d} if d else {})} for url, d in api.servers
-            ]
+        servers = _extras.servers(api)
+        if servers:
+            doc["servers"] = servers
         if api.requirements:
             doc["security"] = self.security.requirements(api.requirements)
-        tags: list[dict[str, Any]] = []
+        shown: list[Any] = []
         paths: dict[str, dict[str, Any]] = {}
         owners: dict[tuple[str, str], MethodExpr] = {}
         for svc in api.services.values():
-            routed = [(m, m.http.routes) for m in svc.methods.values() if m.http is not None]
-            routed = [(m, routes) for m, routes in routed if routes]
-            if not routed:
+            if not _extras.visible(svc.meta):
                 continue
-            tags.append({"name": svc.name, **({"description": svc.description}
-                                               if svc.description else {})})
+            routed = [(m, m.http.routes) for m in svc.methods.values()
+                      if m.http is not None and _extras.visible(m.meta)]
+            routed = [(m, routes) for m, routes in routed if routes]
+            files = [f for f in svc.files if _extras.visible(f.meta)]
+            if not routed and not files:
+                continue
+            shown.append(svc)
+            for f in files:
+                wildcard = f.path.rstrip("/").rsplit("/", 1)[-1][2:-1] if f.is_dir else None
+                op = _extras.file_operation(svc, f, wildcard, 0)
+                op["operationId"] = self.unique_id(op["operationId"])
+                for code in ("404", "416"):
+                    op["responses"][code]["content"] = {
+                        _JSON: {"schema": self.schemas.ref_to(self.error_name)}}
+                paths.setdefault(_template(f.full_path), {})["get"] = op
             for m, routes in routed:
                 for index, route in enumerate(routes):
                     path = _template(route.full_path)
@@ -152,6 +174,7 @@ class _Builder:
                         )
                     owners[(path, verb)] = m
                     paths.setdefault(path, {})[verb] = self.operation(m, route, index)
+        tags = _extras.doc_tags(api, shown)
         if tags:
             doc["tags"] = tags
         doc["paths"] = paths
@@ -177,9 +200,10 @@ class _Builder:
 
     def operation(self, m: MethodExpr, route: RouteExpr, index: int) -> dict[str, Any]:
         """Return the Operation object of `m` served at `route`."""
-        op: dict[str, Any] = {"tags": [m.service.name]}
+        op: dict[str, Any] = {"tags": _extras.operation_tags(m)}
         text = (m.description or "").strip()
-        summary = text.splitlines()[0] if text else m.name
+        first = text.splitlines()[0] if text else m.name
+        summary = _extras.summary(m, route) or first
         op["summary"] = summary
         if text and text != summary:
             op["description"] = text
@@ -199,11 +223,22 @@ class _Builder:
         return op
 
     def operation_id(self, m: MethodExpr, index: int) -> str:
-        """Return a unique `service#method` id; later routes of a method get `#2`, `#3`…"""
-        base = f"{m.service.name}#{m.name}"
-        candidate = base if index == 0 else f"{base}#{index + 1}"
-        n = index + 1
-        while candidate in self.operation_ids:  # only names with '#' in them can collide
+        """Return a unique `service#method` id; later routes of a method get `#2`, `#3`…
+
+        `Meta("openapi:operationId", template)` (method, service or API) sets the
+        template, as in Goa.
+        """
+        template = None
+        for meta in (m.meta, m.service.meta, m.service.api.meta):
+            template = meta_value(meta, "openapi:operationId")
+            if template:
+                break
+        return self.unique_id(_extras.operation_id(template, m.service.name, m.name, index))
+
+    def unique_id(self, base: str) -> str:
+        """`base`, or `base#2`, `#3`… when another operation has it already."""
+        candidate, n = base, 1
+        while candidate in self.operation_ids:
             n += 1
             candidate = f"{base}#{n}"
         self.operation_ids.add(candidate)
@@ -239,6 +274,16 @@ class _Builder:
                     p["style"] = "form"
                     p["explode"] = True
                 out.append(p)
+        if http is not None and http.map_params is not None:
+            # MapParams: the query string's keys are the map's (`?a=1&b=2`).
+            target = m.payload if http.map_params == "" else attrs.get(http.map_params)
+            if target is not None:
+                name = http.map_params or "query"
+                p = self.parameter(name, "query", target,
+                                   required=not http.map_params or http.map_params in required)
+                p["style"] = "form"
+                p["explode"] = True
+                out.append(p)
         return out
 
     def parameter(
@@ -258,8 +303,10 @@ class _Builder:
     def request_body(self, m: MethodExpr) -> dict[str, Any] | None:
         """The request body: one `Body(attr)` attribute, or the payload's unmapped rest."""
         http, payload = m.http, m.payload
-        if http is None or payload is None:
+        if http is None or payload is None or http.map_params == "":
             return None
+        if http.payload is not None:
+            payload = http.payload
         obj = payload.object
         description = payload.description
         if http.body is not None and obj is not None:
@@ -274,6 +321,8 @@ class _Builder:
         else:
             mapped = set(http.params) | set(http.headers) | set(http.cookies)
             mapped |= set(http.authorization) | _path_params(m)
+            if http.map_params:
+                mapped.add(http.map_params)
             names = [n for n in obj.attributes if n not in mapped]
             if not names:
                 return None
@@ -296,12 +345,11 @@ class _Builder:
         """The result response, mapped design errors and the built-in error responses."""
         by_status: dict[int, list[dict[str, Any]]] = {}
         builtin: dict[int, bool] = {}
-        status, ok = self.success(m, route)
-        by_status[status] = [ok]
+        for status, ok in self.success(m, route):
+            by_status.setdefault(status, []).append(ok)
         for e in m.all_errors():
-            # The status the runtime answers: the design's mapping, else 500 or 400.
-            code = m.error_status(e.name) or (500 if e.fault else 400)
-            by_status.setdefault(code, []).append(self.design_error(e))
+            for code, response in self.design_error(m, e, route):
+                by_status.setdefault(code, []).append(response)
         wanted = [500, 503]
         if m.payload is not None:
             wanted.append(400)
@@ -325,43 +373,88 @@ class _Builder:
                 out[str(code)] = _merge(items)
         return out
 
-    def success(self, m: MethodExpr, route: RouteExpr) -> tuple[int, dict[str, Any]]:
-        """Return the result's status and response: headers, then the body unless empty."""
+    def success(self, m: MethodExpr, route: RouteExpr) -> list[tuple[int, dict[str, Any]]]:
+        """Return each result response (tagged ones, then the default) and its status."""
         http, result = m.http, m.result
-        r = http.response if http is not None else None
-        status = r.status if r is not None else (200 if result is not None else 204)
-        description = (result.description if result is not None else None) or _phrase(status)
+        responses = http.responses if http is not None else []
+        if not responses:
+            status = 200 if result is not None else 204
+            return [(status, self.written(None, result, status, route, views=m.result_views))]
+        out = []
+        for r in responses:
+            written = self.written(r, result, r.status, route, views=m.result_views)
+            if r.tag is not None:
+                name, value = r.tag
+                written["description"] += f" (results whose `{name}` is {value!r})"
+            out.append((r.status, written))
+        return out
+
+    def written(
+        self,
+        r: HTTPResponseExpr | None,
+        value: AttributeExpr | None,
+        status: int,
+        route: RouteExpr,
+        *,
+        views: dict[str, AttributeExpr] | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """One response as the runtime writes `value` with Response `r`: headers, body."""
+        description = description or (r.description if r is not None else None) or (
+            value.description if value is not None else None) or _phrase(status)
         out: dict[str, Any] = {"description": description}
-        if result is None:
-            return status, out
-        obj = result.object
+        if value is None:
+            return out
+        obj = value.object
         header_attrs = r.headers if r is not None else {}
+        cookies = r.cookies if r is not None else {}
         # Framing headers are the server's (the body's real length), whatever is mapped.
         shown = {n: w for n, w in header_attrs.items() if w.lower() not in _FRAMING}
+        headers: dict[str, Any] = {}
         if shown and obj is not None:
-            out["headers"] = {
+            headers.update({
                 wire: self.header(obj.attributes[name], required=name in obj.required)
-                for name, wire in shown.items()
-            }
-        if status in _NO_CONTENT or route.verb == "HEAD":
-            return status, out
-        schema: dict[str, Any] | None
-        if r is not None and r.body is not None and obj is not None:
-            schema = self.schemas.attribute(obj.attributes[r.body])
-        elif obj is None:
-            schema = self.schemas.attribute(result)
-            schema.pop("description", None)  # already the response's description
+                for name, wire in shown.items() if name in obj.attributes
+            })
+        if cookies:
+            names = ", ".join(cookies.values())
+            headers["Set-Cookie"] = _string_header(f"Sets cookie(s) {names}.")
+        if views:
+            headers["Goa-View"] = {"description": "The view the result is rendered in.",
+                                   "schema": {"type": "string", "enum": list(views)}}
+        if headers:
+            out["headers"] = headers
+        if status in _NO_CONTENT or route.verb == "HEAD" or (r is not None and r.body_empty):
+            return out
+        mapped = {**header_attrs, **cookies}
+        if views:
+            schemas = [self.body_schema(r, v, mapped) for v in views.values()]
+            kept = [x for x in schemas if x is not None]
+            schema = kept[0] if len(kept) == 1 else ({"anyOf": kept} if kept else None)
         else:
-            names = [n for n in obj.attributes if n not in header_attrs]
-            if header_attrs and not names:
-                schema = None  # every result attribute travels in a header
-            elif isinstance(result.type, UserTypeExpr) and not header_attrs:
-                schema = self.schemas.ref(result.type)
-            else:
-                schema = self.schemas.object(obj, names)
+            schema = self.body_schema(r, value, mapped)
         if schema is not None:
             out["content"] = {_JSON: {"schema": schema}}
-        return status, out
+        return out
+
+    def body_schema(self, r: HTTPResponseExpr | None, value: AttributeExpr,
+                    mapped: dict[str, str]) -> dict[str, Any] | None:
+        """The schema of the body `value` makes once headers and cookies took their part."""
+        obj = value.object
+        if r is not None and r.body is not None and obj is not None:
+            return self.schemas.attribute(obj.attributes[r.body])
+        if obj is None:
+            schema = self.schemas.attribute(value)
+            schema.pop("description", None)  # already the response's description
+            return schema
+        names = [n for n in obj.attributes if n not in mapped]
+        if mapped and not names:
+            return None  # every attribute travels in a header or a cookie
+        if isinstance(value.type, UserTypeExpr) and not mapped:
+            if value.type is ERROR_RESULT:
+                return self.schemas.ref_to(self.error_name)
+            return self.schemas.ref(value.type)
+        return self.schemas.object(obj, names)
 
     def header(self, attr: AttributeExpr, *, required: bool) -> dict[str, Any]:
         """Return the Header object of a result attribute written as a response header."""
@@ -375,17 +468,30 @@ class _Builder:
         h["schema"] = schema
         return h
 
-    def design_error(self, e: ErrorExpr) -> dict[str, Any]:
-        """Return the response of design error `e`: its own type's schema or `Error`."""
-        if e.type is not None:
-            schema = self.schemas.type(e.type)
-        else:
-            schema = self.schemas.ref_to(self.error_name)
+    def design_error(
+        self, m: MethodExpr, e: ErrorExpr, route: RouteExpr
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Return each response of design error `e`: status, `Goa-Error`, the body it is."""
+        value = AttributeExpr(e.name, e.type if e.typed else ERROR_RESULT, _NOWHERE)
         flags = [f for f in ("temporary", "timeout", "fault") if getattr(e, f)]
-        text = f"{e.name}: {e.description}" if e.description else e.name
-        if flags:
-            text += f" ({', '.join(flags)})"
-        return {"description": text, "content": {_JSON: {"schema": schema}}}
+        note = f" ({', '.join(flags)})" if flags else ""
+        responses = _error_responses(m, e.name)
+        if not responses:
+            # The status the runtime answers: the design's mapping, else 500 or 400.
+            code = m.error_status(e.name) or (500 if e.fault else 400)
+            responses = [(code, None)]
+        out = []
+        for code, r in responses:
+            text = (r.description if r is not None else None) or e.description
+            written = self.written(r, value, code, route,
+                                   description=f"{e.name}: {text}" if text else e.name)
+            written["description"] += note
+            written.setdefault("headers", {})["Goa-Error"] = {
+                "description": "The name of the design error.",
+                "schema": {"type": "string", "enum": [e.name]},
+            }
+            out.append((code, written))
+        return out
 
     def builtin_response(self, status: int) -> dict[str, Any]:
         """Return the shared response for a built-in error status (400, 401, …)."""
@@ -449,7 +555,26 @@ _FIELD_ERROR: dict[str, Any] = {
 }
 
 
+_NOWHERE = Location("<bastion>", 0)
+
+
+def _error_responses(m: MethodExpr, name: str) -> list[tuple[int, HTTPResponseExpr | None]]:
+    """The Responses the nearest HTTP mapping gives error `name`, tagged ones first."""
+    for mapping in (m.http, m.service.http, m.service.api.http):
+        if mapping is not None:
+            found = [em for em in mapping.errors if em.name == name]
+            if found:
+                found.sort(key=lambda em: em.response is None or em.response.tag is None)
+                return [(em.status, em.response) for em in found]
+    return []
+
+
 def _payload(m: MethodExpr) -> tuple[dict[str, AttributeExpr], set[str]]:
+    http = m.http
+    if http is not None and http.payload is not None:
+        refined = http.payload.object
+        if refined is not None:
+            return refined.attributes, set(refined.required)
     obj: ObjectExpr | None = m.payload.object if m.payload is not None else None
     if obj is None:
         return {}, set()
@@ -486,7 +611,15 @@ def _merge(items: list[dict[str, Any]]) -> dict[str, Any]:
     for item in items:
         if item["description"] not in descriptions:
             descriptions.append(item["description"])
-        headers.update(item.get("headers", {}))
+        for name, header in item.get("headers", {}).items():
+            known = headers.get(name)
+            enum = known.get("schema", {}).get("enum") if known is not None else None
+            if known is not None and enum and header.get("schema", {}).get("enum"):
+                # Goa-Error (or Goa-View) of several errors at one status: any of them.
+                merged = [*enum, *(v for v in header["schema"]["enum"] if v not in enum)]
+                headers[name] = {**known, "schema": {**known["schema"], "enum": merged}}
+            else:
+                headers[name] = header
         content = item.get("content")
         if content is not None and content[_JSON]["schema"] not in schemas:
             schemas.append(content[_JSON]["schema"])
