@@ -48,7 +48,7 @@ def check_extras(api: APIExpr, problems: Problems) -> None:
     """Check the Meta keys Bastion reads, on every attribute and object of the design."""
 
     def visit(attr: AttributeExpr, owner: str) -> None:
-        label = f"{owner}: attribute {attr.name!r}"
+        label = owner  # names the attribute already, when it is one of an object
         field = meta_value(attr.meta, "struct:field:name")
         if field is not None and (not _IDENT.match(field) or field.startswith("__")):
             problems.add(attr.location, f"{label}: Meta('struct:field:name', {field!r}) must "
