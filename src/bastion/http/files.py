@@ -29,6 +29,7 @@ from bastion.types import ErrorNote, Receive, Scope, Send
 __all__ = ["FileServer"]
 
 _CHUNK = 256 * 1024
+_CONDITIONS = frozenset({b"if-none-match", b"if-modified-since", b"range", b"if-range"})
 # Beyond this, reads go to a thread so a slow disk does not hold the event loop.
 _INLINE = 1024 * 1024
 # Types Python's built-in table lacks, as Goa users expect them.
@@ -86,8 +87,8 @@ class FileServer:
             (b"accept-ranges", b"bytes"),
             (b"x-content-type-options", b"nosniff"),
         ]
-        request = {k: v.decode("latin-1") for k, v in scope["headers"]
-                   if k in (b"if-none-match", b"if-modified-since", b"range", b"if-range")}
+        request = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in _CONDITIONS}
         if _not_modified(request, etag, info.st_mtime):
             await send({"type": "http.response.start", "status": 304,
                         "headers": [h for h in headers if h[0] != b"content-type"]})
