@@ -21,8 +21,8 @@ from bastion.errors import (
     make_error,
 )
 from bastion.operations import Operation, Operations, Viewed
-from bastion.schema.union import OneOfValue
 from bastion.options import Debug, Docs, Observe
+from bastion.schema.union import OneOfValue
 from bastion.security import (
     APIKeyScheme,
     BasicScheme,

@@ -49,7 +49,7 @@ class URIFormat(str):
             raise _fail(where, f"URI needs a URL, not {url!r}")
         top = _top()
         if isinstance(top, HostExpr):
-            top.uris.append(url)
+            top.uris.append(str(url))
         elif not isinstance(top, ServerExpr):
             raise _fail(where, "URI(url) must be called inside a Host block or as an argument "
                         "of Host")
@@ -91,7 +91,8 @@ def Host(name: str, *uris: str, description: str | None = None) -> _Block[HostEx
         if other.name == name:
             raise _fail(where, f"host {name!r} of server {server.name!r} is declared twice "
                         f"(first at {other.location})")
-    host = HostExpr(name=name, location=where, description=description, uris=list(uris))
+    host = HostExpr(name=name, location=where, description=description,
+                    uris=[str(u) for u in uris])
     server.hosts.append(host)
     return _Block(host)
 
