@@ -22,8 +22,10 @@ from bastion.dsl.expr import (
     ViewExpr,
 )
 
-# type "/" subtype, then optional parameters: RFC 6838 names, loosely.
-_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+-]+)*$")
+# type "/" subtype, then optional parameters: RFC 6838 names, loosely. A bare token
+# ("Winery") passes too, as Go's mime.ParseMediaType lets Goa's designs use one.
+_MEDIA_TYPE = re.compile(
+    r"^[A-Za-z0-9][\w.+-]*(/[A-Za-z0-9][\w.+-]*)?(\s*;\s*[\w.+-]+=[\w.+-]+)*$")
 
 
 def ResultType(
