@@ -16,6 +16,7 @@ from bastion.dsl.expr import (
     MethodExpr,
     ObjectExpr,
     Primitive,
+    ResultTypeExpr,
     UnionExpr,
     UserTypeExpr,
 )
@@ -206,7 +207,9 @@ def render_body(r: Renderer) -> str:
     """The Structs of every type and a Protocol per service, without the module header."""
     api = r.api
     for ut in api.types.values():
-        if ut.is_object:  # named primitives, arrays and maps are what they name
+        # Named primitives, arrays and maps are what they name; a result type is written
+        # when used, so that the view a method returns takes its name.
+        if ut.is_object and not isinstance(ut, ResultTypeExpr):
             r.user_type(ut)
     r.flush()
     protocols = []
