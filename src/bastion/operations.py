@@ -254,13 +254,27 @@ class Operation:
     def coerce_result(self, result: Any) -> Any:
         """Convert a result that is not the result Struct already (a dict, a row...)."""
         if type(result) is Viewed:
-            fixed = self.expr.result.view if self.expr.result is not None else None
-            if result.view != (fixed or DEFAULT_VIEW):
-                raise ResultMismatch(
-                    f"{self.expr.qualified} returned view {result.view!r}; the design renders "
-                    f"its result in view {fixed or DEFAULT_VIEW!r}")
-            result = result.result
-        return self._coerce(self.result_type, result)
+            result = self._unview(result)
+        try:
+            # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
+            return msgspec.convert(
+                result, self.result_type, from_attributes=type(result) is not dict,
+                dec_hook=dec_hook,
+            )
+        except msgspec.ValidationError as exc:
+            raise ResultMismatch(
+                f"{self.expr.qualified} returned a result that does not match the design: "
+                f"{exc}"
+            ) from None
+
+    def _unview(self, result: Viewed) -> Any:
+        # A method whose design fixes the view may say it too, if it says the same.
+        fixed = self.expr.result.view if self.expr.result is not None else None
+        if result.view != (fixed or DEFAULT_VIEW):
+            raise ResultMismatch(
+                f"{self.expr.qualified} returned view {result.view!r}; the design renders "
+                f"its result in view {fixed or DEFAULT_VIEW!r}")
+        return result.result
 
     def render(self, result: Any) -> tuple[str, Any]:
         """The view a result is in and the result as that view's type (or `ResultMismatch`).

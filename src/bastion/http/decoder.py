@@ -111,6 +111,7 @@ class Decoder:
         # `MapParams()`: the whole payload is the query string; `MapParams("attr")`: that
         # attribute is every query parameter not mapped to another one.
         self._map_params = http.map_params
+        self._extras = http.map_params is not None or bool(self._renames)
         self._map_arrays = False
         if http.map_params is not None:
             target = payload if http.map_params == "" else (
@@ -228,14 +229,15 @@ class Decoder:
             self._read_headers(scope, params)
         if not body and kind in _READS_BODY:
             raise self._missing(params)
-        if self._map_params is not None:
-            mapped = self._query_map(scope)
-            if kind == "query_map":
-                return self._convert_map(mapped)
-            if mapped:
-                params[self._map_params] = mapped
-        if self._renames:
-            params = {self._renames.get(k, k): v for k, v in params.items()}
+        if self._extras:  # MapParams or JSON names: precomputed, false for most methods
+            if self._map_params is not None:
+                mapped = self._query_map(scope)
+                if kind == "query_map":
+                    return self._convert_map(mapped)
+                if mapped:
+                    params[self._map_params] = mapped
+            if self._renames:
+                params = {self._renames.get(k, k): v for k, v in params.items()}
         try:
             if kind == "attr":
                 if body:
