@@ -830,3 +830,20 @@ def test_files_unions_and_map_params_are_documented() -> None:
     query = params(rate)[("query", "query")]
     assert query["required"] is True and query["style"] == "form"
     assert query["schema"]["additionalProperties"]["type"] == "array"
+
+
+def test_files_are_public_even_when_the_api_is_secured() -> None:
+    with API("secured") as api:
+        jwt = JWTSecurity("jwt")
+        Security(jwt)
+    with Service("assets"):
+        Files("/logo.png", "logo.png")
+        with Method("m"):
+            with Payload():
+                Token("token", String)
+            with HTTP():
+                GET("/m")
+    doc = checked(api)
+    assert doc["security"] == [{"jwt": []}]
+    assert op(doc, "GET", "/logo.png")["security"] == []  # served to anyone, as Goa's
+    assert op(doc, "GET", "/m")["security"] == [{"jwt": []}]

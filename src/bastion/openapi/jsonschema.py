@@ -13,8 +13,9 @@ Choices worth knowing:
   carry a `null`: absent attributes are left out.
 - Integers carry the bounds of their wire type (`Int32` gets `minimum: -2147483648`)
   unless the design's own bound is at least as tight.
-- Format `ip` becomes `anyOf: [{format: ipv4}, {format: ipv6}]`, so validators that
-  check formats accept exactly what the decoder accepts; `regexp` becomes `regex`.
+- Format `ip` becomes `anyOf: [{format: ipv4}, {format: ipv6}]`, and `uri` (Go's
+  `url.ParseRequestURI`) an absolute URI or an absolute path, so validators that check
+  formats accept what the decoder accepts; `regexp` becomes `regex`.
 - `Bytes` is a base64 string (`contentEncoding: base64`); its length bounds, declared in
   bytes, become the length bounds of the base64 text (`4 * ceil(n / 3)` characters), which
   never rejects a valid value.
@@ -243,6 +244,10 @@ class SchemaRegistry:
             fmt = attr.format
             if fmt == "ip":
                 s["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
+            elif fmt == "uri":
+                # Go's url.ParseRequestURI, Goa's `uri`: an absolute URI or an absolute path.
+                s["anyOf"] = [{"format": "uri"},
+                              {"format": "uri-reference", "pattern": r"^(/|\*$)"}]
             elif fmt is not None:
                 s["format"] = _FORMATS.get(fmt, str(fmt))
             elif attr.credential == "password":

@@ -157,6 +157,8 @@ class _Builder:
                 wildcard = f.path.rstrip("/").rsplit("/", 1)[-1][2:-1] if f.is_dir else None
                 op = _extras.file_operation(svc, f, wildcard, 0)
                 op["operationId"] = self.unique_id(op["operationId"])
+                if api.requirements:
+                    op["security"] = []  # files are served to anyone, as Goa's are
                 for code in ("404", "416"):
                     op["responses"][code]["content"] = {
                         _JSON: {"schema": self.schemas.ref_to(self.error_name)}}
