@@ -580,3 +580,23 @@ async def test_results_are_checked_unless_the_design_says_not() -> None:
     assert checked.json() == {"id": "1"}  # converted to the design's result
     # ValidateResults(False): written as returned, as Goa does (extra keys and all).
     assert unchecked.json() == {"id": "1", "extra": "not in the design"}
+
+
+async def test_a_method_whose_view_is_fixed_may_name_the_same_view_only() -> None:
+    import bastion
+    from bastion.testing import TestClient
+
+    class Fixed(Cellar):
+        def __init__(self, view: str) -> None:
+            super().__init__()
+            self.view = view
+
+        async def list(self) -> typing.Any:
+            return bastion.Viewed([{"id": "b1", "name": "n"}], self.view)
+
+    async with TestClient(quiet_app(cellar_design(), {"s": Fixed("tiny")})) as c:
+        same = await c.get("/bottles")
+    async with TestClient(quiet_app(cellar_design(), {"s": Fixed("default")})) as c:
+        other = await c.get("/bottles")
+    assert same.status_code == 200 and same.json() == [{"id": "b1", "name": "n"}]
+    assert other.status_code == 500  # the design renders `list` in view tiny
