@@ -82,9 +82,13 @@ def order(amount: float, type_: str, customer: str, note: str | None) -> dict[st
 
 
 def bastion_app(
-    *, full: bool = False, logger: Any = None, telemetry: Any = None, security: str | None = None
+    *, full: bool = False, logger: Any = None, telemetry: Any = None, security: str | None = None,
+    validate_results: bool = True,
 ) -> Any:
-    """The scenario in Bastion: bare (no observability) or with its whole default stack."""
+    """The scenario in Bastion: bare (no observability) or with its whole default stack.
+
+    `validate_results=False` is the design's `ValidateResults(False)`.
+    """
     import bastion
     from bastion.dsl import (
         API,
@@ -110,10 +114,12 @@ def bastion_app(
         String,
         Token,
         Type,
+        ValidateResults,
     )
     from bastion.security import APIKeyStore, JWTVerifier
 
     with API("bench") as api:
+        ValidateResults(validate_results)
         key_scheme = APIKeySecurity("api_key")
         jwt_scheme = JWTSecurity("jwt")
     with Type("OrderInput") as OrderInput:  # noqa: N806 - named as the design names it

@@ -20,8 +20,9 @@ from bastion.errors import (
     Unauthorized,
     make_error,
 )
-from bastion.operations import Operation, Operations
+from bastion.operations import Operation, Operations, Viewed
 from bastion.options import Debug, Docs, Observe
+from bastion.schema.union import OneOfValue
 from bastion.security import (
     APIKeyScheme,
     BasicScheme,
@@ -52,12 +53,14 @@ __all__ = [
     "MethodInfo",
     "OAuth2Scheme",
     "Observe",
+    "OneOfValue",
     "Operation",
     "Operations",
     "Principal",
     "Scheme",
     "ServiceError",
     "Unauthorized",
+    "Viewed",
     "cancelled",
     "committing",
     "deadline",

@@ -38,7 +38,9 @@ from bastion.http.builtins import Builtins
 from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
+from bastion.http.errorenc import ErrorEncoder
 from bastion.http.errors import error_body
+from bastion.http.files import FileServer
 from bastion.http.muxer import Muxer
 from bastion.http.requestlog import RequestLog
 from bastion.log._format import error_text
@@ -185,8 +187,11 @@ class App:
         muxer = Muxer(on_internal_error=self._log_internal, security_mapper=self._answers,
                       redactor=self.redactor, client_address=self.client_address)
         for key, operation in self.operations.items():
-            decoder, encoder = self._codecs[key]
-            muxer.add_operation(operation, decoder, encoder)
+            decoder, encoder, errors = self._codecs[key]
+            muxer.add_operation(operation, decoder, encoder, errors)
+        for svc in self.api.services.values():
+            for files in svc.files:
+                muxer.mount("GET", files.full_path, FileServer(files), f"{svc.name}.files")
         self.builtins.mount(muxer)
         muxer.compile()
         self._muxer = muxer
@@ -223,16 +228,16 @@ class App:
 
     def _compile_http(
         self, compiler: TypeCompiler
-    ) -> dict[tuple[str, str], tuple[Decoder | None, ResultEncoder]]:
+    ) -> dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]]:
         encoder = msgspec.json.Encoder(enc_hook=enc_hook)
         collector = Collector(compiler)
-        codecs: dict[tuple[str, str], tuple[Decoder | None, ResultEncoder]] = {}
+        codecs: dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]] = {}
         for key, op in self.operations.items():
             m = op.expr
             decoder = None
             if m.payload is not None and m.http is not None:
                 decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes)
-            codecs[key] = (decoder, ResultEncoder(op, encoder))
+            codecs[key] = (decoder, ResultEncoder(op, encoder), ErrorEncoder(op, encoder))
         return codecs
 
     def _limits_from(self, config: Config | None) -> RateLimits:

@@ -84,13 +84,15 @@ class ImportStringError(BastionError, ImportError):
 class ServiceError(BastionError):
     """A design error raised by a service method; the transport maps it by `name`.
 
-    Build one with `make_error`; its `id` is unique and is logged with it.
+    Build one with `make_error`; its `id` is unique and is logged with it. `value` is
+    the error's own value when the design gives the error a type (`Error("div_by_zero",
+    DivByZero)`): that value, checked against the type, is what the client gets.
     """
 
     def __init__(
         self,
-        name: str,
-        message: str,
+        name: str | None,
+        message: str = "",
         *,
         field: str | None = None,
         temporary: bool = False,
@@ -98,8 +100,9 @@ class ServiceError(BastionError):
         fault: bool = False,
         id: str | None = None,
         details: Any = None,
+        value: Any = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message or name or "error")
         self.name = name
         self.message = message
         self.field = field
@@ -108,18 +111,25 @@ class ServiceError(BastionError):
         self.fault = fault
         self.id = id or _new_id()
         self.details = details
+        self.value = value
 
     def __repr__(self) -> str:
         return f"ServiceError(name={self.name!r}, message={self.message!r})"
 
 
-def make_error(name: str, message: str, *, field: str | None = None) -> ServiceError:
+def make_error(
+    name: str | None, message: str = "", *, field: str | None = None, value: Any = None
+) -> ServiceError:
     """Return the design error `name` with `message`, to be raised by a service method.
 
     The flags (temporary, timeout, fault) come from the design's `Error(...)` declaration
-    when the transport encodes it, so the method only names the error.
+    when the transport encodes it, so the method only names the error. For an error
+    with a type of its own, `value` is the error's value (a dict, a Struct, any object
+    with the type's attributes); without one, a `String` error is `message`, and an
+    object type gets `message` in its `message` attribute. `name` may be None when the
+    type marks the attribute holding the name with `Meta("struct:error:name")`.
     """
-    return ServiceError(name, message, field=field)
+    return ServiceError(name, message, field=field, value=value)
 
 
 #: Every value an auth failure's `reason` can take: safe as a metric label (bounded, and

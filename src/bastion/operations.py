@@ -28,10 +28,17 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from bastion.dsl.expr import APIExpr, MethodExpr, UserTypeExpr
+from bastion.dsl.expr import (
+    DEFAULT_VIEW,
+    APIExpr,
+    AttributeExpr,
+    Location,
+    MethodExpr,
+    UserTypeExpr,
+)
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo, credential_names
 from bastion.endpoint.threads import ThreadRunner
-from bastion.errors import BastionError
+from bastion.errors import BastionError, ServiceError
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import dec_hook
 from bastion.schema.validate import Collector, FieldError, strip_location
@@ -45,16 +52,45 @@ __all__ = [
     "Operation",
     "Operations",
     "ResultMismatch",
+    "Viewed",
     "payload_type_of",
     "result_type_of",
     "stream_type_of",
 ]
 
 _NOT_A_TYPE = object()
+_NOWHERE = Location("<bastion>", 0)
 
 
 class ResultMismatch(BastionError, TypeError):
-    """The method returned a value that does not match the design's result."""
+    """The method returned a value (or raised an error value) the design does not describe."""
+
+
+class Viewed:
+    """A result and the view to render it in: `return bastion.Viewed(bottle, "tiny")`.
+
+    For a method whose result type has several views and whose design fixes none, as
+    Goa's methods return a view name beside their result. A method returning its result
+    alone gets the `default` view, or the view its payload's `view` attribute names.
+    """
+
+    __slots__ = ("result", "view")
+
+    def __init__(self, result: Any, view: str) -> None:
+        self.result = result
+        self.view = view
+
+    def __repr__(self) -> str:
+        return f"Viewed({self.result!r}, {self.view!r})"
+
+
+class _ErrorType(NamedTuple):
+    """How a typed error's value is checked: its type and the attributes that matter."""
+
+    annotation: Any
+    kind: str  # "string", "object" or "other"
+    message: str | None  # the field taking `message` when no value is given
+    name: tuple[str, str] | None  # the `struct:error:name` attribute: (field, JSON name)
 
 
 class InvalidPayload(BastionError, ValueError):
@@ -99,26 +135,25 @@ def payload_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
 
 def result_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
     """The type a method's result is checked against (None when it has none)."""
-    result = method.result
-    if result is None:
+    if method.result is None:
         return None
-    if isinstance(result.type, UserTypeExpr):
-        return compiler.struct(result.type)
-    if result.object is not None:
-        return compiler.object_struct(_base_name(method) + "Result", result)
-    return compiler.resolve(compiler.annotation(result))
+    return _value_type(method.result, _base_name(method) + "Result", compiler)
+
+
+def _value_type(attr: AttributeExpr, name: str, compiler: TypeCompiler) -> Any:
+    if isinstance(attr.type, UserTypeExpr):
+        return compiler.struct(attr.type)
+    if attr.object is not None:
+        return compiler.object_struct(name, attr)
+    return compiler.resolve(compiler.annotation(attr))
 
 
 def stream_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
     """The type each message of a method's client stream is built as (None without one)."""
-    attr = method.streaming_payload
-    if attr is None:
+    if method.streaming_payload is None:
         return None
-    if isinstance(attr.type, UserTypeExpr):
-        return compiler.struct(attr.type)
-    if attr.object is not None:
-        return compiler.object_struct(_base_name(method) + "StreamingPayload", attr)
-    return compiler.resolve(compiler.annotation(attr))
+    return _value_type(method.streaming_payload, _base_name(method) + "StreamingPayload",
+                       compiler)
 
 
 def _base_name(method: MethodExpr) -> str:
@@ -130,8 +165,11 @@ class Operation:
 
     __slots__ = (
         "_collector",
+        "_error_types",
+        "_renames",
         "_struct",
         "call",
+        "checks_results",
         "errors",
         "expr",
         "info",
@@ -142,6 +180,8 @@ class Operation:
         "secured",
         "service",
         "stream_type",
+        "view_field",
+        "views",
     )
 
     def __init__(self, method: MethodExpr, info: MethodInfo, collector: Collector,
@@ -168,6 +208,29 @@ class Operation:
         rt = self.result_type
         self._struct: Any = rt if isinstance(rt, type) and issubclass(rt, msgspec.Struct) else (
             _NOT_A_TYPE)
+        compiler = collector.compiler
+        base = _base_name(method)
+        #: Whether results are checked (`ValidateResults(False)` in the design turns it off).
+        self.checks_results = method.service.api.validate_results
+        #: For a result type whose view the method picks: each view's type, by name.
+        self.views: dict[str, Any] = {
+            view: _value_type(attr, f"{base}Result{view.title()}", compiler)
+            for view, attr in method.result_views.items()
+        }
+        obj = method.payload.object if method.payload is not None else None
+        view_attr = obj.attributes.get("view") if obj is not None and self.views else None
+        #: The payload field naming the view a plain result is rendered in (or None).
+        self.view_field: str | None = view_attr.field_name if view_attr is not None else None
+        # Attribute names whose JSON name differs (`struct:tag:json`): values a transport
+        # gives by attribute name are converted by JSON name.
+        self._renames: dict[str, str] = {
+            a.name: a.wire_name for a in (obj.attributes.values() if obj else ())
+            if a.wire_name != a.name
+        }
+        self._error_types: dict[str, _ErrorType] = {
+            e.name: _error_type(e.type, f"{base}{py_name(e.name).title()}Error", compiler)
+            for e in method.all_errors() if e.typed and e.type is not None
+        }
 
     @property
     def result_struct(self) -> Any:
@@ -176,6 +239,8 @@ class Operation:
 
     def build_payload(self, values: Mapping[str, Any]) -> Any:
         """The payload from attribute values (strings are converted), or `InvalidPayload`."""
+        if self._renames:
+            values = {self._renames.get(k, k): v for k, v in values.items()}
         try:
             return msgspec.convert(values, self.payload_type, strict=False, dec_hook=dec_hook)
         except msgspec.ValidationError as exc:
@@ -213,6 +278,8 @@ class Operation:
 
     def coerce_result(self, result: Any) -> Any:
         """Convert a result that is not the result Struct already (a dict, a row...)."""
+        if type(result) is Viewed:
+            result = self._unview(result)
         try:
             # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
             return msgspec.convert(
@@ -224,6 +291,119 @@ class Operation:
                 f"{self.expr.qualified} returned a result that does not match the design: "
                 f"{exc}"
             ) from None
+
+    def _unview(self, result: Viewed) -> Any:
+        # A method whose design fixes the view may say it too, if it says the same.
+        fixed = self.expr.result.view if self.expr.result is not None else None
+        if result.view != (fixed or DEFAULT_VIEW):
+            raise ResultMismatch(
+                f"{self.expr.qualified} returned view {result.view!r}; the design renders "
+                f"its result in view {fixed or DEFAULT_VIEW!r}")
+        return result.result
+
+    def render(self, result: Any) -> tuple[str, Any]:
+        """The view a result is in and the result as that view's type (or `ResultMismatch`).
+
+        For a method whose result type's views it picks (`views`): a `Viewed` result
+        names its view, any other is in the `default` view.
+        """
+        view = DEFAULT_VIEW
+        if type(result) is Viewed:
+            view, result = result.view, result.result
+        target = self.views.get(view)
+        if target is None:
+            raise ResultMismatch(
+                f"{self.expr.qualified} returned view {view!r}, which its result type does "
+                f"not have (views: {', '.join(self.views)})")
+        return view, self._coerce(target, result)
+
+    def _coerce(self, target: Any, result: Any) -> Any:
+        if type(result) is target:
+            return result
+        try:
+            # Attribute lookup (dataclasses, ORM rows) costs extra: only when needed.
+            return msgspec.convert(
+                result, target, from_attributes=type(result) is not dict,
+                dec_hook=dec_hook,
+            )
+        except msgspec.ValidationError as exc:
+            raise ResultMismatch(
+                f"{self.expr.qualified} returned a result that does not match the design: "
+                f"{exc}"
+            ) from None
+
+    def error_name(self, err: ServiceError) -> str | None:
+        """The name of a design error raised without one, read from its value's
+        `struct:error:name` attribute (None when no typed error of the method says).
+        """
+        if err.name is not None:
+            return err.name
+        value = err.value
+        for spec in self._error_types.values():
+            if spec.name is None or value is None:
+                continue
+            field, wire = spec.name
+            found = value.get(wire, value.get(field)) if isinstance(value, dict) else getattr(
+                value, field, None)
+            if isinstance(found, str) and found in self.errors:
+                return found
+        return None
+
+    def error_value(self, name: str, err: ServiceError) -> Any:
+        """The value of typed design error `name` as its type, or `ResultMismatch`.
+
+        Without a value, a `String` error is its message, an object type gets the message
+        in its `message` attribute (and the name in its `struct:error:name` one).
+        """
+        spec = self._error_types[name]
+        value = err.value
+        if value is None:
+            if spec.kind == "string":
+                value = err.message
+            elif spec.kind == "object":
+                value = {}
+                if spec.message is not None:
+                    value[spec.message] = err.message
+                if spec.name is not None:
+                    value[spec.name[1]] = name
+        try:
+            return msgspec.convert(value, spec.annotation, dec_hook=dec_hook,
+                                   from_attributes=spec.kind == "object"
+                                   and not isinstance(value, dict))
+        except msgspec.ValidationError as exc:
+            raise ResultMismatch(
+                f"{self.expr.qualified} raised error {name!r} with a value that does not match "
+                f"its type: {exc}"
+            ) from None
+
+
+def _error_type(t: Any, name: str, compiler: TypeCompiler) -> _ErrorType:
+    attr = AttributeExpr(name=name, type=t, location=_NOWHERE)
+    annotation = _value_type(attr, name, compiler)
+    obj = attr.object
+    if obj is None:
+        kind = "string" if getattr(t, "kind", None) == "string" else "other"
+        return _ErrorType(annotation, kind, None, None)
+    message = obj.attributes.get("message")
+    marked = next((a for a in obj.attributes.values() if "struct:error:name" in a.meta), None)
+    return _ErrorType(
+        annotation, "object",
+        message.wire_name if message is not None else None,
+        (marked.field_name, marked.wire_name) if marked is not None else None,
+    )
+
+
+def _view_of_payload(call: Endpoint, field: str) -> Endpoint:
+    """The endpoint `call`, its plain results rendered in the view the payload names."""
+
+    async def viewed(payload: Any) -> Any:
+        result = await call(payload)
+        if type(result) is Viewed:
+            return result
+        view = getattr(payload, field, None)
+        return Viewed(result, view) if view else result
+
+    return viewed
 
 
 def _not_built(name: str) -> Endpoint:
@@ -300,6 +480,8 @@ class Operations(Mapping[tuple[str, str], Operation]):
             endpoints.build()
         for (service, name), op in self._operations.items():
             op.call = self.endpoints[service][name]
+            if op.view_field is not None:
+                op.call = _view_of_payload(op.call, op.view_field)
         self.built = True
 
     def __getitem__(self, key: tuple[str, str]) -> Operation:

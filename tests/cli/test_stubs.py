@@ -101,3 +101,18 @@ def test_the_example_service_type_checks_against_its_stubs(tmp_path: Path) -> No
         checked.stdout)
     assert {int(line.split(":")[1]) for line in errors} == {23, 26, 29}, checked.stdout
     assert "api_key_auth" in checked.stdout  # named as the missing protocol member
+
+
+def test_stubs_name_each_view_and_let_methods_pick_one() -> None:
+    from examples.cellar.design import api as cellar_api
+
+    source = render(cellar_api)
+    namespace: dict[str, object] = {}
+    exec(compile(source, "cellar_stubs.py", "exec"), namespace)  # the stubs are valid Python
+    # Each view is its class; a method picking its view may return bastion.Viewed.
+    assert "class StoredBottleTiny(msgspec.Struct" in source
+    assert "def show(self, p: StorageShowPayload, /) -> MaybeAwaitable[StoredBottle | " \
+        "Mapping[str, Any] | bastion.Viewed]:" in source
+    assert 'def list(self) -> MaybeAwaitable[builtins.list["StoredBottleTiny"]]:' in source
+    tiny = namespace["StoredBottleTiny"]
+    assert getattr(tiny, "__struct_fields__", ()) == ("id", "name", "winery")

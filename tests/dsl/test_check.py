@@ -86,18 +86,20 @@ def test_required_unknown_name_in_an_inline_payload() -> None:
 
 
 def test_error_mapped_twice_in_one_http_block() -> None:
-    with API("a"):
+    # An error may have several Responses when all but one carry a Tag (set inside their
+    # blocks): two without one are found when the design is finalized.
+    with API("a") as api:
         pass
     with Service("s"):
         Error("not_found")
         with HTTP():
             first = next_line()
             Response("not_found", StatusNotFound)
-            with pytest.raises(DesignError) as info:
-                line = next_line()
-                Response("not_found", StatusGone)
-    assert str(info.value) == (
-        f"{__file__}:{line}: error 'not_found' is mapped twice (first at {__file__}:{first})"
+            line = next_line()
+            Response("not_found", StatusGone)
+    assert finalize_error(api) == (
+        f"{__file__}:{line}: error 'not_found' is mapped twice (first at {__file__}:{first}); "
+        "give all but one a Tag"
     )
 
 
@@ -291,8 +293,9 @@ def test_app_checks_the_design_when_it_is_loaded() -> None:
         (Int, {"pattern": "^a$"}, "pattern applies to strings only"),
         (String, {"pattern": "("}, "pattern '(' is not a regexp"),
         (Int, {"format": UUID}, "format applies to strings only"),
-        (String, {"format": "color"}, "unknown format 'color' (known: date, date-time, email, "
-                                      "hostname, ip, ipv4, ipv6, regexp, uri, uuid)"),
+        (String, {"format": "color"}, "unknown format 'color' (known: cidr, date, date-time, "
+                                      "email, hostname, ip, ipv4, ipv6, json, mac, regexp, "
+                                      "rfc1123, uri, uuid)"),
         (Float64, {"enum": [1.5]}, "enum applies to strings, integers and booleans"),
         (String, {"enum": []}, "enum needs at least one value"),
         (Int, {"enum": [1, "two"]}, "enum value 'two' is not a integer"),
@@ -520,8 +523,8 @@ def test_response_mapping_a_missing_result_attribute() -> None:
                 Attribute("etag", String)
             with HTTP():
                 POST("/m")
-                line = next_line()
                 with Response(StatusCreated):
+                    line = next_line()
                     Header("etga:ETag")
     message = finalize_error(api)
     assert at(line) in message
@@ -540,7 +543,7 @@ def test_response_headers_without_a_result() -> None:
                     Header("etag:ETag")
     message = finalize_error(api)
     assert at(line) in message
-    assert "Response maps headers but the method has no Result" in message
+    assert "Response maps headers, cookies or a Tag but the method has no Result" in message
 
 
 def test_service_prefix_path_parameter_is_a_path_parameter() -> None:
@@ -639,26 +642,35 @@ def test_service_declared_twice() -> None:
     )
 
 
-def test_type_and_service_need_an_api() -> None:
+def test_a_design_without_an_api_gets_a_default_one_named_after_its_first_service() -> None:
     import bastion.dsl._build as build
 
     saved = build._state.design
     build._state.design = None
     try:
-        with pytest.raises(DesignError) as t:
-            l_type = next_line()
-            Type("T")
-        with pytest.raises(DesignError) as s:
-            l_service = next_line()
-            Service("s")
+        with Type("T") as t:
+            Attribute("x", String)
+        with Service("calc") as calc:
+            pass
+        with Service("other"):
+            pass
+        api = current_design()
     finally:
         build._state.design = saved
-    assert str(t.value) == (
-        f"{__file__}:{l_type}: Type needs an API: declare `with API(name):` first"
-    )
-    assert str(s.value) == (
-        f"{__file__}:{l_service}: Service needs an API: declare `with API(name):` first"
-    )
+    assert api is not None and api.default and calc.api is api
+    assert list(api.types) == ["T"] and t.name == "T"
+    assert list(api.services) == ["calc", "other"]
+    api.finalize()
+    assert api.name == "calc" and api.version == "0.0.1"
+
+
+def test_a_finalized_design_is_not_extended_by_later_declarations() -> None:
+    with API("done") as done:
+        pass
+    done.finalize()
+    with Service("later") as later:
+        pass
+    assert later.api is not done and later.api.default and "later" not in done.services
 
 
 def test_type_inside_a_service() -> None:
@@ -819,7 +831,8 @@ def test_param_in_a_response_block() -> None:
             line = next_line()
             Param("x")
     assert str(info.value) == (
-        f"{__file__}:{line}: Param cannot be used in a Response block; use Header or Body"
+        f"{__file__}:{line}: Param cannot be used in a Response block; use Header, Cookie or "
+        "Body"
     )
 
 
@@ -840,14 +853,19 @@ def test_response_status_must_be_an_http_status() -> None:
 
 
 def test_result_response_declared_twice() -> None:
-    with API("a"), Service("s"), Method("m"), HTTP():
-        first = next_line()
-        Response(StatusOK)
-        with pytest.raises(DesignError) as info:
+    # Responses may be several when all but one carry a Tag, set inside their blocks:
+    # two without one are found when the design is finalized.
+    with API("a") as api, Service("s"), Method("m"):
+        Result(String)
+        with HTTP():
+            GET("/m")
+            first = next_line()
+            Response(StatusOK)
             line = next_line()
             Response(StatusCreated)
-    assert str(info.value) == (
-        f"{__file__}:{line}: the result Response is declared twice (first at {__file__}:{first})"
+    assert finalize_error(api) == (
+        f"{__file__}:{line}: the result Response is declared twice (first at {__file__}:{first});"
+        " give all but one a Tag"
     )
 
 

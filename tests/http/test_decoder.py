@@ -182,10 +182,13 @@ async def test_missing_required_values_name_where_they_were_expected() -> None:
     async with TestClient(app) as c:
         r = await c.put(f"/stores/{STORE}/items/1")
     assert r.status_code == 400
+    # No body where one is expected is Goa's `missing_payload`; every other bad field is
+    # named beside it.
+    assert r.json()["name"] == "missing_payload"
     assert errors_of(r.json()) == {
         ("X-Request-ID", "header", "missing required field"),
         ("sid", "cookie", "missing required field"),
-        ("body", "body", "missing required field"),
+        ("body", "body", "missing required payload"),
     }
 
 
@@ -206,7 +209,8 @@ async def test_body_rest_of_the_payload_and_its_errors() -> None:
         ("priority", "body", "Invalid enum value 9"),
     }
     assert errors_of(missing.json()) == {("text", "body", "missing required field")}
-    assert errors_of(empty.json()) == {("text", "body", "missing required field")}
+    assert empty.status_code == 400 and empty.json()["name"] == "missing_payload"
+    assert errors_of(empty.json()) == {("body", "body", "missing required payload")}
 
 
 async def test_body_is_the_whole_payload() -> None:
@@ -756,3 +760,133 @@ async def test_the_text_null_in_a_parameter_is_a_value_not_an_absence() -> None:
     assert errors_of(limit.json()) == {("X-Limit", "header", "Expected `int`, got `str`")}
     assert text.status_code == 200
     assert text.json() == {"page": 1, "kind": None, "q": "null", "limit": None}
+
+
+# ---------------------------------------------------------------- Goa: maps, refinements
+
+
+def goa_design() -> typing.Any:
+    with API("goa_decoder") as api:
+        pass
+    with Type("Cat") as cat:
+        Attribute("name", String, min_length=2)
+        Required("name")
+    with Service("s"):
+        with Method("rate"):
+            Payload(MapOf(UInt32, ArrayOf(String)))
+            with HTTP():
+                POST("/rate")
+                MapParams()
+        with Method("filter"):
+            with Payload():
+                Attribute("id", String)
+                Attribute("page", Int)
+                Attribute("p", MapOf(String, Int))
+            with HTTP():
+                GET("/filter/{id}")
+                Param("page")
+                MapParams("p")
+        with Method("refined"):
+            with Payload():
+                Attribute("page", Int, minimum=0)
+                Attribute("version", String)
+                Attribute("token", String)
+            with HTTP():
+                GET("/refined")
+                with Params():
+                    Param("page", Int, maximum=5)
+                    Param("version:v", enum=["1", "2"])
+                    Required("version")
+                Header("token:X-Token", pattern="^tk_")
+        with Method("renamed"):
+            with Payload():
+                with Attribute("ssn", String, min_length=3):
+                    Meta("struct:tag:json", "SSN")
+                    Meta("struct:field:name", "social")
+                with OneOf("pet"):
+                    Attribute("cat", cat)
+                    Attribute("id", Int)
+                Required("ssn")
+            with HTTP():
+                POST("/renamed")
+    return api
+
+
+class GoaShop:
+    def __init__(self) -> None:
+        self.seen: list[typing.Any] = []
+
+    async def rate(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def filter(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def refined(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+    async def renamed(self, p: typing.Any) -> None:
+        self.seen.append(p)
+
+
+async def test_map_params_read_the_query_string_as_goas_server_and_client_write_it() -> None:
+    shop = GoaShop()
+    app = quiet_app(goa_design(), {"s": shop})
+    async with client(app) as c:
+        # Goa's generated client sends `5=a&5=b`; its generated server reads `query[5]`.
+        client_form = await c.post("/rate?5=a&5=b&4=c")
+        server_form = await c.post("/rate?query[5]=a&query[2]=z")
+        bad_key = await c.post("/rate?five=a")
+        empty = await c.post("/rate")
+        mixed = await c.get("/filter/x?page=2&a=1&b=2")
+        bad_value = await c.get("/filter/x?a=one")
+        twice = await c.get("/filter/x?a=1&a=2")
+    assert client_form.status_code == 204 and shop.seen[0] == {5: ["a", "b"], 4: ["c"]}
+    assert server_form.status_code == 204 and shop.seen[1] == {5: ["a"], 2: ["z"]}
+    assert bad_key.status_code == 400 and empty.status_code == 400
+    assert errors_of(empty.json()) == {("query", "query", "missing required field")}
+    assert mixed.status_code == 204
+    p = shop.seen[2]
+    assert (p.id, p.page, p.p) == ("x", 2, {"a": 1, "b": 2})  # `page` is not in the map
+    assert bad_value.status_code == 400
+    assert twice.status_code == 400
+
+
+async def test_the_http_block_refines_validations_and_required_names() -> None:
+    shop = GoaShop()
+    app = quiet_app(goa_design(), {"s": shop})
+    async with client(app) as c:
+        ok = await c.get("/refined?page=3&v=1", headers={"X-Token": "tk_1"})
+        bad = await c.get("/refined?page=9&v=3", headers={"X-Token": "nope"})
+        missing = await c.get("/refined?page=1")
+    assert ok.status_code == 204 and shop.seen[0].version == "1"
+    assert errors_of(bad.json()) == {
+        ("page", "query", "Expected `int` <= 5"),
+        ("v", "query", "Invalid enum value '3'"),
+        ("X-Token", "header", "Expected `str` matching regex '^tk_'"),
+    }
+    # The payload says optional; the Params block's Required says otherwise over HTTP.
+    assert errors_of(missing.json()) == {("v", "query", "missing required field")}
+
+
+async def test_json_names_and_unions_are_read_as_goa_writes_them() -> None:
+    shop = GoaShop()
+    app = quiet_app(goa_design(), {"s": shop})
+    async with client(app) as c:
+        ok = await c.post("/renamed", json={
+            "SSN": "123", "pet": {"Type": "cat", "Value": '{"name": "Tom"}'}})
+        bad = await c.post("/renamed", json={
+            "ssn": "123", "pet": {"Type": "cat", "Value": '{"name": "T"}'}})
+        wrong = await c.post("/renamed", json={
+            "SSN": "12", "pet": {"Type": "cow", "Value": "1"}})
+    assert ok.status_code == 204, ok.text
+    p = shop.seen[0]
+    assert p.social == "123" and p.pet.type == "cat" and p.pet.value.name == "Tom"
+    assert errors_of(bad.json()) == {
+        ("SSN", "body", "missing required field"),
+        ("pet.Value.name", "body", "Expected `str` of length >= 2"),
+    }
+    assert errors_of(wrong.json()) == {
+        ("SSN", "body", "Expected `str` of length >= 3"),
+        ("pet.Type", "body", "Expected one of 'cat', 'id'"),
+    }

@@ -330,3 +330,275 @@ async def test_a_result_mapped_to_content_type_replaces_json() -> None:
     assert status == 200
     assert [v for k, v in headers if k == b"content-type"] == [b"text/plain; charset=utf-8"]
     assert body == b'"hello"'
+
+
+# ---------------------------------------------------------------- Goa: views, tags, cookies
+
+
+def cellar_design() -> typing.Any:
+    """A result type with two views, a nested one in view `tiny`, and methods using them."""
+    with API("views") as api:
+        pass
+    with ResultType("application/vnd.winery", "Winery") as winery:
+        with Attributes():
+            Attribute("name", String)
+            Attribute("region", String)
+        with View("default"):
+            Attribute("name")
+            Attribute("region")
+        with View("tiny"):
+            Attribute("name")
+        Required("name", "region")
+    with ResultType("application/vnd.bottle", "Bottle") as bottle:
+        with Attributes():
+            Attribute("id", String)
+            Attribute("name", String)
+            Attribute("winery", winery)
+            Attribute("vintage", UInt32, minimum=1900)
+            Attribute("etag", String)
+        with View("default"):
+            Attribute("id")
+            Attribute("name")
+            with Attribute("winery"):
+                View("tiny")
+            Attribute("vintage")
+            Attribute("etag")
+        with View("tiny"):
+            Attribute("id")
+            Attribute("name")
+        Required("id", "name", "vintage")
+    with Service("s"):
+        with Method("show"):
+            with Payload():
+                Attribute("id", String)
+                Attribute("view", String, enum=["default", "tiny"])
+                Required("id")
+            Result(bottle)
+            with HTTP():
+                GET("/bottles/{id}")
+                Param("view")
+                with Response(StatusOK):
+                    Header("etag:ETag")
+        with Method("pick"):
+            Result(bottle)
+            with HTTP():
+                GET("/pick")
+        with Method("list"):
+            Result(CollectionOf(bottle), view="tiny")
+            with HTTP():
+                GET("/bottles")
+    return api
+
+
+BOTTLE = {"id": "b1", "name": "Blue's Cuvee", "vintage": 2015, "etag": "v7",
+          "winery": {"name": "Longoria", "region": "Central Coast"}}
+
+
+class Cellar:
+    def __init__(self, picked: typing.Any = None) -> None:
+        self.picked = picked
+
+    async def show(self, p: typing.Any) -> typing.Any:
+        return dict(BOTTLE)
+
+    async def pick(self) -> typing.Any:
+        return self.picked
+
+    async def list(self) -> typing.Any:
+        # The full bottles, and one that holds only what the tiny view renders.
+        return [dict(BOTTLE), {"id": "b2", "name": "Tiny"}]
+
+
+async def test_the_client_picks_the_view_and_goa_view_names_it() -> None:
+    from bastion.testing import TestClient
+
+    app = quiet_app(cellar_design(), {"s": Cellar()})
+    async with TestClient(app) as c:
+        default = await c.get("/bottles/b1")
+        tiny = await c.get("/bottles/b1", params={"view": "tiny"})
+        bad = await c.get("/bottles/b1", params={"view": "huge"})
+    # As Goa's EncodeShowResponse: goa-view set, the body the view's (nested winery tiny).
+    assert default.status_code == 200 and default.headers["goa-view"] == "default"
+    assert default.headers["etag"] == "v7"
+    assert default.json() == {"id": "b1", "name": "Blue's Cuvee", "vintage": 2015,
+                              "winery": {"name": "Longoria"}}
+    assert tiny.headers["goa-view"] == "tiny" and tiny.json() == {"id": "b1",
+                                                                  "name": "Blue's Cuvee"}
+    assert "etag" not in tiny.headers  # not an attribute of the tiny view
+    assert bad.status_code == 400
+
+
+async def test_a_method_returns_viewed_to_pick_the_view() -> None:
+    import bastion
+    from bastion.testing import TestClient
+
+    api = cellar_design()
+    async with TestClient(quiet_app(api, {"s": Cellar(bastion.Viewed(
+            {"id": "b3", "name": "Only this"}, "tiny"))})) as c:
+        picked = await c.get("/pick")
+    # A subset result valid for its view is no 500: it is checked against the view only.
+    assert picked.status_code == 200 and picked.headers["goa-view"] == "tiny"
+    assert picked.json() == {"id": "b3", "name": "Only this"}
+    app = quiet_app(api, {"s": Cellar({"id": "b3", "name": "Only this"})})
+    async with TestClient(app) as c:
+        partial = await c.get("/pick")
+    assert partial.status_code == 500  # the default view needs `vintage`
+    async with TestClient(quiet_app(api, {"s": Cellar(bastion.Viewed(BOTTLE, "x"))})) as c:
+        unknown = await c.get("/pick")
+    assert unknown.status_code == 500
+
+
+async def test_a_fixed_view_renders_collections_without_goa_view() -> None:
+    from bastion.testing import TestClient
+
+    async with TestClient(quiet_app(cellar_design(), {"s": Cellar()})) as c:
+        listed = await c.get("/bottles")
+    # Goa's EncodeListResponse: the view is the design's, so no goa-view header.
+    assert listed.status_code == 200 and "goa-view" not in listed.headers
+    assert listed.json() == [{"id": "b1", "name": "Blue's Cuvee"}, {"id": "b2", "name": "Tiny"}]
+
+
+def tagged_design() -> typing.Any:
+    with API("tags") as api:
+        pass
+    with Service("s"), Method("create"):
+        with Payload():
+            Attribute("outcome", String)
+        with Result():
+            Attribute("id", String)
+            Attribute("outcome", String)
+            Attribute("location", String)
+        with HTTP():
+            POST("/things")
+            Response(StatusOK)
+            with Response(StatusCreated):
+                Tag("outcome", "created")
+                Header("location:Location")
+            with Response(StatusAccepted):
+                Tag("outcome", "accepted")
+    return api
+
+
+class Things:
+    async def create(self, p: typing.Any) -> typing.Any:
+        return {"id": "t1", "outcome": p.outcome, "location": "/things/t1"}
+
+
+async def test_tags_pick_the_response_of_a_result() -> None:
+    from bastion.testing import TestClient
+
+    async with TestClient(quiet_app(tagged_design(), {"s": Things()})) as c:
+        created = await c.post("/things", json={"outcome": "created"})
+        accepted = await c.post("/things", json={"outcome": "accepted"})
+        other = await c.post("/things", json={"outcome": "unknown"})
+    assert created.status_code == 201 and created.headers["location"] == "/things/t1"
+    assert created.json() == {"id": "t1", "outcome": "created"}
+    assert accepted.status_code == 202 and "location" not in accepted.headers
+    assert accepted.json() == {"id": "t1", "outcome": "accepted", "location": "/things/t1"}
+    assert other.status_code == 200
+
+
+def cookie_design() -> typing.Any:
+    with API("cookies") as api:
+        pass
+    with Service("s"):
+        with Method("login"):
+            with Result():
+                Attribute("session_id", String)
+                Attribute("message", String)
+                Required("session_id", "message")
+            with HTTP():
+                POST("/login")
+                with Response(StatusOK):
+                    Cookie("session_id:SID")
+                    CookieMaxAge(3600)
+                    CookieDomain(".goa.design")
+                    CookiePath("/session")
+                    CookieSecure()
+                    CookieHTTPOnly()
+                    CookieSameSite(CookieSameSiteLax)
+        with Method("plain"):
+            with Result():
+                Attribute("sid", String)
+                Attribute("n", Int)
+            with HTTP():
+                POST("/plain")
+                with Response(StatusOK):
+                    Cookie("sid")
+                    Cookie("n:count")
+    return api
+
+
+class Sessions:
+    def __init__(self, sid: str = "x1") -> None:
+        self.sid = sid
+
+    async def login(self) -> typing.Any:
+        return {"session_id": self.sid, "message": "new session created"}
+
+    async def plain(self) -> typing.Any:
+        return {"sid": self.sid}
+
+
+async def test_result_attributes_are_written_as_cookies_as_go_writes_them() -> None:
+    app = quiet_app(cookie_design(), {"s": Sessions()})
+    status, headers, body = await raw_headers(app, "POST", "/login")
+    assert status == 200 and json.loads(body) == {"message": "new session created"}
+    # The attributes in the order Go's http.Cookie writes them; the leading dot dropped.
+    assert (b"set-cookie", b"SID=x1; Path=/session; Domain=goa.design; Max-Age=3600; "
+            b"HttpOnly; Secure; SameSite=Lax") in headers
+    # Values with a space or comma are quoted, bytes a cookie cannot hold dropped; an
+    # absent attribute writes no cookie; every attribute in a cookie means no body.
+    status, headers, body = await raw_headers(quiet_app(cookie_design(), {
+        "s": Sessions('a b;"c')}), "POST", "/plain")
+    assert [v for k, v in headers if k == b"set-cookie"] == [b'sid="a bc"']
+    assert body == b""
+
+
+def unchecked_design(validate: bool) -> typing.Any:
+    with API("unchecked") as api:
+        ValidateResults(validate)
+    with Service("s"), Method("show"):
+        with Result():
+            Attribute("id", String)
+            Required("id")
+        with HTTP():
+            GET("/show")
+    return api
+
+
+class Loose:
+    async def show(self) -> typing.Any:
+        return {"id": "1", "extra": "not in the design"}
+
+
+async def test_results_are_checked_unless_the_design_says_not() -> None:
+    from bastion.testing import TestClient
+
+    async with TestClient(quiet_app(unchecked_design(True), {"s": Loose()})) as c:
+        checked = await c.get("/show")
+    async with TestClient(quiet_app(unchecked_design(False), {"s": Loose()})) as c:
+        unchecked = await c.get("/show")
+    assert checked.json() == {"id": "1"}  # converted to the design's result
+    # ValidateResults(False): written as returned, as Goa does (extra keys and all).
+    assert unchecked.json() == {"id": "1", "extra": "not in the design"}
+
+
+async def test_a_method_whose_view_is_fixed_may_name_the_same_view_only() -> None:
+    import bastion
+    from bastion.testing import TestClient
+
+    class Fixed(Cellar):
+        def __init__(self, view: str) -> None:
+            super().__init__()
+            self.view = view
+
+        async def list(self) -> typing.Any:
+            return bastion.Viewed([{"id": "b1", "name": "n"}], self.view)
+
+    async with TestClient(quiet_app(cellar_design(), {"s": Fixed("tiny")})) as c:
+        same = await c.get("/bottles")
+    async with TestClient(quiet_app(cellar_design(), {"s": Fixed("default")})) as c:
+        other = await c.get("/bottles")
+    assert same.status_code == 200 and same.json() == [{"id": "b1", "name": "n"}]
+    assert other.status_code == 500  # the design renders `list` in view tiny

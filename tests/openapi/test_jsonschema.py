@@ -114,7 +114,9 @@ def test_number_bounds_use_the_openapi_31_numeric_form() -> None:
         (Email, {"format": "email"}),
         (Date, {"format": "date"}),
         (DateTime, {"format": "date-time"}),
-        (URI, {"format": "uri"}),
+        # Go's url.ParseRequestURI: an absolute URI, or an absolute path (`/upload/x`).
+        (URI, {"anyOf": [{"format": "uri"},
+                         {"format": "uri-reference", "pattern": r"^(/|\*$)"}]}),
         (IPv4, {"format": "ipv4"}),
         (IPv6, {"format": "ipv6"}),
         (Hostname, {"format": "hostname"}),

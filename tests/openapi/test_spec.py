@@ -366,10 +366,12 @@ def test_design_errors_mapped_at_method_service_and_api_level() -> None:
     assert list(responses) == ["204", "400", "404", "409", "412", "500", "503"]
     assert responses["404"] == {
         "description": "not_found: No such document.",
+        "headers": goa_error("not_found"),
         "content": {"application/json": {"schema": ERROR}},
     }
     assert responses["409"] == {
         "description": "conflict: Version mismatch.",
+        "headers": goa_error("conflict"),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Conflict"}}},
     }
     # The nearest mapping wins: the method moves `gone` from 410 to 412.
@@ -414,8 +416,15 @@ def test_errors_sharing_a_status_are_merged() -> None:
     }
     assert responses["404"] == {
         "description": "missing: Not here.\n\ndeleted: Was here.",
+        "headers": goa_error("missing", "deleted"),
         "content": {"application/json": {"schema": ERROR}},
     }
+
+
+def goa_error(*names: str) -> dict[str, object]:
+    """The `Goa-Error` header every design error response documents."""
+    return {"Goa-Error": {"description": "The name of the design error.",
+                          "schema": {"type": "string", "enum": list(names)}}}
 
 
 def test_builtin_error_responses_and_the_error_schema() -> None:
@@ -599,3 +608,242 @@ def test_a_result_mapped_to_content_length_documents_no_such_header() -> None:
     ok = op(doc, "GET", "/m")["responses"]["200"]
     assert set(ok["headers"]) == {"ETag"}  # the server writes the body's own length
     assert response_schema(op(doc, "GET", "/m"), 200)["properties"].keys() == {"items"}
+
+
+# ---------------------------------------------------------------- Goa parity
+
+
+def views_design() -> APIExpr:
+    with API("cellar") as api:
+        pass
+    with ResultType("application/vnd.bottle", "Bottle") as bottle:
+        with Attributes():
+            Attribute("id", String)
+            Attribute("name", String)
+            Attribute("rating", Int)
+        with View("default"):
+            Attribute("id")
+            Attribute("name")
+            Attribute("rating")
+        with View("tiny"):
+            Attribute("id")
+        Required("id", "name")
+    with Service("storage"):
+        with Method("show"):
+            with Payload():
+                Attribute("id", String)
+                Attribute("view", String, enum=["default", "tiny"])
+                Required("id")
+            Result(bottle)
+            with HTTP():
+                GET("/bottles/{id}")
+                Param("view")
+        with Method("list"):
+            Result(CollectionOf(bottle), view="tiny")
+            with HTTP():
+                GET("/bottles")
+    return api
+
+
+def test_each_view_is_its_own_schema_and_a_picked_view_is_named_in_goa_view() -> None:
+    doc = checked(views_design())
+    schemas = doc["components"]["schemas"]
+    assert schemas["Bottle"]["required"] == ["id", "name"]
+    assert list(schemas["Bottle"]["properties"]) == ["id", "name", "rating"]
+    assert schemas["BottleTiny"]["properties"] == {"id": {"type": "string"}}
+    assert schemas["BottleTiny"]["required"] == ["id"]
+    ok = op(doc, "GET", "/bottles/{id}")["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {"anyOf": [
+        {"$ref": "#/components/schemas/Bottle"}, {"$ref": "#/components/schemas/BottleTiny"}]}
+    assert ok["headers"]["Goa-View"]["schema"] == {"type": "string",
+                                                   "enum": ["default", "tiny"]}
+    listed = op(doc, "GET", "/bottles")["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"] == {
+        "type": "array", "items": {"$ref": "#/components/schemas/BottleTiny"}}
+    assert "headers" not in listed
+
+
+def test_tagged_responses_cookies_and_typed_errors_are_documented_as_sent() -> None:
+    with API("wire") as api:
+        pass
+    with Type("DivByZero") as div:
+        Attribute("message", String)
+        Attribute("code", String)
+        Required("message")
+    with Service("s"), Method("create"):
+        with Payload():
+            Attribute("x", Int)
+        with Result():
+            Attribute("id", String)
+            Attribute("outcome", String)
+            Attribute("sid", String)
+        Error("div_by_zero", div, "division by 0")
+        Error("unauthorized", String, "Who are you?")
+        Error("quiet")
+        with HTTP():
+            POST("/things")
+            with Response(StatusOK):
+                Cookie("sid:SID")
+                CookieMaxAge(60)
+            with Response(StatusCreated):
+                Tag("outcome", "created")
+            with Response("div_by_zero", StatusBadRequest):
+                Description("Dividing by zero.")
+                Header("code:X-Code")
+            Response("unauthorized", StatusUnauthorized)
+            with Response("quiet", StatusConflict):
+                Body(Empty)
+    doc = checked(api)
+    responses = op(doc, "POST", "/things")["responses"]
+    assert responses["200"]["headers"]["Set-Cookie"]["description"] == "Sets cookie(s) SID."
+    assert list(responses["200"]["content"]["application/json"]["schema"]["properties"]) == [
+        "id", "outcome"]
+    assert "(results whose `outcome` is 'created')" in responses["201"]["description"]
+    assert "sid" in responses["201"]["content"]["application/json"]["schema"]["properties"]
+    bad = responses["400"]
+    assert "div_by_zero: Dividing by zero." in bad["description"]
+    assert bad["headers"]["X-Code"] == {"schema": {"type": "string"}}
+    assert bad["headers"]["Goa-Error"]["schema"]["enum"] == ["div_by_zero"]
+    assert {"type": "object", "properties": {"message": {"type": "string"}},
+            "required": ["message"]} in bad["content"]["application/json"]["schema"]["anyOf"]
+    unauthorized = responses["401"]
+    assert "unauthorized: Who are you?" in unauthorized["description"]
+    assert unauthorized["content"]["application/json"]["schema"] == {"type": "string"}
+    quiet = responses["409"]
+    assert "content" not in quiet and quiet["headers"]["Goa-Error"]["schema"]["enum"] == [
+        "quiet"]
+
+
+def test_goa_meta_keys_shape_the_document() -> None:
+    with API("meta") as api:
+        Meta("openapi:operationId", "{service}.{method}(-{routeIndex})")
+    with Type("Hidden") as hidden:
+        Meta("openapi:generate", "false")
+        Attribute("x", String)
+    with Type("Shown"):
+        Attribute("a", String)
+        with Attribute("secret", String):
+            Meta("openapi:generate", "false")
+        with Attribute("ssn", String):
+            Meta("struct:tag:json", "SSN")
+    with Service("backend"):
+        with HTTP():
+            Meta("openapi:tag:Backend:desc", "The back end.")
+            Meta("openapi:tag:Backend:url", "https://example.com/docs")
+        with Method("show"):
+            Meta("openapi:summary", "Show at {path}")
+            Payload("Shown")
+            Result(hidden)
+            with HTTP():
+                Meta("openapi:tag:Backend")
+                POST("/show")
+                POST("/show2")
+        with Method("internal"):
+            Meta("openapi:generate", "false")
+            with HTTP():
+                GET("/internal")
+    with Service("invisible"):
+        Meta("openapi:generate", "false")
+        with Method("m"), HTTP():
+            GET("/invisible")
+    doc = checked(api)
+    assert set(doc["paths"]) == {"/show", "/show2"}
+    show = op(doc, "POST", "/show")
+    assert show["summary"] == "Show at /show" and show["tags"] == ["Backend"]
+    assert show["operationId"] == "backend.show"
+    assert op(doc, "POST", "/show2")["operationId"] == "backend.show-2"
+    assert {"name": "Backend", "description": "The back end.",
+            "externalDocs": {"url": "https://example.com/docs"}} in doc["tags"]
+    schemas = doc["components"]["schemas"]
+    assert list(schemas["Shown"]["properties"]) == ["a", "SSN"]
+    assert "Hidden" in schemas  # listed only because an operation uses it
+    del hidden
+
+
+def test_servers_hosts_variables_and_a_default_api() -> None:
+    import bastion.dsl._build as build
+
+    saved = build._state.design
+    build._state.design = None
+    try:
+        with Service("calc"), Method("add"), HTTP():
+            GET("/add")
+        api = current_design()
+    finally:
+        build._state.design = saved
+    assert api is not None
+    doc = checked(api)
+    assert doc["info"] == {"title": "calc", "version": "0.0.1"}
+    with API("calc") as api:
+        with Server("calc"):
+            Description("The calculator.")
+            with Host("dev", URI("grpc://localhost:8080"), URI("http://localhost:{port}")):
+                Variable("port", String, "The port.", default="8000", enum=["8000", "8080"])
+            with Host("hidden", "https://hidden.example.com"):
+                Meta("openapi:generate", "false")
+    with Service("calc"), Method("add"), HTTP():
+        GET("/add")
+    assert checked(api)["servers"] == [{
+        "url": "http://localhost:{port}", "description": "The calculator.",
+        "variables": {"port": {"default": "8000", "enum": ["8000", "8080"],
+                               "description": "The port."}},
+    }]
+
+
+def test_files_unions_and_map_params_are_documented() -> None:
+    with API("misc") as api:
+        pass
+    with Type("Cat") as cat:
+        Attribute("name", String)
+    with Service("assets"):
+        Files("/static/{*path}", "/srv/public", "The site's files.")
+        Files("/openapi.json", "gen/openapi.json")
+        with Method("adopt"):
+            with Payload():
+                with OneOf("pet"):
+                    Attribute("cat", cat)
+                    Attribute("id", Int)
+            with HTTP():
+                POST("/adopt")
+        with Method("rate"):
+            Payload(MapOf(String, ArrayOf(String)))
+            with HTTP():
+                POST("/rate")
+                MapParams()
+    doc = checked(api)
+    static = op(doc, "GET", "/static/{path}")
+    assert static["operationId"] == "assets#/static/{*path}"
+    assert static["summary"] == "Download /srv/public"
+    assert static["description"] == "The site's files."
+    assert params(static)[("path", "path")]["required"] is True
+    assert set(static["responses"]) == {"200", "206", "304", "404", "416"}
+    assert op(doc, "GET", "/openapi.json")["responses"]["200"]["description"] == "The file."
+    pet = body_schema(op(doc, "POST", "/adopt"))["properties"]["pet"]
+    assert pet["type"] == ["object", "null"]  # optional: null is "absent", as everywhere
+    assert pet["required"] == ["Type", "Value"]
+    assert pet["properties"]["Type"] == {"type": "string", "enum": ["cat", "id"]}
+    assert pet["properties"]["Value"]["contentSchema"] == {"anyOf": [
+        {"$ref": "#/components/schemas/Cat"}, {"type": "integer", "format": "int64",
+                                               "minimum": -(2**63), "maximum": 2**63 - 1}]}
+    rate = op(doc, "POST", "/rate")
+    assert "requestBody" not in rate
+    query = params(rate)[("query", "query")]
+    assert query["required"] is True and query["style"] == "form"
+    assert query["schema"]["additionalProperties"]["type"] == "array"
+
+
+def test_files_are_public_even_when_the_api_is_secured() -> None:
+    with API("secured") as api:
+        jwt = JWTSecurity("jwt")
+        Security(jwt)
+    with Service("assets"):
+        Files("/logo.png", "logo.png")
+        with Method("m"):
+            with Payload():
+                Token("token", String)
+            with HTTP():
+                GET("/m")
+    doc = checked(api)
+    assert doc["security"] == [{"jwt": []}]
+    assert op(doc, "GET", "/logo.png")["security"] == []  # served to anyone, as Goa's
+    assert op(doc, "GET", "/m")["security"] == [{"jwt": []}]

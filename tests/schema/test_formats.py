@@ -36,9 +36,15 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["2024-01-01 00:00:00Z", "2024-01-01T00:00:00", "2024-01-01T25:00:00Z",
          "2024-02-30T00:00:00Z", "yesterday"],
     ),
+    # Go's url.ParseRequestURI, which Goa's `uri` format is: an absolute URI, or an
+    # absolute path (what a request line carries).
     "uri": (
-        ["https://example.com/a?b=c", "mailto:someone@example.com", "urn:isbn:0451450523"],
-        ["example.com/no-scheme", "http://exa mple.com", "", "1http://x.y"],
+        ["https://example.com/a?b=c", "mailto:someone@example.com", "urn:isbn:0451450523",
+         "/upload/x", "//cdn/x", "*", "http://user:pw@[::1]:8080/p%20q#frag",
+         "http://h:/x", "HTTP://EXAMPLE.COM", "s3://bucket/k?", "http://caf\u00e9.fr/"],
+        ["example.com/no-scheme", "http://exa mple.com", "", "1http://x.y", ":x", "a",
+         "http://h:8x/", "http://[::1/", "/bad%zz", "/bad%4", "http://a\x7fb/",
+         "http://h%41/", "http://us er@h/", "tab\there:/x", "relative/path"],
     ),
     "ipv4": (
         ["127.0.0.1", "255.255.255.255", "0.0.0.0"],
@@ -54,6 +60,35 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["-bad.example", "bad-.example", "a..b", "under_score.example", "", "a" * 64 + ".com"],
     ),
     "regexp": (["^[a-z]+$", "a|b", "(x)?"], ["(", "[a-", "*"]),
+    # Go's net.ParseMAC: two-digit groups split by ':' or '-', or dotted four-digit words,
+    # of 6, 8 or 20 bytes.
+    "mac": (
+        ["00:00:5e:00:53:01", "02-00-5E-10-00-00", "0000.5e00.5301",
+         "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01",
+         "00:00:5e:00:53:01:02:03"],
+        ["00:00:5e:00:53", "00:00:5e:00:53:0g", "00-00:5e:00:53:01", "0000.5e00", "",
+         "00:00:5e:00:53:01:02", "000.05e00.5301"],
+    ),
+    # Go's net.ParseCIDR: an address (no zone), a slash, a prefix length within its size.
+    "cidr": (
+        ["192.0.2.0/24", "10.1.2.3/8", "2001:db8::/32", "::/0", "0.0.0.0/0"],
+        ["192.0.2.0", "192.0.2.0/33", "2001:db8::/129", "192.0.2.0/-1", "fe80::1%eth0/64",
+         "192.0.2.0/24/1", "host/24", "192.0.2.0/ 24", "192.0.2.0/255.255.255.0"],
+    ),
+    "json": (
+        ['{"a": [1, 2.5, true, null]}', "3", '"x"', " [] ", "123456789012345678901234567890"],
+        ["{", "NaN", "Infinity", "{'a': 1}", "", "[1,]", '{"a" 1}'],
+    ),
+    # Go's time.RFC1123: "Mon, 02 Jan 2006 15:04:05 MST".
+    "rfc1123": (
+        ["Mon, 02 Jan 2006 15:04:05 MST", "Tue, 29 Feb 2000 00:00:00 GMT",
+         "sun, 31 dec 2023 23:59:59 UTC", "Wed, 01 Mar 2023 9:05:07 CEST",
+         "Fri, 02 Jun 2023 15:04:05.123 PST"],
+        ["Mon, 2 Jan 2006 15:04:05 MST", "Mon, 02 Jan 2006 15:04:05", "Mon, 30 Feb 2023 "
+         "10:00:00 GMT", "Mon, 02 Jan 2006 24:00:00 MST", "Mon, 02 Jan 2006 15:04:05 mst",
+         "2006-01-02T15:04:05Z", "Mon, 02 Jan 2006 15:04:05 ABCD", "Mon, 02 Jan 2006 "
+         "15:60:05 MST"],
+    ),
 }
 
 
@@ -62,7 +97,8 @@ def cases(valid: bool) -> list[tuple[str, str]]:
 
 
 def test_the_required_formats_are_covered() -> None:
-    required = {UUID, Email, Date, DateTime, URI, IPv4, IPv6, Hostname, Regexp}
+    required = {UUID, Email, Date, DateTime, URI, IPv4, IPv6, Hostname, Regexp, MAC, CIDR, JSON,
+                RFC1123}
     assert required <= set(SAMPLES)
     assert set(SAMPLES) == set(FORMATS)
 

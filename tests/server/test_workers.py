@@ -62,11 +62,11 @@ def test_workers_share_the_port_restart_and_drain(tmp_path: Path) -> None:
 def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
     with running_server(tmp_path, {"WORKERS": "2", "SHUTDOWN_TIMEOUT": "5s"},
                         main_module=True) as server:
-        _wait_for(lambda: len(_live_workers(server)) == 2)
+        wait_until(lambda: len(_live_workers(server)) == 2, timeout=20)
         workers = _live_workers(server)
         server.signal(signal.SIGKILL)  # no drain, no relay: the workers are orphans now
         server.wait(timeout=10)
         # Each notices it was re-parented, drains (its lifespan shutdown runs) and exits.
-        _wait_for(lambda: not _live_workers(server), timeout=20)
+        wait_until(lambda: not _live_workers(server), timeout=20)
         assert server.marker_pids("shutdown") == workers
         assert "the supervisor is gone: draining and exiting" in server.log

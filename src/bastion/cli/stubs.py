@@ -16,6 +16,8 @@ from bastion.dsl.expr import (
     MethodExpr,
     ObjectExpr,
     Primitive,
+    ResultTypeExpr,
+    UnionExpr,
     UserTypeExpr,
 )
 from bastion.schema.compile import py_name
@@ -59,12 +61,35 @@ class Renderer:
         self.api = api.finalize()
         self.classes: list[str] = []
         self.done: set[int] = set()
+        self._names: dict[int, str] = {}  # id(UserTypeExpr) -> its class name
+        self._pending: list[UserTypeExpr] = []
+
+    def user_type(self, ut: UserTypeExpr) -> str:
+        """The class name of user type `ut` (a view of a result type included), written once."""
+        name = self._names.get(id(ut))
+        if name is None:
+            base = py_name(ut.name)
+            taken = set(self._names.values())
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}{n}", n + 1
+            self._names[id(ut)] = name
+            self._pending.append(ut)
+        return name
+
+    def flush(self) -> None:
+        """Write the classes of the user types met so far (and of those they meet)."""
+        while self._pending:
+            ut = self._pending.pop(0)
+            self.struct(self._names[id(ut)], ut.object, ut.attribute.description)
 
     def type_of(self, attr: AttributeExpr, hint: str) -> str:
         """The annotation of `attr`; an inline object becomes a Struct named `hint`."""
         t = attr.type
         if isinstance(t, UserTypeExpr):
-            return f'"{py_name(t.name)}"'
+            return f'"{self.user_type(t)}"'
+        if isinstance(t, UnionExpr):
+            return "bastion.OneOfValue"
         if isinstance(t, ObjectExpr):
             self.struct(hint, t)
             return f'"{hint}"'
@@ -85,13 +110,16 @@ class Renderer:
         if id(obj) in self.done:
             return
         self.done.add(id(obj))
-        lines = [f"class {name}(msgspec.Struct, kw_only=True):"]
+        renames = {a.field_name: a.wire_name for a in obj.attributes.values()
+                   if a.field_name != a.wire_name and a.field_name != py_name(a.wire_name)}
+        rename = f", rename={renames!r}" if renames else ""
+        lines = [f"class {name}(msgspec.Struct, kw_only=True{rename}):"]
         lines.append(f'    """{(doc or name).strip()}"""')
         lines.append("")
         required, optional = [], []
         for attr_name, attr in obj.attributes.items():
             ann = self.type_of(attr, name + _camel(attr_name))
-            field = py_name(attr_name)
+            field = attr.field_name
             if attr_name in obj.required and attr.credential is None:
                 required.append(f"    {field}: {ann}")
             elif attr.has_default:
@@ -123,6 +151,11 @@ class Renderer:
                 result = f"{result} | Mapping[str, Any]" if isinstance(
                     m.result.type, UserTypeExpr
                 ) else result
+            if m.result_views:
+                for view in m.result_views.values():  # each view's class is written too
+                    self.type_of(view, base + "Result")
+                result += " | bastion.Viewed"  # the method picks the view
+        self.flush()
         return param, result
 
     def method_sig(self, m: MethodExpr) -> str:
@@ -174,7 +207,11 @@ def render_body(r: Renderer) -> str:
     """The Structs of every type and a Protocol per service, without the module header."""
     api = r.api
     for ut in api.types.values():
-        r.struct(py_name(ut.name), ut.object, ut.attribute.description)
+        # Named primitives, arrays and maps are what they name; a result type is written
+        # when used, so that the view a method returns takes its name.
+        if ut.is_object and not isinstance(ut, ResultTypeExpr):
+            r.user_type(ut)
+    r.flush()
     protocols = []
     for svc in api.services.values():
         sigs = [r.method_sig(m) for m in svc.methods.values()]

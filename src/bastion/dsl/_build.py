@@ -1,6 +1,7 @@
-"""The DSL functions for the API, types, credentials, services, methods and errors.
+"""The DSL functions for the API, types, credentials, services, methods, errors and Meta.
 
-Security schemes and requirements are in `_security.py`, the HTTP mapping in `_http.py`.
+Security schemes and requirements are in `_security.py`, the HTTP mapping in `_http.py`,
+result types and their views in `_result.py`, servers and hosts in `_server.py`.
 """
 
 from __future__ import annotations
@@ -8,20 +9,37 @@ from __future__ import annotations
 from typing import Any as _Any
 
 from bastion.dsl._primitives import String
-from bastion.dsl._state import _Block, _design, _fail, _need, _state, _top
+from bastion.dsl._state import (
+    _Block,
+    _design,
+    _fail,
+    _Group,
+    _need,
+    _state,
+    _top,
+    adopt_schemes,
+)
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
     AttributeExpr,
     DataType,
     ErrorExpr,
+    FileServerExpr,
+    HostExpr,
+    HTTPMethodExpr,
+    HTTPResponseExpr,
     Location,
     MapExpr,
     MethodExpr,
     ObjectExpr,
+    ResultTypeExpr,
+    ServerExpr,
     ServiceExpr,
     TypeRef,
+    UnionExpr,
     UserTypeExpr,
+    ViewExpr,
 )
 
 # ---------------------------------------------------------------------------- API
@@ -34,13 +52,7 @@ def API(name: str) -> _Block[APIExpr]:
         raise _fail(where, "API must be declared at the top level, not inside another block")
     api = APIExpr(name=name, location=where)
     _state.design = api
-    kept = []
-    for scheme in _state.pending_schemes:
-        if scheme.location.file == where.file:
-            api.schemes.setdefault(scheme.name, scheme)
-        else:
-            kept.append(scheme)
-    _state.pending_schemes[:] = kept
+    adopt_schemes(api)
     return _Block(api)
 
 
@@ -56,35 +68,92 @@ def Version(version: str) -> None:
     api.version = version
 
 
-def Server(url: str, description: str | None = None) -> None:
-    """Add a server URL to the API (OpenAPI `servers`)."""
-    api = _need((APIExpr,), "Server", Location.here(), "API")
-    api.servers.append((url, description))
+def ValidateResults(enabled: bool = True) -> None:
+    """Check every result against the design before writing it (the default), or not.
+
+    `ValidateResults(False)` writes results as the methods return them, as Goa does: a
+    little faster, but a result the design does not describe reaches the client (a dict
+    with extra keys keeps them). Responses that need a result's attributes (headers,
+    cookies, views, tags, `Body("attr")`) still read them through the result's type.
+    """
+    api = _need((APIExpr,), "ValidateResults", Location.here(), "API")
+    api.validate_results = bool(enabled)
 
 
 def Description(text: str) -> None:
-    """Describe the enclosing API, service, method, type, attribute or error."""
+    """Describe the enclosing API, service, method, type, attribute, error or response."""
     top = _need(
-        (APIExpr, ServiceExpr, MethodExpr, UserTypeExpr, AttributeExpr, ErrorExpr),
+        (APIExpr, ServiceExpr, MethodExpr, UserTypeExpr, AttributeExpr, ErrorExpr,
+         HTTPResponseExpr, FileServerExpr, ServerExpr, HostExpr),
         "Description",
         Location.here(),
-        "API, Service, Method, Type, Attribute or Error",
+        "API, Service, Method, Type, Attribute, Error, Response, Files, Server or Host",
     )
-    top.description = text
+    if isinstance(top, UserTypeExpr):
+        top.attribute.description = text
+    else:
+        top.description = text
+
+
+def Meta(key: str, *values: str) -> None:
+    """Attach Goa meta `key` (with string `values`) to the enclosing element.
+
+    Keys Bastion reads: `openapi:summary`, `openapi:operationId`, `openapi:generate`,
+    `openapi:tag:<name>[:desc|:url|:url:desc]` (OpenAPI), `struct:tag:json` (the
+    attribute's name in JSON), `struct:field:name` (its name in Python),
+    `struct:error:name` (the attribute naming the error a typed error value is),
+    `sensitive` (redacted). Other keys are kept, unread. Values accumulate, as in Goa.
+    """
+    where = Location.here()
+    top = _need(
+        (APIExpr, ServiceExpr, MethodExpr, AttributeExpr, UserTypeExpr, HTTPMethodExpr,
+         FileServerExpr, ServerExpr, HostExpr),
+        "Meta",
+        where,
+        "API, Service, Method, Type, Attribute, HTTP, Files, Server or Host",
+    )
+    if not isinstance(key, str) or not key:
+        raise _fail(where, f"Meta key must be a non-empty string, not {key!r}")
+    bad = [v for v in values if not isinstance(v, str)]
+    if bad:
+        raise _fail(where, f"Meta {key!r}: values must be strings, not {bad[0]!r}")
+    meta = top.meta
+    current = meta.get(key)
+    if not isinstance(current, list):
+        current = [] if current is None or current is True else [str(current)]
+    meta[key] = [*current, *values]
 
 
 # ---------------------------------------------------------------------------- types
 
 
-def Type(name: str, description: str | None = None) -> _Block[UserTypeExpr]:
-    """Declare a named object type; use as `with Type("Order") as Order:`."""
+def Type(
+    name: str,
+    type: DataType | str | None = None,
+    description: str | None = None,
+    **validations: _Any,
+) -> _Block[UserTypeExpr]:
+    """Declare a named type: an object (`with Type("Order") as Order:`), or a named
+    primitive, array or map with its validations (`UUID = Type("UUID", String,
+    format=UUID).expr`).
+
+    A named primitive is used like the type it names: an attribute of type `UUID` is a
+    string with the format, plus any validation the attribute adds.
+    """
     where = Location.here()
     api = _design("Type", where)
     if _state.stack and not isinstance(_top(), APIExpr):
         raise _fail(where, f"Type {name!r} must be declared at the top level")
     if name in api.types:
         raise _fail(where, f"type {name!r} is declared twice (first at {api.types[name].location})")
-    attr = AttributeExpr(name=name, type=ObjectExpr(), location=where, description=description)
+    if type is None:
+        if validations:
+            raise _fail(where, f"type {name!r}: validations need a base type, as in "
+                        f"Type({name!r}, String, ...)")
+        attr = AttributeExpr(name=name, type=ObjectExpr(), location=where,
+                             description=description)
+    else:
+        attr = _attribute(name, type, description, where, validations)
     ut = UserTypeExpr(name=name, attribute=attr, location=where)
     api.types[name] = ut
     return _Block(ut, on_enter=lambda: ut.attribute)
@@ -96,6 +165,14 @@ def _as_type(t: DataType | str | None, where: Location) -> DataType | None:
     if isinstance(t, str):
         return TypeRef(name=t, location=where)
     raise _fail(where, f"{t!r} is not a type: use a primitive, a Type, ArrayOf, MapOf or a name")
+
+
+def _as_types(t: DataType | str | None, where: Location) -> DataType | None:
+    """Like `_as_type`, for DSL arguments that may be a `_Block` of a type too."""
+    expr = getattr(t, "expr", None)
+    if isinstance(expr, DataType):
+        return expr
+    return _as_type(t, where)
 
 
 def _attribute(
@@ -111,7 +188,7 @@ def _attribute(
     if unknown:
         raise _fail(where, f"attribute {name!r}: unknown option(s) {', '.join(sorted(unknown))}")
     attr = AttributeExpr(
-        name=name, type=_as_type(type, where), location=where, description=description
+        name=name, type=_as_types(type, where), location=where, description=description
     )
     for key, value in options.items():
         if key == "default":
@@ -121,6 +198,8 @@ def _attribute(
             attr.enum = tuple(value)
         elif key == "meta":
             attr.meta = _meta(name, value, where)
+        elif key == "format":
+            attr.format = str(value) if value is not None else None
         else:
             setattr(attr, key, value)
     return attr
@@ -156,6 +235,8 @@ _VALIDATIONS = frozenset(
 
 def _object_parent(fn: str, where: Location) -> ObjectExpr:
     top = _top()
+    if isinstance(top, ResultTypeExpr):
+        top = top.attribute
     if isinstance(top, AttributeExpr):
         if top.type is None:
             top.type = ObjectExpr()
@@ -192,20 +273,91 @@ def Attribute(
     an inline object.
     """
     where = Location.here()
+    top = _top()
+    if isinstance(top, ViewExpr):
+        return _view_attribute(top, name, type, description, validations, where)
+    if isinstance(top, UnionExpr):
+        if type is None:
+            raise _fail(where, f"OneOf {top.name!r}: alternative {name!r} needs a type")
+        if name in top.alternatives:
+            raise _fail(where, f"OneOf {top.name!r}: alternative {name!r} is declared twice")
+        alt = _attribute(name, type, description, where, validations)
+        top.alternatives[name] = alt
+        return _Block(alt)
     obj = _object_parent("Attribute", where)
     attr = _add(obj, _attribute(name, type, description, where, validations))
     return _Block(attr)
 
 
+def _view_attribute(
+    view: ViewExpr, name: str, type: object, description: str | None,
+    validations: dict[str, _Any], where: Location,
+) -> _Block[AttributeExpr]:
+    if type is not None or description is not None or validations:
+        raise _fail(where, f"View {view.name!r}: Attribute({name!r}) names an attribute of "
+                    "the result type; declare its type and validations in Attributes")
+    if name in view.attributes:
+        raise _fail(where, f"View {view.name!r}: attribute {name!r} is listed twice")
+    attr = AttributeExpr(name=name, type=None, location=where)
+    view.attributes[name] = attr
+    return _Block(attr)
+
+
+def OneOf(name: str, description: str | None = None) -> _Block[UnionExpr]:
+    """Declare an attribute holding one of several types (Goa's union), in a `with` block.
+
+        with OneOf("pet"):
+            Attribute("cat", Cat)
+            Attribute("dog", Dog)
+
+    On the wire, as Goa writes it: `{"Type": "cat", "Value": "{\\"name\\": \\"Tom\\"}"}`, the
+    value JSON encoded in a string. Methods receive and return a `bastion.OneOfValue`.
+    """
+    where = Location.here()
+    obj = _object_parent("OneOf", where)
+    union = UnionExpr(name=name, location=where)
+    _add(obj, AttributeExpr(name=name, type=union, location=where, description=description))
+    return _Block(union)
+
 
 def Required(*names: str) -> None:
     """Mark attributes of the enclosing object as required."""
     where = Location.here()
+    top = _top()
+    if isinstance(top, _Group):
+        for n in names:
+            top.http.required.setdefault(n, where)
+        return
     obj = _object_parent("Required", where)
     for n in names:
         if n not in obj.required:
             obj.required.append(n)
             obj.required_at[n] = where
+
+
+def Extend(type: DataType | str) -> None:
+    """Add every attribute of object type `type` (and its required names) to this object."""
+    where = Location.here()
+    obj = _object_parent("Extend", where)
+    t = _as_types(type, where)
+    if t is None:
+        raise _fail(where, "Extend needs a type")
+    obj.bases.append((t, where))
+
+
+def Reference(type: DataType | str) -> None:
+    """Take the definition of attributes declared here by name from object type `type`.
+
+    An attribute declared with only its name (`Attribute("name")`) gets the referenced
+    attribute's type, description, validations and example; one declared with some of
+    them keeps its own and takes the rest.
+    """
+    where = Location.here()
+    obj = _object_parent("Reference", where)
+    t = _as_types(type, where)
+    if t is None:
+        raise _fail(where, "Reference needs a type")
+    obj.references.append((t, where))
 
 
 def ArrayOf(elem: DataType | str, **validations: _Any) -> ArrayExpr:
@@ -318,7 +470,7 @@ def _data(fn: str, type: DataType | str | None, description: str | None) -> _Blo
     if getattr(m, fn.lower()) is not None:
         raise _fail(where, f"{m.qualified}: {fn} is declared twice")
     attr = AttributeExpr(
-        name=fn.lower(), type=_as_type(type, where), location=where, description=description
+        name=fn.lower(), type=_as_types(type, where), location=where, description=description
     )
     setattr(m, fn.lower(), attr)
     return _Block(attr)
@@ -331,11 +483,19 @@ def Payload(type: DataType | str | None = None, description: str | None = None) 
     return _data("Payload", type, description)
 
 
-def Result(type: DataType | str | None = None, description: str | None = None) -> _Block[
-    AttributeExpr
-]:
-    """Declare the method's result: a type, or an inline object in a `with` block."""
-    return _data("Result", type, description)
+def Result(
+    type: DataType | str | None = None, description: str | None = None, *, view: str | None = None
+) -> _Block[AttributeExpr]:
+    """Declare the method's result: a type, or an inline object in a `with` block.
+
+    For a result type, `view="tiny"` (or `View("tiny")` in the block) fixes the view the
+    result is rendered in; without one, the method picks it (see `bastion.Viewed`).
+    """
+    block = _data("Result", type, description)
+    if view is not None:
+        block.expr.view = view
+        block.expr.view_location = Location.here()
+    return block
 
 
 def Error(
@@ -356,7 +516,7 @@ def Error(
     err = ErrorExpr(
         name=name,
         location=where,
-        type=_as_type(type, where),
+        type=_as_types(type, where),
         description=description,
         temporary=temporary,
         timeout=timeout,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 
 from bastion.dsl._grpc_check import check_grpc
+from bastion.dsl._problems import Problems as _Problems
+from bastion.dsl._resolve import apply_bases, default_types, inline_named, resolve_names
+from bastion.dsl._views import check_views, project_results
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -22,51 +25,35 @@ from bastion.dsl.expr import (
     Primitive,
     SchemeExpr,
     SchemeKind,
-    TypeRef,
+    UnionExpr,
     UserTypeExpr,
 )
-from bastion.errors import DesignError
 
 _FORMATS = frozenset(
-    {"uuid", "email", "date", "date-time", "uri", "ipv4", "ipv6", "ip", "hostname", "regexp"}
+    {"uuid", "email", "date", "date-time", "uri", "ipv4", "ipv6", "ip", "hostname", "regexp",
+     "mac", "cidr", "json", "rfc1123"}
 )
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[tuple[Location, str]] = []
-
-    def add(self, where: Location, message: str) -> None:
-        self.items.append((where, message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            lines = [f"{where}: {msg}" for where, msg in self.items]
-            if len(lines) == 1:
-                raise DesignError(lines[0])
-            raise DesignError(
-                f"{len(lines)} problems in the design:\n" + "\n".join("  " + x for x in lines)
-            )
-
-
 def finalize(api: APIExpr) -> None:
     """Resolve, default and check `api` in place; raise `DesignError` listing every problem."""
+    from bastion.dsl._check_http import check_extras, check_http_extras, prepare_http
+
     problems = _Problems()
-    for ut in api.types.values():
-        _resolve_attr(api, ut.attribute, f"type {ut.name!r}", problems)
-    for m in api.methods():
-        for attr, what in ((m.payload, "payload"), (m.result, "result"),
-                           (m.streaming_payload, "streaming payload")):
-            if attr is not None:
-                if attr.type is None:
-                    attr.type = ObjectExpr()
-                _resolve_attr(api, attr, f"{what} of {m.qualified}", problems)
-        for e in m.all_errors():
-            if e.type is not None:
-                e.type = _resolve_type(api, e.type, f"error {e.name!r}", e.location, problems)
-    problems.raise_if_any()  # later checks walk resolved types only
+    if api.default and not api.name:
+        # Goa's default API is named after the design's first service.
+        api.name = next(iter(api.services), "api")
+    resolve_names(api, problems)
+    problems.raise_if_any()  # later steps walk resolved types only
+    apply_bases(api, problems)
+    default_types(api)
+    check_views(api, problems)
+    problems.raise_if_any()
+    project_results(api, problems)
+    inline_named(api, problems)
+    problems.raise_if_any()
 
     for ut in api.types.values():
         _check_attr(ut.attribute, f"type {ut.name!r}", problems)
@@ -77,43 +64,16 @@ def finalize(api: APIExpr) -> None:
             _check_attr(m.result, f"result of {m.qualified}", problems)
         if m.streaming_payload is not None:
             _check_attr(m.streaming_payload, f"streaming payload of {m.qualified}", problems)
+    check_extras(api, problems)
     _check_security(api, problems)
+    prepare_http(api, problems)
     _check_http(api, problems)
+    check_http_extras(api, problems)
     check_grpc(api, problems)
     problems.raise_if_any()
 
 
 # ---------------------------------------------------------------------------- types
-
-
-def _resolve_type(
-    api: APIExpr, t: DataType, owner: str, where: Location, problems: _Problems
-) -> DataType:
-    if isinstance(t, TypeRef):
-        found = api.types.get(t.name)
-        if found is None:
-            known = ", ".join(sorted(api.types)) or "none"
-            problems.add(t.location, f"{owner}: unknown type {t.name!r} (declared types: {known})")
-            return t
-        return found
-    if isinstance(t, ArrayExpr):
-        _resolve_attr(api, t.elem, owner, problems)
-    elif isinstance(t, MapExpr):
-        _resolve_attr(api, t.key, owner, problems)
-        _resolve_attr(api, t.elem, owner, problems)
-    elif isinstance(t, ObjectExpr):
-        for a in t.attributes.values():
-            _resolve_attr(api, a, f"{owner}, attribute {a.name!r}", problems)
-    return t
-
-
-def _resolve_attr(api: APIExpr, attr: AttributeExpr, owner: str, problems: _Problems) -> None:
-    if attr.type is None:
-        from bastion.dsl._primitives import String
-
-        attr.type = String
-        return
-    attr.type = _resolve_type(api, attr.type, owner, attr.location, problems)
 
 
 def _kind(t: DataType | None) -> str:
@@ -123,6 +83,8 @@ def _kind(t: DataType | None) -> str:
         return "array"
     if isinstance(t, MapExpr):
         return "map"
+    if isinstance(t, UnionExpr):
+        return "union"
     return "object"
 
 
@@ -149,6 +111,11 @@ def _check_attr(root: AttributeExpr, owner: str, problems: _Problems) -> None:
             stack.append(t.elem)
         elif isinstance(t, MapExpr):
             stack.extend((t.elem, t.key))
+        elif isinstance(t, UnionExpr):
+            if not t.alternatives:
+                problems.add(t.location or attr.location, f"{owner}: OneOf {t.name!r} "
+                             "declares no alternative")
+            stack.extend(reversed(t.alternatives.values()))
 
 
 def _check_validations(attr: AttributeExpr, owner: str, problems: _Problems) -> None:
@@ -419,7 +386,7 @@ def _path_params(m: MethodExpr) -> set[str]:
 
 def _body_attributes(m: MethodExpr, http: HTTPMethodExpr) -> list[str]:
     """Payload attributes the request body carries."""
-    if m.payload is None:
+    if m.payload is None or http.map_params == "":
         return []
     if http.body is not None:
         return [http.body]
@@ -427,6 +394,8 @@ def _body_attributes(m: MethodExpr, http: HTTPMethodExpr) -> list[str]:
         return [m.payload.name]  # a non-object payload is the body
     mapped = set(http.params) | set(http.headers) | set(http.cookies) | set(http.authorization)
     mapped |= _path_params(m)
+    if http.map_params:
+        mapped.add(http.map_params)
     return [n for n in _payload_attrs(m) if n not in mapped]
 
 
@@ -492,20 +461,22 @@ def _check_method_http(
             problems.add(em.location, f"{m.qualified}: Response maps error {em.name!r}, which the "
                          "method does not declare (declared: "
                          f"{', '.join(sorted(declared)) or 'none'})")
-    if http.response is not None and m.result is not None:
-        robj = m.result.object
-        rattrs = robj.attributes if robj is not None else {}
-        for attr in list(http.response.headers) + ([http.response.body] if http.response.body
-                                                    else []):
-            if attr not in rattrs:
-                problems.add(http.response.location, f"{m.qualified}: Response maps result "
-                             f"attribute {attr!r}, which the result does not have")
-    if http.response is not None and http.response.status in (204, 304) and (
-        m.result is not None and (http.response.body or not http.response.headers)
-    ):
-        problems.add(http.response.location, f"{m.qualified}: status {http.response.status} "
-                     "has no body, but the result would be written as one; map the result "
-                     "to headers or use another status")
-    if http.response is not None and m.result is None and http.response.headers:
-        problems.add(http.response.location, f"{m.qualified}: Response maps headers but the "
-                     "method has no Result")
+    for response in http.responses:
+        if m.result is not None:
+            robj = m.result.object
+            rattrs = robj.attributes if robj is not None else {}
+            mapped = [*response.headers, *response.cookies,
+                      *([response.body] if response.body else [])]
+            for attr in mapped:
+                if attr not in rattrs:
+                    problems.add(response.mapped_at.get(attr, response.location),
+                                 f"{m.qualified}: Response maps result attribute {attr!r}, "
+                                 "which the result does not have")
+        if response.status in (204, 304) and m.result is not None and not response.body_empty \
+                and (response.body or not (response.headers or response.cookies)):
+            problems.add(response.location, f"{m.qualified}: status {response.status} "
+                         "has no body, but the result would be written as one; map the "
+                         "result to headers or use another status")
+        if m.result is None and (response.headers or response.cookies or response.tag):
+            problems.add(response.location, f"{m.qualified}: Response maps headers, cookies "
+                         "or a Tag but the method has no Result")

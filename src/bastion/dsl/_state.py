@@ -12,13 +12,13 @@ from typing import Generic, TypeVar
 
 from bastion.dsl.expr import (
     APIExpr,
+    HTTPMethodExpr,
     Location,
     SchemeExpr,
 )
 from bastion.errors import DesignError
 
 E = TypeVar("E")
-
 
 
 class _State:
@@ -36,6 +36,16 @@ _state = _State()
 def current_design() -> APIExpr | None:
     """Return the design the DSL is building, if any."""
     return _state.design
+
+
+class _Group:
+    """The `Params()` or `Headers()` block of a method's HTTP mapping, open right now."""
+
+    __slots__ = ("http", "kind")
+
+    def __init__(self, http: HTTPMethodExpr, kind: str) -> None:
+        self.http = http
+        self.kind = kind  # "Params" or "Headers"
 
 
 class _Block(Generic[E]):
@@ -82,7 +92,29 @@ def _need(kinds: tuple[type, ...], fn: str, where: Location, places: str) -> _An
 
 
 def _design(fn: str, where: Location) -> APIExpr:
-    if _state.design is None:
-        raise _fail(where, f"{fn} needs an API: declare `with API(name):` first")
-    return _state.design
+    """The design `fn` adds to: the current one, or a default API as Goa gives one.
+
+    A design file that declares no `API(...)` gets a default API, named after its first
+    service when finalized. It is that file's own: a later file without an API starts
+    another, and so does any declaration once the current design is finalized.
+    """
+    design = _state.design
+    if design is None or design.finalized or (
+        design.default and design.location.file != where.file
+    ):
+        design = APIExpr(name="", location=where, default=True)
+        adopt_schemes(design)
+        _state.design = design
+    return design
+
+
+def adopt_schemes(api: APIExpr) -> None:
+    """Give `api` the schemes declared before it in its file (before any API was)."""
+    kept = []
+    for scheme in _state.pending_schemes:
+        if scheme.location.file == api.location.file:
+            api.schemes.setdefault(scheme.name, scheme)
+        else:
+            kept.append(scheme)
+    _state.pending_schemes[:] = kept
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from bastion.dsl.expr import ArrayExpr, AttributeExpr
+from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr
 from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http._body import read_body, read_encoded, read_more, too_large, unreadable_body
 from bastion.http.credentials import basic_credentials, bearer_token
@@ -58,6 +58,10 @@ class Decoder:
         payload = method.payload
         if payload is None or http is None:
             raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
+        # The payload as HTTP carries it: the HTTP block may refine its attributes.
+        refined = http.payload
+        if refined is not None:
+            payload = refined
         self._payload_attr = payload
         obj = payload.object
         self._creds = operation.info.credentials
@@ -88,7 +92,7 @@ class Decoder:
         # msgspec's lax conversion reads the text `null` as None for an optional value;
         # on the wire it is text like any other, so these must come out set.
         self._wire_fields = [
-            (a, py_name(a)) for a in self._param_where
+            (a, obj.attributes[a].field_name) for a in self._param_where
             if a not in http.authorization and obj is not None and a not in obj.required
         ]
 
@@ -98,17 +102,42 @@ class Decoder:
         self._body_decoder: msgspec.json.Decoder[Any]
         # Set for every kind that reads a body ("none" never looks at it).
         self._duplicates: DuplicateKeys
+        # Attribute -> JSON name where they differ (`struct:tag:json`): parameters are
+        # read by attribute, and the payload Struct takes JSON names.
+        self._renames = {
+            a.name: a.wire_name for a in (obj.attributes.values() if obj is not None else ())
+            if a.wire_name != a.name
+        }
+        # `MapParams()`: the whole payload is the query string; `MapParams("attr")`: that
+        # attribute is every query parameter not mapped to another one.
+        self._map_params = http.map_params
+        self._extras = http.map_params is not None or bool(self._renames)
+        self._map_arrays = False
+        if http.map_params is not None:
+            target = payload if http.map_params == "" else (
+                obj.attributes[http.map_params] if obj is not None else payload)
+            if isinstance(target.type, MapExpr):
+                self._map_arrays = isinstance(target.type.elem.type, ArrayExpr)
+        if refined is not None:
+            self.payload_type = compiler.object_struct(base + "HTTPPayload", payload,
+                                                       optional=self._creds)
+        else:
+            self.payload_type = operation.payload_type
+        self._body_attrs: frozenset[str] = frozenset()
+        if http.map_params == "":
+            self.kind = "query_map"
+            self._needs_headers = bool(self._headers or self._cookies or self._authz)
+            return
         if obj is None:
             # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
             self.kind = "value"
-            self.payload_type: Any = operation.payload_type
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
-            self._body_attrs: frozenset[str] = frozenset()
             self._needs_headers = False
             self._duplicates = DuplicateKeys(None, encode, "body")
             return
-        self.payload_type = operation.payload_type
         mapped = set(self._param_where)
+        if http.map_params:
+            mapped.add(http.map_params)
         if http.body is not None:
             self.kind = "attr"
             self._body_attr: AttributeExpr = obj.attributes[http.body]
@@ -117,14 +146,14 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(body_type, dec_hook=dec_hook)
             body_struct = body_type if _is_struct(body_type) else None
             self._body_attrs = frozenset({http.body})
-            self._wrap = _keyword_call(self.payload_type, py_name(http.body))
+            self._wrap = _keyword_call(self.payload_type, self._body_attr.field_name)
             # The client's JSON is the attribute's value: name its fields as written
             # (`amount`), not by the payload attribute that holds them (`order.amount`).
             self._body_root = "" if self._body_attr.object is not None else "body"
             self._duplicates = DuplicateKeys(body_struct, encode, self._body_root)
             # With no other required attribute, a request without parameters needs no
             # second validation pass: the Struct is built around the decoded body.
-            self._direct = all(
+            self._direct = not http.map_params and all(
                 a == http.body or a not in obj.required or a in self._creds
                 for a in obj.attributes
             )
@@ -132,7 +161,7 @@ class Decoder:
             self._body_attrs = frozenset(a for a in obj.attributes if a not in mapped)
             if not self._body_attrs:
                 self.kind = "none"
-            elif not mapped:
+            elif not mapped and refined is None:
                 self.kind = "whole"
                 self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
                 self._duplicates = DuplicateKeys(self.payload_type, encode, "")
@@ -143,7 +172,8 @@ class Decoder:
                 )
                 self._body_decoder = msgspec.json.Decoder(body_struct, dec_hook=dec_hook)
                 self._body_fields = [
-                    (py_name(a), a) for a in obj.attributes if a in self._body_attrs
+                    (attr.field_name, a) for a, attr in obj.attributes.items()
+                    if a in self._body_attrs
                 ]
                 self._duplicates = DuplicateKeys(body_struct, encode, "")
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
@@ -197,6 +227,17 @@ class Decoder:
             self._read_query(scope, params)
         if self._needs_headers:
             self._read_headers(scope, params)
+        if not body and kind in _READS_BODY:
+            raise self._missing(params)
+        if self._extras:  # MapParams or JSON names: precomputed, false for most methods
+            if self._map_params is not None:
+                mapped = self._query_map(scope)
+                if kind == "query_map":
+                    return self._convert_map(mapped)
+                if mapped:
+                    params[self._map_params] = mapped
+            if self._renames:
+                params = {self._renames.get(k, k): v for k, v in params.items()}
         try:
             if kind == "attr":
                 if body:
@@ -231,13 +272,16 @@ class Decoder:
                 for field, name in self._body_fields:
                     value = getattr(decoded, field)
                     if value is not None:
-                        params[name] = value
+                        params[self._renames.get(name, name)] = value
             payload = msgspec.convert(params, self.payload_type, strict=False, dec_hook=dec_hook)
             for attr, field in self._wire_fields:
-                if attr in params and getattr(payload, field) is None:
+                if self._renames.get(attr, attr) in params and getattr(payload, field) is None:
                     raise msgspec.ValidationError(f"`null` is no value of {attr!r}")
             return payload
         except msgspec.ValidationError as exc:
+            if self._renames:
+                back = {w: a for a, w in self._renames.items()}
+                params = {back.get(k, k): v for k, v in params.items()}
             try:
                 error = self._invalid(params, body, exc)
             except RecursionError:
@@ -246,11 +290,61 @@ class Decoder:
         except RecursionError:
             raise _too_deep() from None
         except msgspec.DecodeError as exc:
+            if not body.strip():
+                raise self._missing(params) from None  # only whitespace: no body either
             raise HTTPError(
                 400, "bad_request", f"request body is not valid JSON: {exc}"
             ) from None
 
     # -- reading ------------------------------------------------------------------
+
+    def _query_map(self, scope: Scope) -> dict[str, Any]:
+        """The query string as a map: keys not mapped to other parameters, as sent.
+
+        For the whole payload, Goa's generated server reads `query[<key>]=v` keys and
+        its client sends `<key>=v`: both are read. A key given twice is a list for an
+        array of values, else refused when the map is converted.
+        """
+        qs = scope.get("query_string", b"")
+        out: dict[str, Any] = {}
+        if not qs:
+            return out
+        whole = self._map_params == ""
+        skip = self._query_by_wire
+        arrays = self._map_arrays
+        for raw, value in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
+            key = raw
+            if whole and raw.startswith("query[") and raw.endswith("]"):
+                key = raw[6:-1]
+            elif raw in skip:
+                continue
+            if arrays:
+                out.setdefault(key, []).append(value)
+            elif key in out:
+                prior = out[key]
+                out[key] = [*prior, value] if isinstance(prior, _Repeated) else _Repeated(
+                    [prior, value])
+            else:
+                out[key] = value
+        return out
+
+    def _convert_map(self, mapped: dict[str, Any]) -> Any:
+        """The whole-payload map from the query string, or the 400 naming each bad key."""
+        repeated = [k for k, v in mapped.items() if isinstance(v, _Repeated)]
+        if repeated:
+            raise _invalid_fields([FieldError(k, f"repeated {len(mapped[k])} times; expected "
+                                              "one value", "query") for k in repeated])
+        if not mapped:
+            raise _invalid_fields([FieldError("query", "missing required field", "query")])
+        try:
+            return msgspec.convert(mapped, self.payload_type, strict=False, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            errors: list[FieldError] = []
+            self._collector.value(mapped, self._payload_attr, "query", "query", errors,
+                                  strict=False)
+            if not errors:
+                errors.append(FieldError("query", strip_location(str(exc)), "query"))
+            raise _invalid_fields(errors) from None
 
     def _read_query(self, scope: Scope, params: dict[str, Any]) -> None:
         qs = scope.get("query_string", b"")
@@ -323,23 +417,38 @@ class Decoder:
 
     # -- errors -------------------------------------------------------------------
 
+    def _param_errors(self, params: dict[str, Any], errors: list[FieldError]) -> None:
+        obj = self._payload_attr.object
+        if obj is None:
+            return
+        collect = self._collector
+        for attr, (where, wire) in self._param_where.items():
+            a = obj.attributes[attr]
+            if attr not in params:
+                if attr in obj.required and attr not in self._creds:
+                    errors.append(FieldError(wire, "missing required field", where))
+            elif (where == "query" and attr not in self._query_arrays
+                  and isinstance(params[attr], list)):
+                errors.append(FieldError(
+                    wire, f"repeated {len(params[attr])} times; expected one value", where
+                ))
+            else:
+                collect.value(params[attr], a, wire, where, errors, strict=False)
+
+    def _missing(self, params: dict[str, Any]) -> HTTPError:
+        """Goa's `missing_payload` 400, naming the body and every other bad field too."""
+        errors = [FieldError("body", _MISSING, "body")]
+        self._param_errors(params, errors)
+        message = _MISSING if len(errors) == 1 else (
+            f"{_MISSING}; {len(errors)} invalid fields: "
+            + ", ".join(e.field or e.where for e in errors))
+        return HTTPError(400, "missing_payload", message, errors=errors)
+
     def _invalid(self, params: dict[str, Any], body: bytes, exc: Exception) -> HTTPError:
         errors: list[FieldError] = []
+        self._param_errors(params, errors)
         obj = self._payload_attr.object
         collect = self._collector
-        if obj is not None:
-            for attr, (where, wire) in self._param_where.items():
-                a = obj.attributes[attr]
-                if attr not in params:
-                    if attr in obj.required and attr not in self._creds:
-                        errors.append(FieldError(wire, "missing required field", where))
-                elif (where == "query" and attr not in self._query_arrays
-                      and isinstance(params[attr], list)):
-                    errors.append(FieldError(
-                        wire, f"repeated {len(params[attr])} times; expected one value", where
-                    ))
-                else:
-                    collect.value(params[attr], a, wire, where, errors, strict=False)
         raw: Any = None
         if body:
             try:
@@ -364,6 +473,19 @@ class Decoder:
         if not errors:
             errors.append(FieldError("", strip_location(str(exc)), "body"))
         return _invalid_fields(errors)
+
+
+#: The kinds of decoder that read a JSON body (and so refuse a request without one).
+_READS_BODY = frozenset({"attr", "whole", "rest", "value"})
+
+
+_MISSING = "missing required payload"  # Goa's words
+
+
+class _Repeated(list[Any]):
+    """The values of a query key given more than once where one value is expected."""
+
+    __slots__ = ()
 
 
 def _is_struct(tp: Any) -> bool:

@@ -2,36 +2,174 @@
 
 A result that already is the method's generated Struct is encoded as it is. Anything
 else (a dict, a dataclass, an ORM row) is converted to the result type first, so a
-result that breaks the design is caught as a server fault instead of reaching a client.
+result that breaks the design is caught as a server fault instead of reaching a client
+(unless the design says `ValidateResults(False)`: then a plain body is written as the
+method returned it).
 
 What goes on the wire follows the design's `Response`: attributes mapped with `Header`
-become headers, `Body("attr")` makes one attribute the body, and the rest of the result
-is the body otherwise. A 204 or 304 never has a body (nor a `Content-Length`), and a
-result whose every attribute is a header has none either. Framing is the server's:
-an attribute mapped to `Content-Length` or `Transfer-Encoding` is not written (the real
-length of the body is), and one mapped to `Content-Type` replaces `application/json`.
+become headers, with `Cookie` cookies (`Set-Cookie`, with the Response's cookie
+attributes), `Body("attr")` makes one attribute the body, `Body(Empty)` sends none, and
+the rest of the result is the body otherwise. A 204 or 304 never has a body (nor a
+`Content-Length`), and a result whose every attribute is a header has none either.
+Framing is the server's: an attribute mapped to `Content-Length` or `Transfer-Encoding`
+is not written (the real length of the body is), and one mapped to `Content-Type`
+replaces `application/json`.
+
+Several result Responses, each with a `Tag`, pick one by the result's tag attribute; a
+result type whose view the method picks is rendered in that view, named in `Goa-View`.
+Each of these is compiled at startup, and a method that uses none costs nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from bastion.dsl.expr import AttributeExpr, HTTPResponseExpr, ObjectExpr
 from bastion.operations import Operation, ResultMismatch
-from bastion.schema.compile import py_name
 from bastion.schema.formats import enc_hook
 
-__all__ = ["ResultEncoder", "ResultMismatch"]
+__all__ = ["Layout", "ResultEncoder", "ResultMismatch", "set_cookie"]
 
 _CT_JSON = (b"content-type", b"application/json")
 #: Headers that frame the message: computed from the body, never taken from a result.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _NO_BODY = frozenset({204, 304})
+_GOA_VIEW = b"goa-view"
+
+Encoded = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class Layout:
+    """One Response of the design, compiled: status, headers, cookies and body of a value.
+
+    `value` is the attribute whose values it writes (a method's result, an error's
+    type). Values are Structs, or dicts keyed by JSON name (Bastion's error object).
+    """
+
+    __slots__ = ("_body_attr", "_cookies", "_encode", "_headers", "_removed", "_sets_type",
+                 "bodyless", "plain", "status")
+
+    def __init__(
+        self,
+        response: HTTPResponseExpr | None,
+        value: AttributeExpr | None,
+        status: int,
+        encode: Callable[[Any], bytes],
+    ) -> None:
+        self.status = status
+        self._encode = encode
+        obj = value.object if value is not None else None
+        attrs = obj.attributes if isinstance(obj, ObjectExpr) else {}
+
+        def names(attr: str) -> tuple[str, str]:
+            a = attrs.get(attr)
+            return (a.field_name, a.wire_name) if a is not None else (attr, attr)
+
+        mapped = response.headers if response is not None else {}
+        cookies = response.cookies if response is not None else {}
+        # Every mapped attribute leaves the body; framing headers are not written at all.
+        self._removed = [names(a)[1] for a in [*mapped, *cookies]]
+        self._headers = [
+            (*names(a), h.lower().encode("latin-1")) for a, h in mapped.items()
+            if h.lower().encode("latin-1") not in _FRAMING
+        ]
+        suffix = _cookie_suffix(response.cookie_attributes) if response is not None else ""
+        self._cookies = [(*names(a), c, suffix) for a, c in cookies.items()]
+        self._sets_type = any(h == b"content-type" for _, _, h in self._headers)
+        body = response.body if response is not None else None
+        self._body_attr = names(body) if body else None
+        headers_only = bool(attrs) and bool(mapped or cookies) and all(
+            a in mapped or a in cookies for a in attrs
+        )
+        empty = response is not None and response.body_empty
+        # No body: a status that has none, Body(Empty), or a value carried in headers only.
+        self.bodyless = status in _NO_BODY or empty or (self._body_attr is None and headers_only)
+        self.plain = not mapped and not cookies and self._body_attr is None and not self.bodyless
+
+    def write(self, value: Any) -> Encoded:
+        """The status, headers and body for `value`."""
+        if self.plain:
+            return self.status, [_CT_JSON], self._encode(value)
+        headers = []
+        for field, wire, header in self._headers:
+            v = _get(value, field, wire)
+            if v is not None:
+                headers.append((header, _text(v).encode("latin-1")))
+        for field, wire, name, suffix in self._cookies:
+            v = _get(value, field, wire)
+            if v is not None:
+                headers.append((b"set-cookie", set_cookie(name, _text(v), suffix)))
+        if self.bodyless:
+            return self.status, headers, b""
+        if not self._sets_type or all(h != b"content-type" for h, _ in headers):
+            headers.insert(0, _CT_JSON)
+        if self._body_attr is not None:
+            return self.status, headers, self._encode(_get(value, *self._body_attr))
+        data = msgspec.to_builtins(value, enc_hook=enc_hook) if type(value) is not dict else (
+            dict(value))
+        if isinstance(data, dict):
+            for wire in self._removed:
+                data.pop(wire, None)
+        return self.status, headers, self._encode(data)
+
+
+def _get(value: Any, field: str, wire: str) -> Any:
+    if type(value) is dict:
+        return value.get(wire)
+    return getattr(value, field, None)
+
+
+def _text(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def _cookie_suffix(attributes: dict[str, str]) -> str:
+    """The attributes of a cookie, in the order Go's `http.Cookie` writes them."""
+    out = []
+    if attributes.get("path"):
+        out.append(f"; Path={_sanitize(attributes['path'], path=True)}")
+    domain = attributes.get("domain", "").lstrip(".")
+    if domain:
+        out.append(f"; Domain={domain}")
+    max_age = int(attributes.get("max-age", "0") or 0)
+    if max_age > 0:
+        out.append(f"; Max-Age={max_age}")
+    elif max_age < 0:
+        out.append("; Max-Age=0")
+    if "http-only" in attributes:
+        out.append("; HttpOnly")
+    if "secure" in attributes:
+        out.append("; Secure")
+    same_site = attributes.get("same-site", "default")
+    if same_site != "default":
+        out.append(f"; SameSite={same_site.title()}")
+    return "".join(out)
+
+
+def _sanitize(value: str, *, path: bool = False) -> str:
+    # RFC 6265 cookie-octets, as Go keeps them: other bytes are dropped, not escaped.
+    if path:
+        return "".join(c for c in value if 0x20 <= ord(c) < 0x7F and c != ";")
+    return "".join(c for c in value if 0x20 <= ord(c) < 0x7F and c not in '";\\')
+
+
+def set_cookie(name: str, value: str, suffix: str) -> bytes:
+    """A `Set-Cookie` value as Go's `http.SetCookie` writes it (quoted when it has `,` or ` `)."""
+    text = _sanitize(value)
+    if text and (" " in text or "," in text):
+        text = f'"{text}"'
+    return f"{name}={text}{suffix}".encode("latin-1")
 
 
 class ResultEncoder:
-    """Encodes one operation's results: checked by the operation, laid out by the design."""
+    """Encodes one operation's results: checked by the operation, laid out by the design.
+
+    `encode(result)` is the function to call per request: chosen once here, the plain
+    one for a method with a single Response and no views.
+    """
 
     def __init__(self, operation: Operation, encoder: msgspec.json.Encoder):
         method = operation.expr
@@ -43,46 +181,70 @@ class ResultEncoder:
         self.result_type: Any = operation.result_type
         self._struct: Any = operation.result_struct
         self._coerce = operation.coerce_result
+        self._render = operation.render
         self.convert = operation.convert_result
-        self.status = response.status if response is not None else (200 if result else 204)
-        mapped = response.headers if response is not None else {}
-        # Every mapped attribute leaves the body; framing headers are not written at all.
-        self._header_attrs = set(mapped)
-        self._headers = [
-            (py_name(a), h.lower().encode("latin-1")) for a, h in mapped.items()
-            if h.lower().encode("latin-1") not in _FRAMING
+        default = response.status if response is not None else (200 if result else 204)
+        self.status = default
+        self.layout = Layout(response, result, default, self._encode)
+        self.tagged = [
+            (*_tag_names(result, r), Layout(r, result, r.status, self._encode))
+            for r in (http.tagged if http is not None else [])
         ]
-        self._sets_type = any(h == b"content-type" for _, h in self._headers)
-        self._body_attr = py_name(response.body) if response and response.body else None
-        obj = result.object if result is not None else None
-        headers_only = obj is not None and bool(mapped) and all(
-            a in mapped for a in obj.attributes
-        )
-        # No body: a status that has none, or a result that travels in headers only.
-        self._bodyless = self.status in _NO_BODY or (self._body_attr is None and headers_only)
-        self._plain = not mapped and self._body_attr is None and not self._bodyless
-
-    def __call__(self, result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Return the status, headers and body for `result`."""
+        # Set for the plain path only; the others read the layout.
+        self._plain = self.layout.plain
+        self.encode: Callable[[Any], Encoded]
         if self.result_type is None:
-            return self.status, [], b""
+            self.encode = self._nothing
+        elif operation.views:
+            self.encode = self._viewed
+        elif self.tagged:
+            self.encode = self._tagged
+        elif not operation.checks_results and self._plain:
+            self.encode = self._unchecked
+        else:
+            self.encode = self._single
+
+    def __call__(self, result: Any) -> Encoded:
+        """Return the status, headers and body for `result`."""
+        return self.encode(result)
+
+    def _nothing(self, result: Any) -> Encoded:
+        return self.status, [], b""
+
+    def _single(self, result: Any) -> Encoded:
         # `convert`, inlined: a result that is the Struct already is used as it is.
         value = result if type(result) is self._struct else self._coerce(result)
         if self._plain:
             return self.status, [_CT_JSON], self._encode(value)
-        headers = []
-        for field, header in self._headers:
-            v = getattr(value, field, None)
-            if v is not None:
-                text = ("true" if v else "false") if isinstance(v, bool) else str(v)
-                headers.append((header, text.encode("latin-1")))
-        if self._bodyless:
-            return self.status, headers, b""
-        if not self._sets_type or all(h != b"content-type" for h, _ in headers):
-            headers.insert(0, _CT_JSON)
-        if self._body_attr is not None:
-            return self.status, headers, self._encode(getattr(value, self._body_attr, None))
-        data = msgspec.to_builtins(value, enc_hook=enc_hook)
-        for a in self._header_attrs:
-            data.pop(a, None)
-        return self.status, headers, self._encode(data)
+        return self.layout.write(value)
+
+    def _unchecked(self, result: Any) -> Encoded:
+        # ValidateResults(False): data msgspec can write goes out as the method made it.
+        if type(result) is dict or type(result) is list or isinstance(result, msgspec.Struct):
+            return self.status, [_CT_JSON], self._encode(result)
+        return self._single(result)
+
+    def _tagged(self, result: Any) -> Encoded:
+        value = result if type(result) is self._struct else self._coerce(result)
+        for field, wanted, layout in self.tagged:
+            if getattr(value, field, None) == wanted:
+                return layout.write(value)
+        return self.layout.write(value)
+
+    def _viewed(self, result: Any) -> Encoded:
+        view, value = self._render(result)
+        layout = self.layout
+        for field, wanted, tagged in self.tagged:
+            if getattr(value, field, None) == wanted:
+                layout = tagged
+                break
+        status, headers, body = layout.write(value)
+        headers.append((_GOA_VIEW, view.encode("latin-1")))
+        return status, headers, body
+
+
+def _tag_names(result: AttributeExpr | None, response: HTTPResponseExpr) -> tuple[str, str]:
+    name, value = response.tag or ("", "")
+    obj = result.object if result is not None else None
+    attr = obj.attributes.get(name) if obj is not None else None
+    return (attr.field_name if attr is not None else name), value

@@ -97,6 +97,7 @@ def note_error(scope: MutableMapping[str, Any], note: ErrorNote) -> None:
 def service_error_body(
     err: ServiceError,
     *,
+    name: str | None = None,
     temporary: bool | None = None,
     timeout: bool | None = None,
     fault: bool | None = None,
@@ -107,7 +108,7 @@ def service_error_body(
     the method raised is never changed.
     """
     return error_body(
-        err.name,
+        name or err.name or "error",
         err.id,
         err.message,
         temporary=err.temporary if temporary is None else temporary,

@@ -11,23 +11,26 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from bastion._asgi import TEMPORARY_STATUSES
 from bastion.clientaddr import ClientAddress
 from bastion.errors import ClientDisconnected, ServiceError, _new_id
 from bastion.http.decoder import Decoder
-from bastion.http.encoder import ResultEncoder
+from bastion.http.encoder import ResultEncoder, ResultMismatch
+from bastion.http.errorenc import ErrorEncoder
 from bastion.http.errors import (
     JSON_HEADERS,
     HTTPError,
     error_body,
     internal_error,
     note_error,
-    service_error_body,
 )
 from bastion.http.ratelimit import rate_limit_header_pairs
 from bastion.http.router import Router
 from bastion.operations import Operation
 from bastion.redact import DEFAULT_REDACTOR, Redactor
+from bastion.schema.formats import enc_hook
 from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
 from bastion.types import ErrorNote, Receive, Scope, Send
@@ -74,14 +77,20 @@ class Muxer:
         self.routes.append((verb, path, name or path))
 
     def add_operation(
-        self, operation: Operation, decoder: Decoder | None, encoder: ResultEncoder
+        self,
+        operation: Operation,
+        decoder: Decoder | None,
+        encoder: ResultEncoder,
+        errors: ErrorEncoder | None = None,
     ) -> None:
         """Serve an operation on each route its design maps; its chain must be built."""
         method = operation.expr
         if method.http is None:
             return
+        if errors is None:
+            errors = ErrorEncoder(operation, msgspec.json.Encoder(enc_hook=enc_hook))
         for route in method.http.routes:
-            handler = self._handler(operation, route.full_path, decoder, encoder)
+            handler = self._handler(operation, route.full_path, decoder, encoder, errors)
             self.router.add(route.verb, route.full_path, handler)
             self.routes.append((route.verb, route.full_path, operation.qualified))
 
@@ -124,15 +133,9 @@ class Muxer:
         template: str,
         decoder: Decoder | None,
         encoder: ResultEncoder,
+        errors: ErrorEncoder,
     ) -> Handler:
-        method = operation.expr
-        # The design's flags, and the status HTTP maps each error to (Goa's defaults:
-        # 400, or 500 for a fault).
-        errors = {
-            e.name: (method.error_status(e.name) or (500 if e.fault else 400),
-                     e.temporary, e.timeout, e.fault)
-            for e in operation.errors.values()
-        }
+        encode = encoder.encode  # chosen once: the plain path unless the design needs more
         call = operation.call
         secured = operation.secured
         on_internal = self.on_internal_error
@@ -151,7 +154,7 @@ class Muxer:
             try:
                 payload = await decoder(scope, receive, params) if decoder is not None else None
                 result = await call(payload)
-                status, headers, body = encoder(result)
+                status, headers, body = encode(result)
                 if secured:
                     decision = rate_limit_decision.get()
                     if decision is not None:
@@ -161,17 +164,20 @@ class Muxer:
                                  error=ErrorNote(exc.name, exc.id))
                 return
             except ServiceError as exc:
-                known = errors.get(exc.name)
-                if known is None:
+                try:
+                    answer = errors(exc)
+                except ResultMismatch as mismatch:
+                    await _internal(scope, send, mismatch, on_internal)
+                    return
+                if answer is None:
                     # An error the design does not declare is a bug in the service.
                     await _internal(scope, send, exc, on_internal)
                     return
-                status, temporary, timeout, fault = known
-                body = service_error_body(exc, temporary=temporary, timeout=timeout, fault=fault)
+                name, (status, headers, body) = answer
                 # The tracing middleware records the raised error on the span, the request
                 # log its name and id on the end line.
-                await send_error(send, status, body, (), scope,
-                                 error=ErrorNote(exc.name, exc.id, exc))
+                note_error(scope, ErrorNote(name, exc.id, exc))
+                await send_response(send, status, headers, body, scope)
                 return
             except (asyncio.CancelledError, ClientDisconnected):
                 raise  # nothing can be answered; the server ends the exchange

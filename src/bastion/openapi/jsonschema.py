@@ -13,11 +13,18 @@ Choices worth knowing:
   carry a `null`: absent attributes are left out.
 - Integers carry the bounds of their wire type (`Int32` gets `minimum: -2147483648`)
   unless the design's own bound is at least as tight.
-- Format `ip` becomes `anyOf: [{format: ipv4}, {format: ipv6}]`, so validators that
-  check formats accept exactly what the decoder accepts; `regexp` becomes `regex`.
+- Format `ip` becomes `anyOf: [{format: ipv4}, {format: ipv6}]`, and `uri` (Go's
+  `url.ParseRequestURI`) an absolute URI or an absolute path, so validators that check
+  formats accept what the decoder accepts; `regexp` becomes `regex`.
 - `Bytes` is a base64 string (`contentEncoding: base64`); its length bounds, declared in
   bytes, become the length bounds of the base64 text (`4 * ceil(n / 3)` characters), which
   never rejects a valid value.
+- Properties are named as they are in JSON (`Meta("struct:tag:json", ...)`); one marked
+  `Meta("openapi:generate", "false")` is left out.
+- A `OneOf` is Goa's tagged object: `Type` (one of the alternatives' names) and `Value`,
+  a string of JSON text whose schema is `contentSchema` (`anyOf` the alternatives).
+- `mac`, `cidr`, `json` and `rfc1123` have no JSON Schema format: they are written as
+  `format` all the same (a format a validator does not know is an annotation).
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ from bastion.dsl.expr import (
     MapExpr,
     ObjectExpr,
     Primitive,
+    ResultTypeExpr,
+    UnionExpr,
     UserTypeExpr,
+    meta_flag,
 )
 from bastion.errors import DesignError
 
@@ -77,8 +87,17 @@ class SchemaRegistry:
     # ------------------------------------------------------------------ names
 
     def register(self, types: Iterable[UserTypeExpr]) -> None:
-        """Give each user type its named schema, in order (so names follow the design)."""
+        """Give each user type its named schema, in order (so names follow the design).
+
+        Named primitives, arrays and maps have none (their uses are inlined); result
+        types and types marked `Meta("openapi:generate", "false")` get one only when an
+        operation uses them: a result type's views are what responses carry.
+        """
         for ut in types:
+            if not ut.is_object or isinstance(ut, ResultTypeExpr):
+                continue
+            if not meta_flag(ut.meta, "openapi:generate"):
+                continue
             self.ref(ut)
 
     def reserve(self, name: str) -> str:
@@ -162,17 +181,33 @@ class SchemaRegistry:
             return s
         if isinstance(t, ObjectExpr):
             return self.object(t)
+        if isinstance(t, UnionExpr):
+            names = list(t.alternatives)
+            return {
+                "type": "object",
+                "description": "One of " + ", ".join(names) + ": `Type` names it, `Value` "
+                               "holds it as JSON text.",
+                "properties": {
+                    "Type": {"type": "string", "enum": names},
+                    "Value": {"type": "string", "contentMediaType": "application/json",
+                              "contentSchema": {"anyOf": [self.attribute(a)
+                                                          for a in t.alternatives.values()]}},
+                },
+                "required": ["Type", "Value"],
+            }
         raise DesignError(f"type {t.describe()} has no JSON Schema (finalize the design first)")
 
     def object(self, obj: ObjectExpr, names: Iterable[str] | None = None) -> dict[str, Any]:
         """Return the schema of `obj`, or of only its attributes `names` (a request body)."""
         keep = list(obj.attributes) if names is None else [n for n in names]
+        keep = [n for n in keep if n in obj.attributes
+                and meta_flag(obj.attributes[n].meta, "openapi:generate")]
         props = {
-            n: self.attribute(obj.attributes[n]) if n in obj.required
+            obj.attributes[n].wire_name: self.attribute(obj.attributes[n]) if n in obj.required
             else _nullable(self.attribute(obj.attributes[n]))
-            for n in keep if n in obj.attributes
+            for n in keep
         }
-        required = [n for n in obj.required if n in props]
+        required = [obj.attributes[n].wire_name for n in obj.required if n in keep]
         s: dict[str, Any] = {"type": "object", "properties": props}
         if required:
             s["required"] = required
@@ -209,8 +244,12 @@ class SchemaRegistry:
             fmt = attr.format
             if fmt == "ip":
                 s["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
+            elif fmt == "uri":
+                # Go's url.ParseRequestURI, Goa's `uri`: an absolute URI or an absolute path.
+                s["anyOf"] = [{"format": "uri"},
+                              {"format": "uri-reference", "pattern": r"^(/|\*$)"}]
             elif fmt is not None:
-                s["format"] = _FORMATS.get(fmt, fmt)
+                s["format"] = _FORMATS.get(fmt, str(fmt))
             elif attr.credential == "password":
                 s["format"] = "password"  # a UI hint OpenAPI registers: mask the field
             _put(s, "pattern", attr.pattern)

@@ -11,30 +11,37 @@ Conventions the document follows:
   request body; `401`, `403` and `429` (the brute-force lockout) when it is secured, and
   `429` wherever a rate limit applies. These are shared `components/responses`, unless a
   design error answers the same status, in which case both are merged inline.
-- Design errors use the `Error` schema unless declared with their own type. An error
+- Design errors use the `Error` schema unless declared with their own type, whose schema
+  is then exactly the body sent; each carries the `Goa-Error` header naming it. An error
   the design maps to no status is answered as the runtime answers it, `500` for a fault
-  and `400` otherwise, and documented there.
+  and `400` otherwise, and documented there. An error's Response block (headers,
+  `Body(Empty)`, `Description`) shapes its response as the runtime writes it.
+- Several result Responses (`Tag`) are each documented at their status; a result type
+  whose view the method picks is `anyOf` its views' schemas (each a named schema),
+  with the `Goa-View` header.
+- Goa's `openapi:*` Meta keys apply (see `_extras`); `Files` are GET operations.
 - Credentials that a security scheme documents (the `Authorization` header, an API key
   where its scheme says it is) are not repeated as parameters.
 """
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
     AttributeExpr,
-    ErrorExpr,
     MapExpr,
     MethodExpr,
     ObjectExpr,
     RouteExpr,
     UserTypeExpr,
+    meta_value,
 )
 from bastion.errors import DesignError
+from bastion.openapi import _extras
+from bastion.openapi._responses import BUILTIN, FIELD_ERROR, Responses
 from bastion.openapi._security import SecurityDoc
 from bastion.openapi.jsonschema import SchemaRegistry
 
@@ -45,53 +52,6 @@ OPENAPI_VERSION = "3.1.0"
 
 _JSON = "application/json"
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-_NO_CONTENT = frozenset({204, 205, 304})
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
-
-# Responses every operation may give besides its design's: status -> (component, text).
-_BUILTIN: dict[int, tuple[str, str]] = {
-    400: (
-        "BadRequest",
-        "The request is invalid. `errors` lists every bad field with where it was read "
-        "(`in`: path, query, header, cookie or body) and why.",
-    ),
-    401: (
-        "Unauthorized",
-        "Credentials are missing or invalid. `WWW-Authenticate` names the accepted schemes.",
-    ),
-    403: (
-        "Forbidden",
-        "The credentials are valid but not enough; the message names any missing scope.",
-    ),
-    408: (
-        "RequestTimeout",
-        "The request body did not arrive in time (`READ_TIMEOUT`); `temporary` is true.",
-    ),
-    413: (
-        "PayloadTooLarge",
-        "The request body, once decoded, is larger than the server accepts.",
-    ),
-    415: (
-        "UnsupportedMediaType",
-        "The request body is not `application/json`, or its `Content-Encoding` is not "
-        "`gzip`, `deflate` or `identity`.",
-    ),
-    429: (
-        "TooManyRequests",
-        "A rate limit, or the lockout after repeated failed authentications, refused the "
-        "request; retry after `Retry-After` seconds. `temporary` is true.",
-    ),
-    500: (
-        "InternalError",
-        "An unexpected error. The body's `id` matches the server's log line and trace.",
-    ),
-    503: (
-        "ServiceUnavailable",
-        "The server is overloaded (`MAX_CONCURRENCY`), the answer took longer than "
-        "`WRITE_TIMEOUT`, or the server is shutting down; `temporary` is true.",
-    ),
-}
-
 
 def spec(api: APIExpr) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of `api` as JSON data, finalizing the design first.
@@ -102,7 +62,7 @@ def spec(api: APIExpr) -> dict[str, Any]:
     return _Builder(api).build()
 
 
-class _Builder:
+class _Builder(Responses):
     """Builds one document; holds the state shared by its operations."""
 
     def __init__(self, api: APIExpr) -> None:
@@ -123,22 +83,34 @@ class _Builder:
         if api.description:
             info["description"] = api.description
         doc: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": info}
-        if api.servers:
-            doc["servers"] = [
-                {"url": url, **({"description": d} if d else {})} for url, d in api.servers
-            ]
+        servers = _extras.servers(api)
+        if servers:
+            doc["servers"] = servers
         if api.requirements:
             doc["security"] = self.security.requirements(api.requirements)
-        tags: list[dict[str, Any]] = []
+        shown: list[Any] = []
         paths: dict[str, dict[str, Any]] = {}
         owners: dict[tuple[str, str], MethodExpr] = {}
         for svc in api.services.values():
-            routed = [(m, m.http.routes) for m in svc.methods.values() if m.http is not None]
-            routed = [(m, routes) for m, routes in routed if routes]
-            if not routed:
+            if not _extras.visible(svc.meta):
                 continue
-            tags.append({"name": svc.name, **({"description": svc.description}
-                                               if svc.description else {})})
+            routed = [(m, m.http.routes) for m in svc.methods.values()
+                      if m.http is not None and _extras.visible(m.meta)]
+            routed = [(m, routes) for m, routes in routed if routes]
+            files = [f for f in svc.files if _extras.visible(f.meta)]
+            if not routed and not files:
+                continue
+            shown.append(svc)
+            for f in files:
+                wildcard = f.path.rstrip("/").rsplit("/", 1)[-1][2:-1] if f.is_dir else None
+                op = _extras.file_operation(svc, f, wildcard, 0)
+                op["operationId"] = self.unique_id(op["operationId"])
+                if api.requirements:
+                    op["security"] = []  # files are served to anyone, as Goa's are
+                for code in ("404", "416"):
+                    op["responses"][code]["content"] = {
+                        _JSON: {"schema": self.schemas.ref_to(self.error_name)}}
+                paths.setdefault(_template(f.full_path), {})["get"] = op
             for m, routes in routed:
                 for index, route in enumerate(routes):
                     path = _template(route.full_path)
@@ -152,6 +124,7 @@ class _Builder:
                         )
                     owners[(path, verb)] = m
                     paths.setdefault(path, {})[verb] = self.operation(m, route, index)
+        tags = _extras.doc_tags(api, shown)
         if tags:
             doc["tags"] = tags
         doc["paths"] = paths
@@ -161,11 +134,11 @@ class _Builder:
     def components(self) -> dict[str, Any]:
         """Return `components`: schemas, shared responses and security schemes."""
         self.schemas.define(self.error_name, self.error_schema())
-        self.schemas.define(self.field_error_name, _FIELD_ERROR)
+        self.schemas.define(self.field_error_name, FIELD_ERROR)
         out: dict[str, Any] = {"schemas": self.schemas.definitions()}
         if self.responses_used:
             out["responses"] = {
-                _BUILTIN[status][0]: self.builtin_response(status)
+                BUILTIN[status][0]: self.builtin_response(status)
                 for status in sorted(self.responses_used)
             }
         schemes = self.security.schemes()
@@ -177,9 +150,10 @@ class _Builder:
 
     def operation(self, m: MethodExpr, route: RouteExpr, index: int) -> dict[str, Any]:
         """Return the Operation object of `m` served at `route`."""
-        op: dict[str, Any] = {"tags": [m.service.name]}
+        op: dict[str, Any] = {"tags": _extras.operation_tags(m)}
         text = (m.description or "").strip()
-        summary = text.splitlines()[0] if text else m.name
+        first = text.splitlines()[0] if text else m.name
+        summary = _extras.summary(m, route) or first
         op["summary"] = summary
         if text and text != summary:
             op["description"] = text
@@ -199,11 +173,22 @@ class _Builder:
         return op
 
     def operation_id(self, m: MethodExpr, index: int) -> str:
-        """Return a unique `service#method` id; later routes of a method get `#2`, `#3`…"""
-        base = f"{m.service.name}#{m.name}"
-        candidate = base if index == 0 else f"{base}#{index + 1}"
-        n = index + 1
-        while candidate in self.operation_ids:  # only names with '#' in them can collide
+        """Return a unique `service#method` id; later routes of a method get `#2`, `#3`…
+
+        `Meta("openapi:operationId", template)` (method, service or API) sets the
+        template, as in Goa.
+        """
+        template = None
+        for meta in (m.meta, m.service.meta, m.service.api.meta):
+            template = meta_value(meta, "openapi:operationId")
+            if template:
+                break
+        return self.unique_id(_extras.operation_id(template, m.service.name, m.name, index))
+
+    def unique_id(self, base: str) -> str:
+        """`base`, or `base#2`, `#3`… when another operation has it already."""
+        candidate, n = base, 1
+        while candidate in self.operation_ids:
             n += 1
             candidate = f"{base}#{n}"
         self.operation_ids.add(candidate)
@@ -239,6 +224,16 @@ class _Builder:
                     p["style"] = "form"
                     p["explode"] = True
                 out.append(p)
+        if http is not None and http.map_params is not None:
+            # MapParams: the query string's keys are the map's (`?a=1&b=2`).
+            target = m.payload if http.map_params == "" else attrs.get(http.map_params)
+            if target is not None:
+                name = http.map_params or "query"
+                p = self.parameter(name, "query", target,
+                                   required=not http.map_params or http.map_params in required)
+                p["style"] = "form"
+                p["explode"] = True
+                out.append(p)
         return out
 
     def parameter(
@@ -258,8 +253,10 @@ class _Builder:
     def request_body(self, m: MethodExpr) -> dict[str, Any] | None:
         """The request body: one `Body(attr)` attribute, or the payload's unmapped rest."""
         http, payload = m.http, m.payload
-        if http is None or payload is None:
+        if http is None or payload is None or http.map_params == "":
             return None
+        if http.payload is not None:
+            payload = http.payload
         obj = payload.object
         description = payload.description
         if http.body is not None and obj is not None:
@@ -274,6 +271,8 @@ class _Builder:
         else:
             mapped = set(http.params) | set(http.headers) | set(http.cookies)
             mapped |= set(http.authorization) | _path_params(m)
+            if http.map_params:
+                mapped.add(http.map_params)
             names = [n for n in obj.attributes if n not in mapped]
             if not names:
                 return None
@@ -292,164 +291,12 @@ class _Builder:
 
     # ------------------------------------------------------------------ responses
 
-    def responses(self, m: MethodExpr, route: RouteExpr, *, has_body: bool) -> dict[str, Any]:
-        """The result response, mapped design errors and the built-in error responses."""
-        by_status: dict[int, list[dict[str, Any]]] = {}
-        builtin: dict[int, bool] = {}
-        status, ok = self.success(m, route)
-        by_status[status] = [ok]
-        for e in m.all_errors():
-            # The status the runtime answers: the design's mapping, else 500 or 400.
-            code = m.error_status(e.name) or (500 if e.fault else 400)
-            by_status.setdefault(code, []).append(self.design_error(e))
-        wanted = [500, 503]
-        if m.payload is not None:
-            wanted.append(400)
-        if has_body:
-            wanted += [408, 413, 415]
-        secured = bool(m.effective_requirements())
-        if secured:
-            wanted += [401, 403]
-        if secured or self.security.rate_limited(m):
-            wanted.append(429)
-        for code in wanted:
-            builtin[code] = True
-            by_status.setdefault(code, []).insert(0, self.builtin_response(code))
-        out: dict[str, Any] = {}
-        for code in sorted(by_status):
-            items = by_status[code]
-            if builtin.get(code) and len(items) == 1:
-                self.responses_used.add(code)
-                out[str(code)] = {"$ref": f"#/components/responses/{_BUILTIN[code][0]}"}
-            else:
-                out[str(code)] = _merge(items)
-        return out
-
-    def success(self, m: MethodExpr, route: RouteExpr) -> tuple[int, dict[str, Any]]:
-        """Return the result's status and response: headers, then the body unless empty."""
-        http, result = m.http, m.result
-        r = http.response if http is not None else None
-        status = r.status if r is not None else (200 if result is not None else 204)
-        description = (result.description if result is not None else None) or _phrase(status)
-        out: dict[str, Any] = {"description": description}
-        if result is None:
-            return status, out
-        obj = result.object
-        header_attrs = r.headers if r is not None else {}
-        # Framing headers are the server's (the body's real length), whatever is mapped.
-        shown = {n: w for n, w in header_attrs.items() if w.lower() not in _FRAMING}
-        if shown and obj is not None:
-            out["headers"] = {
-                wire: self.header(obj.attributes[name], required=name in obj.required)
-                for name, wire in shown.items()
-            }
-        if status in _NO_CONTENT or route.verb == "HEAD":
-            return status, out
-        schema: dict[str, Any] | None
-        if r is not None and r.body is not None and obj is not None:
-            schema = self.schemas.attribute(obj.attributes[r.body])
-        elif obj is None:
-            schema = self.schemas.attribute(result)
-            schema.pop("description", None)  # already the response's description
-        else:
-            names = [n for n in obj.attributes if n not in header_attrs]
-            if header_attrs and not names:
-                schema = None  # every result attribute travels in a header
-            elif isinstance(result.type, UserTypeExpr) and not header_attrs:
-                schema = self.schemas.ref(result.type)
-            else:
-                schema = self.schemas.object(obj, names)
-        if schema is not None:
-            out["content"] = {_JSON: {"schema": schema}}
-        return status, out
-
-    def header(self, attr: AttributeExpr, *, required: bool) -> dict[str, Any]:
-        """Return the Header object of a result attribute written as a response header."""
-        schema = self.schemas.attribute(attr)
-        h: dict[str, Any] = {}
-        description = schema.pop("description", None)
-        if description:
-            h["description"] = description
-        if required:
-            h["required"] = True
-        h["schema"] = schema
-        return h
-
-    def design_error(self, e: ErrorExpr) -> dict[str, Any]:
-        """Return the response of design error `e`: its own type's schema or `Error`."""
-        if e.type is not None:
-            schema = self.schemas.type(e.type)
-        else:
-            schema = self.schemas.ref_to(self.error_name)
-        flags = [f for f in ("temporary", "timeout", "fault") if getattr(e, f)]
-        text = f"{e.name}: {e.description}" if e.description else e.name
-        if flags:
-            text += f" ({', '.join(flags)})"
-        return {"description": text, "content": {_JSON: {"schema": schema}}}
-
-    def builtin_response(self, status: int) -> dict[str, Any]:
-        """Return the shared response for a built-in error status (400, 401, …)."""
-        out: dict[str, Any] = {"description": _BUILTIN[status][1]}
-        if status == 401:
-            out["headers"] = {"WWW-Authenticate": _string_header("The accepted schemes.")}
-        elif status == 503:
-            out["headers"] = {
-                "Retry-After": _string_header("Seconds to wait before retrying.", "integer"),
-            }
-        elif status == 429:
-            out["headers"] = {
-                "Retry-After": _string_header("Seconds to wait before retrying.", "integer"),
-                "RateLimit-Limit": _string_header("Requests allowed in the window.", "integer"),
-                "RateLimit-Remaining": _string_header("Requests left in the window.", "integer"),
-                "RateLimit-Reset": _string_header("Seconds until the window resets.", "integer"),
-            }
-        out["content"] = {_JSON: {"schema": self.schemas.ref_to(self.error_name)}}
-        return out
-
-    def error_schema(self) -> dict[str, Any]:
-        """Return the `Error` schema: the body of every error response."""
-        return {
-            "title": "Error",
-            "description": "The body of every error response.",
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "The error's name, e.g. `not_found`."},
-                "id": {
-                    "type": "string",
-                    "description": "Unique id of this occurrence, also in the server's logs.",
-                },
-                "message": {"type": "string", "description": "What went wrong."},
-                "temporary": {"type": "boolean", "description": "Retrying may succeed."},
-                "timeout": {"type": "boolean", "description": "The error is a timeout."},
-                "fault": {"type": "boolean", "description": "The server is at fault."},
-                "field": {"type": "string", "description": "The field the error is about."},
-                "errors": {
-                    "type": "array",
-                    "description": "Every invalid field, for validation errors.",
-                    "items": self.schemas.ref_to(self.field_error_name),
-                },
-            },
-            "required": ["name", "id", "message", "temporary", "timeout", "fault"],
-        }
-
-
-_FIELD_ERROR: dict[str, Any] = {
-    "title": "FieldError",
-    "description": "One invalid field of a request.",
-    "type": "object",
-    "properties": {
-        "field": {"type": "string", "description": "The field's name, e.g. `order.amount`."},
-        "in": {
-            "type": "string",
-            "description": "Where it was read: path, query, header, cookie or body.",
-        },
-        "message": {"type": "string", "description": "Why it is invalid."},
-    },
-    "required": ["field", "in", "message"],
-}
-
-
 def _payload(m: MethodExpr) -> tuple[dict[str, AttributeExpr], set[str]]:
+    http = m.http
+    if http is not None and http.payload is not None:
+        refined = http.payload.object
+        if refined is not None:
+            return refined.attributes, set(refined.required)
     obj: ObjectExpr | None = m.payload.object if m.payload is not None else None
     if obj is None:
         return {}, set()
@@ -465,35 +312,3 @@ def _template(path: str) -> str:
     return path.replace("{*", "{")
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"Status {status}"
-
-
-def _string_header(description: str, type_: str = "string") -> dict[str, Any]:
-    return {"description": description, "schema": {"type": type_}}
-
-
-def _merge(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One response for several at the same status: descriptions joined, bodies any-of."""
-    if len(items) == 1:
-        return items[0]
-    descriptions: list[str] = []
-    schemas: list[dict[str, Any]] = []
-    headers: dict[str, Any] = {}
-    for item in items:
-        if item["description"] not in descriptions:
-            descriptions.append(item["description"])
-        headers.update(item.get("headers", {}))
-        content = item.get("content")
-        if content is not None and content[_JSON]["schema"] not in schemas:
-            schemas.append(content[_JSON]["schema"])
-    out: dict[str, Any] = {"description": "\n\n".join(descriptions)}
-    if headers:
-        out["headers"] = headers
-    if schemas:
-        schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-        out["content"] = {_JSON: {"schema": schema}}
-    return out

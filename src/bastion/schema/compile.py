@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import keyword
 import math
-import re
 import sys
 import types
 from collections.abc import Iterable, Iterator
@@ -32,7 +30,9 @@ from bastion.dsl.expr import (
     MapExpr,
     ObjectExpr,
     Primitive,
+    UnionExpr,
     UserTypeExpr,
+    identifier,
 )
 from bastion.schema.formats import (
     FORMAT_PATTERNS,
@@ -41,6 +41,7 @@ from bastion.schema.formats import (
     bounded_int,
     formatted_str,
 )
+from bastion.schema.union import OneOfValue, union_type
 
 __all__ = ["TypeCompiler", "py_name"]
 
@@ -49,12 +50,7 @@ _INT64_MAX = 2**63 - 1
 
 def py_name(name: str) -> str:
     """The Python identifier for a design attribute name (the wire name is kept)."""
-    ident = re.sub(r"\W", "_", name)
-    if not ident or ident[0].isdigit():
-        ident = "_" + ident
-    if keyword.iskeyword(ident):
-        ident += "_"
-    return ident
+    return identifier(name)
 
 
 class TypeCompiler:
@@ -75,6 +71,7 @@ class TypeCompiler:
         self._strings: dict[tuple[str, str | None, int | None, int | None], type[FormattedStr]]
         self._strings = {}
         self._ints: dict[tuple[int | None, int], type[BoundedInt]] = {}
+        self._unions: dict[int, type[OneOfValue]] = {}
 
     # -- public -------------------------------------------------------------------
 
@@ -176,9 +173,11 @@ class TypeCompiler:
         for attr_name, attr in obj.attributes.items():
             if keep is not None and attr_name not in keep:
                 continue
-            field_name = py_name(attr_name)
-            if field_name != attr_name:
-                rename[field_name] = attr_name
+            # The Python name (`struct:field:name` or the name) and the JSON one
+            # (`struct:tag:json` or the name).
+            field_name = attr.field_name
+            if field_name != attr.wire_name:
+                rename[field_name] = attr.wire_name
             ann = self._annotation(attr, f"{name}_{attr_name}")
             if attr_name in obj.required and attr_name not in optional:
                 required.append((field_name, ann, msgspec.NODEFAULT))
@@ -224,6 +223,13 @@ class TypeCompiler:
             return _meta(mapping, min_length=attr.min_length, max_length=attr.max_length)
         if isinstance(t, Primitive):
             return self._primitive(t, attr)
+        if isinstance(t, UnionExpr):
+            found = self._unions.get(id(t))
+            if found is None:
+                alts = {n: self._annotation(a, f"{hint}{py_name(n).title()}")
+                        for n, a in t.alternatives.items()}
+                found = self._unions[id(t)] = union_type(t.name, alts, self.module)
+            return found
         raise TypeError(f"unresolved type {t!r}")  # pragma: no cover - finalize resolves
 
     def _primitive(self, t: Primitive, attr: AttributeExpr) -> Any:

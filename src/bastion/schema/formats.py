@@ -8,16 +8,18 @@ value the method sees is still a `str`.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 __all__ = [
     "FORMAT_PATTERNS",
     "BoundedInt",
+    "CustomType",
     "FormattedStr",
     "bounded_int",
     "check_format",
@@ -34,7 +36,6 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -66,16 +67,156 @@ def _datetime(v: str) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- uri: Go's url.ParseRequestURI
+
+_HOST_OK = frozenset(b"!$&'()*+,;=:[]<>\"-_.~")
+_USERINFO_OK = frozenset(b"-._:~!$&'()*+,;=%@")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
 def _uri(v: str) -> bool:
-    if any(c.isspace() for c in v):
+    """Whether Go's `url.ParseRequestURI` accepts `v`: an absolute URI or an absolute path.
+
+    Goa checks its `uri` format with it, so `/upload/x` is a URI and `example.com` is not.
+    """
+    raw = v.encode("utf-8", "surrogatepass")
+    if not raw or any(b < 0x20 or b == 0x7F for b in raw):
+        return False
+    if raw == b"*":
+        return True
+    scheme, rest = _scheme(raw)
+    if scheme is None:
+        return False  # "missing protocol scheme"
+    rest = rest.split(b"?", 1)[0]  # the query is not checked (Go keeps it raw)
+    if not rest.startswith(b"/"):
+        return bool(scheme)  # rootless: opaque with a scheme, refused without one
+    if scheme and rest.startswith(b"//"):
+        authority, slash, path = rest[2:].partition(b"/")
+        if not _authority(authority):
+            return False
+        rest = slash + path
+    return _unescapes(rest, host=False)
+
+
+def _scheme(raw: bytes) -> tuple[bytes | None, bytes]:
+    for i, c in enumerate(raw):
+        if 0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A:
+            continue
+        if 0x30 <= c <= 0x39 or c in b"+-.":
+            if i == 0:
+                return b"", raw
+            continue
+        if c == 0x3A:  # ':'
+            return (None, b"") if i == 0 else (raw[:i], raw[i + 1:])
+        return b"", raw  # not a scheme character: there is no scheme
+    return b"", raw
+
+
+def _authority(authority: bytes) -> bool:
+    userinfo, at, host = authority.rpartition(b"@")
+    if at and not all(_alnum(c) or c in _USERINFO_OK for c in userinfo):
+        return False
+    if host.startswith(b"["):
+        end = host.rfind(b"]")
+        if end < 0 or not _port(host[end + 1:]):
+            return False
+    else:
+        colon = host.rfind(b":")
+        if colon >= 0 and not _port(host[colon:]):
+            return False
+    return _unescapes(host, host=True)
+
+
+def _port(colon_port: bytes) -> bool:
+    return not colon_port or (colon_port[:1] == b":" and all(0x30 <= b <= 0x39
+                                                             for b in colon_port[1:]))
+
+
+def _alnum(c: int) -> bool:
+    return 0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
+
+
+def _unescapes(s: bytes, *, host: bool) -> bool:
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == 0x25:  # '%'
+            if i + 2 >= n or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                return False
+            # In a host, %-escapes are for non-ASCII bytes only (RFC 3986 3.2.2), or %25.
+            if host and int(s[i + 1:i + 2], 16) < 8 and s[i:i + 3] != b"%25":
+                return False
+            i += 3
+            continue
+        if host and c < 0x80 and not (_alnum(c) or c in _HOST_OK):
+            return False
+        i += 1
+    return True
+
+
+# ---------------------------------------------------------------- mac, cidr, json, rfc1123
+
+_MAC_GROUP = re.compile(r"^[0-9A-Fa-f]{2}$")
+_MAC_WORD = re.compile(r"^[0-9A-Fa-f]{4}$")
+
+
+def _mac(v: str) -> bool:
+    """Whether Go's `net.ParseMAC` accepts `v` (MAC-48, EUI-48, EUI-64, 20-byte IPoIB)."""
+    if len(v) < 14 or not v.isascii():
+        return False
+    if v[2] in ":-":
+        groups = v.split(v[2])
+        return len(groups) in (6, 8, 20) and all(_MAC_GROUP.match(g) for g in groups)
+    if v[4] == ".":
+        words = v.split(".")
+        return len(words) * 2 in (6, 8, 20) and all(_MAC_WORD.match(w) for w in words)
+    return False
+
+
+def _cidr(v: str) -> bool:
+    """Whether Go's `net.ParseCIDR` accepts `v`: an IP address, `/`, a prefix length."""
+    addr, slash, bits = v.partition("/")
+    if not slash or not bits.isascii() or not bits.isdigit() or "%" in addr:
         return False
     try:
-        parts = urlsplit(v)
+        ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
-    return bool(parts.scheme) and _SCHEME.match(parts.scheme) is not None and bool(
-        parts.netloc or parts.path
-    )
+    return int(bits) <= ip.max_prefixlen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(v: str) -> bool:
+    """Whether `v` is JSON text (Go's `json.Valid`): `NaN` and `Infinity` are not."""
+    try:
+        json.loads(v, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+_RFC1123 = re.compile(
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
+    r"(\d{1,2}):(\d{2}):(\d{2})(?:[.,]\d+)? "
+    r"(?-i:UTC|ChST|MeST|WITA|GMT(?:[+-]\d{1,2})?|[+-]\d{1,2}|[A-Z]{3}|[A-Z]{3}T|[A-Z]{4}T)$",
+    re.IGNORECASE,
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _rfc1123(v: str) -> bool:
+    """Whether Go's `time.Parse(time.RFC1123, v)` accepts `v`: `Mon, 02 Jan 2006 15:04:05 MST`."""
+    match = _RFC1123.match(v)
+    if match is None:
+        return False
+    day, month, year, hour, minute, second = match.groups()
+    month_no = _MONTHS.index(month.lower()) + 1
+    last = calendar.monthrange(int(year), month_no)[1]
+    return 1 <= int(day) <= last and int(hour) < 24 and int(minute) < 60 and int(second) < 60
 
 
 def _ipv4(v: str) -> bool:
@@ -118,6 +259,10 @@ _CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
     "ip": (lambda v: _ipv4(v) or _ipv6(v), "an IP address"),
     "hostname": (_hostname, "a hostname"),
     "regexp": (_regexp, "a regular expression"),
+    "mac": (_mac, "a MAC address"),
+    "cidr": (_cidr, "a CIDR (an IP address and a prefix length)"),
+    "json": (_json, "JSON text"),
+    "rfc1123": (_rfc1123, "an RFC 1123 date-time"),
 }
 
 
@@ -136,7 +281,6 @@ FORMAT_PATTERNS: dict[str, str] = {
     "email": r"^(?=.{3,254}$)[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$",
     "date": f"^{_D}$",
     "date-time": f"^{_D}[Tt]{_T}$",
-    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$",
     "ipv4": r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$",
     "hostname": (
         r"^(?=.{1,253}\.?$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
@@ -155,7 +299,22 @@ def check_format(fmt: str, value: str) -> str | None:
     return None if check(value) else f"Expected `str` formatted as {what}"
 
 
-class FormattedStr(str):
+class CustomType:
+    """Base of the types msgspec hands to Bastion's hooks: `decode` in, `to_wire` out."""
+
+    __slots__ = ()
+
+    @classmethod
+    def decode(cls, value: Any) -> Any:
+        """Validate `value` as this type (raise TypeError or ValueError with a message)."""
+        raise NotImplementedError
+
+    def to_wire(self) -> Any:
+        """This value as JSON-able builtins."""
+        raise NotImplementedError
+
+
+class FormattedStr(str, CustomType):
     """Base of the generated string types that carry a format (and its other checks)."""
 
     __slots__ = ()
@@ -202,7 +361,7 @@ def formatted_str(
     )
 
 
-class BoundedInt(int):
+class BoundedInt(int, CustomType):
     """Base of the generated integer types whose bounds exceed msgspec's int64 `Meta`."""
 
     __slots__ = ()
@@ -232,18 +391,20 @@ def bounded_int(low: int | None, high: int) -> type[BoundedInt]:
 
 
 def dec_hook(type_: type, value: Any) -> Any:
-    """msgspec decode hook: validate formatted strings and wide integers."""
-    if isinstance(type_, type) and issubclass(type_, FormattedStr | BoundedInt):
+    """msgspec decode hook: validate formatted strings, wide integers and unions."""
+    if isinstance(type_, type) and issubclass(type_, CustomType):
         return type_.decode(value)
     raise NotImplementedError(f"Bastion cannot decode {type_!r}")
 
 
 def enc_hook(value: Any) -> Any:
-    """msgspec encode hook: formatted strings are plain strings on the wire."""
+    """msgspec encode hook: formatted strings are plain strings on the wire; unions tagged."""
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
         return int(value)
+    if isinstance(value, CustomType):
+        return value.to_wire()
     raise NotImplementedError(f"Bastion cannot encode objects of type {type(value).__name__}")
 
 

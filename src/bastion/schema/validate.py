@@ -14,7 +14,14 @@ from typing import Any
 
 import msgspec
 
-from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, ObjectExpr, UserTypeExpr
+from bastion.dsl.expr import (
+    ArrayExpr,
+    AttributeExpr,
+    MapExpr,
+    ObjectExpr,
+    UnionExpr,
+    UserTypeExpr,
+)
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import FORMAT_PATTERNS, dec_hook, describe_format, json_name
 
@@ -48,6 +55,11 @@ class Collector:
     def __init__(self, compiler: TypeCompiler) -> None:
         self._compiler = compiler
         self._leaves: dict[int, Any] = {}
+
+    @property
+    def compiler(self) -> TypeCompiler:
+        """The compiler whose types this collector checks values against."""
+        return self._compiler
 
     def object(
         self,
@@ -95,6 +107,8 @@ class Collector:
             for k, item in value.items():
                 self.value(k, t.key, f"{path}[{k!r}]", where, out, strict=False)
                 self.value(item, t.elem, f"{path}.{k}", where, out, strict=strict)
+        elif isinstance(t, UnionExpr):
+            self._union(value, t, path, where, out)
         else:
             leaf = self._leaves.get(id(attr))
             if leaf is None:
@@ -107,6 +121,33 @@ class Collector:
                     # The format's regex is an implementation detail: name the format.
                     message = describe_format(attr.format)
                 out.append(FieldError(path, message, where))
+
+    def _union(
+        self, value: Any, t: UnionExpr, path: str, where: str, out: list[FieldError]
+    ) -> None:
+        # Goa's tagged form: {"Type": "<alternative>", "Value": "<the value as JSON text>"}.
+        prefix = f"{path}." if path else ""
+        if not isinstance(value, dict):
+            out.append(FieldError(path or "body", f"Expected `object`, got `{json_name(value)}`",
+                                  where))
+            return
+        name, text = value.get("Type"), value.get("Value")
+        alt = t.alternatives.get(name) if isinstance(name, str) else None
+        if alt is None:
+            out.append(FieldError(prefix + "Type", "Expected one of " + ", ".join(
+                repr(n) for n in t.alternatives), where))
+        if not isinstance(text, str):
+            out.append(FieldError(prefix + "Value", "Expected `str` (the value as JSON text), "
+                                  f"got `{json_name(text)}`", where))
+            return
+        if alt is None:
+            return
+        try:
+            inner = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            out.append(FieldError(prefix + "Value", f"not JSON: {exc}", where))
+            return
+        self.value(inner, alt, prefix + "Value", where, out)
 
     def _fields(
         self,
@@ -123,16 +164,17 @@ class Collector:
         for name, attr in obj.attributes.items():
             if only is not None and name not in only:
                 continue
-            present = name in value and value[name] is not None
+            key = attr.wire_name  # as the client wrote it: `struct:tag:json` renames
+            present = key in value and value[key] is not None
             if not present:
                 if name in obj.required and name not in skip_required:
-                    if name in value:
-                        out.append(FieldError(prefix + name, "Expected a value, got `null`",
+                    if key in value:
+                        out.append(FieldError(prefix + key, "Expected a value, got `null`",
                                               where))
                     else:
-                        out.append(FieldError(prefix + name, "missing required field", where))
+                        out.append(FieldError(prefix + key, "missing required field", where))
                 continue
-            self.value(value[name], attr, prefix + name, where, out, strict=strict)
+            self.value(value[key], attr, prefix + key, where, out, strict=strict)
 
     @staticmethod
     def _length(

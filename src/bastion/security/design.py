@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bastion.dsl.expr import APIExpr, MethodExpr, SchemeExpr, SchemeKind
-from bastion.schema.compile import py_name
 from bastion.security.enforcer import RateLimits
 from bastion.security.scheme import Requirement, Scheme, SchemeRef
 
@@ -25,14 +24,15 @@ def scheme(s: SchemeExpr, required_scopes: tuple[str, ...] = ()) -> Scheme:
 def _credential(m: MethodExpr, s: SchemeExpr) -> str | tuple[str, str]:
     obj = m.payload.object if m.payload is not None else None
     attrs = obj.attributes if obj is not None else {}
+    # The payload Struct's field names (`Meta("struct:field:name")` may set them).
     if s.kind is SchemeKind.BASIC:
-        user = next(n for n, a in attrs.items() if a.credential == "username")
-        password = next(n for n, a in attrs.items() if a.credential == "password")
-        return py_name(user), py_name(password)
+        user = next(a for a in attrs.values() if a.credential == "username")
+        password = next(a for a in attrs.values() if a.credential == "password")
+        return user.field_name, password.field_name
     want = _CREDENTIAL[s.kind]
-    for n, a in attrs.items():
+    for a in attrs.values():
         if a.credential == want and (want != "apikey" or a.credential_scheme in (None, s.name)):
-            return py_name(n)
+            return a.field_name
     raise LookupError(f"{m.qualified}: no credential for scheme {s.name!r}")  # finalize checks
 
 

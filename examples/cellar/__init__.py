@@ -1,0 +1,1 @@
+"""Goa's cellar example, ported: result types and views, typed errors, MapParams, Files."""

@@ -1,0 +1,1 @@
+"""Goa's files example, ported: a service that only serves files, and a folder besides."""

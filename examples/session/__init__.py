@@ -1,0 +1,1 @@
+"""Goa's cookies example (session), ported: a result attribute written as a cookie."""
