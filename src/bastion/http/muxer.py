@@ -130,6 +130,7 @@ class Muxer:
                      e.temporary, e.timeout, e.fault)
             for e in operation.errors.values()
         }
+        goa_errors = {name: ((b"goa-error", name.encode("latin-1")),) for name in errors}
         call = operation.call
         secured = operation.secured
         on_internal = self.on_internal_error
@@ -166,8 +167,9 @@ class Muxer:
                 status, temporary, timeout, fault = known
                 body = service_error_body(exc, temporary=temporary, timeout=timeout, fault=fault)
                 # The tracing middleware records the raised error on the span, the request
-                # log its name and id on the end line.
-                await send_error(send, status, body, (), scope,
+                # log its name and id on the end line. `Goa-Error` names the design error, as
+                # Goa's servers do, so a client tells it from the transport's own answers.
+                await send_error(send, status, body, goa_errors[exc.name], scope,
                                  error=ErrorNote(exc.name, exc.id, exc))
                 return
             except (asyncio.CancelledError, ClientDisconnected):
