@@ -62,8 +62,8 @@ _INT64 = (-(2**63), 2**63 - 1)
 #: Names the generated package defines or imports itself: no design name may take them.
 RESERVED = frozenset({
     "Any", "Annotated", "ClassVar", "Literal", "TypeAlias", "builtins", "httpx", "msgspec",
-    "overload", "Client", "AsyncClient", "Session", "AsyncSession", "Retry", "Operation",
-    "Request", "Credential", "APIKeyAuth", "BasicAuth", "BearerAuth", "APIError",
+    "overload", "functools", "ops", "Client", "AsyncClient", "Session", "AsyncSession",
+    "Retry", "Operation", "Request", "APIError",
     "BadRequest", "Unauthorized", "Forbidden", "TooManyRequests", "ServerError",
     "ServiceUnavailable", "ServiceError", "UnexpectedResponse", "ErrorBody", "FieldError",
 })
