@@ -217,6 +217,23 @@ def test_a_field_the_generator_does_not_know_is_refused_when_set(
         caught.value)
 
 
+def test_an_unknown_field_holding_a_plain_response_is_looked_into(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if `HTTPMethodExpr.response` were new: a later DSL gives every error mapping a
+    # Response block, which says nothing when it only has a status.
+    from bastion.dsl.expr import HTTPMethodExpr
+    from tests.support.client_wire import api as wire_api
+
+    known = dict(model._KNOWN)
+    known[HTTPMethodExpr] = known[HTTPMethodExpr] - {"response"}
+    monkeypatch.setattr(model, "_KNOWN", known)
+    render(orders_api, "orders_client")  # `Response(StatusCreated)`: a status only
+    with pytest.raises(UnsupportedDesign) as caught:
+        render(wire_api, "wire_client")  # `Response(StatusOK)` writes a header
+    assert "its `response`: `headers` (set to {'total': 'X-Total'})" in str(caught.value)
+
+
 def test_a_cookie_holding_a_list_is_refused() -> None:
     # The server reads one value per cookie: a list would not come back as sent.
     with API("odd") as api:

@@ -100,6 +100,12 @@ _KNOWN: dict[type, frozenset[str]] = {
     RouteExpr: frozenset({"verb", "path", "location", "full_path"}),
 }
 
+# Expressions met in a field this generator does not know (a later DSL's addition, such
+# as an error's own Response block): accepted only when they say nothing beyond these.
+_NESTED_PLAIN: dict[type, frozenset[str]] = {
+    HTTPResponseExpr: frozenset({"status", "location"}),
+}
+
 # Goa meta keys that change what travels on the wire, which the client would get wrong.
 _WIRE_META = ("struct:tag:json",)
 
@@ -730,9 +736,14 @@ def _harmless(name: str) -> bool:
         ("_location", "_at"))
 
 
-def _check_fields(obj: Any, element: str, where: Location | None) -> None:
-    """Refuse any field of `obj` this generator does not know, when it is set."""
-    known = _KNOWN.get(type(obj))
+def _check_fields(obj: Any, element: str, where: Location | None,
+                 known: frozenset[str] | None = None) -> None:
+    """Refuse any field of `obj` this generator does not know, when it is set.
+
+    A field it does not know that holds an expression it does know is looked into: it
+    passes when that expression sets nothing but its plain fields (`_NESTED_PLAIN`).
+    """
+    known = _KNOWN.get(type(obj)) if known is None else known
     if known is None:
         raise _unsupported(where, element, f"a {type(obj).__name__}")
     for f in dataclasses.fields(obj):
@@ -746,6 +757,10 @@ def _check_fields(obj: Any, element: str, where: Location | None) -> None:
         else:
             default = dataclasses.MISSING
         if value is default or value == default:
+            continue
+        plain = _NESTED_PLAIN.get(type(value))
+        if plain is not None:
+            _check_fields(value, f"{element}, its `{f.name}`", where, plain)
             continue
         raise _unsupported(where, element, f"`{f.name}` (set to {_short(value)})")
     meta = getattr(obj, "meta", None)
