@@ -118,6 +118,10 @@ async def test_design_error_and_result() -> None:
     assert missing.status == 404
     assert missing.json()["field"] == "id"
     assert missing.json()["message"] == "nothing with id 0"
+    # The design error is named in `Goa-Error`; the router's own 404 is not a design error.
+    assert missing.headers["goa-error"] == "not_found"
+    assert "goa-error" not in ok.headers
+    assert "goa-error" not in (await call(mux, "GET", "/nowhere")).headers
 
 
 async def test_route_template_is_recorded_in_the_scope() -> None:

@@ -5,6 +5,7 @@
     bastion gen stubs examples.orders.design:api [-o stubs.py]
     bastion gen mocks examples.orders.design:api [-o mocks.py] [--stubs orders_stubs]
     bastion gen proto examples.orders.design:api [-o protos/]
+    bastion gen client examples.orders.design:api [-o orders_client/] [--package NAME]
     bastion gen deploy examples.orders.main:app [-o deploy/] [--image ...] [--replicas N]
     bastion new NAME [--dir PATH]
     bastion check examples.orders.design:api
@@ -93,6 +94,12 @@ def _gen_proto(args: argparse.Namespace) -> int:
     return write_protos(_api(args.target), args.output)
 
 
+def _gen_client(args: argparse.Namespace) -> int:
+    from bastion.cli.client import main as client
+
+    return client(_api(args.target), args.output, args.package)
+
+
 def _gen_deploy(args: argparse.Namespace) -> int:
     from bastion.cli import deploy
     from bastion.config import parse_duration
@@ -174,6 +181,12 @@ def _parser() -> argparse.ArgumentParser:
     proto.add_argument("-o", "--output", help="folder to write (default: stdout, one service)")
     proto.set_defaults(func=_gen_proto)
 
+    client = gen_sub.add_parser("client", help="write a typed Python client package (httpx, "
+                                               "sync and async)")
+    client.add_argument("target", help="module:api (a design or an App)")
+    client.add_argument("-o", "--output", help="folder of the package (default: API_client)")
+    client.add_argument("--package", help="the package's import name (default: the folder's)")
+    client.set_defaults(func=_gen_client)
     _deploy_parser(gen_sub)
 
     new = sub.add_parser("new", help="write a new project: design, service, tests, deploy files")
