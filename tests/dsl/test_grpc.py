@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bastion.dsl import *
-from tests.dsl.support import next_line
+from tests.support.lines import next_line
 
 
 def finalize_error(api: APIExpr) -> str:

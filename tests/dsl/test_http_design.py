@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bastion.dsl import *
-from tests.dsl.support import next_line
+from tests.support.lines import next_line
 
 
 def finalize_error(api: APIExpr) -> str:

@@ -14,7 +14,7 @@ from bastion.dsl.expr import (
     UnionExpr,
     UserTypeExpr,
 )
-from tests.dsl.support import next_line
+from tests.support.lines import next_line
 
 
 def finalize_error(api: APIExpr) -> str:

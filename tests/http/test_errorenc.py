@@ -6,8 +6,8 @@ import typing
 
 import bastion
 from bastion.dsl import *
-from bastion.testing import TestClient
-from tests.http.support import log_lines, quiet_app
+from bastion.testing import LogCapture, TestClient
+from tests.support.apps import quiet_app
 
 
 def calc_design() -> typing.Any:
@@ -71,10 +71,11 @@ class Calc:
 
 
 async def call(case: str) -> typing.Any:
-    app = quiet_app(calc_design(), {"calc": Calc()})
+    logs = LogCapture(level="info")
+    app = quiet_app(calc_design(), {"calc": Calc()}, logger=logs.logger)
     async with TestClient(app) as c:
         r = await c.post("/", json={"case": case})
-    return r, app
+    return r, logs
 
 
 async def test_a_custom_error_type_is_the_body_with_goa_error_and_headers() -> None:
@@ -122,10 +123,10 @@ async def test_body_empty_sends_headers_only() -> None:
 
 async def test_a_bad_error_value_or_an_undeclared_error_is_a_logged_500() -> None:
     for case in ("bad-value", "undeclared"):
-        r, app = await call(case)
+        r, logs = await call(case)
         assert r.status_code == 500 and "goa-error" not in r.headers
         assert r.json()["name"] == "internal"
-        line = next(x for x in log_lines(app) if x.get("msg") == "unexpected error")
+        line = next(x for x in logs.lines if x.get("msg") == "unexpected error")
         assert line["error.id"] == r.json()["id"]
 
 

@@ -11,7 +11,8 @@ from urllib.parse import unquote
 import pytest
 
 from bastion.dsl import *
-from tests.http.support import Reply, Wire, quiet_app
+from tests.support.apps import quiet_app
+from tests.support.asgi import Reply, Wire
 
 
 def files_app(public: Path, document: Path) -> typing.Any:

@@ -8,7 +8,7 @@ import bastion
 from bastion.dsl import *
 from bastion.security import APIKeyStore
 from bastion.testing import TestClient
-from tests.http.support import quiet_app
+from tests.support.apps import quiet_app
 
 
 async def test_a_credential_renamed_in_python_still_authenticates() -> None:

@@ -24,7 +24,7 @@ from bastion.dsl.expr import (
 )
 
 if TYPE_CHECKING:
-    from bastion.dsl._check import _Problems
+    from bastion.dsl._problems import Problems as _Problems
 
 __all__ = ["check_grpc"]
 

@@ -40,7 +40,7 @@ from bastion.dsl._grpc import CODE_NAMES, GRPCExpr, error_code
 from bastion.endpoint import lifetime as lifetimes
 from bastion.endpoint import streams
 from bastion.endpoint.lifetime import Lifetime
-from bastion.errors import ClientDisconnected
+from bastion.errors import ClientDisconnected, ServiceError
 from bastion.grpc._codec import Codec, Contract
 from bastion.grpc._metadata import (
     Authorize,
@@ -345,6 +345,9 @@ class _Runner:
             except ClientDisconnected:
                 raise
             except Exception as exc:
+                if isinstance(exc, ServiceError) and exc.name is None:
+                    # A typed error named by its value's `struct:error:name` attribute.
+                    exc.name = self.op.error_name(exc)
                 failure = failure_of(exc, self.errors, domain=self.domain,
                                      goa_error=self.goa_error, rename=self.rename)
                 if failure.internal:

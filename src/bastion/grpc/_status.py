@@ -81,11 +81,11 @@ def failure_of(
         return _failure(3, message, "invalid_argument", domain, goa_error, extra=[bad],
                         error=None)
     if isinstance(exc, ServiceError):
-        known = errors.get(exc.name)
+        known = errors.get(exc.name) if exc.name is not None else None
         if known is None:
             return _internal(exc, domain, goa_error)  # an error the design does not declare
         code, temporary, timeout, fault = known
-        return _failure(code, exc.message, exc.name, domain, goa_error, error=exc,
+        return _failure(code, exc.message, exc.name or "error", domain, goa_error, error=exc,
                         error_id=exc.id, temporary=temporary, timeout=timeout, fault=fault)
     if isinstance(exc, Unauthorized):
         return _failure(16, exc.message, "unauthorized", domain, goa_error, error=exc,
