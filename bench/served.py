@@ -8,8 +8,12 @@ ratio compares figures of the same run. Scenarios (see bench/served_apps.py): `G
 `GET /io`, which awaits 1 ms.
 
     python -m bench.served [--rounds 3] [--duration 3] [--quick] [--redis]
+    python -m bench.served --soak 1000000
 
 Writes bench/results/served.md (the table) and docs/images/bench-served.png (the chart).
+`--soak N` instead sends N secured, validated POSTs (API key) to one Bastion process with
+its whole default stack and prints its RSS after each tenth of them, to show that memory
+stays flat (bench/results/soak.md).
 """
 
 from __future__ import annotations
@@ -237,12 +241,17 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also Bastion with Redis limits")
     parser.add_argument("--only", default="", help="comma-separated label substrings")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--soak", type=int, default=0, metavar="N",
+                        help="send N API-key POSTs to Bastion's whole stack; RSS as it goes")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.duration = 1, 2.0
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: scripts/install-system-deps installs it")
     cores = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
+    if args.soak:
+        soak(args.soak, args, cores)
+        return
     chosen = [t for t in targets(args.redis)
               if not args.only or any(s in t.label for s in args.only.split(","))]
 
@@ -295,6 +304,44 @@ def main() -> None:
     whole = not args.only and not args.quick
     chart(results, ROOT / "docs" / "images" / "bench-served.png" if whole
           else args.out / "bench-served.png")
+
+
+def soak(requests: int, args: argparse.Namespace, cores: tuple[int | None, int | None]) -> None:
+    """Send `requests` API-key POSTs in ten slices, with Bastion's RSS after each one."""
+    target = Target("Bastion, whole default stack", "bastion", "bastion-full")
+    rows: list[tuple[int, float, int]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        public, token, key = make_keys(tmp)
+        env = {"BENCH_JWT_PUBLIC_KEY": str(public), "BENCH_API_KEY": key,
+               "RATE_LIMITS": "", "AUTH_FAILURES_PER_CLIENT": "", "LOG_LEVEL": "info"}
+        script = wrk_script(tmp, "api_key", token, key)
+        with started(target, env, cores, tmp / "servers.log") as (port, pid):
+            wrk(port, PATHS["api_key"], script, 2.0, args.connections, cores[1])  # warm-up
+            rows.append((0, 0.0, rss_kib(pid)))
+            done = 0
+            # Ten slices, each a wrk run long enough for a tenth of the requests.
+            rps, _, _ = wrk(port, PATHS["api_key"], script, 2.0, args.connections, cores[1])
+            seconds = max(1.0, requests / 10 / max(rps, 1.0))
+            while done < requests:
+                rps, total, failed = wrk(port, PATHS["api_key"], script, seconds,
+                                         args.connections, cores[1])
+                if failed:
+                    raise SystemExit(f"soak: {failed} failed responses")
+                done += total
+                rows.append((done, rps, rss_kib(pid)))
+                print(f"soak: {done:,} requests, RSS {rows[-1][2] / 1024:.1f} MiB", flush=True)
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Soak ({when})", "",
+             f"Bastion with its whole default stack, `POST /orders` behind an API key, wrk -t1 "
+             f"-c{args.connections}; RSS of the one worker after each slice.", "",
+             "| requests so far | req/s in the slice | RSS (MiB) |", "| ---: | ---: | ---: |"]
+    lines += [f"| {n:,} | {r:,.0f} | {kib / 1024:.1f} |" for n, r, kib in rows]
+    growth = (rows[-1][2] - rows[1][2]) / 1024 if len(rows) > 1 else 0.0
+    lines += ["", f"Growth from the first slice to the last: {growth:+.1f} MiB."]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def median(values: list[float]) -> float:

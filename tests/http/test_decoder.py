@@ -832,7 +832,7 @@ class GoaShop:
 async def test_map_params_read_the_query_string_as_goas_server_and_client_write_it() -> None:
     shop = GoaShop()
     app = quiet_app(goa_design(), {"s": shop})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         # Goa's generated client sends `5=a&5=b`; its generated server reads `query[5]`.
         client_form = await c.post("/rate?5=a&5=b&4=c")
         server_form = await c.post("/rate?query[5]=a&query[2]=z")
@@ -855,7 +855,7 @@ async def test_map_params_read_the_query_string_as_goas_server_and_client_write_
 async def test_the_http_block_refines_validations_and_required_names() -> None:
     shop = GoaShop()
     app = quiet_app(goa_design(), {"s": shop})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         ok = await c.get("/refined?page=3&v=1", headers={"X-Token": "tk_1"})
         bad = await c.get("/refined?page=9&v=3", headers={"X-Token": "nope"})
         missing = await c.get("/refined?page=1")
@@ -872,7 +872,7 @@ async def test_the_http_block_refines_validations_and_required_names() -> None:
 async def test_json_names_and_unions_are_read_as_goa_writes_them() -> None:
     shop = GoaShop()
     app = quiet_app(goa_design(), {"s": shop})
-    async with client(app) as c:
+    async with TestClient(app) as c:
         ok = await c.post("/renamed", json={
             "SSN": "123", "pet": {"Type": "cat", "Value": '{"name": "Tom"}'}})
         bad = await c.post("/renamed", json={

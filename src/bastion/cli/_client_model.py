@@ -88,6 +88,8 @@ _KNOWN: dict[type, frozenset[str]] = {
     MethodExpr: frozenset({
         "name", "service", "location", "description", "payload", "result", "errors",
         "requirements", "no_security", "rate_limit", "http", "meta",
+        # The gRPC mapping changes nothing on the HTTP wire this client speaks.
+        "grpc",
     }),
     ErrorExpr: frozenset({"name", "location", "type", "description", "temporary", "timeout",
                           "fault"}),
