@@ -19,8 +19,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q uv >/dev/null 2>&1 || echo "uv unavailable: installing with pip"
 
+# The demo serves HTTP and gRPC, so it needs the grpc extra.
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	@$(call install,-e .)
+	@$(call install,-e '.[grpc]')
 	@rm -f $(VENV)/.installed-demo-*; touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python

@@ -81,11 +81,13 @@ def test_a_503_at_write_timeout_never_hides_a_committed_order(tmp_path: Path) ->
 
 
 def test_a_503_during_shutdown_never_hides_a_committed_order(tmp_path: Path) -> None:
-    # The slow orders outlive the drain (800 ms) but not the wait for their threads that
-    # follows it (another 800 ms at most): the threads finish, and log, before the end.
-    sleeps = [0.05, 1.2] * 10
+    # The slow orders outlive the drain (1.5 s) but not the wait for their threads that
+    # follows it (another 1.5 s at most): the threads finish, and log, before the end.
+    # SIGTERM comes once every order reached the upstream, up to a second after the first
+    # slow one did on a loaded machine, which the margins allow for.
+    sleeps = [0.05, 2.5] * 10
     with slow_upstream() as upstream, demo(
-        tmp_path, SHUTDOWN_TIMEOUT="800ms", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
+        tmp_path, SHUTDOWN_TIMEOUT="1.5s", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
     ) as d:
 
         async def storm_then_sigterm() -> list[httpx.Response]:

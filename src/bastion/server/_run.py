@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from bastion._importer import import_from_string
 from bastion.config import Config, load
+from bastion.endpoint import ImplementationError
 from bastion.errors import ConfigError, ImportStringError
 from bastion.server._imports import import_string_for
 from bastion.server._lifespan import LifespanError
@@ -114,6 +115,12 @@ def serve_in_process(
         return EXIT_STARTUP
     except ListenError as exc:
         server.served.log("error", f"not serving: {exc.strerror}")
+        server.served.logger.flush()
+        return EXIT_STARTUP
+    except ImplementationError as exc:
+        # The service does not match its design, or a transport it needs is not installed:
+        # one line that says which, not a traceback.
+        server.served.log("error", f"not serving: {exc}")
         server.served.logger.flush()
         return EXIT_STARTUP
 

@@ -252,8 +252,9 @@ class Server:
                 self.urls["admin"] = url_of(host, port, tls=False)
 
         # The gRPC listener, when the app serves gRPC methods and GRPC_ADDR is set.
-        transport = self.served.grpc_transport()
-        if transport is not None and options.grpc_host is not None:
+        # GRPC_ADDR="" switches it off: the grpc extra is then not needed.
+        transport = self.served.grpc_transport() if options.grpc_host is not None else None
+        if transport is not None:
             self._grpc = GRPCListener(transport, options, self.served.log)
             self.urls["grpc"] = await self._grpc.start(self.served.context.copy())
 
