@@ -176,3 +176,59 @@ def _serves(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+_NO_GRPC = '''
+import sys
+
+
+class _NoGRPC:
+    """grpcio is not installed: every grpc module fails to import."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "grpc" or name.startswith(("grpc.", "grpc_")):
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, _NoGRPC())
+'''
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("grpc_addr", ["127.0.0.1:0", ""])
+def test_a_design_with_grpc_methods_without_the_grpc_extra(tmp_path: Path, grpc_addr: str) -> None:
+    # With GRPC_ADDR set: one 'not serving' line naming the extra, exit 3, no traceback.
+    # With gRPC switched off (GRPC_ADDR=""), the extra is not needed and HTTP is served.
+    (tmp_path / "sitecustomize.py").write_text(_NO_GRPC)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+           "HTTP_ADDR": f"127.0.0.1:{free_port()}", "ADMIN_ADDR": "", "GRPC_ADDR": grpc_addr,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}", "LOG_FORMAT": "json"}
+    log = tmp_path / "out.log"
+    with log.open("w") as out_file:
+        proc = subprocess.Popen([sys.executable, "-m", "examples.orders"], cwd=tmp_path,
+                                env=env, stdout=out_file, stderr=subprocess.STDOUT)
+    try:
+        if grpc_addr:
+            assert proc.wait(timeout=30) == 3, log.read_text()
+            out = log.read_text()
+            lines = [json.loads(x) for x in out.splitlines() if x.strip()]  # all JSON
+            (line,) = [x for x in lines if x["level"] == "error"]
+            assert line["msg"].startswith("not serving: design 'orders' has gRPC methods, "
+                                          "which need the grpc extra")
+        else:
+            url = f"http://{env['HTTP_ADDR']}/livez"
+            wait_until(lambda: _answers(url), timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
