@@ -7,10 +7,13 @@ encode_decode.go` whose behaviour they check.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from examples.calc.design import api as calc_api
 
+from tests.support.clients import forget_clients, generated_client
 from tests.support.examples import Example, example
 
 pytestmark = pytest.mark.integration
@@ -73,3 +76,24 @@ def test_the_default_api_is_named_after_the_service(c: httpx.Client) -> None:
     div = doc["paths"]["/"]["post"]["responses"]
     assert div["400"]["headers"]["Goa-Error"]["schema"]["enum"] == ["div_by_zero"]
     assert div["504"]["description"].startswith("timeout: Operation timed out")
+
+
+def test_the_generated_client_decodes_the_typed_error_into_value(
+        calc: Example, tmp_path: Path) -> None:
+    cc = generated_client(calc_api, "calc_client", tmp_path)
+    try:
+        with cc.Client(calc.api) as client:
+            assert client.calc.divide(dividend=7, divisor=2).quotient == 3
+            with pytest.raises(cc.DivByZeroError) as caught:
+                client.calc.divide(dividend=1, divisor=0)
+            with pytest.raises(cc.TimeoutError) as timed_out:
+                client.calc.divide(dividend=42, divisor=1)
+    finally:
+        forget_clients(tmp_path, "calc_client")
+    err = caught.value
+    # The body is the DivByZero value itself, not an error object: `value` holds it.
+    assert err.value == cc.DivByZero(message="divide by zero")
+    assert (err.status, err.name, err.body) == (400, "div_by_zero", None)
+    # An ErrorResult error keeps the error object: `body` holds it, there is no `value`.
+    assert timed_out.value.body is not None and timed_out.value.body.timeout is True
+    assert timed_out.value.value is None
