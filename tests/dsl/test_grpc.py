@@ -101,6 +101,43 @@ def test_an_attribute_without_number_in_a_grpc_message_is_named_with_its_line() 
     assert "'token'" not in message
 
 
+def test_a_oneof_in_a_grpc_message_is_refused_at_its_line() -> None:
+    with API("a") as api:
+        pass
+    with Type("Pet") as pet:
+        Field(1, "id", String)
+        in_type = next_line()
+        with OneOf("kind"):
+            Attribute("cat", String)
+            Attribute("dog", String)
+    with Service("s"):
+        with Method("adopt"):
+            NoSecurity()
+            with Payload():
+                Field(1, "x", Int)
+                in_payload = next_line()
+                with OneOf("pet"):
+                    Attribute("cat", String)
+                    Attribute("dog", String)
+            Result(pet)
+            with GRPC():
+                pass
+        with Method("web"):  # the same union over HTTP only is fine
+            NoSecurity()
+            with Payload():
+                with OneOf("pet"):
+                    Attribute("cat", String)
+            with HTTP():
+                POST("/web")
+    message = finalize_error(api)
+    assert at(in_payload) + "payload of method 'adopt' of service 's': attribute 'pet' is a " \
+        "OneOf union, which gRPC method 'adopt' cannot carry: no field number can be given " \
+        "to it" in message
+    assert at(in_type) + "type 'Pet': attribute 'kind' is a OneOf union" in message
+    assert "has no field number" not in message
+    assert "'web'" not in message
+
+
 def test_types_not_used_over_grpc_need_no_numbers() -> None:
     with API("a") as api:
         pass

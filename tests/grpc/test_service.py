@@ -122,6 +122,36 @@ async def test_api_key_and_basic_credentials_come_from_metadata(stub: Any, pb: M
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_an_oauth2_access_token_comes_from_metadata(stub: Any, pb: ModuleType) -> None:
+    good = [("authorization", "Bearer oauth-stock-token-0123")]
+    reply = await stub.Stock(pb.StockRequest(sku="abc"), metadata=good)
+    assert (reply.client, reply.count) == ("stock-client", 3)
+
+
+@pytest.mark.parametrize(("metadata", "reason"), [
+    ([], "missing"),
+    ([("authorization", "Bearer no-such-token")], "invalid"),
+])
+async def test_oauth2_without_a_good_access_token_is_unauthenticated(
+        stub: Any, pb: ModuleType, metadata: list[Any], reason: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Stock(pb.StockRequest(sku="abc"), metadata=metadata)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    info = details(caught.value)["info"]
+    assert (info.reason, info.metadata["reason"], info.metadata["scheme"]) == (
+        "unauthorized", reason, "oauth")
+
+
+async def test_oauth2_without_the_scope_is_denied_naming_it(stub: Any, pb: ModuleType) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Stock(pb.StockRequest(sku="abc"),
+                         metadata=[("authorization", "Bearer oauth-read-token-0123")])
+    err = caught.value
+    assert err.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "shop:stock" in (err.details() or "")
+    assert details(err)["info"].metadata["missing_scopes"] == "shop:stock"
+
+
 async def test_rate_limits_are_shared_with_http(served: Served, stub: Any, pb: ModuleType) -> None:
     import httpx
 

@@ -9,6 +9,7 @@ import typing
 import msgspec
 import pytest
 
+from bastion import OneOfValue
 from bastion.dsl import *
 from bastion.dsl.expr import MethodExpr
 from bastion.errors import DesignError
@@ -602,3 +603,49 @@ async def test_a_method_whose_view_is_fixed_may_name_the_same_view_only() -> Non
         other = await c.get("/bottles")
     assert same.status_code == 200 and same.json() == [{"id": "b1", "name": "n"}]
     assert other.status_code == 500  # the design renders `list` in view tiny
+
+
+def _union_design() -> None:
+    with API("enc"):
+        pass
+    with Type("Cat") as cat:
+        Attribute("name", String, min_length=1)
+        Required("name")
+    with Service("s"), Method("pet"):
+        with Result():
+            Attribute("id", Int)
+            with OneOf("pet"):
+                Attribute("cat", cat)
+                Attribute("tag", Int)
+            Required("id", "pet")
+        with HTTP():
+            GET("/pet")
+
+
+@dataclasses.dataclass
+class Cat:
+    name: str
+
+
+def test_a_oneof_value_in_a_result_is_written_as_goa_writes_it() -> None:
+    _union_design()
+    enc = encoder_for("pet")
+    # The value of the alternative is JSON text inside the object, as Goa's encoder writes it.
+    for value in ({"name": "Tom"}, Cat("Tom")):
+        status, headers, body = enc({"id": 1, "pet": OneOfValue("cat", value)})
+        assert (status, headers) == (200, [(b"content-type", b"application/json")])
+        assert json.loads(body) == {"id": 1, "pet": {"Type": "cat", "Value": '{"name":"Tom"}'}}
+    _, _, body = enc({"id": 2, "pet": OneOfValue("tag", 7)})
+    assert json.loads(body) == {"id": 2, "pet": {"Type": "tag", "Value": "7"}}
+
+
+@pytest.mark.parametrize("pet", [
+    OneOfValue("dog", {"name": "Rex"}),   # no such alternative
+    OneOfValue("cat", {"name": ""}),      # breaks the alternative's type
+    OneOfValue("tag", "seven"),
+    {"Type": "cat", "Value": {"name": "Tom"}},    # the wire form wants JSON text
+])
+def test_a_oneof_value_that_breaks_the_union_is_a_mismatch(pet: typing.Any) -> None:
+    _union_design()
+    with pytest.raises(ResultMismatch):
+        encoder_for("pet")({"id": 1, "pet": pet})

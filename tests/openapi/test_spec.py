@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bastion.dsl import *
@@ -758,6 +760,22 @@ def test_goa_meta_keys_shape_the_document() -> None:
     assert list(schemas["Shown"]["properties"]) == ["a", "SSN"]
     assert "Hidden" in schemas  # listed only because an operation uses it
     del hidden
+
+
+def test_an_unused_type_marked_not_generated_is_left_out() -> None:
+    with API("meta") as api:
+        pass
+    with Type("Backstage"):
+        Meta("openapi:generate", "false")
+        Attribute("x", String)
+    with Type("Spare"):  # unused too, but not marked: documented like every type
+        Attribute("y", String)
+    with Service("s"), Method("m"), HTTP():
+        GET("/m")
+    doc = checked(api)
+    assert "Spare" in doc["components"]["schemas"]
+    assert "Backstage" not in doc["components"]["schemas"]
+    assert "Backstage" not in json.dumps(doc)
 
 
 def test_servers_hosts_variables_and_a_default_api() -> None:

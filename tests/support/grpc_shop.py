@@ -1,9 +1,10 @@
 """A design served over gRPC and HTTP, for the gRPC transport's tests.
 
 Every kind of rpc (unary, server, client and bidirectional streams), the four security
-schemes, typed errors, metadata attributes and the protobuf types (enums, maps, repeated,
-optional, timestamps, nested and recursive messages). `python -m tests.support.grpc_shop`
-serves it (`bastion.run`), for the tests that need a real process.
+schemes (OAuth2 with opaque access tokens the service looks up), typed errors, metadata
+attributes and the protobuf types (enums, maps, repeated, optional, timestamps, nested and
+recursive messages). `python -m tests.support.grpc_shop` serves it (`bastion.run`), for
+the tests that need a real process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ API_KEY = "grpc-test-key-0123456789"
 JWTAuth = JWTSecurity("jwt", scopes={"shop:read": "Read", "shop:write": "Write"})
 KeyAuth = APIKeySecurity("api_key", rate_limit="3/minute")
 BasicAuth = BasicAuthSecurity("basic")
+OAuthAuth = OAuth2Security(
+    "oauth", flows=[ClientCredentialsFlow("https://auth.example.com/token")],
+    scopes={"shop:stock": "Count the stock", "shop:read": "Read"})
+#: The OAuth2 access tokens `Shop.oauth2_auth` knows, and the scopes each grants.
+OAUTH_TOKENS = {"oauth-stock-token-0123": frozenset({"shop:stock", "shop:read"}),
+                "oauth-read-token-0123": frozenset({"shop:read"})}
 
 with API("shop") as api:
     Title("Shop")
@@ -102,6 +109,19 @@ with Service("shop"):
         with GRPC():
             pass
 
+    with Method("stock"):
+        Security(OAuthAuth, scopes=["shop:stock"])
+        with Payload():
+            AccessToken("token", String)
+            Field(1, "sku", String)
+            Required("sku")
+        with Result():
+            Field(1, "client", String)  # the principal the token was issued to
+            Field(2, "count", Int)
+            Required("client", "count")
+        with GRPC():
+            pass
+
     with Method("slow"):
         NoSecurity()
         with Payload():
@@ -171,6 +191,12 @@ class Shop:
             raise bastion.Unauthorized("bad username or password")
         return bastion.Principal(subject=username)
 
+    async def oauth2_auth(self, token: str, scheme: Any) -> bastion.Principal:
+        scopes = OAUTH_TOKENS.get(token)
+        if scopes is None:
+            raise bastion.Unauthorized("unknown access token")
+        return bastion.Principal(subject="stock-client", scopes=scopes)
+
     async def get(self, p: Any) -> dict[str, Any]:
         self.seen["get"] = p
         if p.sku == "missing":
@@ -188,6 +214,9 @@ class Shop:
 
     async def login(self, p: Any) -> dict[str, Any]:
         return {"user": bastion.principal().subject}
+
+    async def stock(self, p: Any) -> dict[str, Any]:
+        return {"client": bastion.principal().subject, "count": len(p.sku)}
 
     async def slow(self, p: Any) -> dict[str, Any]:
         deadline = bastion.deadline()

@@ -20,6 +20,7 @@ from bastion.dsl.expr import (
     MethodExpr,
     ObjectExpr,
     Primitive,
+    UnionExpr,
     UserTypeExpr,
 )
 
@@ -230,6 +231,13 @@ def _check_method(m: MethodExpr, g: GRPCExpr, problems: _Problems) -> None:
     _objects(m.streaming_payload, seen, objects, f"streaming payload of {m.qualified}")
     for obj, owner in objects:
         for a in obj.attributes.values():
+            if isinstance(a.type, UnionExpr):
+                # OneOf takes no field number (nor meta), and Bastion maps no protobuf oneof.
+                problems.add(a.location, f"{owner}: attribute {a.name!r} is a OneOf union, "
+                             f"which gRPC method {m.name!r} cannot carry: no field number can "
+                             "be given to it; declare one optional attribute per alternative "
+                             "instead, or serve the method over HTTP only")
+                continue
             try:
                 missing = rpc_tag(a) is None
             except ValueError:
