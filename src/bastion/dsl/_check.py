@@ -425,7 +425,7 @@ def _check_method_http(
                      f"{http.body!r}, which is not a payload attribute "
                      f"(attributes: {', '.join(attrs) or 'none'})")
     # Credentials with no explicit mapping are read from the Authorization header (Basic,
-    # bearer) or the X-API-Key header, as DESIGN.md's "Semantics kept from Goa" says.
+    # bearer) or the X-API-Key header, as docs/security.md documents for users.
     # Basic and bearer credentials may share Authorization: its scheme word says which
     # one a request carries, so `Security(jwt)` and `Security(basic)` can be alternatives.
     for name, a in attrs.items():
