@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REASONS",
+    "AlreadyStarted",
     "BastionError",
     "Cancelled",
     "ClientDisconnected",
@@ -50,6 +51,14 @@ class Cancelled(BastionError):
 
     Raised by `bastion.committing()` and by a sync method whose request was cancelled
     while it waited for a thread, so that nothing runs for a client already answered.
+    """
+
+
+class AlreadyStarted(BastionError, RuntimeError):
+    """A change that must come before the App starts came after it (`App.use()`).
+
+    The middleware stack and the endpoint chains are built once, when the App starts;
+    a middleware added later would never run, so adding one is refused instead.
     """
 
 

@@ -27,7 +27,7 @@ from bastion.dsl.expr import (
     UserTypeExpr,
 )
 from bastion.endpoint.threads import ThreadRunner
-from bastion.errors import BastionError
+from bastion.errors import AlreadyStarted, BastionError
 from bastion.redact import REDACTED, Redactor
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import enc_hook
@@ -186,7 +186,8 @@ class Endpoints(Mapping[str, Endpoint]):
         """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost.
 
         Allowed until the chains are built (the App builds them once, when it starts), so
-        each middleware factory runs once per method.
+        each middleware factory runs once per method; after, it raises
+        `bastion.errors.AlreadyStarted`.
         """
         self._refuse_after_build("use")
         self._middleware.append(middleware)
@@ -198,7 +199,7 @@ class Endpoints(Mapping[str, Endpoint]):
 
     def _refuse_after_build(self, what: str) -> None:
         if self._compiled is not None:
-            raise RuntimeError(
+            raise AlreadyStarted(
                 f"service {self.service.name!r}: {what}() after the App started; add endpoint "
                 "middleware before serving (the chains are built once)"
             )
