@@ -167,7 +167,17 @@ def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-    reloads = [json.loads(x) for x in log.read_text().splitlines() if '"reloading"' in x]
+    lines = log.read_text().splitlines()
+    assert lines
+    # One format: every line the supervisor and each server it started wrote is a JSON
+    # object, so no stdlib or bare line slips into a log pipeline.
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            pytest.fail(f"not a JSON line under --reload: {line!r}")
+        assert isinstance(record, dict), line
+    reloads = [x for x in map(json.loads, lines) if x.get("msg") == "reloading"]
     assert reloads and reloads[0]["changed"] == ["svc.py"]
 
 
