@@ -67,8 +67,14 @@ def failure_of(
     domain: str,
     goa_error: Any,
     rename: Callable[[str], tuple[str, str]],
+    error_name: Callable[[ServiceError], str | None],
 ) -> Failure:
-    """The gRPC answer to `exc`; `rename(path)` gives a bad field's (name, where) as sent."""
+    """The gRPC answer to `exc`, which it leaves as it is.
+
+    `rename(path)` gives a bad field's (name, where) as the client sent it;
+    `error_name(err)` a design error's name, read from its value when raised without one
+    (`Operation.error_name`).
+    """
     if isinstance(exc, InvalidPayload):
         bad = error_details_pb2.BadRequest()
         named = []
@@ -81,11 +87,12 @@ def failure_of(
         return _failure(3, message, "invalid_argument", domain, goa_error, extra=[bad],
                         error=None)
     if isinstance(exc, ServiceError):
-        known = errors.get(exc.name) if exc.name is not None else None
-        if known is None:
+        name = error_name(exc)
+        known = errors.get(name) if name is not None else None
+        if name is None or known is None:
             return _internal(exc, domain, goa_error)  # an error the design does not declare
         code, temporary, timeout, fault = known
-        return _failure(code, exc.message, exc.name or "error", domain, goa_error, error=exc,
+        return _failure(code, exc.message, name, domain, goa_error, error=exc,
                         error_id=exc.id, temporary=temporary, timeout=timeout, fault=fault)
     if isinstance(exc, Unauthorized):
         return _failure(16, exc.message, "unauthorized", domain, goa_error, error=exc,
