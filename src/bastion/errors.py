@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from bastion._ids import new_id
+
 if TYPE_CHECKING:
     from bastion.dsl.expr import SchemeKind
 
@@ -118,7 +120,7 @@ class ServiceError(BastionError):
         self.temporary = temporary
         self.timeout = timeout
         self.fault = fault
-        self.id = id or _new_id()
+        self.id = id or new_id()
         self.details = details
         self.value = value
 
@@ -229,9 +231,3 @@ class Forbidden(BastionError, PermissionError):
             f"scheme={self.scheme!r})"
         )
 
-
-def _new_id() -> str:
-    # Short, URL-safe and unique enough to match a response with its log line.
-    import secrets
-
-    return secrets.token_urlsafe(9)

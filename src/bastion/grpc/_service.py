@@ -24,8 +24,6 @@ left, its deadline passed) stops the method only before it begins committing
 from __future__ import annotations
 
 import asyncio
-import random
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from opentelemetry.context import attach, detach, get_current, set_value
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from bastion import log
+from bastion._ids import is_valid_request_id, new_id
 from bastion.dsl._grpc import CODE_NAMES, GRPCExpr, error_code
 from bastion.endpoint import lifetime as lifetimes
 from bastion.endpoint import streams
@@ -62,7 +61,6 @@ __all__ = ["Call", "RPCHandlers", "Settings"]
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
-_VALID_ID: Final = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 # Server span status for these codes is an error (OpenTelemetry's gRPC conventions).
 _SERVER_ERRORS: Final = frozenset({2, 4, 12, 13, 14, 15})
 _PROPAGATION: Final = frozenset({"traceparent", "tracestate", "baggage"})
@@ -278,7 +276,7 @@ class _Runner:
         debug_asked = False
         carrier: dict[str, str] | None = None
         for key, value in metadata:
-            if key == "x-request-id" and isinstance(value, str) and _VALID_ID.match(value):
+            if key == "x-request-id" and isinstance(value, str) and is_valid_request_id(value):
                 rid = value
             elif key == "x-debug-logs" and value == "on":
                 debug_asked = True
@@ -286,7 +284,7 @@ class _Runner:
                 if carrier is None:
                     carrier = {}
                 carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
-        rid = rid or f"{random.getrandbits(64):016x}"
+        rid = rid or new_id()
         peer, port = peer_of(context.peer())
         network_peer = peer
         resolve = self.owner.client_address

@@ -32,7 +32,8 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from bastion.errors import Forbidden, ServiceError, Unauthorized, _new_id
+from bastion._ids import new_id
+from bastion.errors import Forbidden, ServiceError, Unauthorized
 from bastion.operations import InvalidPayload
 from bastion.security import RateLimited
 
@@ -124,7 +125,7 @@ def goa_default(temporary: bool, timeout: bool, fault: bool) -> int:
 
 
 def _internal(exc: BaseException, domain: str, goa_error: Any) -> Failure:
-    error_id = _new_id()
+    error_id = new_id()
     failure = _failure(13, f"internal error (id {error_id})", "internal", domain, goa_error,
                        error=exc, error_id=error_id, fault=True)
     return Failure(failure.code, failure.message, failure.name, failure.id, failure.details,
@@ -146,7 +147,7 @@ def _failure(
     timeout: bool = False,
     fault: bool = False,
 ) -> Failure:
-    error_id = error_id or _new_id()
+    error_id = error_id or new_id()
     status = status_pb2.Status(code=code, message=message)
     details = [
         goa_error(name=name, id=error_id, msg=message, temporary=temporary, timeout=timeout,
