@@ -22,7 +22,7 @@ from bastion import log
 from bastion._ids import ID_BITS, id_bits, is_valid_request_id
 from bastion.clientaddr import ClientAddress
 from bastion.debug._switch import Authorize, debug_header_enabled
-from bastion.redact import Redactor, credential_names
+from bastion.redact import Redactor, redactor_with
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "DebugAuthorizer", "RequestLog", "RequestLogOptions"]
@@ -74,7 +74,7 @@ class RequestLog:
         self.logger = logger
         self.exact, self.patterns = _compile_exclude(exclude_paths)
         # The same names and marker as the tracing middleware: logs and spans agree.
-        base = redactor or credential_names()
+        base = redactor or redactor_with()
         self.redactor = base.with_names(credential_params)
         self.debug_authorizer = debug_authorizer
         self.lines = lines
