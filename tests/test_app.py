@@ -15,6 +15,7 @@ import pytest
 import bastion
 from bastion.dsl import *
 from bastion.endpoint import ImplementationError, MethodInfo
+from bastion.errors import AlreadyStarted
 from bastion.testing import LogCapture, TestClient
 from bastion.types import ASGIApp, Endpoint, Message, Receive, Scope, Send
 from tests.support.apps import quiet_app
@@ -606,6 +607,23 @@ async def test_http_middleware_can_answer_before_routing() -> None:
         r = await c.post("/v1/orders", json=ORDER)
     assert r.status_code == 503 and r.text == "maintenance"
     assert impl.db == {}
+
+
+async def test_http_middleware_added_after_the_app_started_is_refused() -> None:
+    app, _ = app_for()
+    added: list[str] = []
+
+    def late(inner: ASGIApp) -> ASGIApp:
+        added.append("late")
+        return inner
+
+    async with TestClient(app) as c:
+        with pytest.raises(AlreadyStarted, match=r"App\.use\(\) after the App started"):
+            app.use(late)
+        r = await c.get("/v1/orders")
+    assert r.status_code == 200
+    assert added == []  # refused, not kept for a stack that is never rebuilt
+    assert isinstance(AlreadyStarted("x"), bastion.BastionError)
 
 
 # ---------------------------------------------------------------------------- startup

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from bastion.redact import REDACTED, Redactor, credential_names, redact_query, redact_url
+from bastion.redact import REDACTED, Redactor, redact_query, redact_url, redactor_with
 
 SECRET = "s3cr3t-value"
 
@@ -42,7 +42,7 @@ def test_a_query_without_secrets_comes_back_as_it_was() -> None:
 
 
 def test_extra_names_are_normalized_like_the_defaults() -> None:
-    names = credential_names(["Card-Number"])
+    names = redactor_with(["Card-Number"])
     assert redact_query(f"card_number={SECRET}&cardnumber=2", names) == (
         f"card_number={REDACTED}&cardnumber={REDACTED}"
     )

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from bastion.errors import _new_id
+from bastion._ids import new_id
 from bastion.types import Receive, Scope, Send
 
 __all__ = [
@@ -169,7 +169,7 @@ async def respond_error(
 ) -> None:
     """Send Bastion's error body; the name defaults to the status's (`not_found`)."""
     body = error_body(
-        name or error_name(status), _new_id(), message,
+        name or error_name(status), new_id(), message,
         temporary=status in TEMPORARY_STATUSES, fault=status >= 500,
     )
     await respond(scope, send, status, body, b"application/json", headers=headers)

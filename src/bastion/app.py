@@ -31,6 +31,7 @@ from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
 from bastion.endpoint.logfields import log_fields
 from bastion.endpoint.threads import ThreadRunner
+from bastion.errors import AlreadyStarted
 from bastion.health._checker import Checker, CheckFunc, Pinger, health_app
 from bastion.http.adminauth import SchemeGate
 from bastion.http.autherrors import SecurityResponses
@@ -170,10 +171,11 @@ class App:
         """Add HTTP middleware `middleware(app) -> app`; the first added is outermost.
 
         Allowed until the App starts: the middleware stack is built once, as Starlette's.
+        Called after, it raises `bastion.errors.AlreadyStarted`.
         """
         if self._app is not None:
-            raise RuntimeError("App.use() after the App started: add HTTP middleware before "
-                               "serving (the stack is built once)")
+            raise AlreadyStarted("App.use() after the App started: add HTTP middleware before "
+                                 "serving (the stack is built once)")
         self._middleware.append(middleware)
 
     def build(self) -> ASGIApp:

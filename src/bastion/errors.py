@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from bastion._ids import new_id
+
 if TYPE_CHECKING:
     from bastion.dsl.expr import SchemeKind
 
 __all__ = [
     "REASONS",
+    "AlreadyStarted",
     "BastionError",
     "Cancelled",
     "ClientDisconnected",
@@ -50,6 +53,14 @@ class Cancelled(BastionError):
 
     Raised by `bastion.committing()` and by a sync method whose request was cancelled
     while it waited for a thread, so that nothing runs for a client already answered.
+    """
+
+
+class AlreadyStarted(BastionError, RuntimeError):
+    """A change that must come before the App starts came after it (`App.use()`).
+
+    The middleware stack and the endpoint chains are built once, when the App starts;
+    a middleware added later would never run, so adding one is refused instead.
     """
 
 
@@ -109,7 +120,7 @@ class ServiceError(BastionError):
         self.temporary = temporary
         self.timeout = timeout
         self.fault = fault
-        self.id = id or _new_id()
+        self.id = id or new_id()
         self.details = details
         self.value = value
 
@@ -220,9 +231,3 @@ class Forbidden(BastionError, PermissionError):
             f"scheme={self.scheme!r})"
         )
 
-
-def _new_id() -> str:
-    # Short, URL-safe and unique enough to match a response with its log line.
-    import secrets
-
-    return secrets.token_urlsafe(9)

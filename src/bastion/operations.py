@@ -36,7 +36,7 @@ from bastion.dsl.expr import (
     MethodExpr,
     UserTypeExpr,
 )
-from bastion.endpoint import Endpoints, ImplementationError, MethodInfo, credential_names
+from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
 from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import BastionError, ServiceError
 from bastion.schema.compile import TypeCompiler, py_name
@@ -127,7 +127,7 @@ def payload_type_of(method: MethodExpr, compiler: TypeCompiler) -> Any:
     if payload.object is None:
         # A non-object payload, e.g. Payload(ArrayOf(Order)).
         return compiler.resolve(compiler.annotation(payload))
-    creds = credential_names(payload)
+    creds = frozenset(method.credentials())
     if isinstance(payload.type, UserTypeExpr) and not creds:
         return compiler.struct(payload.type)
     return compiler.object_struct(_base_name(method) + "Payload", payload, optional=creds)

@@ -25,10 +25,10 @@ __all__ = [
     "DEFAULT_SENSITIVE_NAMES",
     "REDACTED",
     "Redactor",
-    "credential_names",
     "normalize",
     "redact_query",
     "redact_url",
+    "redactor_with",
 ]
 
 #: What every redacted value reads, in logs, spans and bodies alike.
@@ -217,7 +217,7 @@ class Redactor:
 DEFAULT_REDACTOR: Final = Redactor()
 
 
-def credential_names(extra: Iterable[str] = ()) -> Redactor:
+def redactor_with(extra: Iterable[str] = ()) -> Redactor:
     """Return a Redactor knowing the defaults plus `extra` (e.g. the design's API-key params)."""
     return DEFAULT_REDACTOR.with_names(extra)
 

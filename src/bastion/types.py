@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from bastion.config import Config
     from bastion.endpoint import MethodInfo
     from bastion.log import Logger
 
@@ -82,12 +83,15 @@ class ServedApp(Protocol):
     """What Bastion's server uses of an app beyond ASGI; `bastion.App` implements it.
 
     Any other ASGI app is served too, with defaults: its ASGI lifespan, no admin app,
-    server errors in Bastion's JSON shape, and the server's lines in the default logger.
+    server errors in Bastion's JSON shape, the server's lines in the default logger, the
+    configuration read from the environment, and no gRPC.
     """
 
     title: str
     admin_app: ASGIApp | None
     logger: Logger
+    #: The configuration the app was made with; None: `run` reads one from the environment.
+    config: Config | None
 
     def links(self) -> Mapping[str, str]:
         """Paths worth announcing at startup, by name (e.g. {"docs": "/docs"})."""
@@ -99,6 +103,10 @@ class ServedApp(Protocol):
 
     def begin_shutdown(self) -> None:
         """Shutdown began: readiness answers 503 from now on."""
+        ...
+
+    def grpc_transport(self) -> Any:
+        """The app's `bastion.grpc.GRPCTransport`, which the server starts; None: no gRPC."""
         ...
 
     def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:

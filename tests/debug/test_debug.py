@@ -113,7 +113,7 @@ def request_log_app(authorize: Callable[[Scope], Awaitable[bool]] | None) -> ASG
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         debug = await debug_header_enabled(scope, authorize)
-        with log.request_scope(debug=debug, request_id="r1"):
+        with log.RequestContext(fields={"request_id": "r1"}, debug=debug):
             log.debug("handler detail")
             log.info("handled")
         await respond_json(scope, send, 200, {})
@@ -258,9 +258,9 @@ async def test_payload_logging_follows_per_request_debug() -> None:
     logger, stream = make_logger()
     endpoint = payload_logger()(create, create_info())
     with log.use(logger):
-        with log.request_scope(debug=True):
+        with log.RequestContext(debug=True):
             await endpoint(PAYLOAD)
-        with log.request_scope():
+        with log.RequestContext():
             await endpoint(PAYLOAD)
     assert [line["msg"] for line in json_lines(stream)] == ["payload", "result"]
 

@@ -29,6 +29,38 @@ def _no_scheme_left_pending() -> Iterator[None]:
 # ---------------------------------------------------------------------------- credentials
 
 
+def test_a_method_names_its_credential_attributes_once_for_the_check_and_the_runtime() -> None:
+    from bastion.endpoint import Endpoints
+    from bastion.schema.compile import TypeCompiler
+
+    with API("creds") as api:
+        key = APIKeySecurity("api_key")
+        basic = BasicAuthSecurity("basic")
+    with Service("s"):
+        with Method("login"):
+            Security(basic)
+            Security(key)
+            with Payload():
+                Username("user", String)
+                Password("pass", String)
+                APIKey("api_key", "key", String)
+                Attribute("note", String)
+            with HTTP():
+                POST("/login")
+        with Method("list"):
+            NoSecurity()
+            with HTTP():
+                GET("/list")
+    api.finalize()
+    methods = api.services["s"].methods
+    assert sorted(methods["login"].credentials()) == ["key", "pass", "user"]
+    assert methods["list"].credentials() == {}
+    impl = type("Impl", (), {"login": lambda self, p: None, "list": lambda self: None})()
+    infos = Endpoints(api.services["s"], impl, TypeCompiler(api)).infos
+    assert infos["login"].credentials == frozenset({"key", "pass", "user"})
+    assert infos["list"].credentials == frozenset()
+
+
 def test_secured_method_without_its_token_attribute() -> None:
     with API("a") as api:
         jwt = JWTSecurity("jwt", scopes={"api:read": "Read"})

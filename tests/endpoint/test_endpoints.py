@@ -13,6 +13,7 @@ import pytest
 from bastion.dsl import *
 from bastion.dsl.expr import ServiceExpr
 from bastion.endpoint import REDACTED, Endpoints, ImplementationError, MethodInfo
+from bastion.errors import AlreadyStarted
 from bastion.schema.compile import TypeCompiler
 from bastion.types import Endpoint
 
@@ -183,7 +184,7 @@ async def test_chains_are_built_once_and_later_middleware_is_refused() -> None:
     assert await eps["echo"]("x") == "X"
     assert await eps["echo"]("y") == "Y"
     assert built.count("echo") == 1  # each factory ran once per method, at the build
-    with pytest.raises(RuntimeError, match="after the App started"):
+    with pytest.raises(AlreadyStarted, match="after the App started"):
         eps.use(shout)
 
 

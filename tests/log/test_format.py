@@ -106,7 +106,7 @@ def test_gcp_keys_name_severity_and_message_as_cloud_logging_reads_them() -> Non
 
 def test_ecs_keys_follow_the_elastic_common_schema() -> None:
     logger, out = make(keys=log.Keys.ECS, service="orders")
-    with log.use(logger), log.request_scope(request_id="r-1"):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-1"}):
         log.error(OSError("disk"), "write failed", **{log.STACK_KEY: "Traceback ..."})
     (line,) = json_lines(out)
     assert list(line)[:3] == ["@timestamp", "log.level", "message"]
@@ -117,7 +117,7 @@ def test_ecs_keys_follow_the_elastic_common_schema() -> None:
 
 def test_keys_from_a_mapping_and_from_log_keys() -> None:
     logger, out = make(keys={"msg": "message", "request_id": "rid"}, format="logfmt")
-    with log.use(logger), log.request_scope(request_id="r-2"):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-2"}):
         log.info("hi")
     assert out.getvalue() == "time=2026-11-28T09:11:38.123Z level=info message=hi rid=r-2\n"
     assert log.Logger.from_env({"LOG_KEYS": "GCP"}, stream=io.StringIO()).keys == log.Keys.GCP

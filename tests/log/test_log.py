@@ -44,7 +44,7 @@ def make(**kw: object) -> tuple[log.Logger, io.StringIO]:
 
 def test_json_golden_line() -> None:
     logger, out = make(format="json", service="orders")
-    with log.use(logger), log.request_scope(request_id="r-1"):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-1"}):
         log.info("processing order", order_id=42, amount=12.5, paid=True, note=None)
     assert out.getvalue() == (
         '{"time":"2026-11-28T09:11:38.123Z","level":"info","msg":"processing order",'
@@ -284,7 +284,7 @@ def test_lines_inside_a_span_carry_trace_and_span_ids() -> None:
 
 def test_buffered_request_writes_held_lines_before_the_error() -> None:
     logger, out = make(buffer_requests=True, level="debug")
-    with log.use(logger), log.request_scope(request_id="r-1"):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-1"}):
         log.info("step 1")
         log.debug("step 2")
         assert out.getvalue() == ""
@@ -302,7 +302,7 @@ def test_buffered_request_writes_held_lines_before_the_error() -> None:
 def test_buffered_request_without_error_drops_held_lines() -> None:
     logger, out = make(buffer_requests=True)
     with log.use(logger):
-        with log.request_scope(request_id="r-1"):
+        with log.RequestContext(fields={"request_id": "r-1"}):
             log.info("held")
             log.warn("slow")
             log.print("request end", **{"http.status": 200})
@@ -312,7 +312,7 @@ def test_buffered_request_without_error_drops_held_lines() -> None:
 
 def test_print_is_written_whatever_the_level_and_never_held() -> None:
     logger, out = make(buffer_requests=True, level="error")
-    with log.use(logger), log.request_scope():
+    with log.use(logger), log.RequestContext():
         log.info("no")
         log.warn("no")
         log.print("yes", k=1)
@@ -322,7 +322,7 @@ def test_print_is_written_whatever_the_level_and_never_held() -> None:
 def test_exception_escaping_a_buffered_request_writes_held_lines() -> None:
     logger, out = make(buffer_requests=True)
     with log.use(logger), pytest.raises(KeyError):
-        with log.request_scope(request_id="r-2"):
+        with log.RequestContext(fields={"request_id": "r-2"}):
             log.info("evidence")
             raise KeyError("x")
     assert [r["msg"] for r in json_lines(out)] == ["evidence"]
@@ -330,7 +330,7 @@ def test_exception_escaping_a_buffered_request_writes_held_lines() -> None:
 
 def test_write_line_respects_level_but_is_never_held() -> None:
     logger, out = make(buffer_requests=True, level="info")
-    with log.use(logger), log.request_scope(request_id="r-3"):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-3"}):
         logger.write_line("info", "request start", {"http.method": "GET", "http.url": "/x"})
         logger.write_line("debug", "hidden", {})
     (start,) = json_lines(out)
@@ -342,10 +342,10 @@ def test_write_line_respects_level_but_is_never_held() -> None:
 def test_clue_buffering_holds_warn_too_and_writes_it_on_error() -> None:
     logger, out = make(buffer_requests=log.Buffering.CLUE)
     with log.use(logger):
-        with log.request_scope(request_id="ok"):
+        with log.RequestContext(fields={"request_id": "ok"}):
             log.info("held")
             log.warn("held too, as Clue does")
-        with log.request_scope(request_id="bad"):
+        with log.RequestContext(fields={"request_id": "bad"}):
             log.warn("slow upstream")
             log.error(None, "failed")
     assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [
@@ -363,10 +363,11 @@ def test_clue_buffering_is_off_in_a_sampled_request_only() -> None:
     )
     try:
         with log.use(logger):
-            with tracer.start_as_current_span("sampled"), log.request_scope(request_id="t"):
+            with (tracer.start_as_current_span("sampled"),
+                  log.RequestContext(fields={"request_id": "t"})):
                 assert log.is_tracing()
                 log.info("written: the request is traced")
-            with trace.use_span(unsampled), log.request_scope(request_id="u"):
+            with trace.use_span(unsampled), log.RequestContext(fields={"request_id": "u"}):
                 assert not log.is_tracing()
                 log.info("held: not sampled")
     finally:
@@ -378,7 +379,7 @@ def test_log_flush_writes_what_the_request_held_and_stops_holding() -> None:
     logger, out = make(buffer_requests=True)
     with log.use(logger):
         log.flush()  # outside a request: nothing to do
-        with log.request_scope(request_id="r-5"):
+        with log.RequestContext(fields={"request_id": "r-5"}):
             log.info("one")
             assert out.getvalue() == ""
             log.flush()
@@ -387,11 +388,9 @@ def test_log_flush_writes_what_the_request_held_and_stops_holding() -> None:
         assert [r["msg"] for r in json_lines(out)] == ["one", "two"]
 
 
-def test_request_scope_is_a_request_context() -> None:
+def test_a_request_context_is_a_with_block_that_keeps_held_lines_on_failure() -> None:
     logger, out = make(buffer_requests=True)
     with log.use(logger):
-        scope = log.request_scope(request_id="r-6")
-        assert isinstance(scope, log.RequestContext)
         with pytest.raises(OSError), log.RequestContext(logger, {"request_id": "r-7"}) as context:
             assert isinstance(context, log.RequestContext)
             log.info("kept: the block failed")
@@ -425,7 +424,7 @@ def test_key_functions_add_pairs_to_every_entry() -> None:
     logger, out = make(funcs=[tenant_key, lambda: [("pid", 7)]], buffer_requests=True)
     with log.use(logger):
         log.info("a", k=1)
-        with log.request_scope(request_id="r"):
+        with log.RequestContext(fields={"request_id": "r"}):
             log.info("held, keyed when logged")
             tenant["id"] = "t-2"
             log.error(None, "b")
@@ -460,11 +459,11 @@ def test_process_debug_switch_turns_debug_lines_on_and_off() -> None:
 def test_per_request_debug_applies_to_that_request_only() -> None:
     logger, out = make(level="info", buffer_requests=True)
     with log.use(logger):
-        with log.request_scope(request_id="dbg", debug=True):
+        with log.RequestContext(fields={"request_id": "dbg"}, debug=True):
             assert log.debug_enabled()
             log.debug("visible")
             log.info("not held either")
-        with log.request_scope(request_id="plain"):
+        with log.RequestContext(fields={"request_id": "plain"}):
             assert not log.debug_enabled()
             log.debug("invisible")
     assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [

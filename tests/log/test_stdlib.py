@@ -27,7 +27,7 @@ def test_library_records_get_the_context_fields_and_logger_name(
 ) -> None:
     logger, out = routed
     library = logging.getLogger("somelib.client")
-    with log.use(logger), log.request_scope(request_id="r-7", debug=True):
+    with log.use(logger), log.RequestContext(fields={"request_id": "r-7"}, debug=True):
         log.bind(method="show")
         library.info("connected to %s", "db:5432", extra={"attempt": 2})
         library.warning("slow")
@@ -61,9 +61,9 @@ def test_library_info_is_held_in_a_buffered_request_until_an_error(
     logger, out = routed
     library = logging.getLogger("somelib")
     with log.use(logger):
-        with log.request_scope(request_id="ok"):
+        with log.RequestContext(fields={"request_id": "ok"}):
             library.info("held then dropped")
-        with log.request_scope(request_id="bad"):
+        with log.RequestContext(fields={"request_id": "bad"}):
             library.info("held then written")
             library.error("broke")
     assert [(r["msg"], r["request_id"]) for r in json_lines(out)] == [

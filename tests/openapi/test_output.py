@@ -18,7 +18,7 @@ from tests.openapi.support import checked, op
 
 
 def _orders() -> APIExpr:
-    """The orders example of DESIGN.md, grown with errors, headers and more methods."""
+    """An orders design like examples/orders, grown with errors, headers and more methods."""
     with API("orders") as api:
         jwt = JWTSecurity("jwt", description="Bearer JWT", scopes={
             "api:read": "Read access", "api:write": "Write access"})

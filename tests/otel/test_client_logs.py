@@ -57,7 +57,7 @@ def buffered_logger(**kw: Any) -> tuple[log.Logger, io.StringIO]:
 async def test_a_5xx_is_an_error_line_that_flushes_the_buffered_request(port: int) -> None:
     logger, out = buffered_logger()
     async with client(base_url=f"http://127.0.0.1:{port}") as http:
-        with log.use(logger), log.request_scope(request_id="r-1"):
+        with log.use(logger), log.RequestContext(fields={"request_id": "r-1"}):
             log.info("checking stock")
             assert (await http.get("/status/200")).status_code == 200
             assert out.getvalue() != ""  # a call's line is written, as Clue's Print
@@ -76,7 +76,7 @@ async def test_a_5xx_is_an_error_line_that_flushes_the_buffered_request(port: in
 async def test_a_transport_error_is_an_error_line_that_flushes_the_request() -> None:
     logger, out = buffered_logger()
     async with client() as http:
-        with log.use(logger), log.request_scope(request_id="r-2"):
+        with log.use(logger), log.RequestContext(fields={"request_id": "r-2"}):
             log.info("calling")
             with pytest.raises(httpx.ConnectError):
                 await http.get(f"http://127.0.0.1:{free_port()}/status/200")
@@ -92,7 +92,7 @@ async def test_which_statuses_are_failures_is_the_clients_option(port: int) -> N
     async with client(base_url=base) as default, client(
         base_url=base, error_status=lambda status: status >= 400
     ) as strict:
-        with log.use(logger), log.request_scope():
+        with log.use(logger), log.RequestContext():
             await default.get("/status/404")  # the caller's mistake: not an upstream failure
             await strict.get("/status/404")
     assert [(r["level"], r["http.response.status_code"]) for r in json_lines(out)] == [
@@ -104,7 +104,7 @@ async def test_which_statuses_are_failures_is_the_clients_option(port: int) -> N
 def test_the_sync_client_logs_the_same_way(port: int) -> None:
     logger, out = buffered_logger()
     with sync_client(base_url=f"http://127.0.0.1:{port}") as http, log.use(logger):
-        with log.request_scope():
+        with log.RequestContext():
             http.get("/status/502")
     (failed,) = json_lines(out)
     assert failed["level"] == "error" and failed["err"] == "502 Bad Gateway"

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from bastion.otel._sampler import ParentBasedSampler
 from bastion.otel._telemetry import Telemetry, configure
 from bastion.otel._tracing import TracingMiddleware, parse_traceparent
-from bastion.redact import credential_names, redact_query, redact_url
+from bastion.redact import redact_query, redact_url, redactor_with
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 from tests.support.telemetry import traced
 
@@ -529,7 +529,7 @@ def test_redact_url(url: str, expected: str) -> None:
 def test_redact_query_keeps_unrelated_text_untouched() -> None:
     query = "q=a%20b&tokenizer=x&shard=s1"
     assert redact_query(query) is query
-    assert redact_query(query, credential_names(["SHARD"])) == (
+    assert redact_query(query, redactor_with(["SHARD"])) == (
         "q=a%20b&tokenizer=x&shard=REDACTED"
     )
 

@@ -62,6 +62,7 @@ class SampleApp:
     """The API app; it implements the server's `ServedApp` contract."""
 
     title = "Sample API"
+    config = None  # `run` reads the environment
 
     def __init__(self) -> None:
         self.shutting_down = False
@@ -86,6 +87,9 @@ class SampleApp:
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
+
+    def grpc_transport(self) -> None:
+        return None  # HTTP only
 
     def refusal(self, refusal: Refusal) -> tuple[list[tuple[bytes, bytes]], bytes]:
         self.logger.write_line("info", "refused", {"status": refusal.status,

@@ -20,6 +20,7 @@ from bastion.server import Server, ServerOptions, run, serve
 from bastion.server._app import Served
 from bastion.server._server import announce
 from bastion.testing import LogCapture
+from bastion.types import Receive, Scope, Send
 from tests.server.app import SampleApp
 from tests.server.support import running_server
 from tests.support.paths import ROOT
@@ -88,6 +89,43 @@ def test_workers_need_an_importable_app(capsys: pytest.CaptureFixture[str]) -> N
         run(local_app, config)
     assert exit_.value.code == 2
     assert "WORKERS=2 starts new processes" in capsys.readouterr().err
+
+
+def test_the_server_reaches_an_app_only_through_the_served_app_contract() -> None:
+    from bastion.dsl import API, GET, HTTP, Method, Service
+    from bastion.server._run import _config_of
+    from bastion.types import ServedApp
+    from tests.support.apps import quiet_app
+
+    with API("plain") as api:
+        pass
+    with Service("s"), Method("m"), HTTP():
+        GET("/m")
+
+    class Impl:
+        async def m(self) -> None:
+            return None
+
+    config = load(Config, {"HTTP_ADDR": "127.0.0.1:0"})
+    app = quiet_app(api, {"s": Impl()}, config=config)
+    assert isinstance(app, ServedApp) and isinstance(SampleApp(), ServedApp)
+    assert _config_of(app) is config
+    assert Served(app).grpc_transport() is None  # the design has no gRPC method
+
+    class NotBastion:
+        """An ASGI app with a `config` of the right type, but no ServedApp."""
+
+        def __init__(self, config: Config) -> None:
+            self.config = config
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return None
+
+    plain = NotBastion(config)
+    assert not isinstance(plain, ServedApp)
+    assert _config_of(plain) is None  # no attribute is read beside the contract
+    served = Served(plain)
+    assert (served.title, served.admin_app, served.grpc_transport()) == ("", None, None)
 
 
 def test_plain_http_on_a_public_address_warns() -> None:
@@ -167,7 +205,17 @@ def test_reload_restarts_the_server_when_code_changes(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-    reloads = [json.loads(x) for x in log.read_text().splitlines() if '"reloading"' in x]
+    lines = log.read_text().splitlines()
+    assert lines
+    # One format: every line the supervisor and each server it started wrote is a JSON
+    # object, so no stdlib or bare line slips into a log pipeline.
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            pytest.fail(f"not a JSON line under --reload: {line!r}")
+        assert isinstance(record, dict), line
+    reloads = [x for x in map(json.loads, lines) if x.get("msg") == "reloading"]
     assert reloads and reloads[0]["changed"] == ["svc.py"]
 
 

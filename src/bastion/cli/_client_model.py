@@ -527,7 +527,7 @@ class _Builder:
         base = camel(m.service.name) + camel(m.name)
         payload = m.payload
         obj = payload.object if payload is not None else None
-        creds = {n for n, a in obj.attributes.items() if a.credential is not None} if obj else set()
+        creds = set(m.credentials())
         kind: Literal["none", "value", "object"] = "none"
         payload_type: TypeNode | None = None
         payload_struct: str | None = None

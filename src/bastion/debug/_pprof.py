@@ -12,7 +12,8 @@
 - `cmdline`: the command line, arguments separated by NUL bytes.
 
 Go's `allocs`, `block`, `mutex`, `threadcreate`, `symbol` and `trace` have no Python
-equivalent: they answer 404 with a JSON body that says why and what to use instead.
+equivalent: they answer 404 with Bastion's error body, its message saying why and which
+pages to use instead.
 
 These endpoints show a process's internals: serve them on the admin listener, or behind
 a security scheme (see `bastion.debug.debug_app`).
@@ -230,14 +231,13 @@ def pprof_app(profiling: Profiling | None = None) -> ASGIApp:
 
 
 async def _unavailable(scope: Scope, send: Send, name: str) -> None:
+    # The one error body every listener answers; its message carries why and the pages
+    # to use instead, so a user who typed Go's URL learns where to go.
     why, instead = UNAVAILABLE[name]
     base = scope.get("root_path", "") + PPROF_PREFIX
-    body = {
-        "error": f"profile {name!r} is not available in a Python process",
-        "why": why,
-        "instead": [f"{base}/{page}" for page in instead],
-    }
-    await respond_json(scope, send, 404, body)
+    pages = ", ".join(f"{base}/{page}" for page in instead)
+    message = f"profile {name!r} is not available in a Python process: {why}; use {pages}"
+    await respond_error(scope, send, 404, message)
 
 
 async def _profile(state: Profiling, scope: Scope, send: Send, params: dict[str, str]) -> None:

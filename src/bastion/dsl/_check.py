@@ -188,13 +188,6 @@ def _fits(kind: str, value: object) -> bool:
 # ---------------------------------------------------------------------------- security
 
 
-def _credentials(m: MethodExpr) -> dict[str, AttributeExpr]:
-    obj = m.payload.object if m.payload is not None else None
-    if obj is None:
-        return {}
-    return {n: a for n, a in obj.attributes.items() if a.credential is not None}
-
-
 def _check_security(api: APIExpr, problems: _Problems) -> None:
     # Schemes used by object are part of the design even if declared before another API.
     levels = [api.requirements]
@@ -245,7 +238,7 @@ def _check_security(api: APIExpr, problems: _Problems) -> None:
         if m.no_security is not None and m.requirements:
             problems.add(m.no_security, f"{m.qualified}: NoSecurity is combined with Security "
                          f"(at {m.requirements[0].location}); keep one")
-        creds = _credentials(m)
+        creds = m.credentials()
         for req in m.effective_requirements():
             for s in req.schemes:
                 if not isinstance(s, SchemeExpr):
@@ -425,7 +418,7 @@ def _check_method_http(
                      f"{http.body!r}, which is not a payload attribute "
                      f"(attributes: {', '.join(attrs) or 'none'})")
     # Credentials with no explicit mapping are read from the Authorization header (Basic,
-    # bearer) or the X-API-Key header, as DESIGN.md's "Semantics kept from Goa" says.
+    # bearer) or the X-API-Key header, as docs/security.md documents for users.
     # Basic and bearer credentials may share Authorization: its scheme word says which
     # one a request carries, so `Security(jwt)` and `Security(basic)` can be alternatives.
     for name, a in attrs.items():

@@ -603,6 +603,16 @@ class MethodExpr:
         """`method 'show' of service 'orders'`, for messages."""
         return f"method {self.name!r} of service {self.service.name!r}"
 
+    def credentials(self) -> dict[str, AttributeExpr]:
+        """The payload attributes that carry a credential, by name (none unless an object).
+
+        The design's one answer; `MethodInfo.credentials` holds it for the runtime.
+        """
+        obj = self.payload.object if self.payload is not None else None
+        if obj is None:
+            return {}
+        return {n: a for n, a in obj.attributes.items() if a.credential is not None}
+
     def effective_requirements(self) -> list[RequirementExpr]:
         """The requirements that apply: the nearest level that sets any wins."""
         if self.no_security is not None:

@@ -27,7 +27,7 @@ from bastion.dsl.expr import (
     UserTypeExpr,
 )
 from bastion.endpoint.threads import ThreadRunner
-from bastion.errors import BastionError
+from bastion.errors import AlreadyStarted, BastionError
 from bastion.redact import REDACTED, Redactor
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.formats import enc_hook
@@ -38,8 +38,6 @@ __all__ = [
     "Endpoints",
     "ImplementationError",
     "MethodInfo",
-    "credential_names",
-    "sensitive_names",
 ]
 
 
@@ -52,8 +50,9 @@ class MethodInfo:
     """What the design says about one method, compiled for middleware to use.
 
     The one home of "which attributes are secret": `credentials` (payload attributes
-    carrying a credential) and `sensitive` (every name, attribute or wire, whose values
-    are redacted), computed once when the endpoints are built.
+    carrying a credential, as `MethodExpr.credentials()` says) and `sensitive` (every
+    name, attribute or wire, whose values are redacted), computed once when the endpoints
+    are built.
     """
 
     service: str
@@ -70,14 +69,14 @@ class MethodInfo:
         cls, method: MethodExpr, payload_type: Any = None, result_type: Any = None
     ) -> MethodInfo:
         """Compile what middleware needs to know of `method`."""
-        sensitive = sensitive_names(method)
+        sensitive = _sensitive_names(method)
         return cls(
             service=method.service.name,
             name=method.name,
             expr=method,
             payload_type=payload_type,
             result_type=result_type,
-            credentials=credential_names(method.payload),
+            credentials=frozenset(method.credentials()),
             sensitive=sensitive,
             redactor=Redactor(sensitive),
         )
@@ -96,15 +95,7 @@ class MethodInfo:
         return self.redactor.data(msgspec.to_builtins(result, enc_hook=enc_hook))
 
 
-def credential_names(payload: AttributeExpr | None) -> frozenset[str]:
-    """Names of the payload attributes that carry credentials."""
-    obj = payload.object if payload is not None else None
-    if obj is None:
-        return frozenset()
-    return frozenset(n for n, a in obj.attributes.items() if a.credential is not None)
-
-
-def sensitive_names(method: MethodExpr) -> frozenset[str]:
+def _sensitive_names(method: MethodExpr) -> frozenset[str]:
     """Every name whose values are secret in `method`: attributes at any depth, wire names.
 
     An attribute is sensitive when it carries a credential or the design marks it with
@@ -186,7 +177,8 @@ class Endpoints(Mapping[str, Endpoint]):
         """Wrap every endpoint with `middleware(endpoint, info)`; the first used is outermost.
 
         Allowed until the chains are built (the App builds them once, when it starts), so
-        each middleware factory runs once per method.
+        each middleware factory runs once per method; after, it raises
+        `bastion.errors.AlreadyStarted`.
         """
         self._refuse_after_build("use")
         self._middleware.append(middleware)
@@ -198,7 +190,7 @@ class Endpoints(Mapping[str, Endpoint]):
 
     def _refuse_after_build(self, what: str) -> None:
         if self._compiled is not None:
-            raise RuntimeError(
+            raise AlreadyStarted(
                 f"service {self.service.name!r}: {what}() after the App started; add endpoint "
                 "middleware before serving (the chains are built once)"
             )

@@ -24,8 +24,6 @@ left, its deadline passed) stops the method only before it begins committing
 from __future__ import annotations
 
 import asyncio
-import random
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -36,11 +34,12 @@ from opentelemetry.context import attach, detach, get_current, set_value
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from bastion import log
+from bastion._ids import is_valid_request_id, new_id
 from bastion.dsl._grpc import CODE_NAMES, GRPCExpr, error_code
 from bastion.endpoint import lifetime as lifetimes
 from bastion.endpoint import streams
 from bastion.endpoint.lifetime import Lifetime
-from bastion.errors import ClientDisconnected, ServiceError
+from bastion.errors import ClientDisconnected
 from bastion.grpc._codec import Codec, Contract
 from bastion.grpc._metadata import (
     Authorize,
@@ -54,8 +53,7 @@ from bastion.grpc._metadata import (
 )
 from bastion.grpc._proto import ProtoFile, ProtoRPC
 from bastion.grpc._status import DETAILS_KEY, Failure, failure_of, goa_default
-from bastion.operations import Operation, Operations
-from bastion.schema.validate import FieldError
+from bastion.operations import InvalidPayload, Operation, Operations
 from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
 
@@ -63,7 +61,6 @@ __all__ = ["Call", "RPCHandlers", "Settings"]
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
-_VALID_ID: Final = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 # Server span status for these codes is an error (OpenTelemetry's gRPC conventions).
 _SERVER_ERRORS: Final = frozenset({2, 4, 12, 13, 14, 15})
 _PROPAGATION: Final = frozenset({"traceparent", "tracestate", "baggage"})
@@ -91,6 +88,7 @@ class Call:
     lifetime: Lifetime
     streaming: bool
     task: asyncio.Task[Any] | None = None  # the method's task
+    bad_message: BaseException | None = None  # a streamed message that was invalid
 
 
 @dataclass
@@ -235,6 +233,9 @@ class _Runner:
         self.errors = errors
         self.sources = sources
         self.rename = rename
+        # A streamed message's bad field is named by the streaming request's fields.
+        self.stream_rename: Callable[[str], tuple[str, str]] = (
+            lambda path: rename(stream_path(path, stream_in)))
         self.service = f.full_service_name
         self.method = rpc.name
         self.full = f"/{f.full_service_name}/{rpc.name}"
@@ -275,7 +276,7 @@ class _Runner:
         debug_asked = False
         carrier: dict[str, str] | None = None
         for key, value in metadata:
-            if key == "x-request-id" and isinstance(value, str) and _VALID_ID.match(value):
+            if key == "x-request-id" and isinstance(value, str) and is_valid_request_id(value):
                 rid = value
             elif key == "x-debug-logs" and value == "on":
                 debug_asked = True
@@ -283,7 +284,7 @@ class _Runner:
                 if carrier is None:
                     carrier = {}
                 carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
-        rid = rid or f"{random.getrandbits(64):016x}"
+        rid = rid or new_id()
         peer, port = peer_of(context.peer())
         network_peer = peer
         resolve = self.owner.client_address
@@ -345,11 +346,12 @@ class _Runner:
             except ClientDisconnected:
                 raise
             except Exception as exc:
-                if isinstance(exc, ServiceError) and exc.name is None:
-                    # A typed error named by its value's `struct:error:name` attribute.
-                    exc.name = self.op.error_name(exc)
+                # A bad streamed message names the streaming request's fields, not the
+                # request's; the exception itself stays as the method saw it.
+                rename = self.stream_rename if exc is call.bad_message else self.rename
                 failure = failure_of(exc, self.errors, domain=self.domain,
-                                     goa_error=self.goa_error, rename=self.rename)
+                                     goa_error=self.goa_error, rename=rename,
+                                     error_name=self.op.error_name)
                 if failure.internal:
                     obs.on_internal({"method": "POST", "path": self.full}, exc, failure.id)
         except BaseException as exc:
@@ -395,7 +397,7 @@ class _Runner:
         io = None
         if self.streaming:
             io = streams.StreamIO(
-                self._incoming(requests) if requests is not None else None,
+                self._incoming(requests, call) if requests is not None else None,
                 self._sender(context) if self.rpc.server_streaming else None,
             )
         life = call.lifetime
@@ -440,7 +442,7 @@ class _Runner:
             return None
         return self.response.encode(op.convert_result(result))
 
-    def _incoming(self, requests: AsyncIterator[Any]) -> streams.Stream[Any]:
+    def _incoming(self, requests: AsyncIterator[Any], call: Call) -> streams.Stream[Any]:
         codec = self.stream_in
         op = self.op
         names = self.names
@@ -455,13 +457,8 @@ class _Runner:
             value = decode(pb)
             try:
                 message = op.build_message(value)
-            except Exception as exc:
-                from bastion.operations import InvalidPayload
-
-                if isinstance(exc, InvalidPayload):
-                    # A streamed message's fields are those of the streaming request.
-                    exc.errors = [FieldError(stream_path(e.field, codec), e.message, e.where)
-                                  for e in exc.errors]
+            except InvalidPayload as exc:
+                call.bad_message = exc  # answered with the stream's field names
                 raise
             if log.debug_enabled():
                 log.debug("message received", **names)

@@ -32,7 +32,8 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from bastion.errors import Forbidden, ServiceError, Unauthorized, _new_id
+from bastion._ids import new_id
+from bastion.errors import Forbidden, ServiceError, Unauthorized
 from bastion.operations import InvalidPayload
 from bastion.security import RateLimited
 
@@ -67,8 +68,14 @@ def failure_of(
     domain: str,
     goa_error: Any,
     rename: Callable[[str], tuple[str, str]],
+    error_name: Callable[[ServiceError], str | None],
 ) -> Failure:
-    """The gRPC answer to `exc`; `rename(path)` gives a bad field's (name, where) as sent."""
+    """The gRPC answer to `exc`, which it leaves as it is.
+
+    `rename(path)` gives a bad field's (name, where) as the client sent it;
+    `error_name(err)` a design error's name, read from its value when raised without one
+    (`Operation.error_name`).
+    """
     if isinstance(exc, InvalidPayload):
         bad = error_details_pb2.BadRequest()
         named = []
@@ -81,11 +88,12 @@ def failure_of(
         return _failure(3, message, "invalid_argument", domain, goa_error, extra=[bad],
                         error=None)
     if isinstance(exc, ServiceError):
-        known = errors.get(exc.name) if exc.name is not None else None
-        if known is None:
+        name = error_name(exc)
+        known = errors.get(name) if name is not None else None
+        if name is None or known is None:
             return _internal(exc, domain, goa_error)  # an error the design does not declare
         code, temporary, timeout, fault = known
-        return _failure(code, exc.message, exc.name or "error", domain, goa_error, error=exc,
+        return _failure(code, exc.message, name, domain, goa_error, error=exc,
                         error_id=exc.id, temporary=temporary, timeout=timeout, fault=fault)
     if isinstance(exc, Unauthorized):
         return _failure(16, exc.message, "unauthorized", domain, goa_error, error=exc,
@@ -117,7 +125,7 @@ def goa_default(temporary: bool, timeout: bool, fault: bool) -> int:
 
 
 def _internal(exc: BaseException, domain: str, goa_error: Any) -> Failure:
-    error_id = _new_id()
+    error_id = new_id()
     failure = _failure(13, f"internal error (id {error_id})", "internal", domain, goa_error,
                        error=exc, error_id=error_id, fault=True)
     return Failure(failure.code, failure.message, failure.name, failure.id, failure.details,
@@ -139,7 +147,7 @@ def _failure(
     timeout: bool = False,
     fault: bool = False,
 ) -> Failure:
-    error_id = error_id or _new_id()
+    error_id = error_id or new_id()
     status = status_pb2.Status(code=code, message=message)
     details = [
         goa_error(name=name, id=error_id, msg=message, temporary=temporary, timeout=timeout,

@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 
 from bastion._asgi import TEMPORARY_STATUSES, error_body
-from bastion.errors import BastionError, ServiceError, _new_id
+from bastion._ids import new_id
+from bastion.errors import BastionError, ServiceError
 from bastion.redact import DEFAULT_REDACTOR, REDACTED, Redactor
 from bastion.schema.validate import FieldError
 from bastion.types import ERROR_SCOPE_KEY, ErrorNote
@@ -64,7 +65,7 @@ class HTTPError(BastionError):
         self.temporary = status in TEMPORARY_STATUSES if temporary is None else temporary
         self.timeout = timeout
         self.field = field
-        self.id = _new_id()
+        self.id = new_id()
 
     def body(self, redactor: Redactor = DEFAULT_REDACTOR) -> bytes:
         """The JSON body of this error; what a sensitive field was sent as is never echoed."""

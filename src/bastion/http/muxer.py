@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 
 from bastion._asgi import TEMPORARY_STATUSES
+from bastion._ids import new_id
 from bastion.clientaddr import ClientAddress
-from bastion.errors import ClientDisconnected, ServiceError, _new_id
+from bastion.errors import ClientDisconnected, ServiceError
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder, ResultMismatch
 from bastion.http.errorenc import ErrorEncoder
@@ -187,7 +188,7 @@ class Muxer:
                     await _internal(scope, send, exc, on_internal)
                     return
                 status, name, message, extra = mapped
-                error_id = _new_id()
+                error_id = new_id()
                 body = error_body(name, error_id, message,
                                   temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
                 await send_error(send, status, body, extra, scope,
@@ -241,7 +242,7 @@ async def send_error(
 
 
 async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHook) -> None:
-    error_id = _new_id()
+    error_id = new_id()
     scope["bastion.exception"] = exc
     hook(scope, exc, error_id)
     await send_error(send, 500, internal_error(error_id), (), scope,

@@ -12,7 +12,6 @@ in spans, and an error response's name and id are on its `end` line.
 from __future__ import annotations
 
 import fnmatch
-import random
 import re
 import time
 from collections.abc import Iterable
@@ -20,14 +19,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from bastion import log
+from bastion._ids import ID_BITS, id_bits, is_valid_request_id
 from bastion.clientaddr import ClientAddress
 from bastion.debug._switch import Authorize, debug_header_enabled
-from bastion.redact import Redactor, credential_names
+from bastion.redact import Redactor, redactor_with
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "DebugAuthorizer", "RequestLog", "RequestLogOptions"]
 
-_VALID_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
 #: Paths whose requests get no start and end lines unless told otherwise: probes.
 DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 
@@ -75,7 +74,7 @@ class RequestLog:
         self.logger = logger
         self.exact, self.patterns = _compile_exclude(exclude_paths)
         # The same names and marker as the tracing middleware: logs and spans agree.
-        base = redactor or credential_names()
+        base = redactor or redactor_with()
         self.redactor = base.with_names(credential_params)
         self.debug_authorizer = debug_authorizer
         self.lines = lines
@@ -97,12 +96,12 @@ class RequestLog:
         request_id = b""
         debug_header = False
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _VALID_ID.match(value):
+            if name == b"x-request-id" and is_valid_request_id(value):
                 request_id = value
             elif name == b"x-debug-logs" and value.lower() == b"on":
                 debug_header = True
-        # Unique, not secret: the PRNG is enough, and reading urandom per request is slow.
-        rid = request_id.decode("latin-1") if request_id else f"{random.getrandbits(64):016x}"
+        # `new_id()` inlined: on this path the call would cost as much as the id.
+        rid = request_id.decode("latin-1") if request_id else f"{id_bits(ID_BITS):016x}"
         rid_bytes = request_id or rid.encode("latin-1")
         scope["bastion.request_id"] = rid
         debug = False

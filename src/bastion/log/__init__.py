@@ -20,7 +20,6 @@ from bastion.log._context import (
     flush,
     info,
     print,
-    request_scope,
     use,
     warn,
 )
@@ -55,7 +54,6 @@ __all__ = [
     "info",
     "is_tracing",
     "print",
-    "request_scope",
     "route_stdlib",
     "stack_text",
     "use",

@@ -39,7 +39,6 @@ __all__ = [
     "flush",
     "info",
     "print",
-    "request_scope",
     "use",
     "warn",
 ]
@@ -92,7 +91,9 @@ class RequestContext(AbstractContextManager["RequestContext"]):
     when the Logger buffers requests, a buffer for the request's lines; `leave(exc)`
     restores the previous context and, if the request failed (`exc` is an Exception),
     writes what it held. Transport middleware calls the two on its hot path; elsewhere
-    use it as a `with` block (`log.request_scope` builds one).
+    use it as a `with` block: `with log.RequestContext(fields={"job": job_id}): ...`
+    scopes a unit of work that is not a request (a queue message) the same way, with
+    `debug=True` writing its debug lines (and holding none).
     """
 
     __slots__ = ("_debug", "_fields", "_held", "_logger", "_token")
@@ -152,16 +153,6 @@ class RequestContext(AbstractContextManager["RequestContext"]):
         tb: TracebackType | None,
     ) -> None:
         self.leave(exc)
-
-
-def request_scope(*, debug: bool = False, **fields: object) -> RequestContext:
-    """Scope one request in a `with` block: a `RequestContext` on the current Logger.
-
-    `fields` are bound to its lines; `debug=True` writes debug lines for this request
-    only (and disables holding). Lines held by buffering are dropped at the end, unless
-    an exception escapes the block: then they are written.
-    """
-    return RequestContext(None, fields, debug=debug)
 
 
 class _Fields(AbstractContextManager[None]):

@@ -27,7 +27,7 @@ from opentelemetry.util.types import AnyValue
 
 from bastion import log
 from bastion.otel._telemetry import INSTRUMENTATION_NAME, Telemetry
-from bastion.redact import Redactor, credential_names
+from bastion.redact import Redactor, redactor_with
 
 __all__ = ["TracedAsyncClient", "TracedClient", "client", "server_error", "sync_client"]
 
@@ -76,7 +76,7 @@ class _Instrumentation:
         error_status: Callable[[int], bool],
     ) -> None:
         self.telemetry = telemetry
-        self.credentials = credential_names(credential_params)
+        self.credentials = redactor_with(credential_params)
         self.error_status = error_status
         # The current Logger's redaction (the App's: design names, LOG_REDACT) plus ours.
         self._redactors: dict[int, tuple[Redactor, Redactor]] = {}

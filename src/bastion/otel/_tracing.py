@@ -46,7 +46,7 @@ from bastion.otel._global import TELEMETRY_KEY
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
-from bastion.redact import credential_names, redact_query
+from bastion.redact import redact_query, redactor_with
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "TracingMiddleware", "parse_traceparent"]
@@ -158,7 +158,7 @@ class TracingMiddleware:
         self.telemetry = telemetry
         self._enabled = telemetry.enabled
         self._exclude = frozenset(exclude_paths)
-        self._credentials = credential_names(credential_params)
+        self._credentials = redactor_with(credential_params)
         self._metrics = telemetry.metrics
         self._sampler = telemetry.sampler
         sampler = telemetry.sampler

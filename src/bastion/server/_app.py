@@ -115,8 +115,7 @@ class Served:
 
     def grpc_transport(self) -> Any:
         """The app's gRPC transport (a Bastion App with gRPC methods), else None."""
-        make = getattr(self.contract, "grpc_transport", None)
-        return make() if callable(make) else None
+        return self.contract.grpc_transport() if self.contract is not None else None
 
     def begin_shutdown(self) -> None:
         """Tell the app that shutdown began (readiness turns 503)."""

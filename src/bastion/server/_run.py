@@ -18,7 +18,7 @@ from bastion.server._lifespan import LifespanError
 from bastion.server._options import ServerOptions
 from bastion.server._server import EXIT_CONFIG, EXIT_STARTUP, ListenError, Server, stderr_line
 from bastion.server._tls import server_context
-from bastion.types import ASGIApp
+from bastion.types import ASGIApp, ServedApp
 
 __all__ = ["run", "serve", "serve_in_process"]
 
@@ -126,8 +126,8 @@ def serve_in_process(
 
 
 def _config_of(app: Any) -> Config | None:
-    config = getattr(app, "config", None)
-    return config if isinstance(config, Config) else None
+    # A ServedApp says which configuration it was made with; other ASGI apps have none.
+    return app.config if isinstance(app, ServedApp) else None
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
