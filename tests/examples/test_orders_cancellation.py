@@ -81,13 +81,13 @@ def test_a_503_at_write_timeout_never_hides_a_committed_order(tmp_path: Path) ->
 
 
 def test_a_503_during_shutdown_never_hides_a_committed_order(tmp_path: Path) -> None:
-    # The slow orders outlive the drain (1.5 s) but not the wait for their threads that
-    # follows it (another 1.5 s at most): the threads finish, and log, before the end.
-    # SIGTERM comes once every order reached the upstream, up to a second after the first
-    # slow one did on a loaded machine, which the margins allow for.
-    sleeps = [0.05, 2.5] * 10
+    # The slow orders (1.9 s, within the example's 2 s upstream timeout) outlive the drain
+    # (1.2 s) but not the wait for their threads that follows it (another 1.2 s at most):
+    # the threads finish, and log, before the end. SIGTERM comes once every order reached
+    # the upstream, which a loaded machine may make up to 0.7 s after the first slow one.
+    sleeps = [0.05, 1.9] * 10
     with slow_upstream() as upstream, demo(
-        tmp_path, SHUTDOWN_TIMEOUT="1.5s", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
+        tmp_path, SHUTDOWN_TIMEOUT="1.2s", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
     ) as d:
 
         async def storm_then_sigterm() -> list[httpx.Response]:

@@ -261,7 +261,10 @@ def test_without_a_shutdown_delay_the_balancer_routes_to_a_closed_listener(
         kinds = {status for _, _, status, _ in result.failures}
         assert "503" in kinds and kinds <= {"502", "503", "RemoteProtocolError"}, kinds
         errors = [x for x in f.balancer.requests() if x["status"] >= 500 or x["status"] < 0]
-        assert len(errors) == len(result.failures)
+        # Every answered failure is in haproxy's log; a closed connection may also be a
+        # kept-alive client connection haproxy itself closed as idle, which it does not log.
+        answered = [x for x in result.failures if x[2] != "RemoteProtocolError"]
+        assert len(answered) <= len(errors) <= len(result.failures), (errors, result.failures)
         assert {x["server"] for x in errors} == {"orders-1"}
         assert {x["state"] for x in errors} <= {"SC--", "SD--", "SH--"}
 

@@ -38,9 +38,10 @@ class HealthService(health_pb2_grpc.HealthServicer):
         self._draining.set()
 
     async def _status(self) -> int:
-        if self._draining.is_set():
-            return int(_NOT_SERVING)
-        return int(_SERVING) if await self._healthy() else int(_NOT_SERVING)
+        healthy = not self._draining.is_set() and await self._healthy()
+        # The drain may begin while the checks run: it wins, so that a watcher is always
+        # told NOT_SERVING before its stream ends.
+        return int(_SERVING) if healthy and not self._draining.is_set() else int(_NOT_SERVING)
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         """The status of the server or of one service."""
