@@ -82,12 +82,15 @@ class Accessor:
     __slots__ = ("_target",)
     _about: ClassVar[str] = ""
     _names: ClassVar[frozenset[str]] = frozenset()
+    _write_only: ClassVar[dict[str, str]] = {}
 
     def __init__(self, target: Any) -> None:
         object.__setattr__(self, "_target", target)
 
     def __getattr__(self, name: str) -> Any:
-        raise InterceptorAccessError(f"{self._about} declares no access to {name!r}")
+        # Also reached when a write-only property refuses (it raises an AttributeError).
+        raise InterceptorAccessError(
+            self._write_only.get(name) or f"{self._about} declares no access to {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self._names:
@@ -102,9 +105,7 @@ def _property(field: str, wire: str, ftype: Any, about: str, readable: bool,
               writable: bool, read_block: str, write_block: str) -> property:
     def get(self: Accessor) -> Any:
         if not readable:
-            raise InterceptorAccessError(
-                f"{about} may write {field!r} ({write_block}) but not read it: add it to "
-                f"{read_block} in the design")
+            raise InterceptorAccessError(self._write_only[field])
         target = self._target
         if isinstance(target, Mapping):
             return target.get(wire)
@@ -146,6 +147,7 @@ def _accessor(interceptor: InterceptorExpr, method: MethodExpr, target: Target,
     read_block, write_block = ACCESS_BLOCKS[(target, "read")], ACCESS_BLOCKS[(target, "write")]
     namespace: dict[str, Any] = {"__slots__": (), "_about": about}
     names = set()
+    write_only: dict[str, str] = {}
     for name in readable | writable:
         a = obj.attributes[name]
         info = fields.get(a.field_name)
@@ -154,7 +156,12 @@ def _accessor(interceptor: InterceptorExpr, method: MethodExpr, target: Target,
             a.field_name, a.wire_name, ftype, about, name in readable,
             name in writable, read_block, write_block)
         names.add(a.field_name)
+        if name not in readable:
+            write_only[a.field_name] = (
+                f"{about} may write {a.field_name!r} ({write_block}) but not read it: add it "
+                f"to {read_block} in the design")
     namespace["_names"] = frozenset(names)
+    namespace["_write_only"] = write_only
     cls_name = f"{interceptor.method_name.title()}{target.title()}Access".replace("_", "")
     return type(cls_name, (Accessor,), namespace)
 
