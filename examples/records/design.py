@@ -6,7 +6,9 @@ Three server interceptors, declared once and applied by name, as Goa's design do
   none; Goa's only writes it);
 - `TenantCheck` reads `tenantID` and the caller's `tenant` and refuses another tenant's
   records (`forbidden`: 403 over HTTP, PERMISSION_DENIED over gRPC);
-- `Cache` (on `get` only) reads `recordID` and writes the result's `cachedAt`.
+- `Cache` (on `get` only) reads `recordID` and writes the result's `cachedAt`;
+- `TraceBidirectionalStream` (on `stream`, over gRPC) gives each message of the stream,
+  both ways, a trace id when it has none.
 
 Goa wraps a method's interceptors by name, so they run TraceRequest, TenantCheck, Cache:
 the tenant is checked before the cache can answer.
@@ -40,6 +42,17 @@ with Interceptor("Cache"):
         Attribute("recordID")
     with WriteResult():
         Attribute("cachedAt")
+
+with Interceptor("TraceBidirectionalStream"):
+    Description("Server-side interceptor that adds trace context to the bidirectional stream")
+    with ReadStreamingPayload():
+        Attribute("traceID")
+    with WriteStreamingPayload():
+        Attribute("traceID")
+    with ReadStreamingResult():
+        Attribute("traceID")
+    with WriteStreamingResult():
+        Attribute("traceID")
 
 with Type("Record") as Record:
     Field(1, "id", String, "ID of the record")
@@ -100,3 +113,22 @@ with Service("records"):
             Response(StatusCreated)
         with GRPC():
             Metadata("tenant:x-tenant", "traceID:x-trace-id")
+
+    with Method("stream"):
+        Description("Echo each message upper-cased, then one `done` message.")
+        ServerInterceptor("TraceBidirectionalStream")
+        with Payload():  # sent once, as metadata, before the stream
+            Field(1, "tenantID", String, "Tenant of the records")
+            Field(2, "tenant", String, "The caller's tenant")
+            Field(3, "traceID", String, "Trace id, written by TraceRequest", format=UUID)
+            Required("tenantID", "tenant")
+        with StreamingPayload():
+            Field(1, "value", String, max_length=200)
+            Field(2, "traceID", String, format=UUID)
+            Required("value")
+        with StreamingResult():
+            Field(1, "value", String)
+            Field(2, "traceID", String, format=UUID)
+            Required("value")
+        with GRPC():
+            Metadata("tenantID:x-tenant-id", "tenant:x-tenant", "traceID:x-trace-id")

@@ -28,6 +28,12 @@ class Records:
         return {**row, "traceID": p.traceID}
 
 
+    async def stream(self, p: Any, messages: bastion.endpoint.streams.Stream[Any]) -> Any:
+        async for message in messages:
+            yield {"value": message.value.upper(), "traceID": message.traceID}
+        yield {"value": "done"}  # no trace id: TraceBidirectionalStream gives it one
+
+
 class RecordsInterceptors:
     """The server interceptors the design applies to service `records`."""
 
@@ -59,3 +65,16 @@ class RecordsInterceptors:
         info.result(result).cachedAt = datetime.datetime.now(datetime.UTC).isoformat()
         self._cache[key] = result
         return result
+
+    async def trace_bidirectional_stream(self, info: bastion.InterceptorInfo,
+                                         next: bastion.Next) -> Any:
+        """Give each message of the stream, both ways, a trace id when it has none."""
+        if info.call_type == "streaming_recv":
+            message = await next(info.raw_payload)
+            if message is not None and info.streaming_payload(message).traceID is None:
+                info.streaming_payload(message).traceID = str(uuid.uuid4())
+            return message
+        sent = info.streaming_result()
+        if sent.traceID is None:
+            sent.traceID = str(uuid.uuid4())
+        return await next(info.raw_payload)

@@ -126,6 +126,7 @@ from records_stubs import (
     RecordsCacheInfo,
     RecordsServerInterceptors,
     RecordsTenantCheckInfo,
+    RecordsTraceBidirectionalStreamInfo,
     RecordsTraceRequestInfo,
 )
 
@@ -144,6 +145,15 @@ class Interceptors:
         p = info.payload()
         p.traceID = "trace"
         return p.traceID
+
+    async def trace_bidirectional_stream(self, info: RecordsTraceBidirectionalStreamInfo,
+                                         next: bastion.Next) -> Any:
+        if info.call_type == "streaming_recv":
+            message = await next(info.raw_payload)
+            info.streaming_payload(message).traceID = "in"
+            return message
+        sent: str | None = info.streaming_result().traceID
+        return sent
 
 def interceptors(impl: Interceptors) -> RecordsServerInterceptors:
     return impl

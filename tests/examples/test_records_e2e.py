@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 
 import grpc
@@ -99,3 +99,30 @@ async def test_grpc_runs_the_same_interceptors_and_shares_the_cache(
         made = await stub.Create(m.CreateRequest(tenant_id="acme", value="from grpc"),
                                  metadata=[("x-tenant", "acme")])
         assert uuid.UUID(made.trace_id) and made.value == "from grpc"
+
+
+async def test_stream_interceptors_run_per_message_both_ways_over_grpc(
+        running: tuple[Example, int], pb: dict[str, ModuleType]) -> None:
+    _, port = running
+    m = pb["records.pb2"]
+    given = str(uuid.uuid4())
+
+    async def messages() -> AsyncIterator[object]:
+        yield m.StreamStreamingRequest(value="a")
+        yield m.StreamStreamingRequest(value="b", trace_id=given)
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb["records.grpc"].RecordsStub(channel)
+        call = stub.Stream(messages(), metadata=[("x-tenant-id", "acme"), ("x-tenant", "acme")])
+        got = [(r.value, r.trace_id) async for r in call]
+        assert [v for v, _ in got] == ["A", "B", "done"]
+        assert got[1][1] == given  # read on receipt: the caller's id is kept
+        assert uuid.UUID(got[0][1]) and uuid.UUID(got[2][1])  # written on receipt, on send
+        assert len({t for _, t in got}) == 3
+        # TenantCheck runs once, around the whole stream: refused before any message
+        # (none sent: grpcio fails a client still writing to a call the server ended).
+        refused = stub.Stream(iter(()), metadata=[("x-tenant-id", "acme"),
+                                                  ("x-tenant", "other")])
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [r async for r in refused]
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
