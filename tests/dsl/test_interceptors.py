@@ -260,6 +260,15 @@ def test_misuse_at_the_call_names_the_line() -> None:
             ReadResult()
 
 
+def test_two_interceptors_of_one_name_cannot_both_be_applied() -> None:
+    with API("t"):
+        theirs = Interceptor("Cache")
+    with API("v"):
+        Interceptor("Cache")  # this design's own
+        with pytest.raises(DesignError, match="two interceptors are named 'Cache'"):
+            ServerInterceptor(theirs)
+
+
 def test_streaming_payload_access_fits_a_client_stream() -> None:
     with API("t") as api:
         with Interceptor("Count"):

@@ -285,7 +285,10 @@ def _apply(fn: str, items: tuple[object, ...], client: bool) -> None:
         else:
             raise _fail(where, f"{fn}: {item!r} is not an interceptor (pass what Interceptor "
                         "returned, or its name)")
-        design.interceptors.setdefault(interceptor.name, interceptor)
+        known = design.interceptors.setdefault(interceptor.name, interceptor)
+        if known is not interceptor:
+            raise _fail(where, f"{fn}: two interceptors are named {interceptor.name!r} "
+                        f"(declared at {known.location} and {interceptor.location})")
         uses.append(InterceptorUse(interceptor, where))
     (top.client_interceptors if client else top.server_interceptors).extend(uses)
 
