@@ -159,7 +159,8 @@ async def test_interceptors_run_in_goas_order_around_security_and_the_method() -
     ("read-write-only", bastion.InterceptorAccessError,
      "may write 'stamp' (WriteResult) but not read it: add it to ReadResult"),
     ("result-undeclared", bastion.InterceptorAccessError,
-     "interceptor 'Tenant' declares no access to the result of shop.get"),
+     "interceptor 'Tenant' declares no access to the result of shop.get: declare "
+     "ReadResult or WriteResult in its design"),
     ("write-invalid", bastion.InterceptorWriteError,
      "interceptor 'Normalize' on the payload of shop.get wrote 'sku' a value its design "
      "refuses: Expected `str` matching regex"),

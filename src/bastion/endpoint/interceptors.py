@@ -188,11 +188,11 @@ class _Plan:
         self.stream_result = _accessor(i, m, "streaming_result", m.result,
                                        info.result_type) if streams_result else None
 
-    def refuse(self, what: str) -> InterceptorAccessError:
+    def refuse(self, target: Target) -> InterceptorAccessError:
         return InterceptorAccessError(
-            f"interceptor {self.interceptor!r} declares no access to the {what} of "
-            f"{self.service}.{self.method}: add {what.title().replace(' ', '')} blocks "
-            "(Read... or Write...) to its design")
+            f"interceptor {self.interceptor!r} declares no access to the {_WHAT[target]} of "
+            f"{self.service}.{self.method}: declare {ACCESS_BLOCKS[(target, 'read')]} or "
+            f"{ACCESS_BLOCKS[(target, 'write')]} in its design")
 
 
 class InterceptorInfo:
@@ -245,14 +245,14 @@ class InterceptorInfo:
         """A message the client streamed (what `next` returned), as declared."""
         cls = self._plan.stream_payload
         if cls is None:
-            raise self._plan.refuse("streaming payload")
+            raise self._plan.refuse("streaming_payload")
         return cls(message)
 
     def streaming_result(self) -> Any:
         """The message being sent (`raw_payload` of a `streaming_send` call), as declared."""
         cls = self._plan.stream_result
         if cls is None:
-            raise self._plan.refuse("streaming result")
+            raise self._plan.refuse("streaming_result")
         return cls(self._plan.unwrap(self.raw_payload))
 
     def __repr__(self) -> str:
