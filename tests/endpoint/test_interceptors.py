@@ -194,17 +194,34 @@ async def test_a_refused_write_is_a_500_over_http_naming_nothing_inside() -> Non
 
 
 def test_a_method_without_interceptors_is_not_wrapped() -> None:
-    app = app_for([])
-    health = app.api.services["health"]
-    assert interceptor_layer(health, None, app.endpoints["health"].infos, {}) is None
-    layer = interceptor_layer(app.api.services["shop"], Interceptors([]),
-                              app.endpoints["shop"].infos, {})
+    with API("plain") as api:
+        Interceptor("Audit")
+    with Service("s"):
+        with Method("audited"):
+            ServerInterceptor("Audit")
+        Method("plain")
+
+    class Impl:
+        async def audited(self) -> None: ...
+        async def plain(self) -> None: ...
+
+    class Audit:
+        async def audit(self, info: Any, next: Any) -> Any:
+            return await next(info.raw_payload)
+
+    app = quiet_app(api, {"s": Impl()}, interceptors={"s": Audit()})
+    infos = app.endpoints["s"].infos
+    layer = interceptor_layer(app.api.services["s"], Audit(), infos, {})
     assert layer is not None
 
     async def endpoint(payload: Any) -> Any:
         return payload
 
-    assert layer(endpoint, app.endpoints["shop"].infos["get"]) is not endpoint
+    assert layer(endpoint, infos["plain"]) is endpoint  # nothing per request
+    assert layer(endpoint, infos["audited"]) is not endpoint
+    shop_app = app_for([])
+    assert interceptor_layer(shop_app.api.services["health"], None,
+                             shop_app.endpoints["health"].infos, {}) is None
 
 
 def test_a_missing_implementation_names_the_interceptor_and_its_line() -> None:
