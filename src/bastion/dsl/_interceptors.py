@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bastion.dsl._problems import Problems
@@ -115,7 +115,7 @@ class InterceptorExpr:
     name: str
     location: Location
     description: str | None = None
-    accesses: dict[tuple[Target, Mode], Access] | None = None
+    accesses: dict[tuple[Target, Mode], Access] = field(default_factory=dict)
 
     @property
     def method_name(self) -> str:
@@ -124,11 +124,11 @@ class InterceptorExpr:
 
     def access(self, target: Target, mode: Mode) -> Access | None:
         """The block of `target` and `mode`, if the interceptor declares it."""
-        return (self.accesses or {}).get((target, mode))
+        return self.accesses.get((target, mode))
 
     def all_accesses(self) -> Iterator[Access]:
         """Every access block it declares."""
-        yield from (self.accesses or {}).values()
+        yield from self.accesses.values()
 
     def touches(self, *targets: Target) -> bool:
         """Whether it declares an access block about any of `targets`."""
@@ -156,9 +156,8 @@ def _registry(where: Location) -> dict[str, Any] | None:
     return None
 
 
-def _find(name: str) -> InterceptorExpr | None:
-    design = _state.design
-    if design is not None and name in design.interceptors:
+def _find(name: str, design: APIExpr) -> InterceptorExpr | None:
+    if name in design.interceptors:
         found: InterceptorExpr = design.interceptors[name]
         return found
     for pending in reversed(_state.pending_interceptors):
@@ -210,8 +209,6 @@ def _access(target: Target, mode: Mode, arg: object) -> _Block[AttributeExpr]:
         raise _fail(where, f"interceptor {top.name!r}: {fn} takes an object type or a `with` "
                     f"block of attributes, not {arg!r}")
     attr = AttributeExpr(name=fn, type=t if t is not None else ObjectExpr(), location=where)
-    if top.accesses is None:
-        top.accesses = {}
     top.accesses[(target, mode)] = Access(target, mode, attr)
     return _Block(attr)
 
@@ -274,7 +271,7 @@ def _apply(fn: str, items: tuple[object, ...], client: bool) -> None:
         if isinstance(found, str):
             if not found:
                 raise _fail(where, f"{fn}: an interceptor name cannot be empty")
-            interceptor = _find(found)
+            interceptor = _find(found, design)
             if interceptor is None:
                 known = sorted(design.interceptors)
                 raise _fail(where, f"{fn}: no interceptor is named {found!r} "
