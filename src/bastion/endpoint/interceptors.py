@@ -85,7 +85,7 @@ class Accessor:
     _write_only: ClassVar[dict[str, str]] = {}
 
     def __init__(self, target: Any) -> None:
-        object.__setattr__(self, "_target", target)
+        _set_target(self, target)  # past __setattr__, which refuses undeclared names
 
     def __getattr__(self, name: str) -> Any:
         # Also reached when a write-only property refuses (it raises an AttributeError).
@@ -101,13 +101,19 @@ class Accessor:
         return f"<{type(self).__name__} of {self._target!r}>"
 
 
+_set_target = Accessor.__dict__["_target"].__set__
+
+
 def _property(field: str, wire: str, ftype: Any, about: str, readable: bool,
               writable: bool, read_block: str, write_block: str) -> property:
     def get(self: Accessor) -> Any:
         if not readable:
             raise InterceptorAccessError(self._write_only[field])
         target = self._target
-        if isinstance(target, Mapping):
+        # A dict by its JSON name; anything else by attribute (the ABC check, slower,
+        # only for other mappings).
+        if isinstance(target, dict) or (
+                not hasattr(target, field) and isinstance(target, Mapping)):
             return target.get(wire)
         return getattr(target, field)
 
@@ -122,7 +128,8 @@ def _property(field: str, wire: str, ftype: Any, about: str, readable: bool,
             raise InterceptorWriteError(
                 f"{about} wrote {field!r} a value its design refuses: {exc}") from None
         target = self._target
-        if isinstance(target, MutableMapping):
+        if isinstance(target, dict) or (
+                not hasattr(target, field) and isinstance(target, MutableMapping)):
             target[wire] = value
         else:
             setattr(target, field, value)
