@@ -88,6 +88,17 @@ def test_an_interceptor_reading_no_payload_fits_a_method_without_one() -> None:
     assert [u.interceptor.name for u in applied(ping)] == ["Trace", "Audit"]
 
 
+def test_an_interceptor_declared_inline_is_applied_and_named_by_the_design() -> None:
+    with API("inline") as api:
+        pass
+    with Service("s"), Method("m"):
+        ServerInterceptor(Interceptor("CheckUserID"))
+    api.finalize()
+    assert [u.interceptor.name for u in applied(api.services["s"].methods["m"])] == [
+        "CheckUserID"]
+    assert api.interceptors["CheckUserID"].method_name == "check_user_id"
+
+
 def test_implementing_method_names_are_snake_case() -> None:
     assert [snake(n) for n in ("Cache", "JWTAuth", "SetDeadline", "tenant-check", "TraceV2")] \
         == ["cache", "jwt_auth", "set_deadline", "tenant_check", "trace_v2"]
