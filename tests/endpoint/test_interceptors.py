@@ -101,6 +101,7 @@ class Interceptors:
 
     async def tenant(self, info: bastion.InterceptorInfo, next: bastion.Next) -> Any:
         p = info.payload()
+        assert repr(p) == "<TenantPayloadAccess: tenant>"  # no value, which may be secret
         self._log.append(("tenant", info.service, info.method, info.call_type, p.tenant))
         if self._misuse == "read-undeclared":
             return p.sku

@@ -98,7 +98,8 @@ class Accessor:
         object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} of {self._target!r}>"
+        # The names only: the values may be credentials, and reprs end up in logs.
+        return f"<{type(self).__name__}: {', '.join(sorted(self._names))}>"
 
 
 _set_target = Accessor.__dict__["_target"].__set__
