@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Any
 from bastion import debug, health, log, otel
 from bastion.app import App
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
+from bastion.endpoint.interceptors import (
+    InterceptorAccessError,
+    InterceptorInfo,
+    InterceptorWriteError,
+    Next,
+)
 from bastion.endpoint.lifetime import cancelled, committing, deadline, remaining
 from bastion.errors import (
     BastionError,
@@ -49,8 +55,12 @@ __all__ = [
     "Endpoints",
     "Forbidden",
     "ImplementationError",
+    "InterceptorAccessError",
+    "InterceptorInfo",
+    "InterceptorWriteError",
     "JWTScheme",
     "MethodInfo",
+    "Next",
     "OAuth2Scheme",
     "Observe",
     "OneOfValue",

@@ -75,7 +75,8 @@ class App:
     options (see `bastion.options`); `limiter` and `limits` replace the rate limiter and
     the limits the design and the environment give. `app.use(mw)` adds HTTP middleware,
     `app.endpoints["svc"].use(mw)` endpoint middleware, the first added outermost, until
-    the App starts.
+    the App starts. `interceptors` maps a service name to the object implementing its
+    design's server interceptors (see `bastion.endpoint.interceptors`).
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class App:
         limiter: RateLimiter | None = None,
         limits: RateLimits | None = None,
         version: str | None = None,
+        interceptors: Mapping[str, object] | None = None,
     ) -> None:
         self.api = api.finalize()
         self.config = config
@@ -128,7 +130,8 @@ class App:
         #: The design's methods, compiled for every transport (see bastion.operations).
         self.operations = Operations(api, services, compiler=compiler, threads=self.threads,
                                      limiter=self.limiter, limits=self.limits,
-                                     on_auth_failure=self._auth_failed)
+                                     on_auth_failure=self._auth_failed,
+                                     interceptors=interceptors)
         #: What logs, spans, payload logs and error bodies redact: the defaults, the
         #: design's credential and sensitive attributes, and LOG_REDACT.
         self.redactor = self._redactor(config)

@@ -37,6 +37,7 @@ from bastion.dsl.expr import (
     UserTypeExpr,
 )
 from bastion.endpoint import Endpoints, ImplementationError, MethodInfo
+from bastion.endpoint.interceptors import interceptor_layer
 from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import BastionError, ServiceError
 from bastion.schema.compile import TypeCompiler, py_name
@@ -406,6 +407,10 @@ def _view_of_payload(call: Endpoint, field: str) -> Endpoint:
     return viewed
 
 
+def _unviewed(result: Any) -> Any:
+    return result.result if type(result) is Viewed else result
+
+
 def _not_built(name: str) -> Endpoint:
     async def call(payload: Any) -> Any:
         raise RuntimeError(f"operation {name} is called before the App was built")
@@ -431,8 +436,10 @@ class Operations(Mapping[tuple[str, str], Operation]):
         limiter: RateLimiter,
         limits: RateLimits,
         on_auth_failure: Callable[[AuthFailure], None],
+        interceptors: Mapping[str, object] | None = None,
     ) -> None:
-        unknown = set(services) - set(api.services)
+        interceptors = interceptors or {}
+        unknown = (set(services) | set(interceptors)) - set(api.services)
         if unknown:
             raise ImplementationError(
                 f"services {sorted(unknown)} are not in design {api.name!r} "
@@ -463,6 +470,14 @@ class Operations(Mapping[tuple[str, str], Operation]):
                     m, endpoints.infos[m.name], collector, secured)
                 if m.streaming_payload is not None:
                     op.stream_type = stream_type_of(m, compiler)
+            # The design's server interceptors run outside the security layer, as Goa's
+            # wrap the endpoint that authenticates.
+            layer = interceptor_layer(
+                svc, interceptors.get(svc.name), endpoints.infos,
+                {m: self._operations[(svc.name, m)].stream_type for m in svc.methods},
+                unwrap=_unviewed)
+            if layer is not None:
+                endpoints.use_inner(layer)
             endpoints.use_inner(_security_layer(reqs, handlers, threads, limiter, limits,
                                                 on_auth_failure))
         self.built = False

@@ -261,3 +261,29 @@ def test_methods_without_http_are_left_out_and_named() -> None:
     assert "def served(self)" in files["client.py"]
     assert "elsewhere" not in files["client.py"]
     assert "Not served over HTTP, so not here: s.elsewhere." in files["__init__.py"]
+
+
+def test_server_interceptors_need_nothing_of_the_client_and_client_ones_are_refused() -> None:
+    from bastion.dsl import ClientInterceptor, Interceptor, ServerInterceptor
+    from tests.support.lines import at, next_line
+
+    def design(client: bool) -> Any:
+        with API(f"i{client}") as api:
+            Interceptor("Audit")
+            line = next_line()
+            ClientInterceptor("Audit") if client else ServerInterceptor("Audit")
+        with Service("s"), Method("m"):
+            ServerInterceptor("Audit")
+            with Payload():
+                Attribute("value", String)
+            with HTTP():
+                POST("/m")
+        return api, line
+
+    served, _ = design(client=False)
+    assert "def m(" in "".join(render(served, "audited_client").values())
+    refused, line = design(client=True)
+    with pytest.raises(UnsupportedDesign) as caught:
+        render(refused, "audited_client")
+    assert str(caught.value).startswith(at(line))
+    assert "client interceptor 'Audit' (the generated client does not run" in str(caught.value)

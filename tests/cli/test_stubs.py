@@ -116,3 +116,85 @@ def test_stubs_name_each_view_and_let_methods_pick_one() -> None:
     assert 'def list(self) -> MaybeAwaitable[builtins.list["StoredBottleTiny"]]:' in source
     tiny = namespace["StoredBottleTiny"]
     assert getattr(tiny, "__struct_fields__", ()) == ("id", "name", "winery")
+
+
+INTERCEPTORS_GOOD = """
+from typing import Any
+
+import bastion
+from records_stubs import (
+    RecordsCacheInfo,
+    RecordsServerInterceptors,
+    RecordsTenantCheckInfo,
+    RecordsTraceBidirectionalStreamInfo,
+    RecordsTraceRequestInfo,
+)
+
+class Interceptors:
+    async def cache(self, info: RecordsCacheInfo, next: bastion.Next) -> Any:
+        key: str = info.payload().recordID
+        result = await next(info.raw_payload)
+        info.result(result).cachedAt = key
+        return result
+
+    async def tenant_check(self, info: RecordsTenantCheckInfo, next: bastion.Next) -> Any:
+        p = info.payload()
+        return p.tenant == p.tenantID
+
+    async def trace_request(self, info: RecordsTraceRequestInfo, next: bastion.Next) -> Any:
+        p = info.payload()
+        p.traceID = "trace"
+        return p.traceID
+
+    async def trace_bidirectional_stream(self, info: RecordsTraceBidirectionalStreamInfo,
+                                         next: bastion.Next) -> Any:
+        if info.call_type == "streaming_recv":
+            message = await next(info.raw_payload)
+            info.streaming_payload(message).traceID = "in"
+            return message
+        sent: str | None = info.streaming_result().traceID
+        return sent
+
+def interceptors(impl: Interceptors) -> RecordsServerInterceptors:
+    return impl
+"""
+
+INTERCEPTORS_BAD = """
+from records_stubs import RecordsCacheInfo, RecordsServerInterceptors, RecordsTenantCheckInfo
+
+def reads(info: RecordsCacheInfo) -> object:
+    return info.payload().tenant  # line 4: Cache does not declare it
+
+def writes(info: RecordsTenantCheckInfo) -> None:
+    info.payload().tenant = "x"  # line 7: TenantCheck only reads it
+
+class Missing:
+    async def cache(self, info: RecordsCacheInfo, next: object) -> object:
+        return None
+
+def missing(impl: Missing) -> RecordsServerInterceptors:
+    return impl  # line 14: tenant_check and trace_request are missing
+"""
+
+
+def test_interceptor_stubs_type_check_exactly_the_declared_access(tmp_path: Path) -> None:
+    from examples.records.design import api as records_api
+
+    stubs = render(records_api)
+    assert "class RecordsServerInterceptors(Protocol):" in stubs
+    assert "async def tenant_check(self, info: RecordsTenantCheckInfo, next: bastion.Next, /)" \
+        in stubs
+    (tmp_path / "records_stubs.py").write_text(stubs)
+    (tmp_path / "check_good.py").write_text(textwrap.dedent(INTERCEPTORS_GOOD))
+    (tmp_path / "check_bad.py").write_text(textwrap.dedent(INTERCEPTORS_BAD).lstrip())
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+         "--no-error-summary", "--hide-error-context",
+         *(str(tmp_path / f) for f in ("records_stubs.py", "check_good.py", "check_bad.py"))],
+        check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"MYPYPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
+    errors = [line for line in checked.stdout.splitlines() if ": error:" in line]
+    assert {line.split(":")[0] for line in errors} == {str(tmp_path / "check_bad.py")}, (
+        checked.stdout)
+    assert {int(line.split(":")[1]) for line in errors} == {4, 7, 14}, checked.stdout

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bastion.dsl._interceptors import applied
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -90,6 +91,8 @@ _KNOWN: dict[type, frozenset[str]] = {
         "requirements", "no_security", "rate_limit", "http", "meta",
         # The gRPC mapping changes nothing on the HTTP wire this client speaks.
         "grpc",
+        # Server interceptors run on the server only; client ones are refused below.
+        "server_interceptors", "client_interceptors",
     }),
     ErrorExpr: frozenset({"name", "location", "type", "description", "temporary", "timeout",
                           "fault"}),
@@ -511,6 +514,10 @@ class _Builder:
     def operation(self, m: MethodExpr) -> OperationModel:
         """The operation of method `m` (it has an HTTP mapping)."""
         _check_fields(m, m.qualified, m.location)
+        for use in applied(m, client=True):
+            raise _unsupported(use.location, m.qualified,
+                               f"client interceptor {use.interceptor.name!r} (the generated "
+                               "client does not run interceptors)")
         http = m.http
         if http is None:  # pragma: no cover - the caller skips these
             raise ValueError(m.qualified)

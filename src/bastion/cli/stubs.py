@@ -8,6 +8,7 @@ need, as `App` calls them: positionally, sync or async (`MaybeAwaitable`).
 
 from __future__ import annotations
 
+from bastion.dsl._interceptors import ACCESS_BLOCKS, InterceptorExpr, Target, applied
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -17,6 +18,7 @@ from bastion.dsl.expr import (
     ObjectExpr,
     Primitive,
     ResultTypeExpr,
+    ServiceExpr,
     UnionExpr,
     UserTypeExpr,
 )
@@ -203,6 +205,92 @@ def camel(name: str) -> str:
     return _camel(name)
 
 
+_TARGETS: tuple[tuple[Target, str], ...] = (
+    ("payload", "Payload"), ("result", "Result"), ("streaming_payload", "StreamingPayload"),
+    ("streaming_result", "StreamingResult"))
+# How `InterceptorInfo` hands out each accessor, as its Protocol declares it.
+_GETTERS = {
+    "payload": "def payload(self) -> {cls}: ...",
+    "result": "def result(self, result: Any, /) -> {cls}: ...",
+    "streaming_payload": "def streaming_payload(self, message: Any, /) -> {cls}: ...",
+    "streaming_result": "def streaming_result(self) -> {cls}: ...",
+}
+
+
+def _target_attr(m: MethodExpr, target: Target) -> AttributeExpr | None:
+    if target == "streaming_payload":
+        return m.streaming_payload
+    if (target == "streaming_result") != m.streaming_result:
+        return None
+    return m.payload if target == "payload" else m.result
+
+
+def _accessor_protocol(r: Renderer, name: str, i: InterceptorExpr, target: Target,
+                       m: MethodExpr) -> str | None:
+    read, write = i.access(target, "read"), i.access(target, "write")
+    attr = _target_attr(m, target)
+    obj = attr.object if attr is not None else None
+    if (read is None and write is None) or obj is None:
+        return None
+    readable = [n for n, _ in read.names()] if read is not None else []
+    writable = [n for n, _ in write.names()] if write is not None else []
+    what = target.replace("_", " ")
+    lines = [f"class {name}(Protocol):",
+             f'    """What interceptor {i.name!r} may read and write of the {what}."""', ""]
+    for n in dict.fromkeys(readable + writable):
+        a = obj.attributes[n]
+        ann = r.type_of(a, name + _camel(n))
+        if not ((n in obj.required and a.credential is None) or a.has_default):
+            ann += " | None"
+        f = a.field_name
+        if n in readable and n in writable:
+            lines.append(f"    {f}: {ann}")
+        elif n in readable:
+            lines += ["    @property", f"    def {f}(self) -> {ann}: ...", ""]
+        else:
+            read_block = ACCESS_BLOCKS[(target, "read")]
+            lines += ["    @property", f"    def {f}(self) -> NoReturn:",
+                      f'        """Write-only: reading it needs {read_block} in the design."""',
+                      f"    @{f}.setter", f"    def {f}(self, value: {ann}, /) -> None: ...",
+                      ""]
+    return "\n".join(lines).rstrip()
+
+
+def _interceptor_protocols(r: Renderer, svc: ServiceExpr) -> list[str]:
+    """The Protocols of `svc`'s server interceptors: accessors, infos, the implementation."""
+    first: dict[str, tuple[InterceptorExpr, MethodExpr]] = {}
+    for m in svc.methods.values():
+        for use in applied(m):
+            first.setdefault(use.interceptor.name, (use.interceptor, m))
+    if not first:
+        return []
+    out, members = [], []
+    prefix = _camel(svc.name)
+    for iname in sorted(first):
+        i, m = first[iname]
+        base = prefix + _camel(i.method_name)
+        getters = []
+        for target, label in _TARGETS:
+            proto = _accessor_protocol(r, base + label, i, target, m)
+            if proto is not None:
+                out.append(proto)
+                getters.append("    " + _GETTERS[target].format(cls=base + label))
+        doc = i.description or f"What interceptor {i.name!r} is told of the call."
+        out.append(
+            f"class {base}Info(Protocol):\n    \"\"\"{doc}\"\"\"\n\n"
+            "    service: str\n    method: str\n    interceptor: str\n"
+            "    call_type: Literal['unary', 'streaming_send', 'streaming_recv']\n"
+            "    raw_payload: Any\n" + ("\n" + "\n".join(getters) if getters else ""))
+        members.append(
+            f"    async def {i.method_name}(self, info: {base}Info, next: bastion.Next, /)"
+            f" -> Any:\n        \"\"\"Server interceptor {i.name!r}.\"\"\"\n        ...")
+    out.append(f"class {prefix}ServerInterceptors(Protocol):\n"
+               f"    \"\"\"The server interceptors of service {svc.name!r}: pass an "
+               f"implementation as App(interceptors={{{svc.name!r}: ...}}).\"\"\"\n\n"
+               + "\n\n".join(members))
+    return out
+
+
 def render_body(r: Renderer) -> str:
     """The Structs of every type and a Protocol per service, without the module header."""
     api = r.api
@@ -220,6 +308,8 @@ def render_body(r: Renderer) -> str:
         name = protocol_name(svc.name)
         doc = svc.description or f"What service {svc.name!r} implements."
         protocols.append(f"class {name}(Protocol):\n    \"\"\"{doc}\"\"\"\n\n" + "\n\n".join(sigs))
+        protocols += _interceptor_protocols(r, svc)
+    r.flush()
     return "\n\n\n".join(r.classes + protocols) + "\n"
 
 
@@ -228,7 +318,7 @@ IMPORTS = (
     "from __future__ import annotations\n\n"
     "import builtins\n"
     "from collections.abc import Awaitable, Mapping\n"
-    "from typing import Any, Literal, Protocol, TypeAlias, TypeVar\n\n"
+    "from typing import Any, Literal, NoReturn, Protocol, TypeAlias, TypeVar\n\n"
     "import msgspec\n\n"
     "import bastion\n\n"
     "_T = TypeVar(\"_T\")\n"

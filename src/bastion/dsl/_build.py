@@ -82,12 +82,15 @@ def ValidateResults(enabled: bool = True) -> None:
 
 def Description(text: str) -> None:
     """Describe the enclosing API, service, method, type, attribute, error or response."""
+    from bastion.dsl._interceptors import InterceptorExpr
+
     top = _need(
         (APIExpr, ServiceExpr, MethodExpr, UserTypeExpr, AttributeExpr, ErrorExpr,
-         HTTPResponseExpr, FileServerExpr, ServerExpr, HostExpr),
+         HTTPResponseExpr, FileServerExpr, ServerExpr, HostExpr, InterceptorExpr),
         "Description",
         Location.here(),
-        "API, Service, Method, Type, Attribute, Error, Response, Files, Server or Host",
+        "API, Service, Method, Type, Attribute, Error, Response, Files, Server, Host or "
+        "Interceptor",
     )
     if isinstance(top, UserTypeExpr):
         top.attribute.description = text

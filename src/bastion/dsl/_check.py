@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bastion.dsl._grpc_check import check_grpc
+from bastion.dsl._interceptors import check_interceptors
 from bastion.dsl._problems import Problems as _Problems
 from bastion.dsl._resolve import apply_bases, default_types, inline_named, resolve_names
 from bastion.dsl._views import check_views, project_results
@@ -70,6 +71,7 @@ def finalize(api: APIExpr) -> None:
     _check_http(api, problems)
     check_http_extras(api, problems)
     check_grpc(api, problems)
+    check_interceptors(api, problems)
     problems.raise_if_any()
 
 

@@ -28,6 +28,7 @@ class _State:
         self.design: APIExpr | None = None
         self.stack: list[object] = []
         self.pending_schemes: list[SchemeExpr] = []
+        self.pending_interceptors: list[_Any] = []  # `Interceptor(...)` before any API
 
 
 _state = _State()
@@ -109,7 +110,7 @@ def _design(fn: str, where: Location) -> APIExpr:
 
 
 def adopt_schemes(api: APIExpr) -> None:
-    """Give `api` the schemes declared before it in its file (before any API was)."""
+    """Give `api` the schemes and interceptors declared before it in its file."""
     kept = []
     for scheme in _state.pending_schemes:
         if scheme.location.file == api.location.file:
@@ -117,4 +118,11 @@ def adopt_schemes(api: APIExpr) -> None:
         else:
             kept.append(scheme)
     _state.pending_schemes[:] = kept
+    waiting = []
+    for interceptor in _state.pending_interceptors:
+        if interceptor.location.file == api.location.file:
+            api.interceptors.setdefault(interceptor.name, interceptor)
+        else:
+            waiting.append(interceptor)
+    _state.pending_interceptors[:] = waiting
 

@@ -590,6 +590,9 @@ class MethodExpr:
     streaming_result: bool = False
     # The gRPC mapping (`bastion.dsl._grpc.GRPCExpr`); the method is served over gRPC iff set.
     grpc: Any = None
+    # `ServerInterceptor(...)` / `ClientInterceptor(...)` here (`bastion.dsl._interceptors`).
+    server_interceptors: list[Any] = field(default_factory=list)
+    client_interceptors: list[Any] = field(default_factory=list)
 
     @property
     def stream_kind(self) -> Literal["server", "client", "bidirectional"] | None:
@@ -658,6 +661,9 @@ class ServiceExpr:
     grpc: Any = None  # the service's gRPC block: package, error codes
     meta: dict[str, Any] = field(default_factory=dict)
     files: list[FileServerExpr] = field(default_factory=list)
+    # `ServerInterceptor(...)` / `ClientInterceptor(...)` here (`bastion.dsl._interceptors`).
+    server_interceptors: list[Any] = field(default_factory=list)
+    client_interceptors: list[Any] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -686,6 +692,10 @@ class APIExpr:
     # `ValidateResults(False)`: results are written as returned, without being checked.
     validate_results: bool = True
     finalized: bool = False
+    # Interceptors by name (`Interceptor(...)`), and those applied at the API level.
+    interceptors: dict[str, Any] = field(default_factory=dict)
+    server_interceptors: list[Any] = field(default_factory=list)
+    client_interceptors: list[Any] = field(default_factory=list)
 
     def finalize(self) -> APIExpr:
         """Resolve references and check the whole design; raise `DesignError` on problems.

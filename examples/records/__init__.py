@@ -1,0 +1,1 @@
+"""The records example: Goa's interceptors example, ported (see README.md)."""
