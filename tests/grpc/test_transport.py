@@ -131,8 +131,9 @@ async def test_health_watch_sees_not_serving_then_ends_with_unavailable(served: 
     async with grpc.aio.insecure_channel(served.target) as channel:
         call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
         assert (await call.read()).status == _SERVING
-        served.server.served.begin_shutdown()
+        served.server.served.begin_shutdown()  # SIGTERM: readiness flips
         assert (await call.read()).status == _NOT_SERVING
+        served.server.served.grpc_transport().end_streams()  # the drain, after SHUTDOWN_DELAY
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call.read()
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE

@@ -93,7 +93,8 @@ class GRPCTransport:
         self.health.begin_shutdown()
 
     def end_streams(self) -> int:
-        """End every stream now with UNAVAILABLE; return how many."""
+        """End every stream now with UNAVAILABLE (health `Watch` ones too); return how many."""
+        self.health.end_watches()
         return self.rpcs.end_streams()
 
     def cancel_all(self) -> int:

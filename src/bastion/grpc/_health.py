@@ -32,10 +32,16 @@ class HealthService(health_pb2_grpc.HealthServicer):
         self._services = frozenset(["", *services])
         self._interval = interval
         self._draining = asyncio.Event()
+        self._ended = asyncio.Event()
 
     def begin_shutdown(self) -> None:
         """Shutdown began: every status is NOT_SERVING, and watchers are told."""
         self._draining.set()
+
+    def end_watches(self) -> None:
+        """The listener drains: every `Watch` stream ends with UNAVAILABLE."""
+        self._draining.set()
+        self._ended.set()
 
     async def _status(self) -> int:
         healthy = not self._draining.is_set() and await self._healthy()
@@ -64,6 +70,11 @@ class HealthService(health_pb2_grpc.HealthServicer):
                 yield health_pb2.HealthCheckResponse(status=status)
                 last = status
             if self._draining.is_set():
+                # NOT_SERVING was written; the stream ends when the listener drains, after
+                # SHUTDOWN_DELAY, as every other stream does. Ending it at once would race
+                # the client: grpcio's `read()` on a finished call raises, dropping a
+                # message that arrived with the status.
+                await self._ended.wait()
                 await context.abort(grpc.StatusCode.UNAVAILABLE,
                                     "the server is shutting down; watch another server")
             try:
