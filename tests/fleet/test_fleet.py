@@ -42,12 +42,12 @@ def within_one_window(seconds: float = 3.0) -> None:
 
 @pytest.fixture(scope="module")
 def observed_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """A fleet scraped by Prometheus, its API keys limited to 10 requests a minute.
+    """A fleet scraped by Prometheus, its API keys limited to 600 requests a minute.
 
     Shared by two tests that use disjoint parts of it: the API-key limit (`GET /orders`
     with keys) and the telemetry (`GET /ping`, which is public, and its spans).
     """
-    env = {"RATE_LIMITS": "api_key=10/minute"}
+    env = {"RATE_LIMITS": "api_key=600/minute"}
     with fleet(tmp_path_factory.mktemp("observed"), env=env, prometheus=True) as f:
         yield f
 
@@ -56,16 +56,16 @@ def test_an_api_key_limit_is_one_budget_for_the_whole_fleet(observed_fleet: Flee
     f = observed_fleet
     key, other = f.api_keys["client-1"], f.api_keys["client-2"]
     with httpx.Client(timeout=10) as c:
-        within_one_window()
+        within_one_window(seconds=40)
         answers = [c.get(f.balancer.url + "/orders", headers={"X-API-Key": key})
-                   for _ in range(10)]
-        assert [r.status_code for r in answers] == [200] * 10
+                   for _ in range(600)]
+        assert [r.status_code for r in answers] == [200] * 600
         # Round robin: both instances served the key, and counted into one budget.
         assert {r.headers["x-served-by"] for r in answers} == {"orders-1", "orders-2"}
-        assert [int(r.headers["ratelimit-remaining"]) for r in answers] == list(range(9, -1, -1))
-        assert {r.headers["ratelimit-limit"] for r in answers} == {"10"}
+        assert [int(r.headers["ratelimit-remaining"]) for r in answers] == list(range(599, -1, -1))
+        assert {r.headers["ratelimit-limit"] for r in answers} == {"600"}
 
-        # The 11th is refused whichever instance gets it: each one directly, and both
+        # The 601st is refused whichever instance gets it: each one directly, and both
         # through the balancer.
         for instance in f.instances:
             refused = c.get(instance.api + "/orders", headers={"X-API-Key": key})
