@@ -131,12 +131,14 @@ def sse_of(m: MethodExpr) -> SSEExpr | None:
     if m.http is None or not m.streaming_result:
         return None
     if m.http.sse is not None:
-        return m.http.sse  # with a client stream too: check_streams refuses it
+        found: SSEExpr = m.http.sse  # with a client stream too: check_streams refuses it
+        return found
     if m.streaming_payload is not None:
         return None
     for level in (m.service.http, m.service.api.http):
         if level is not None and level.sse is not None:
-            return level.sse
+            inherited: SSEExpr = level.sse
+            return inherited
     return None
 
 
