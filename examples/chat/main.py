@@ -1,26 +1,34 @@
-"""The chat App: keys from CHAT_KEYS (`user:key,...`), demo keys when unset."""
+"""The chat App, configured from the environment (Bastion's variables and CHAT_KEYS)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import bastion
+from bastion.config import Config, Secret, load_or_exit
 from bastion.security import APIKeyStore
 from examples.chat.design import api
 from examples.chat.service import Chat
 
-#: The demo's keys, for `make`-free trials; set CHAT_KEYS to replace them.
+#: The demo's keys, for trials; set CHAT_KEYS to replace them.
 DEMO_KEYS = "alice:alice-demo-key-0001,bob:bob-demo-key-00001"
 
 
-def build() -> bastion.App:
-    """The App, configured from the environment when served."""
+class Settings(Config):
+    """The chat's variables, on top of Bastion's own (HTTP_ADDR, WS_IDLE_TIMEOUT...)."""
+
+    chat_keys: Secret | None = None  # "user:key,user2:key2"
+
+
+def build(settings: Settings | None = None) -> bastion.App:
+    """The App, from `settings` (read from the environment when None)."""
+    settings = settings or load_or_exit(Settings)
     keys = APIKeyStore()
-    for pair in os.environ.get("CHAT_KEYS", DEMO_KEYS).split(","):
+    raw = settings.chat_keys.get_secret_value() if settings.chat_keys else DEMO_KEYS
+    for pair in raw.split(","):
         user, _, key = pair.strip().partition(":")
         keys.add(user, key)
-    return bastion.App(api, services={"chat": Chat(keys)})
+    return bastion.App(api, services={"chat": Chat(keys)}, config=settings)
 
 
 def __getattr__(name: str) -> Any:
