@@ -220,7 +220,9 @@ class _Session:
     def __init__(self, span: Any) -> None:
         self.accepted = False
         self.gone = False  # the client closed or the connection dropped
-        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        # Bounded: while the method does not take messages, the reader waits, the
+        # server's buffer fills and it stops reading the socket (backpressure).
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue(_INBOX)
         self.live = Live()
         self.close_code: int | None = None
         self.error_name = self.error_id = ""
@@ -229,6 +231,7 @@ class _Session:
 
 
 _END: Final = object()  # the inbox's end: the client closed
+_INBOX: Final = 16  # messages received and not yet taken by the method
 
 
 class WebSocketHandler:
@@ -453,8 +456,9 @@ class WebSocketHandler:
                 session.gone = True
                 if session.close_code is None:
                     session.close_code = int(message.get("code", 1005))
-                session.inbox.put_nowait(_END)
                 session.live.end("client")  # nobody to send to any more
+                if not session.inbox.full():
+                    session.inbox.put_nowait(_END)
                 return
             if kind != "websocket.receive":
                 continue
@@ -463,7 +467,7 @@ class WebSocketHandler:
                                   f"{self.op.name} streams to the client and reads no messages")
                 session.live.end("policy")
                 return
-            session.inbox.put_nowait(message)
+            await session.inbox.put(message)
 
     def _receiver(self, session: _Session) -> Callable[[], Awaitable[Any]]:
         op = self.op
