@@ -119,6 +119,9 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():  # the same stream over WebSocket (tests/http/test_streams.py)
+            GET("/watch")
+            Param("count")
 
     with Method("mine"):  # secured by the service's JWT requirement, checked once
         with Payload():
@@ -126,6 +129,8 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():
+            GET("/mine")
 
     with Method("upload"):
         NoSecurity()
@@ -136,6 +141,8 @@ with Service("shop"):
             Required("total", "count")
         with GRPC():
             pass
+        with HTTP():
+            GET("/upload")
 
     with Method("chat"):
         NoSecurity()
@@ -145,6 +152,9 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():
+            GET("/chat")
+            Param("factor")
 
     with Method("fail"):
         NoSecurity()
