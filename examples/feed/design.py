@@ -50,7 +50,7 @@ with Service("feed"):
         Description("`count` ticks, `every` seconds apart, each Tick whole as JSON data.")
         NoSecurity()
         with Payload():
-            Attribute("count", Int, minimum=1, maximum=10_000_000, default=3)
+            Attribute("count", Int, minimum=1, maximum=1000, default=3)
             Attribute("every", Float64, minimum=0, maximum=600, default=0.1)
         StreamingResult(Tick)
         with HTTP():

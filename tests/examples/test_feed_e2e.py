@@ -2,14 +2,14 @@
 
 The event fields as Goa maps them, `Last-Event-ID` given to the method, heartbeats,
 `WRITE_TIMEOUT` bounding each write (a long stream lives, a stalled reader is cut), the
-client leaving ending the method, and the drain ending streams cleanly.
+client leaving ending the method, and the drain ending streams cleanly. A stalled reader
+cut at WRITE_TIMEOUT is in tests/http/test_streams.py (it needs large events).
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,27 +110,6 @@ def test_whole_results_are_json_and_silence_is_filled_with_heartbeats(feed: Exam
     assert [json.loads(t[0][1]) for t in ticks] == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert all(len(t) == 1 and t[0][0] == "data" for t in ticks)
     assert events.comments >= 2  # `: heartbeat` every SSE_HEARTBEAT of silence
-
-
-def test_a_reader_that_stops_reading_is_cut_at_write_timeout(feed: Example) -> None:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", feed.port))
-    sock.sendall(b"GET /clock?count=10000000&every=0 HTTP/1.1\r\nHost: feed\r\n"
-                 b"X-Request-ID: stalled-reader\r\n\r\n")
-    # Not reading: the server's writes stall, and one waits past WRITE_TIMEOUT.
-    wait_until(lambda: any(line.get("request_id") == "stalled-reader"
-                           and line.get("msg") == "end" for line in feed.lines()),
-               timeout=20)
-    end = next(line for line in feed.lines()
-               if line.get("request_id") == "stalled-reader" and line.get("msg") == "end")
-    assert end["aborted"] is True and end["http.response.status_code"] == 200
-    sock.settimeout(10)
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    sock.close()
-    assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n")
 
 
 def test_a_client_that_leaves_ends_its_stream(feed: Example) -> None:

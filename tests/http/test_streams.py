@@ -8,19 +8,25 @@ message validated by the same types and the call secured by the same enforcer.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as sync_connect
 
 import bastion
 from bastion.http.streams import close_reason
-from tests.support import grpc_shop
+from tests.support import grpc_shop, streamed
 from tests.support.grpc import Served, compile_protos, serve_grpc
+from tests.support.served import Served as Served_
+from tests.support.served import bastion_serve
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +154,84 @@ def test_a_close_reason_is_cut_to_what_a_close_frame_holds() -> None:
     cut = close_reason(long)
     assert len(cut.encode("utf-8")) <= 123 and cut.endswith("...")
     assert cut.startswith("é" * 50)
+
+
+# -- streams that go wrong, through `bastion serve` ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served_]:
+    env = {"WRITE_TIMEOUT": "1s", "SSE_HEARTBEAT": "0.2s"}
+    with bastion_serve("tests.support.streamed:app", tmp_path_factory.mktemp("faulty"),
+                       env=env) as running:
+        yield running
+
+
+def lines_of(served: Served_) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in served.output().splitlines() if x.startswith("{")]
+
+
+def test_a_bug_closes_with_1011_and_the_id_of_its_log_line(faulty: Served_) -> None:
+    url = faulty.url.replace("http://", "ws://")
+    with sync_connect(url + "/ws/bug") as conn:
+        assert json.loads(conn.recv(timeout=10)) == {"n": 1}
+        with pytest.raises(ConnectionClosed) as info:
+            conn.recv(timeout=10)
+    frame = info.value.rcvd
+    assert frame is not None and frame.code == 1011
+    error_id = frame.reason.split("quote id ")[1].split()[0]
+    wait_until(lambda: any(x.get("error.id") == error_id and x.get("msg") == "unexpected error"
+                           for x in lines_of(faulty)))
+    assert streamed.SECRET not in frame.reason
+
+
+@pytest.mark.parametrize(("path", "code", "reason"), [
+    ("/ws/busy", 1013, "busy: too many streams"),
+    ("/ws/mismatch", 1011, "internal error; quote id "),
+])
+def test_temporary_errors_and_bad_results_say_so_in_their_close(
+    faulty: Served_, path: str, code: int, reason: str,
+) -> None:
+    with sync_connect(faulty.url.replace("http://", "ws://") + path) as conn, \
+            pytest.raises(ConnectionClosed) as info:
+        while True:
+            conn.recv(timeout=10)
+    frame = info.value.rcvd
+    assert frame is not None and frame.code == code and frame.reason.startswith(reason)
+
+
+def test_an_sse_error_before_the_first_event_is_its_http_status(faulty: Served_) -> None:
+    r = httpx.get(faulty.url + "/sse/missing", timeout=10)
+    assert r.status_code == 404 and r.headers["goa-error"] == "not_found"
+    assert r.json()["message"] == "no such feed"
+
+
+def test_an_sse_bug_after_the_head_cuts_the_stream(faulty: Served_) -> None:
+    got = []
+    with pytest.raises(httpx.RemoteProtocolError), \
+            httpx.stream("GET", faulty.url + "/sse/broken", timeout=10) as r:
+        assert r.status_code == 200
+        got.extend(r.iter_lines())
+    assert "data: one" in got  # what came before the bug; then no clean end
+    wait_until(lambda: any(x.get("msg") == "unexpected error" and "hunter2" not in str(x)
+                           and x.get("url.path") == "/sse/broken" for x in lines_of(faulty)))
+
+
+def test_a_reader_that_stops_reading_is_cut_at_write_timeout(faulty: Served_) -> None:
+    port = int(faulty.url.rsplit(":", 1)[1])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /sse/flood HTTP/1.1\r\nHost: x\r\nX-Request-ID: stalled-reader\r\n\r\n")
+    # Not reading: the server's writes stall, and one waits past WRITE_TIMEOUT (1 s).
+    wait_until(lambda: any(x.get("request_id") == "stalled-reader" and x.get("msg") == "end"
+                           for x in lines_of(faulty)), timeout=20)
+    end = next(x for x in lines_of(faulty)
+               if x.get("request_id") == "stalled-reader" and x.get("msg") == "end")
+    assert end["aborted"] is True and end["http.response.status_code"] == 200
+    sock.settimeout(10)
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n")

@@ -11,8 +11,10 @@ The stream is an ordinary HTTP response, inside the App's middleware: the reques
 the server span (an event per message) and the HTTP metrics see it like any request,
 and the `bastion.stream.*` metrics count its messages and bytes. What differs:
 
-- the head (`200`, `text/event-stream`, `cache-control: no-cache`) is sent when the
-  endpoint chain let the call through; a refusal before that is the usual HTTP answer;
+- the head (`200`, `text/event-stream`, `cache-control: no-cache`) is sent with the
+  first event, or the first heartbeat if none comes sooner, as Goa's server sends it at
+  the first `Send`: a refusal, or an error the method raises before it sends anything,
+  is the usual HTTP answer;
 - a comment line (`: heartbeat`) every `SSE_HEARTBEAT` of silence keeps proxies from
   closing the connection and finds clients that left;
 - `WRITE_TIMEOUT` bounds each write rather than the whole response: a client that
@@ -143,7 +145,7 @@ class SSEHandler:
         exchange = (scope.get("extensions") or {}).get("bastion.exchange")
         per_write = getattr(exchange, "stream_writes", None)
         lock = asyncio.Lock()
-        started = False
+        ready = started = False  # the chain let the call through; the head is sent
         span = trace.get_current_span()
         recording = span.is_recording()
         sent = 0
@@ -160,14 +162,23 @@ class SSEHandler:
                     per_write(False)
 
         async def start() -> None:
+            # As Goa's: the head goes with the first event (or heartbeat), so that an
+            # error the method raises before it sends anything is an HTTP answer.
+            nonlocal ready
+            ready = True
+            if per_write is not None:
+                per_write(False)  # a stream waiting for its first event is not late
+
+        async def head() -> None:
             nonlocal started
-            await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
-            await write(b"")  # the head now, not with the first event
             started = True
+            await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
 
         async def send_event(item: Any) -> None:
             nonlocal sent
             data = fmt(convert(item))
+            if not started:
+                await head()
             await write(data)
             sent += 1
             count(len(data))
@@ -192,8 +203,10 @@ class SSEHandler:
                 done, _ = await asyncio.wait({task}, timeout=shared.heartbeat)
                 if done:
                     break
-                if started:
+                if ready:
                     try:
+                        if not started:
+                            await head()
                         await write(HEARTBEAT)
                     except ClientDisconnected:
                         live.end("client")
@@ -206,6 +219,9 @@ class SSEHandler:
             shared.opened(self.template, "sse", -1)
         if recording:
             span.set_attribute("bastion.stream.messages", sent)
+        if ready and not started and not task.cancelled() and task.exception() is None:
+            await head()  # the method sent nothing: an empty stream, still a stream
+            started = True
         await self._conclude(scope, send, task, live, started)
 
     async def _conclude(self, scope: Scope, send: Send, task: asyncio.Task[Any], live: Live,
