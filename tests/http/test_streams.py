@@ -21,7 +21,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 import bastion
-from bastion.http.streams import close_reason
+from bastion.http.streams import close_reason, invalid_reason
+from bastion.operations import InvalidPayload
+from bastion.redact import Redactor
+from bastion.schema.validate import FieldError
 from tests.support import grpc_shop, streamed
 from tests.support.grpc import Served, compile_protos, serve_grpc
 from tests.support.served import Served as Served_
@@ -235,3 +238,25 @@ def test_a_reader_that_stops_reading_is_cut_at_write_timeout(faulty: Served_) ->
         data += chunk
     sock.close()
     assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n")
+
+
+def test_a_close_reason_never_echoes_a_sensitive_value() -> None:
+    errors = [FieldError("card", "Invalid value '4111111111111111'", ""),
+              FieldError("qty", "Expected `int` >= 1", "")]
+    reason = invalid_reason(InvalidPayload(errors), Redactor({"card"}))
+    assert reason.startswith("invalid_payload: card, qty: ")
+    assert "4111" not in reason and "Expected `int` >= 1" in reason
+
+
+async def test_a_stream_asked_for_once_the_drain_began_is_refused() -> None:
+    app = bastion.App(grpc_shop.api, {"shop": grpc_shop.Shop()})
+    async with serve_grpc(app) as served:
+        async with connect(ws_url(served, "/watch?count=0")) as open_stream:
+            await open_stream.recv()
+            app.begin_shutdown()  # what SIGTERM does first: open streams end with 1001
+            _, code, reason = await messages(open_stream)
+        assert (code, reason) == (1001, "server shutting down")
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(served, "/watch?count=1")):
+                pass
+    assert refused.value.response.status_code == 503

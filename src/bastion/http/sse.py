@@ -133,6 +133,10 @@ class SSEHandler:
         """Serve one event stream, from the request to the end of the stream."""
         scope["bastion.route"] = self.template
         op = self.op
+        if self.shared.draining:  # a kept-alive connection asking after SIGTERM
+            await self._refuse(scope, send, HTTPError(
+                503, "unavailable", "the server is shutting down; retry", temporary=True))
+            return
         if op.secured:
             set_client_address(self.client_of(scope) or None)
             rate_limit_decision.set(None)

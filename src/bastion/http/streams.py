@@ -47,13 +47,20 @@ from bastion.endpoint import streams
 from bastion.errors import ClientDisconnected, ServiceError, _new_id
 from bastion.http.decoder import Decoder
 from bastion.http.errorenc import ErrorEncoder
-from bastion.http.errors import JSON_HEADERS, HTTPError, error_body, internal_error
+from bastion.http.errors import (
+    JSON_HEADERS,
+    HTTPError,
+    _field_json,
+    error_body,
+    internal_error,
+    note_error,
+)
 from bastion.operations import InvalidPayload, Operation, ResultMismatch
 from bastion.redact import Redactor
 from bastion.schema.formats import enc_hook
 from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
-from bastion.types import Receive, Scope, Send
+from bastion.types import ErrorNote, Receive, Scope, Send
 
 __all__ = ["Answer", "BadMessage", "Live", "Streams", "WebSocketHandler", "close_reason"]
 
@@ -80,10 +87,13 @@ def close_reason(text: str) -> str:
     return data[: _MAX_REASON - 3].decode("utf-8", "ignore") + "..."
 
 
-def invalid_reason(exc: InvalidPayload) -> str:
-    """The close reason of an invalid message: every bad field, then what is wrong."""
+def invalid_reason(exc: InvalidPayload, redactor: Redactor) -> str:
+    """The close reason of an invalid message: every bad field, then what is wrong.
+
+    As in error bodies, what a sensitive field was sent as is never echoed.
+    """
     fields = ", ".join(e.field or "message" for e in exc.errors)
-    detail = "; ".join(e.message for e in exc.errors)
+    detail = "; ".join(_field_json(e, redactor)["message"] for e in exc.errors)
     return close_reason(f"invalid_payload: {fields}: {detail}")
 
 
@@ -264,11 +274,10 @@ class WebSocketHandler:
             error_id = new_id()
             body = error_body("upgrade_required", error_id,
                               f"{scope['path']} is a WebSocket: send an upgrade request")
-            from bastion.http.muxer import send_error
-            from bastion.types import ErrorNote
-
-            await send_error(send, 426, body, _UPGRADE_HEADERS[1:], scope,
-                             error=ErrorNote("upgrade_required", error_id))
+            note_error(scope, ErrorNote("upgrade_required", error_id))
+            headers = [*_UPGRADE_HEADERS, (b"content-length", b"%d" % len(body))]
+            await send({"type": "http.response.start", "status": 426, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
             return
         await self._serve(scope, receive, send, params)
 
@@ -319,6 +328,10 @@ class WebSocketHandler:
                    params: dict[str, str], rid: str, client: str) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
+            return
+        if self.shared.draining:  # a kept-alive connection asking after SIGTERM
+            await self._deny(session, scope, send, HTTPError(
+                503, "unavailable", "the server is shutting down; retry", temporary=True))
             return
         op = self.op
         try:
@@ -393,7 +406,8 @@ class WebSocketHandler:
             await self._close(session, send, NORMAL, "server closing connection")
         elif isinstance(exc, InvalidPayload):
             session.error_name = "invalid_payload"
-            await self._close(session, send, INVALID_DATA, invalid_reason(exc))
+            await self._close(session, send, INVALID_DATA,
+                              invalid_reason(exc, self.answer.redactor))
         elif isinstance(exc, BadMessage):
             session.error_name = "invalid_message"
             await self._close(session, send, INVALID_DATA, close_reason(str(exc)))
