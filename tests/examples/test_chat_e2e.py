@@ -8,8 +8,12 @@ per message, the stream metrics and log lines without the key.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import signal
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,7 +214,51 @@ def test_the_drain_closes_open_streams_with_1001(tmp_path: Path) -> None:
         assert running.process.wait(timeout=15) == 0
 
 
-def test_an_idle_stream_is_closed_with_1001(tmp_path: Path) -> None:
-    env = {**KEYS, "WS_IDLE_TIMEOUT": "1s", "WS_PING_INTERVAL": "0.4s"}
-    with example("chat", tmp_path, env) as running, ws(running, f"/rooms/idle?key={ALICE}") as conn:
-        assert closed(conn) == (1001, "idle timeout")
+def _raw_upgrade(port: int, path: str) -> socket.socket:
+    """A WebSocket opened by hand: a client that will never answer a ping."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _frames(sock: socket.socket) -> Iterator[tuple[int, bytes]]:
+    """The server's frames (opcode, payload) until it closes the connection."""
+    data = b""
+    while True:
+        while len(data) >= 2:
+            length, start = data[1] & 0x7F, 2
+            if length == 126:
+                length, start = struct.unpack("!H", data[2:4])[0], 4
+            if len(data) < start + length:
+                break
+            yield data[0] & 0x0F, data[start:start + length]
+            data = data[start + length:]
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+
+
+def test_keepalive_pings_close_a_silent_peer_and_idle_streams_close(tmp_path: Path) -> None:
+    env = {**KEYS, "WS_IDLE_TIMEOUT": "1.5s", "WS_PING_INTERVAL": "0.4s"}
+    with example("chat", tmp_path, env) as running:
+        # A client that answers pings but sends nothing: closed at the idle timeout.
+        with ws(running, f"/rooms/idle?key={ALICE}") as conn:
+            assert closed(conn) == (1001, "idle timeout")
+        # A client that never answers a ping: pinged, then closed 1011.
+        with _raw_upgrade(running.port, "/ticks?count=5&every=30") as sock:
+            opcodes = []
+            for opcode, payload in _frames(sock):
+                opcodes.append(opcode)
+                if opcode == 0x8:
+                    code = struct.unpack("!H", payload[:2])[0]
+                    break
+        assert 0x9 in opcodes  # a ping came first
+        assert code == 1011 and payload[2:] == b"keepalive ping timeout"
