@@ -221,6 +221,7 @@ class SSEHandler:
             watcher.cancel()
             shared.live.discard(live)
             shared.opened(self.template, "sse", -1)
+            count.flush()
         if recording:
             span.set_attribute("bastion.stream.messages", sent)
         if ready and not started and not task.cancelled() and task.exception() is None:
