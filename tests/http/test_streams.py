@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
 import bastion
-from bastion.http.streams import close_reason, invalid_reason
+from bastion.http.websocket import close_reason, invalid_reason
 from bastion.operations import InvalidPayload
 from bastion.redact import Redactor
 from bastion.schema.validate import FieldError

@@ -104,10 +104,11 @@ class Muxer:
 
     def _add_stream(self, operation: Operation, decoder: Decoder | None,
                     errors: ErrorEncoder) -> None:
-        # A streaming method: a WebSocket, or server-sent events (bastion.http.streams).
+        # A streaming method: a WebSocket (bastion.http.websocket), or server-sent events.
         from bastion.dsl._streams import sse_of
         from bastion.http.sse import SSEHandler
-        from bastion.http.streams import Answer, Streams, WebSocketHandler
+        from bastion.http.streams import Answer, Streams
+        from bastion.http.websocket import WebSocketHandler
 
         shared = self.streams if self.streams is not None else Streams(logger=_quiet())
         self.streams = shared
