@@ -1,9 +1,17 @@
-"""Results as server-sent events: the text of each field, as Goa's generated server writes it."""
+"""Server-sent events: each field's text as Goa's server writes it, and streams that fail.
+
+The failing ones are served by `bastion serve` (tests/support/streamed.py) and read with
+httpx and a raw socket on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import json
+import socket
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 import bastion
@@ -11,6 +19,8 @@ from bastion.dsl import *
 from bastion.dsl._streams import sse_of
 from bastion.http.sse import EventFormat
 from bastion.operations import ResultMismatch
+from tests.support.served import Served, bastion_serve
+from tests.support.waiting import wait_until
 
 
 class _Impl:
@@ -90,3 +100,60 @@ def test_an_id_that_is_not_one_line_is_a_result_mismatch() -> None:
 def test_without_a_data_attribute_the_whole_result_is_json() -> None:
     _, whole = _formats()
     assert whole({"id": "1", "data": [1]}) == b'data: {"id":"1","data":[1]}\n\n'
+
+
+# -- streams that go wrong, through `bastion serve` ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    env = {"WRITE_TIMEOUT": "1s", "SSE_HEARTBEAT": "0.2s"}
+    with bastion_serve("tests.support.streamed:app", tmp_path_factory.mktemp("faulty"),
+                       env=env) as running:
+        yield running
+
+
+def lines_of(served: Served) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in served.output().splitlines() if x.startswith("{")]
+
+
+@pytest.mark.integration
+def test_an_sse_error_before_the_first_event_is_its_http_status(faulty: Served) -> None:
+    r = httpx.get(faulty.url + "/sse/missing", timeout=10)
+    assert r.status_code == 404 and r.headers["goa-error"] == "not_found"
+    assert r.json()["message"] == "no such feed"
+
+
+@pytest.mark.integration
+def test_an_sse_bug_after_the_head_cuts_the_stream(faulty: Served) -> None:
+    got = []
+    with pytest.raises(httpx.RemoteProtocolError), \
+            httpx.stream("GET", faulty.url + "/sse/broken", timeout=10) as r:
+        assert r.status_code == 200
+        got.extend(r.iter_lines())
+    assert "data: one" in got  # what came before the bug; then no clean end
+    wait_until(lambda: any(x.get("msg") == "unexpected error" and "hunter2" not in str(x)
+                           and x.get("url.path") == "/sse/broken" for x in lines_of(faulty)))
+
+
+@pytest.mark.integration
+def test_a_reader_that_stops_reading_is_cut_at_write_timeout(faulty: Served) -> None:
+    port = int(faulty.url.rsplit(":", 1)[1])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /sse/flood HTTP/1.1\r\nHost: x\r\nX-Request-ID: stalled-reader\r\n\r\n")
+    # Not reading: the server's writes stall, and one waits past WRITE_TIMEOUT (1 s).
+    wait_until(lambda: any(x.get("request_id") == "stalled-reader" and x.get("msg") == "end"
+                           for x in lines_of(faulty)), timeout=20)
+    end = next(x for x in lines_of(faulty)
+               if x.get("request_id") == "stalled-reader" and x.get("msg") == "end")
+    assert end["aborted"] is True and end["http.response.status_code"] == 200
+    sock.settimeout(10)
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n")
+
+

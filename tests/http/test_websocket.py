@@ -1,4 +1,4 @@
-"""One stream model, two transports: the shop's streaming methods over WebSocket and gRPC.
+"""WebSocket streams: the shop's streaming methods over WebSocket and gRPC, and failures.
 
 The same design and the same `Shop` methods serve both, through one server on
 127.0.0.1: what a stock grpcio client gets, a stock `websockets` client gets too, each
@@ -8,13 +8,11 @@ message validated by the same types and the call secured by the same enforcer.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -201,43 +199,6 @@ def test_temporary_errors_and_bad_results_say_so_in_their_close(
             conn.recv(timeout=10)
     frame = info.value.rcvd
     assert frame is not None and frame.code == code and frame.reason.startswith(reason)
-
-
-def test_an_sse_error_before_the_first_event_is_its_http_status(faulty: Served_) -> None:
-    r = httpx.get(faulty.url + "/sse/missing", timeout=10)
-    assert r.status_code == 404 and r.headers["goa-error"] == "not_found"
-    assert r.json()["message"] == "no such feed"
-
-
-def test_an_sse_bug_after_the_head_cuts_the_stream(faulty: Served_) -> None:
-    got = []
-    with pytest.raises(httpx.RemoteProtocolError), \
-            httpx.stream("GET", faulty.url + "/sse/broken", timeout=10) as r:
-        assert r.status_code == 200
-        got.extend(r.iter_lines())
-    assert "data: one" in got  # what came before the bug; then no clean end
-    wait_until(lambda: any(x.get("msg") == "unexpected error" and "hunter2" not in str(x)
-                           and x.get("url.path") == "/sse/broken" for x in lines_of(faulty)))
-
-
-def test_a_reader_that_stops_reading_is_cut_at_write_timeout(faulty: Served_) -> None:
-    port = int(faulty.url.rsplit(":", 1)[1])
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(b"GET /sse/flood HTTP/1.1\r\nHost: x\r\nX-Request-ID: stalled-reader\r\n\r\n")
-    # Not reading: the server's writes stall, and one waits past WRITE_TIMEOUT (1 s).
-    wait_until(lambda: any(x.get("request_id") == "stalled-reader" and x.get("msg") == "end"
-                           for x in lines_of(faulty)), timeout=20)
-    end = next(x for x in lines_of(faulty)
-               if x.get("request_id") == "stalled-reader" and x.get("msg") == "end")
-    assert end["aborted"] is True and end["http.response.status_code"] == 200
-    sock.settimeout(10)
-    data = b""
-    while chunk := sock.recv(1 << 20):
-        data += chunk
-    sock.close()
-    assert data.startswith(b"HTTP/1.1 200") and not data.endswith(b"0\r\n\r\n")
 
 
 def test_a_close_reason_never_echoes_a_sensitive_value() -> None:
