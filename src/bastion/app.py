@@ -162,6 +162,7 @@ class App:
         self._middleware: list[HTTPMiddleware] = []
         self._app: ASGIApp | None = None
         self._grpc: Any = None  # the GRPCTransport, made when a server asks for it
+        self._streams: Any = None  # bastion.http.streams.Streams, for designs with streams
 
     # -- composition ----------------------------------------------------------------
 
@@ -190,7 +191,8 @@ class App:
             return self._app
         self.operations.build()
         muxer = Muxer(on_internal_error=self._log_internal, security_mapper=self._answers,
-                      redactor=self.redactor, client_address=self.client_address)
+                      redactor=self.redactor, client_address=self.client_address,
+                      streams=self._http_streams())
         for key, operation in self.operations.items():
             decoder, encoder, errors = self._codecs[key]
             muxer.add_operation(operation, decoder, encoder, errors)
@@ -219,6 +221,19 @@ class App:
                                     client_address=self.client_address)
         self._app = app
         return app
+
+    def _http_streams(self) -> Any:
+        """What the design's HTTP streams share (WebSocket, SSE); None without any."""
+        if not any(m.stream_kind is not None and m.http is not None
+                   for m in self.api.methods()):
+            return None
+        from bastion.http.streams import Streams
+
+        self._streams = Streams(
+            logger=self.logger, telemetry=self.telemetry if self.observe.tracing else None,
+            lines=self.observing and self.observe.lines,
+            heartbeat=self.config.sse_heartbeat if self.config is not None else 15.0)
+        return self._streams
 
     @property
     def routes(self) -> list[tuple[str, str, str]]:
@@ -389,6 +404,8 @@ class App:
         self.draining = True
         if self._grpc is not None:
             self._grpc.begin_shutdown()
+        if self._streams is not None:
+            self._streams.begin_shutdown()  # WebSockets close 1001, event streams end
 
     def grpc_transport(self) -> Any:
         """The `bastion.grpc.GRPCTransport` of the design's GRPC methods; None if it has none.

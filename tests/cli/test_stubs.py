@@ -198,3 +198,30 @@ def test_interceptor_stubs_type_check_exactly_the_declared_access(tmp_path: Path
     assert {line.split(":")[0] for line in errors} == {str(tmp_path / "check_bad.py")}, (
         checked.stdout)
     assert {int(line.split(":")[1]) for line in errors} == {4, 7, 14}, checked.stdout
+
+
+def test_streaming_methods_are_typed_as_the_runtime_calls_them(tmp_path: Path) -> None:
+    from examples.chat.design import api as chat_api
+
+    source = render(chat_api)
+    # A server stream is an async generator; a client stream takes the stream last.
+    assert ("    def talk(self, p: ChatTalkPayload, stream: bastion.endpoint.streams.Stream"
+            "[Say], /) -> AsyncIterator[Line | Mapping[str, Any]]:") in source
+    assert "    def ticks(self, p: ChatTicksPayload, /) -> AsyncIterator[Tick |" in source
+    assert ("    def tally(self, p: ChatTallyPayload, stream: bastion.endpoint.streams.Stream"
+            "[Say], /) -> Awaitable[ChatTallyResult | Mapping[str, Any]]:") in source
+    (tmp_path / "chat_stubs.py").write_text(source)
+    (tmp_path / "check_chat.py").write_text(textwrap.dedent("""
+        from chat_stubs import ChatService
+        from examples.chat.service import Chat
+
+        def chat(impl: Chat) -> ChatService:
+            return impl
+    """))
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+         "--no-error-summary", str(tmp_path / "chat_stubs.py"), str(tmp_path / "check_chat.py")],
+        check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"MYPYPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
+    assert checked.returncode == 0, checked.stdout

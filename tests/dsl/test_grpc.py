@@ -254,7 +254,7 @@ def test_bearer_and_basic_may_share_authorization() -> None:
         "token": "authorization", "user": "authorization", "password": "authorization"}
 
 
-def test_streams_are_grpc_only_and_any_is_refused() -> None:
+def test_a_stream_needs_a_transport_and_any_is_refused() -> None:
     with API("a") as api:
         pass
     with Service("s"):
@@ -279,8 +279,9 @@ def test_streams_are_grpc_only_and_any_is_refused() -> None:
                 pass
     message = finalize_error(api)
     assert at(line) in message and "'ticker' of service 's' streams" in message
-    assert "add a GRPC() block" in message
-    assert at(http - 2) in message and "remove its HTTP block" in message
+    assert "add an HTTP() block" in message and "or a GRPC() block" in message
+    # Over HTTP a stream is a WebSocket (or server-sent events): a GET route only.
+    assert at(http) in message and "takes a GET route, not POST" in message
     assert at(any_line) in message and "which gRPC cannot carry" in message
 
 

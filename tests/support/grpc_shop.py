@@ -139,6 +139,9 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():  # the same stream over WebSocket (tests/http/test_streams.py)
+            GET("/watch")
+            Param("count")
 
     with Method("mine"):  # secured by the service's JWT requirement, checked once
         with Payload():
@@ -146,6 +149,8 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():
+            GET("/mine")
 
     with Method("upload"):
         NoSecurity()
@@ -156,6 +161,8 @@ with Service("shop"):
             Required("total", "count")
         with GRPC():
             pass
+        with HTTP():
+            GET("/upload")
 
     with Method("chat"):
         NoSecurity()
@@ -165,6 +172,9 @@ with Service("shop"):
         StreamingResult(Item)
         with GRPC():
             pass
+        with HTTP():
+            GET("/chat")
+            Param("factor")
 
     with Method("fail"):
         NoSecurity()

@@ -161,12 +161,35 @@ class Renderer:
         return param, result
 
     def method_sig(self, m: MethodExpr) -> str:
-        """The Protocol member of method `m`."""
+        """The Protocol member of method `m` (a stream's: see `bastion.endpoint.streams`)."""
         param, result = self.signature(m)
-        params = f", p: {param}, /" if param is not None else ""
+        args = [f"p: {param}"] if param is not None else []
+        if m.streaming_payload is not None:
+            item = self.message(m)
+            args.append(f"stream: bastion.endpoint.streams.Stream[{item}]")
+        params = f", {', '.join(args)}, /" if args else ""
+        returns = f"MaybeAwaitable[{result}]"
+        if m.streaming_result:
+            returns = f"AsyncIterator[{result}]"  # an async generator of the messages
+        elif m.streaming_payload is not None:
+            returns = f"Awaitable[{result}]"  # a client stream is read by an async method
         doc = f'        """{m.description}"""\n' if m.description else ""
-        return (f"    def {py_name(m.name)}(self{params}) -> MaybeAwaitable[{result}]:\n"
+        return (f"    def {py_name(m.name)}(self{params}) -> {returns}:\n"
                 f"{doc}        ...")
+
+    def message(self, m: MethodExpr) -> str:
+        """The annotation of each message of `m`'s client stream."""
+        attr = m.streaming_payload
+        if attr is None:  # pragma: no cover - called for client streams only
+            return "None"
+        name = _camel(m.service.name) + _camel(m.name) + "Message"
+        if isinstance(attr.type, ObjectExpr):
+            self.struct(name, attr.type, f"A message of the client stream of {m.qualified}.")
+            self.flush()
+            return name
+        found = self.type_of(attr, name).strip('"')
+        self.flush()
+        return found
 
     @property
     def names(self) -> list[str]:
@@ -317,10 +340,10 @@ def render_body(r: Renderer) -> str:
 IMPORTS = (
     "from __future__ import annotations\n\n"
     "import builtins\n"
-    "from collections.abc import Awaitable, Mapping\n"
+    "from collections.abc import AsyncIterator, Awaitable, Mapping\n"
     "from typing import Any, Literal, NoReturn, Protocol, TypeAlias, TypeVar\n\n"
     "import msgspec\n\n"
-    "import bastion\n\n"
+    "import bastion\nimport bastion.endpoint.streams\n\n"
     "_T = TypeVar(\"_T\")\n"
     "#: What a service method or auth handler returns: sync, or async (awaited).\n"
     "MaybeAwaitable: TypeAlias = _T | Awaitable[_T]\n"

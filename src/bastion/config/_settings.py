@@ -120,6 +120,9 @@ class Config(BaseSettings):
     ws_idle_timeout: Duration = Field(
         600.0, gt=0, description="time a WebSocket may go without a message either way (1001)"
     )
+    sse_heartbeat: Duration = Field(
+        15.0, gt=0, description="silence on a server-sent event stream before a comment line"
+    )
     threads: int = Field(
         64, ge=1, description="threads per worker for sync methods and sync auth handlers"
     )

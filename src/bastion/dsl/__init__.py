@@ -209,6 +209,14 @@ from bastion.dsl._state import (
     current_design,
 )
 from bastion.dsl._streaming import StreamingPayload, StreamingResult
+from bastion.dsl._streams import (
+    ServerSentEvents,
+    SSEEventData,
+    SSEEventID,
+    SSEEventRetry,
+    SSEEventType,
+    SSERequestID,
+)
 from bastion.dsl.expr import APIExpr
 from bastion.errors import DesignError
 
@@ -344,9 +352,15 @@ __all__ = [
     "Response",
     "Result",
     "ResultType",
+    "SSEEventData",
+    "SSEEventID",
+    "SSEEventRetry",
+    "SSEEventType",
+    "SSERequestID",
     "Security",
     "Server",
     "ServerInterceptor",
+    "ServerSentEvents",
     "Service",
     "Services",
     "StatusAccepted",

@@ -41,6 +41,7 @@ _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)\}$")
 def finalize(api: APIExpr) -> None:
     """Resolve, default and check `api` in place; raise `DesignError` listing every problem."""
     from bastion.dsl._check_http import check_extras, check_http_extras, prepare_http
+    from bastion.dsl._streams import check_streams, prepare_streams
 
     problems = _Problems()
     if api.default and not api.name:
@@ -67,8 +68,10 @@ def finalize(api: APIExpr) -> None:
             _check_attr(m.streaming_payload, f"streaming payload of {m.qualified}", problems)
     check_extras(api, problems)
     _check_security(api, problems)
+    prepare_streams(api, problems)
     prepare_http(api, problems)
     _check_http(api, problems)
+    check_streams(api, problems)
     check_http_extras(api, problems)
     check_grpc(api, problems)
     check_interceptors(api, problems)

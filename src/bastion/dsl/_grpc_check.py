@@ -62,14 +62,11 @@ def check_grpc(api: APIExpr, problems: _Problems) -> None:
         if m.grpc is None:
             if m.stream_kind is not None and m.http is None:
                 where = (m.streaming_payload or m.result or m).location
-                problems.add(where, f"{m.qualified} streams, and only gRPC serves streams: "
-                             "add a GRPC() block")
+                problems.add(where, f"{m.qualified} streams, and no transport serves it: "
+                             "add an HTTP() block (WebSocket, server-sent events) or a "
+                             "GRPC() block")
             continue
         _check_method(m, m.grpc, problems)
-    for m in api.methods():
-        if m.stream_kind is not None and m.http is not None:
-            problems.add(m.http.location, f"{m.qualified} streams; streams are served over gRPC "
-                         "only, so remove its HTTP block")
 
 
 def _objects(attr: AttributeExpr | None, seen: set[int], out: list[tuple[ObjectExpr, str]],

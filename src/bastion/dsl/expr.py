@@ -555,6 +555,8 @@ class HTTPMethodExpr:
     # Filled by finalize when the HTTP block refines payload attributes (`declared`,
     # `required`): the payload as HTTP requests carry it.
     payload: AttributeExpr | None = None
+    # `ServerSentEvents()` in this block (`bastion.dsl._streams.SSEExpr`), or None.
+    sse: Any = None
 
     @property
     def responses(self) -> list[HTTPResponseExpr]:

@@ -280,6 +280,8 @@ def _streaming_call(fn: Callable[..., Any], method: MethodExpr) -> Endpoint:
         if io is None:
             raise RuntimeError(f"{method.qualified} streams, and was called without streams")
         args = ([payload] if takes_payload else []) + ([io.incoming] if reads else [])
+        if io.start is not None:
+            await io.start()
         if not yields:
             return await fn(*args)
         send = io.send

@@ -68,10 +68,16 @@ class Stream(Generic[T]):
 
 
 class StreamIO(NamedTuple):
-    """One streaming call's two directions: the client's messages and the send function."""
+    """One streaming call's two directions: the client's messages and the send function.
+
+    `start`, when a transport gives one, is awaited once the endpoint chain (security
+    included) let the call through, just before the method runs: a WebSocket accepts
+    its upgrade there, an SSE response sends its head.
+    """
 
     incoming: Stream[Any] | None
     send: Callable[[Any], Awaitable[None]] | None
+    start: Callable[[], Awaitable[None]] | None = None
 
 
 _current: Final[ContextVar[StreamIO | None]] = ContextVar("bastion.stream", default=None)

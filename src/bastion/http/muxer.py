@@ -63,8 +63,13 @@ class Muxer:
         security_mapper: SecurityMapper,
         redactor: Redactor = DEFAULT_REDACTOR,
         client_address: ClientAddress | None = None,
+        streams: Any = None,
     ) -> None:
         self.router: Router[Handler] = Router()
+        #: What streaming routes share (`bastion.http.streams.Streams`); None: no streams.
+        self.streams = streams
+        # Routes that upgrade to a WebSocket; other WebSocket requests are closed (1003).
+        self._sockets: Router[Handler] | None = None
         self.client_address = client_address or ClientAddress()
         self._prebuilt = self.router.prebuilt
         self.redactor = redactor
@@ -90,19 +95,56 @@ class Muxer:
             return
         if errors is None:
             errors = ErrorEncoder(operation, msgspec.json.Encoder(enc_hook=enc_hook))
+        if method.stream_kind is not None:
+            self._add_stream(operation, decoder, errors)
+            return
         for route in method.http.routes:
             handler = self._handler(operation, route.full_path, decoder, encoder, errors)
+            self.router.add(route.verb, route.full_path, handler)
+            self.routes.append((route.verb, route.full_path, operation.qualified))
+
+    def _add_stream(self, operation: Operation, decoder: Decoder | None,
+                    errors: ErrorEncoder) -> None:
+        # A streaming method: a WebSocket (bastion.http.websocket), or server-sent events.
+        from bastion.dsl._streams import sse_of
+        from bastion.http.sse import SSEHandler
+        from bastion.http.streams import Answer, Streams
+        from bastion.http.websocket import WebSocketHandler
+
+        shared = self.streams if self.streams is not None else Streams(logger=_quiet())
+        self.streams = shared
+        answer = Answer(errors, self.security_mapper, self.redactor, self.on_internal_error)
+        sse = sse_of(operation.expr)
+        for route in operation.expr.http.routes if operation.expr.http else ():
+            handler: Handler
+            if sse is not None:
+                handler = SSEHandler(operation, route.full_path, decoder, answer, shared,
+                                     self.client_address, sse)
+            else:
+                handler = WebSocketHandler(operation, route.full_path, decoder, answer, shared,
+                                           self.client_address)
+                if self._sockets is None:
+                    self._sockets = Router()
+                self._sockets.add(route.verb, route.full_path, handler)
             self.router.add(route.verb, route.full_path, handler)
             self.routes.append((route.verb, route.full_path, operation.qualified))
 
     def compile(self) -> None:
         """Finish the route table; call once after adding every route."""
         self.router.compile()
+        if self._sockets is not None:
+            self._sockets.compile()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route one request to its handler, or answer 404 or 405."""
         if scope["type"] != "http":
             if scope["type"] == "websocket":
+                sockets = self._sockets
+                match = sockets.lookup("GET", scope["path"], scope.get("raw_path")) \
+                    if sockets is not None else None
+                if match is not None and match.handler is not None:
+                    await match.handler(scope, receive, send, match.params)
+                    return
                 await send({"type": "websocket.close", "code": 1003})
             return
         path: str = scope["path"]
@@ -239,6 +281,13 @@ async def send_error(
         note_error(scope, error)
     headers = [*JSON_HEADERS, *extra]
     await send_response(send, status, headers, body, scope)
+
+
+def _quiet() -> Any:
+    # Streams served by a Muxer built without an App's (tests): log nowhere.
+    from bastion.log import Logger
+
+    return Logger(level="error")
 
 
 async def _internal(scope: Scope, send: Send, exc: BaseException, hook: ErrorHook) -> None:

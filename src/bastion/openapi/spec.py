@@ -165,6 +165,10 @@ class _Builder(Responses):
         if body is not None:
             op["requestBody"] = body
         op["responses"] = self.responses(m, route, has_body=body is not None)
+        if m.stream_kind is not None:
+            from bastion.openapi._streams import document_stream
+
+            document_stream(op, m, self.schemas)
         reqs = m.effective_requirements()
         if reqs:
             op["security"] = self.security.requirements(reqs)

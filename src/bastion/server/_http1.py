@@ -52,6 +52,8 @@ _BODY_HIGH_WATER: Final = 256 * 1024
 GRACE: Final = 1.0
 #: How long past its write deadline a request that began committing may finish.
 COMMIT_GRACE: Final = 5.0
+#: A deadline that never comes (a streamed response between two writes).
+_NEVER: Final = float("inf")
 
 _PHRASES: Final = {
     100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
@@ -254,6 +256,20 @@ class Exchange:
     def discarded(self) -> int:
         """Bytes of body read and dropped since the response was complete."""
         return self.request_bytes - self._discard_from if self.complete else 0
+
+    def stream_writes(self, writing: bool) -> None:
+        """Bound each write of a long-lived response by WRITE_TIMEOUT, not the whole of it.
+
+        For server-sent events: with `writing` the write deadline is WRITE_TIMEOUT from
+        now (a client that stopped reading is cut when it passes); without, there is none
+        (a stream waiting for its next event is not late).
+        """
+        conn = self.conn
+        if writing:
+            self.write_deadline = conn.loop.time() + conn._limits.write_timeout
+            conn.deadline = min(conn.deadline, self.write_deadline)
+        else:
+            self.write_deadline = _NEVER
 
     # -- send ---------------------------------------------------------------------------
 

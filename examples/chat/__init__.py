@@ -1,0 +1,1 @@
+"""The chat example: streams over WebSocket (server, client and bidirectional)."""

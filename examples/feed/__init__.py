@@ -1,0 +1,1 @@
+"""The feed example: a server stream served as server-sent events."""
