@@ -36,11 +36,16 @@ def _committed(tmp_path: Path) -> set[str]:
 
 
 async def _storm(api: str, sleeps: list[float]) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=len(sleeps) + 5, max_keepalive_connections=0)
+    return await _storm_as(api, [str(_order(s)["customer"]) for s in sleeps])
+
+
+async def _storm_as(api: str, customers: list[str]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(customers) + 5, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=api, limits=limits, timeout=30) as client:
         return list(await asyncio.gather(*(
-            client.post("/orders", json=_order(s), headers={**WRITE, "X-Request-ID": f"r{i}"})
-            for i, s in enumerate(sleeps)
+            client.post("/orders", json={**ORDER, "customer": c},
+                        headers={**WRITE, "X-Request-ID": f"r{i}"})
+            for i, c in enumerate(customers)
         )))
 
 
@@ -81,21 +86,24 @@ def test_a_503_at_write_timeout_never_hides_a_committed_order(tmp_path: Path) ->
 
 
 def test_a_503_during_shutdown_never_hides_a_committed_order(tmp_path: Path) -> None:
-    # The slow orders (1.9 s, within the example's 2 s upstream timeout) outlive the drain
-    # (1.2 s) but not the wait for their threads that follows it (another 1.2 s at most):
-    # the threads finish, and log, before the end. SIGTERM comes once every order reached
-    # the upstream, which a loaded machine may make up to 0.7 s after the first slow one.
-    sleeps = [0.05, 1.9] * 10
+    # The held orders outlive the drain (800 ms): the upstream holds their screening until
+    # their clients have been answered 503, then lets them go, within the wait for their
+    # threads that follows the drain (another 800 ms at most): the threads finish, and
+    # log, before the end. Holding, not sleeping, keeps the order of events whatever the
+    # machine's load.
+    customers = [str(ORDER["customer"]), "hold@example.com"] * 10
     with slow_upstream() as upstream, demo(
-        tmp_path, SHUTDOWN_TIMEOUT="1.2s", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
+        tmp_path, SHUTDOWN_TIMEOUT="800ms", WRITE_TIMEOUT="60s", UPSTREAM_URL=upstream
     ) as d:
 
         async def storm_then_sigterm() -> list[httpx.Response]:
-            calls = asyncio.ensure_future(_storm(d.api, sleeps))
-            while upstream_calls(upstream) < len(sleeps):
+            calls = asyncio.ensure_future(_storm_as(d.api, customers))
+            while upstream_calls(upstream) < len(customers):
                 await asyncio.sleep(0.02)
             d.process.send_signal(signal.SIGTERM)
-            return await calls
+            answered = await calls
+            httpx.post(f"{upstream}/release", timeout=5)
+            return answered
 
         responses = asyncio.run(storm_then_sigterm())
         assert d.process.wait(timeout=20) == 0

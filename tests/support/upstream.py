@@ -1,4 +1,4 @@
-"""A screening upstream for the orders example that sleeps as long as each order asks."""
+"""A screening upstream for the orders example that sleeps, or holds, as each order asks."""
 
 from __future__ import annotations
 
@@ -19,20 +19,29 @@ _SLEEP = re.compile(r"^sleep-([0-9.]+)@")
 def slow_upstream() -> Iterator[str]:
     """Serve `POST /check` on 127.0.0.1, sleeping `N` s for customer `sleep-N@...`.
 
-    `GET /calls` answers how many checks arrived so far. Yields the base URL.
+    A check for customer `hold@...` waits until `POST /release` (at most 10 s), so that a
+    test decides when it ends whatever the machine's load. `GET /calls` answers how many
+    checks arrived so far. Yields the base URL.
     """
     calls = [0]
     lock = threading.Lock()
+    released = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if self.path == "/release":
+                released.set()
+                self._answer(b'{"ok":true}')
+                return
             with lock:
                 calls[0] += 1
             customer = str(json.loads(body or b"{}").get("customer", ""))
             match = _SLEEP.match(customer)
             if match:
                 time.sleep(float(match.group(1)))
+            elif customer.startswith("hold@"):
+                released.wait(timeout=10)
             self._answer(b'{"ok":true}')
 
         def do_GET(self) -> None:

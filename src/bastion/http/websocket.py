@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -41,7 +40,7 @@ from opentelemetry.context import attach, detach, get_current, set_value
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from bastion import log
-from bastion._ids import new_id
+from bastion._ids import is_valid_request_id, new_id
 from bastion.endpoint import lifetime as lifetimes
 from bastion.endpoint import streams
 from bastion.errors import ClientDisconnected, ServiceError
@@ -66,7 +65,6 @@ __all__ = ["BadMessage", "WebSocketHandler", "close_reason", "invalid_reason"]
 #: Close codes (RFC 6455 §7.4.1) a session ends with, by why.
 NORMAL, INVALID_DATA, POLICY, INTERNAL, TRY_AGAIN = 1000, 1007, 1008, 1011, 1013
 _MAX_REASON: Final = 123  # bytes a close frame's reason may hold
-_VALID_ID: Final = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
 _UPGRADE_HEADERS: Final = [*JSON_HEADERS, (b"upgrade", b"websocket"), (b"connection", b"Upgrade")]
 
 
@@ -159,7 +157,7 @@ class WebSocketHandler:
         start = time.perf_counter()
         rid = carrier = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _VALID_ID.match(value):
+            if name == b"x-request-id" and is_valid_request_id(value):
                 rid = value.decode("ascii")
             elif name in (b"traceparent", b"tracestate", b"baggage"):
                 carrier = carrier or {}
