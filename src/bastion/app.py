@@ -34,7 +34,9 @@ from bastion.endpoint.threads import ThreadRunner
 from bastion.health._checker import Checker, CheckFunc, Pinger, health_app
 from bastion.http.adminauth import SchemeGate
 from bastion.http.autherrors import SecurityResponses
+from bastion.http.bodyroute import RouteBodies, route_bodies
 from bastion.http.builtins import Builtins
+from bastion.http.codecs import Codec, Codecs
 from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["App", "Lifespan"]
 
+#: What the HTTP transport compiles per method: decoder, encoders, what its route's bodies do.
+_HTTPCodecs = tuple["Decoder | None", "ResultEncoder", "ErrorEncoder", "RouteBodies | None"]
 #: A user lifespan: called with the app, returns an async context manager wrapping serving.
 Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -93,8 +97,14 @@ class App:
         limiter: RateLimiter | None = None,
         limits: RateLimits | None = None,
         version: str | None = None,
+        codecs: Iterable[Codec] = (),
     ) -> None:
         self.api = api.finalize()
+        #: The media types bodies are read and written in (bastion.http.codecs): JSON,
+        #: msgpack, CBOR and text, then `codecs` (adding or replacing by media type).
+        self.codecs = Codecs()
+        for codec in codecs:
+            self.codecs.add(codec)
         self.config = config
         self.title = api.title or api.name
         self.version = version or api.version
@@ -187,8 +197,8 @@ class App:
         muxer = Muxer(on_internal_error=self._log_internal, security_mapper=self._answers,
                       redactor=self.redactor, client_address=self.client_address)
         for key, operation in self.operations.items():
-            decoder, encoder, errors = self._codecs[key]
-            muxer.add_operation(operation, decoder, encoder, errors)
+            decoder, encoder, errors, bodies = self._codecs[key]
+            muxer.add_operation(operation, decoder, encoder, errors, bodies)
         for svc in self.api.services.values():
             for files in svc.files:
                 muxer.mount("GET", files.full_path, FileServer(files), f"{svc.name}.files")
@@ -226,18 +236,18 @@ class App:
         """The OpenAPI 3.1 document of the design (made once)."""
         return self.builtins.openapi
 
-    def _compile_http(
-        self, compiler: TypeCompiler
-    ) -> dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]]:
+    def _compile_http(self, compiler: TypeCompiler) -> dict[tuple[str, str], _HTTPCodecs]:
         encoder = msgspec.json.Encoder(enc_hook=enc_hook)
         collector = Collector(compiler)
-        codecs: dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]] = {}
+        codecs: dict[tuple[str, str], _HTTPCodecs] = {}
         for key, op in self.operations.items():
             m = op.expr
             decoder = None
             if m.payload is not None and m.http is not None:
-                decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes)
-            codecs[key] = (decoder, ResultEncoder(op, encoder), ErrorEncoder(op, encoder))
+                decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes,
+                                  codecs=self.codecs, impl=self.operations.endpoints[key[0]].impl)
+            results, errors, bodies = route_bodies(op, self.codecs, self.max_body_bytes, encoder)
+            codecs[key] = (decoder, results, errors, bodies)
         return codecs
 
     def _limits_from(self, config: Config | None) -> RateLimits:

@@ -18,6 +18,14 @@ Importing a design module builds its expression tree; nothing runs. `api.finaliz
 `DesignError` naming every problem with its file:line.
 """
 
+from bastion.dsl._bodies import (
+    BodyLimits,
+    ContentType,
+    File,
+    MultipartRequest,
+    SkipRequestBodyEncodeDecode,
+    SkipResponseBodyEncodeDecode,
+)
 from bastion.dsl._build import (
     API,
     AccessToken,
@@ -231,6 +239,7 @@ __all__ = [
     "AuthorizationCodeFlow",
     "BasicAuthSecurity",
     "Body",
+    "BodyLimits",
     "Boolean",
     "Bytes",
     "ClientCredentialsFlow",
@@ -252,6 +261,7 @@ __all__ = [
     "CodeUnimplemented",
     "CodeUnknown",
     "CollectionOf",
+    "ContentType",
     "Cookie",
     "CookieDomain",
     "CookieHTTPOnly",
@@ -273,6 +283,7 @@ __all__ = [
     "ErrorResult",
     "Extend",
     "Field",
+    "File",
     "Files",
     "Float32",
     "Float64",
@@ -307,6 +318,7 @@ __all__ = [
     "Meta",
     "Metadata",
     "Method",
+    "MultipartRequest",
     "NoSecurity",
     "OAuth2Security",
     "OneOf",
@@ -329,6 +341,8 @@ __all__ = [
     "Server",
     "Service",
     "Services",
+    "SkipRequestBodyEncodeDecode",
+    "SkipResponseBodyEncodeDecode",
     "StatusAccepted",
     "StatusBadGateway",
     "StatusBadRequest",

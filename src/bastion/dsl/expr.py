@@ -464,6 +464,7 @@ class HTTPResponseExpr:
     tag_location: Location | None = None
     description: str | None = None
     mapped_at: dict[str, Location] = field(default_factory=dict)
+    content_type: str | None = None  # `ContentType("text/plain")`; None: negotiated
 
 
 @dataclass(eq=False)
@@ -555,6 +556,8 @@ class HTTPMethodExpr:
     # Filled by finalize when the HTTP block refines payload attributes (`declared`,
     # `required`): the payload as HTTP requests carry it.
     payload: AttributeExpr | None = None
+    # Multipart, raw streamed bodies, per-method body limits (`bastion.dsl._bodies`).
+    bodies: Any = None
 
     @property
     def responses(self) -> list[HTTPResponseExpr]:

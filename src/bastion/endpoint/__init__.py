@@ -172,6 +172,11 @@ class Endpoints(Mapping[str, Endpoint]):
             if m.stream_kind is not None:
                 self._base[m.name] = _streaming_call(fn, m)
                 continue
+            if m.http is not None and getattr(m.http.bodies, "skip_request", None) is not None:
+                from bastion.endpoint.bodies import body_call
+
+                self._base[m.name] = body_call(fn, m)
+                continue
             self._base[m.name] = _call(fn, m.payload is not None, self.threads)
         if missing:
             cls = type(impl).__name__

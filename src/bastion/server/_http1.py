@@ -188,6 +188,24 @@ class Exchange:
     def _accepted_before_abort(self) -> int:
         return max(0, self.bytes_sent - self.conn.unsent_at_abort)
 
+    def extend_deadlines(self, read_timeout: float | None, write_timeout: float | None) -> None:
+        """Give this request other READ_TIMEOUT / WRITE_TIMEOUT deadlines, from its start.
+
+        For a route the design lets take longer (an upload, a download); None keeps the
+        server's. The request's `Lifetime` moves with the write deadline.
+        """
+        conn = self.conn
+        limits = conn._limits
+        if read_timeout is not None:
+            self.read_deadline += read_timeout - limits.read_timeout
+        if write_timeout is not None:
+            moved = write_timeout - limits.write_timeout
+            self.write_deadline += moved
+            if self.lifetime is not None and self.lifetime.deadline is not None:
+                self.lifetime.deadline += moved
+        if conn.current is self and not self.cancel_reason:
+            conn.deadline = min(self.read_deadline, self.write_deadline)
+
     # -- receive ------------------------------------------------------------------------
 
     async def receive(self) -> Message:
