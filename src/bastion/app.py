@@ -163,6 +163,7 @@ class App:
             openapi_path=self.docs.openapi, docs_path=self.docs.page,
             debug_on_main=self.debug.mount == "main", gate=gate, answers=self._answers,
         )
+        self.builtins.media_types = [(c.media_type, c.structured) for c in self.codecs]
         #: The admin listener's app: /metrics, /debug, the profiles and probes.
         self.admin_app: ASGIApp = self.builtins.admin_app
         self._middleware: list[HTTPMiddleware] = []
