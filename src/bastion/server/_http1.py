@@ -223,8 +223,8 @@ class Exchange:
         while not self._body and not self.message_complete:
             if self.body_error:
                 raise MalformedBody(self.body_error)
-            if conn.closed:
-                return _DISCONNECT
+            if conn.closed or conn.eof:
+                return _DISCONNECT  # gone, or half-closed with the body unfinished
             conn.resume_reading()
             await self._wait()
             if self.read_timed_out:
@@ -281,7 +281,10 @@ class Exchange:
         Raises `ClientDisconnected` once the connection is closed or was cut.
         """
         conn = self.conn
-        if conn.closed or self.aborted:
+        transport = conn.transport
+        # A transport closing after a failed write drops what is written: a streamed body
+        # would run on unseen, never awaiting, so the loss is noticed here.
+        if conn.closed or self.aborted or (transport is not None and transport.is_closing()):
             raise ClientDisconnected("the client connection is closed")
         kind = message["type"]
         if kind == "http.response.start":
@@ -394,6 +397,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.closed = False
+        #: The client half-closed: no more request bytes can come.
+        self.eof = False
         self.shutting_down = False
         self.write_paused = False
         self.unsent_at_abort = 0
@@ -459,6 +464,8 @@ class Connection(asyncio.Protocol):
         if self.current is None:
             self.close()
             return False
+        self.eof = True
+        self.current.wake()  # a body still expected will never come
         self.current.keep_alive = False
         # TLS cannot half-close: there the transport closes whatever this returns.
         return self.listener.scheme != "https"
