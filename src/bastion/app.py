@@ -97,14 +97,16 @@ class App:
         limiter: RateLimiter | None = None,
         limits: RateLimits | None = None,
         version: str | None = None,
-        codecs: Iterable[Codec] = (),
+        codecs: Iterable[Codec] | Codecs = (),
     ) -> None:
         self.api = api.finalize()
         #: The media types bodies are read and written in (bastion.http.codecs): JSON,
-        #: msgpack, CBOR and text, then `codecs` (adding or replacing by media type).
-        self.codecs = Codecs()
-        for codec in codecs:
-            self.codecs.add(codec)
+        #: msgpack, CBOR and text, then `codecs` (adding or replacing by media type); a
+        #: `Codecs` given is the whole registry (`Codecs([JSON])`: JSON only, no `Accept`).
+        self.codecs = codecs if isinstance(codecs, Codecs) else Codecs()
+        if not isinstance(codecs, Codecs):
+            for codec in codecs:
+                self.codecs.add(codec)
         self.config = config
         self.title = api.title or api.name
         self.version = version or api.version

@@ -9,7 +9,6 @@ from openapi_spec_validator import validate
 from bastion.dsl import APIExpr
 from bastion.openapi import spec
 
-
 #: The shape tests read the JSON body alone; tests/openapi/test_media.py checks that
 #: every codec's media type is listed.
 JSON_ONLY = (("application/json", True),)

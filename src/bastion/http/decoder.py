@@ -450,8 +450,9 @@ class Decoder:
             name, _, kind = found
             value: Any
             if kind in ("file", "files"):
-                value = await Upload.spool(part)
-                uploads.append(value)
+                value = Upload(part)
+                uploads.append(value)  # closed with the request, even if the body breaks
+                await value.spool(part)
             elif kind == "bytes":
                 value = await part.read()
             else:

@@ -264,16 +264,13 @@ class Upload:
         self.size = 0
         self._file: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
 
-    @classmethod
-    async def spool(cls, part: Part) -> Upload:
-        """Read `part` whole into a new Upload, positioned at its start."""
-        upload = cls(part)
-        write = upload._file.write
+    async def spool(self, part: Part) -> None:
+        """Read `part` (the one this Upload was made of) whole, then go back to its start."""
+        write = self._file.write
         while chunk := await part.chunk():
             write(chunk)
-            upload.size += len(chunk)
-        upload._file.seek(0)
-        return upload
+            self.size += len(chunk)
+        self._file.seek(0)
 
     async def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes from the current position (all that is left with -1)."""
