@@ -153,17 +153,19 @@ def BodyLimits(
     bodies = _method_bodies("BodyLimits")
     if bodies.limits is not None:
         raise _fail(where, f"BodyLimits is set twice (first at {bodies.limits})")
-    bodies.limits = where
     for name, value in (("max_bytes", max_bytes), ("max_parts", max_parts),
                         ("max_field_bytes", max_field_bytes)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value <= 0):
             raise _fail(where, f"BodyLimits({name}={value!r}): give a positive integer")
+    read = _seconds("read_timeout", read_timeout, where)
+    write = _seconds("write_timeout", write_timeout, where)
+    bodies.limits = where
     bodies.max_body_bytes = max_bytes
     bodies.max_parts = max_parts
     bodies.max_field_bytes = max_field_bytes
-    bodies.read_timeout = _seconds("read_timeout", read_timeout, where)
-    bodies.write_timeout = _seconds("write_timeout", write_timeout, where)
+    bodies.read_timeout = read
+    bodies.write_timeout = write
 
 
 def _seconds(name: str, value: float | str | None, where: Location) -> float | None:
