@@ -11,7 +11,7 @@ DEV_EXTRAS := dev,redis,grpc
 install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python $(1); \
           else $(BIN)/python -m pip install -q $(1); fi
 
-.PHONY: demo test check bench bench-served venv system-deps clean
+.PHONY: demo test check bench bench-served bench-streams venv system-deps clean
 
 venv: $(DEV_STAMP)
 
@@ -54,6 +54,10 @@ bench: venv
 bench-served: system-deps venv
 	@$(call install,-e '.[bench]')
 	$(BIN)/python -m bench.served $(BENCH_ARGS)
+
+## bench-streams: 1 GiB up and 1 GiB down through a real server, its peak RSS (a minute)
+bench-streams: venv
+	$(BIN)/python -m bench.streams $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
