@@ -8,7 +8,7 @@ import pytest
 
 import bastion
 from bastion.dsl import *
-from bastion.testing import TestClient
+from bastion.testing import LogCapture, TestClient
 from tests.support.asgi import Wire, call
 
 BOUNDARY = "XyZ"
@@ -186,3 +186,15 @@ async def test_a_services_multipart_decoder_reads_the_parts_raw() -> None:
     r = await post(app, form(("upper", None, b"shout"), ("rest", None, b"skipped")))
     assert r.status_code == 200, r.text
     assert r.json() == {"title": "SHOUT", "file": "upper"}
+
+
+async def test_payload_logs_show_an_uploads_metadata_never_its_bytes() -> None:
+    logs = LogCapture()
+    logs.logger.debug_enabled = True
+    app = bastion.App(design(), {"forms": Forms()}, logger=logs.logger)
+    r = await post(app, form(("title", None, b"T"), ("file", "s.txt", b"secret bytes")))
+    assert r.status_code == 200
+    payload = next(line for line in logs.lines if line["msg"] == "payload")["payload"]
+    assert payload["file"] == {"name": "file", "filename": "s.txt",
+                               "content_type": "application/octet-stream", "size": 12}
+    assert "secret bytes" not in str(payload)  # (the result line has it: the method echoes it)

@@ -9,7 +9,7 @@ import pytest
 
 import bastion
 from bastion.dsl import *
-from bastion.testing import TestClient
+from bastion.testing import LogCapture, TestClient
 from tests.support.asgi import Wire, call
 
 
@@ -145,3 +145,14 @@ def test_a_method_reading_its_body_must_be_async() -> None:
 
     with pytest.raises(bastion.ImplementationError, match="reads its raw body"):
         bastion.App(design(), {"raw": Sync()})
+
+
+async def test_debug_logs_of_raw_bodies_log_the_result_beside_the_stream(raw: Raw) -> None:
+    logs = LogCapture()
+    logs.logger.debug_enabled = True
+    app = bastion.App(design(), {"raw": raw}, logger=logs.logger)
+    async with TestClient(app) as c:
+        r = await c.get("/get/3")
+    assert r.content == b"012"
+    result = next(line for line in logs.lines if line["msg"] == "result")["result"]
+    assert result == {"length": 3, "name": "digits"}

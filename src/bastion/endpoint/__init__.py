@@ -93,6 +93,10 @@ class MethodInfo:
 
     def dump_result(self, result: Any) -> Any:
         """The result as JSON-able builtins, sensitive values redacted."""
+        if isinstance(result, tuple) and len(result) == 2 and hasattr(result[1], "__aiter__"):
+            result = result[0]  # (result, body stream) of a raw streamed response
+        if hasattr(result, "__aiter__"):
+            return f"<a stream: {type(result).__name__}>"
         return self.redactor.data(msgspec.to_builtins(result, enc_hook=enc_hook))
 
 

@@ -25,6 +25,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http._body import too_large, unreadable_body
 from bastion.http.errors import HTTPError
+from bastion.schema.formats import CustomType
 from bastion.types import Receive
 
 __all__ = ["MultipartReader", "Part", "Upload", "boundary_of"]
@@ -246,7 +247,7 @@ class MultipartReader:
         self._events.append((_END, None))
 
 
-class Upload:
+class Upload(CustomType):
     """A file of a multipart request, spooled: memory up to 1 MiB, a temporary file past it.
 
     `filename` is what the client said (never a path to trust), `content_type` the
@@ -291,6 +292,11 @@ class Upload:
     def close(self) -> None:
         """Drop the spooled data (the temporary file is removed)."""
         self._file.close()
+
+    def to_wire(self) -> Any:
+        """What logs show of the upload: its name, filename, type and size, never its bytes."""
+        return {"name": self.name, "filename": self.filename,
+                "content_type": self.content_type, "size": self.size}
 
     def __repr__(self) -> str:
         return (f"Upload(name={self.name!r}, filename={self.filename!r}, "
