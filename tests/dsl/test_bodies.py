@@ -94,13 +94,12 @@ def test_a_file_is_only_a_multipart_part() -> None:
     assert at(line) in message and "only a MultipartRequest() body carries" in message
 
 
-def test_a_multipart_payload_is_an_object() -> None:
+def test_a_multipart_request_needs_a_payload() -> None:
     with API("a") as api, Service("s"), Method("m"):
-        Payload(String)
         with HTTP():
             POST("/")
             MultipartRequest()
-    assert "MultipartRequest needs an object payload" in finalize_error(api)
+    assert "MultipartRequest needs a payload for the form" in finalize_error(api)
 
 
 def test_a_well_formed_design_finalizes() -> None:

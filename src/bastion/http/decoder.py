@@ -155,6 +155,8 @@ class Decoder:
             self._needs_headers = False
             self._duplicates = DuplicateKeys(None, encode, "body")
             self._decoders = self._body_codecs(codecs, obj)
+            if bodies is not None and bodies.multipart is not None:
+                self._form_setup(operation, impl, bodies)
             return
         mapped = set(self._param_where)
         if http.map_params:
@@ -357,23 +359,38 @@ class Decoder:
 
     def _form_setup(self, operation: Operation, impl: object, bodies: Any) -> None:
         """Compile the parts of a `MultipartRequest()` body: which attribute each one is."""
-        obj = self._payload_attr.object
-        if obj is None:  # pragma: no cover - the design check refuses it
-            raise ValueError(f"{self.method.qualified}: a multipart payload is an object")
         self._max_parts = bodies.max_parts or MAX_PARTS
         self._max_field = bodies.max_field_bytes or MAX_FIELD_BYTES
-        # Body("form"): the parts are that attribute's; else every unmapped attribute.
+        user = getattr(impl, f"decode_{py_name(self.method.name)}_multipart", None)
+        self._user_decoder = user if callable(user) else None
+        body_kind = self.kind
+        self.kind = "multipart"
+        self.decode = self._multipart
+        obj = self._payload_attr.object
         self._form_attr: AttributeExpr | None = None
+        self._parts: dict[str, tuple[str, AttributeExpr, str]] = {}
+        self._form_required: list[str] = []
+        if obj is None:
+            # Payload(ArrayOf(Bottle)): no part names an attribute, as in Goa, where the
+            # user's decoder fills it; so here.
+            if self._user_decoder is None:
+                from bastion.endpoint import ImplementationError
+
+                raise ImplementationError(
+                    f"{self.method.qualified} reads a multipart body into a payload that is "
+                    f"not an object: implement decode_{py_name(self.method.name)}_multipart"
+                    "(reader) on the service to build it from the parts")
+            return
+        # Body("form"): the parts are that attribute's; else every unmapped attribute.
         form = obj
-        if self.kind == "attr" and self._body_attr.object is not None:
+        if body_kind == "attr" and self._body_attr.object is not None:
             self._form_attr = self._body_attr
             form = self._body_attr.object
             names = list(form.attributes)
         else:
             names = sorted(self._body_attrs)
         self._form_required = [a for a in form.required if a in names and a not in self._creds]
-        #: part name -> (attribute name, kind): file, files, bytes, values, value, json.
-        self._parts: dict[str, tuple[str, AttributeExpr, str]] = {}
+        # part name -> (attribute name, attribute, kind: file, files, bytes, values, value)
         for name in names:
             a = form.attributes[name]
             if is_file(a):
@@ -385,10 +402,6 @@ class Decoder:
             else:
                 kind = "value"
             self._parts[a.wire_name] = (name, a, kind)
-        user = getattr(impl, f"decode_{py_name(self.method.name)}_multipart", None)
-        self._user_decoder = user if callable(user) else None
-        self.kind = "multipart"
-        self.decode = self._multipart
 
     async def _multipart(self, scope: Scope, receive: Receive,
                          path_params: dict[str, str]) -> Any:
@@ -418,6 +431,8 @@ class Decoder:
             form = await self._user_decoder(reader)
             async for _ in reader:
                 pass  # what the user's decoder left unread, so the framing is checked
+            if self._payload_attr.object is None:
+                return self._whole_form(form)
             values = dict(form) if form is not None else {}
         else:
             values = await self._read_parts(reader, uploads, errors)
@@ -438,6 +453,18 @@ class Decoder:
         if not errors:  # pragma: no cover - the collector names what msgspec refuses
             errors.append(FieldError("", "invalid multipart body", "body"))
         raise _invalid_fields(errors)
+
+    def _whole_form(self, value: Any) -> Any:
+        """A payload that is not an object, as the service's decoder made it, validated."""
+        try:
+            return msgspec.convert(value, self.payload_type, strict=False, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            errors: list[FieldError] = []
+            self._collector.value(value, self._payload_attr, "body", "body", errors,
+                                  strict=False)
+            if not errors:
+                errors.append(FieldError("body", strip_location(str(exc)), "body"))
+            raise _invalid_fields(errors) from None
 
     async def _read_parts(self, reader: MultipartReader, uploads: list[Upload],
                           errors: list[FieldError]) -> dict[str, Any]:
