@@ -198,3 +198,36 @@ async def test_payload_logs_show_an_uploads_metadata_never_its_bytes() -> None:
     assert payload["file"] == {"name": "file", "filename": "s.txt",
                                "content_type": "application/octet-stream", "size": 12}
     assert "secret bytes" not in str(payload)  # (the result line has it: the method echoes it)
+
+
+def test_a_payload_that_is_not_an_object_needs_the_services_decoder() -> None:
+    def listed() -> APIExpr:
+        with API("list") as api, Service("forms"), Method("send"):
+            Payload(ArrayOf(Int, minimum=1))
+            with HTTP():
+                POST("/forms")
+                MultipartRequest()
+        return api
+
+    with pytest.raises(bastion.ImplementationError, match="decode_send_multipart"):
+        bastion.App(listed(), {"forms": Forms()})
+
+
+async def test_a_list_payload_the_service_decodes_is_validated_as_a_body() -> None:
+    class Numbers:
+        async def decode_send_multipart(self, reader: Any) -> list[Any]:
+            return [int(await part.read()) async for part in reader]
+
+        async def send(self, p: list[int]) -> None:
+            return None
+
+    with API("list") as api, Service("forms"), Method("send"):
+        Payload(ArrayOf(Int, minimum=1))
+        with HTTP():
+            POST("/forms")
+            MultipartRequest()
+    app = bastion.App(api, {"forms": Numbers()})
+    ok = await post(app, form(("n", None, b"1"), ("n", None, b"2")))
+    bad = await post(app, form(("n", None, b"1"), ("n", None, b"0")))
+    assert ok.status_code == 204
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "body[1]"
