@@ -11,7 +11,7 @@ DEV_EXTRAS := dev,redis,grpc
 install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python $(1); \
           else $(BIN)/python -m pip install -q $(1); fi
 
-.PHONY: demo test check bench bench-served venv system-deps clean
+.PHONY: demo test check bench bench-served bench-bodies venv system-deps clean
 
 venv: $(DEV_STAMP)
 
@@ -55,6 +55,10 @@ bench: venv
 bench-served: system-deps venv
 	@$(call install,-e '.[bench]')
 	$(BIN)/python -m bench.served $(BENCH_ARGS)
+
+## bench-bodies: 1 GiB up and 1 GiB down through a real server, its peak RSS (a minute)
+bench-bodies: venv
+	$(BIN)/python -m bench.bodies $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,8 +1,8 @@
 """The cellar design, ported line for line from Goa's `examples/cellar/design`.
 
-What is not here: the multipart methods `multi_add` and `multi_update` (multipart bodies
-are a later issue), the gRPC mapping, and the `Field` numbers and `rpc:tag` keys that
-only gRPC reads.
+What is not here: the gRPC mapping, and the `Field` numbers and `rpc:tag` keys that
+only gRPC reads. The multipart methods `multi_add` and `multi_update` read their parts
+with the service's decoders, as Goa's example does (`Storage.decode_multi_add_multipart`).
 """
 
 from __future__ import annotations
@@ -161,6 +161,32 @@ with Service("storage"):
             POST("/rate")
             MapParams()
             Response(StatusOK)
+
+    with Method("multi_add"):
+        Description("Add n number of bottles and return their IDs. This is a multipart "
+                    "request and each part has field name 'bottle' and contains the encoded "
+                    "bottle info to be added.")
+        Payload(ArrayOf(Bottle))
+        Result(ArrayOf(String))
+        with HTTP():
+            POST("/multi_add")
+            MultipartRequest()
+
+    with Method("multi_update"):
+        Description("Update bottles with the given IDs. This is a multipart request and each "
+                    "part has field name 'bottle' and contains the encoded bottle info to be "
+                    "updated. The IDs in the query parameter is mapped to each part in the "
+                    "request.")
+        with Payload():
+            Attribute("ids", ArrayOf(String), "IDs of the bottles to be updated")
+            Attribute("bottles", ArrayOf(Bottle),
+                      "Array of bottle info that matches the ids attribute")
+            Required("ids", "bottles")
+        with HTTP():
+            PUT("/multi_update")
+            Param("ids")
+            MultipartRequest()
+            Response(StatusNoContent)
 
 # ---------------------------------------------------------------- sommelier.go
 

@@ -51,6 +51,35 @@ class Storage:
                     self.bottles[bottle_id]["rating"] = rating
 
 
+    async def decode_multi_add_multipart(self, reader: bastion.http.MultipartReader
+                                         ) -> list[Any]:
+        """Goa's StorageMultiAddDecoderFunc: every part is a bottle, in JSON."""
+        return [await _bottle(part) async for part in reader]
+
+    async def decode_multi_update_multipart(self, reader: bastion.http.MultipartReader
+                                            ) -> dict[str, Any]:
+        """Goa's StorageMultiUpdateDecoderFunc: the parts are the bottles; ids the query's."""
+        return {"bottles": [await _bottle(part) async for part in reader]}
+
+    async def multi_add(self, p: list[Any]) -> list[str]:
+        """Add n number of bottles and return their IDs."""
+        return [await self.add(bottle) for bottle in p]
+
+    async def multi_update(self, p: Any) -> None:
+        """Update bottles with the given IDs (each id gets the parts' bottles in turn)."""
+        for bottle_id in p.ids:
+            for bottle in p.bottles:
+                self.bottles[bottle_id] = {"id": bottle_id, **_plain(bottle)}
+
+
+async def _bottle(part: bastion.Part) -> Any:
+    try:
+        return msgspec.json.decode(await part.read())
+    except msgspec.DecodeError as exc:
+        raise bastion.http.HTTPError(400, "bad_request",
+                                     f"failed to decode {part.label}: {exc}") from None
+
+
 class Sommelier:
     """The sommelier service: picks stored bottles matching criteria."""
 

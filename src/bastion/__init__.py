@@ -26,6 +26,9 @@ from bastion.errors import (
     Unauthorized,
     make_error,
 )
+from bastion.http.codecs import Codec
+from bastion.http.multipart import Part, Upload
+from bastion.http.rawbody import RequestBody
 from bastion.operations import Operation, Operations, Viewed
 from bastion.options import Debug, Docs, Observe
 from bastion.schema.union import OneOfValue
@@ -48,6 +51,7 @@ __all__ = [
     "BasicScheme",
     "BastionError",
     "Cancelled",
+    "Codec",
     "ConfigError",
     "Debug",
     "DesignError",
@@ -66,10 +70,13 @@ __all__ = [
     "OneOfValue",
     "Operation",
     "Operations",
+    "Part",
     "Principal",
+    "RequestBody",
     "Scheme",
     "ServiceError",
     "Unauthorized",
+    "Upload",
     "Viewed",
     "cancelled",
     "committing",

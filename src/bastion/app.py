@@ -35,7 +35,9 @@ from bastion.errors import AlreadyStarted
 from bastion.health._checker import Checker, CheckFunc, Pinger, health_app
 from bastion.http.adminauth import SchemeGate
 from bastion.http.autherrors import SecurityResponses
+from bastion.http.bodyroute import RouteBodies, route_bodies
 from bastion.http.builtins import Builtins
+from bastion.http.codecs import Codec, Codecs
 from bastion.http.deadline import DeadlineLayer
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["App", "Lifespan"]
 
+#: What the HTTP transport compiles per method: decoder, encoders, what its route's bodies do.
+_HTTPCodecs = tuple["Decoder | None", "ResultEncoder", "ErrorEncoder", "RouteBodies | None"]
 #: A user lifespan: called with the app, returns an async context manager wrapping serving.
 Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -96,8 +100,16 @@ class App:
         limits: RateLimits | None = None,
         version: str | None = None,
         interceptors: Mapping[str, object] | None = None,
+        codecs: Iterable[Codec] | Codecs = (),
     ) -> None:
         self.api = api.finalize()
+        #: The media types bodies are read and written in (bastion.http.codecs): JSON,
+        #: msgpack, CBOR and text, then `codecs` (adding or replacing by media type); a
+        #: `Codecs` given is the whole registry (`Codecs([JSON])`: JSON only, no `Accept`).
+        self.codecs = codecs if isinstance(codecs, Codecs) else Codecs()
+        if not isinstance(codecs, Codecs):
+            for codec in codecs:
+                self.codecs.add(codec)
         self.config = config
         self.title = api.title or api.name
         self.version = version or api.version
@@ -157,6 +169,7 @@ class App:
             openapi_path=self.docs.openapi, docs_path=self.docs.page,
             debug_on_main=self.debug.mount == "main", gate=gate, answers=self._answers,
         )
+        self.builtins.media_types = [(c.media_type, c.structured) for c in self.codecs]
         #: The admin listener's app: /metrics, /debug, the profiles and probes.
         self.admin_app: ASGIApp = self.builtins.admin_app
         self._middleware: list[HTTPMiddleware] = []
@@ -194,8 +207,8 @@ class App:
                       redactor=self.redactor, client_address=self.client_address,
                       streams=self._http_streams())
         for key, operation in self.operations.items():
-            decoder, encoder, errors = self._codecs[key]
-            muxer.add_operation(operation, decoder, encoder, errors)
+            decoder, encoder, errors, bodies = self._codecs[key]
+            muxer.add_operation(operation, decoder, encoder, errors, bodies)
         for svc in self.api.services.values():
             for files in svc.files:
                 muxer.mount("GET", files.full_path, FileServer(files), f"{svc.name}.files")
@@ -246,18 +259,18 @@ class App:
         """The OpenAPI 3.1 document of the design (made once)."""
         return self.builtins.openapi
 
-    def _compile_http(
-        self, compiler: TypeCompiler
-    ) -> dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]]:
+    def _compile_http(self, compiler: TypeCompiler) -> dict[tuple[str, str], _HTTPCodecs]:
         encoder = msgspec.json.Encoder(enc_hook=enc_hook)
         collector = Collector(compiler)
-        codecs: dict[tuple[str, str], tuple[Decoder | None, ResultEncoder, ErrorEncoder]] = {}
+        codecs: dict[tuple[str, str], _HTTPCodecs] = {}
         for key, op in self.operations.items():
             m = op.expr
             decoder = None
             if m.payload is not None and m.http is not None:
-                decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes)
-            codecs[key] = (decoder, ResultEncoder(op, encoder), ErrorEncoder(op, encoder))
+                decoder = Decoder(op, compiler, collector, max_body_bytes=self.max_body_bytes,
+                                  codecs=self.codecs, impl=self.operations.endpoints[key[0]].impl)
+            results, errors, bodies = route_bodies(op, self.codecs, self.max_body_bytes, encoder)
+            codecs[key] = (decoder, results, errors, bodies)
         return codecs
 
     def _limits_from(self, config: Config | None) -> RateLimits:

@@ -18,6 +18,7 @@ from examples.orders.main import DEMO_API_KEY
 from examples.orders.mint import mint
 
 from tests.support.orders import demo
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,8 @@ def test_schemathesis_finds_nothing_the_document_does_not_say(tmp_path: Path) ->
              "--generation-database", "none",
              "--no-color"],
             cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
-            env={**os.environ, **secrets, "NO_COLOR": "1"},
+            env={**os.environ, **secrets, "NO_COLOR": "1", "PYTHONPATH": str(ROOT),
+                 "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks"},
         )
         server_log = d.output()
     report = run.stdout + run.stderr

@@ -12,11 +12,14 @@ from bastion.server import Server, ServerOptions
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[int]:
-    """Serve `app` on a free 127.0.0.1 port, in a thread with its own loop; yield the port."""
+def serve_in_thread(app: Any, **options: Any) -> Iterator[int]:
+    """Serve `app` on a free 127.0.0.1 port, in a thread with its own loop; yield the port.
+
+    `options` are more `ServerOptions` (`write_timeout=1.0`).
+    """
     loop = asyncio.new_event_loop()
     server = Server(app, ServerOptions(http_host="127.0.0.1", http_port=0, admin_host=None,
-                                       grpc_host=None), announce=False)
+                                       grpc_host=None, **options), announce=False)
     started = threading.Event()
     failed: list[BaseException] = []
 

@@ -18,6 +18,14 @@ Importing a design module builds its expression tree; nothing runs. `api.finaliz
 `DesignError` naming every problem with its file:line.
 """
 
+from bastion.dsl._bodies import (
+    BodyLimits,
+    ContentType,
+    File,
+    MultipartRequest,
+    SkipRequestBodyEncodeDecode,
+    SkipResponseBodyEncodeDecode,
+)
 from bastion.dsl._build import (
     API,
     AccessToken,
@@ -252,6 +260,7 @@ __all__ = [
     "AuthorizationCodeFlow",
     "BasicAuthSecurity",
     "Body",
+    "BodyLimits",
     "Boolean",
     "Bytes",
     "ClientCredentialsFlow",
@@ -274,6 +283,7 @@ __all__ = [
     "CodeUnimplemented",
     "CodeUnknown",
     "CollectionOf",
+    "ContentType",
     "Cookie",
     "CookieDomain",
     "CookieHTTPOnly",
@@ -295,6 +305,7 @@ __all__ = [
     "ErrorResult",
     "Extend",
     "Field",
+    "File",
     "Files",
     "Float32",
     "Float64",
@@ -330,6 +341,7 @@ __all__ = [
     "Meta",
     "Metadata",
     "Method",
+    "MultipartRequest",
     "NoSecurity",
     "OAuth2Security",
     "OneOf",
@@ -363,6 +375,8 @@ __all__ = [
     "ServerSentEvents",
     "Service",
     "Services",
+    "SkipRequestBodyEncodeDecode",
+    "SkipResponseBodyEncodeDecode",
     "StatusAccepted",
     "StatusBadGateway",
     "StatusBadRequest",

@@ -40,6 +40,7 @@ _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 def finalize(api: APIExpr) -> None:
     """Resolve, default and check `api` in place; raise `DesignError` listing every problem."""
+    from bastion.dsl._bodies import check_bodies
     from bastion.dsl._check_http import check_extras, check_http_extras, prepare_http
     from bastion.dsl._streams import check_streams, prepare_streams
 
@@ -75,6 +76,7 @@ def finalize(api: APIExpr) -> None:
     check_http_extras(api, problems)
     check_grpc(api, problems)
     check_interceptors(api, problems)
+    check_bodies(api, problems)
     problems.raise_if_any()
 
 

@@ -464,6 +464,7 @@ class HTTPResponseExpr:
     tag_location: Location | None = None
     description: str | None = None
     mapped_at: dict[str, Location] = field(default_factory=dict)
+    content_type: str | None = None  # `ContentType("text/plain")`; None: negotiated
 
 
 @dataclass(eq=False)
@@ -557,6 +558,8 @@ class HTTPMethodExpr:
     payload: AttributeExpr | None = None
     # `ServerSentEvents()` in this block (`bastion.dsl._streams.SSEExpr`), or None.
     sse: Any = None
+    # Multipart, raw streamed bodies, per-method body limits (`bastion.dsl._bodies`).
+    bodies: Any = None
 
     @property
     def responses(self) -> list[HTTPResponseExpr]:

@@ -92,6 +92,10 @@ class MethodInfo:
 
     def dump_result(self, result: Any) -> Any:
         """The result as JSON-able builtins, sensitive values redacted."""
+        if isinstance(result, tuple) and len(result) == 2 and hasattr(result[1], "__aiter__"):
+            result = result[0]  # (result, body stream) of a raw streamed response
+        if hasattr(result, "__aiter__"):
+            return f"<a stream: {type(result).__name__}>"
         return self.redactor.data(msgspec.to_builtins(result, enc_hook=enc_hook))
 
 
@@ -162,6 +166,11 @@ class Endpoints(Mapping[str, Endpoint]):
             )
             if m.stream_kind is not None:
                 self._base[m.name] = _streaming_call(fn, m)
+                continue
+            if m.http is not None and getattr(m.http.bodies, "skip_request", None) is not None:
+                from bastion.endpoint.bodies import body_call
+
+                self._base[m.name] = body_call(fn, m)
                 continue
             self._base[m.name] = _call(fn, m.payload is not None, self.threads)
         if missing:

@@ -68,6 +68,8 @@ class Builtins:
         self._answers = answers
         self._debug_on_main = debug_on_main
         self._openapi: dict[str, Any] | None = None
+        #: The App's codecs as (media type, structured), for the document's bodies.
+        self.media_types: list[tuple[str, bool]] | None = None
         self._openapi_json: bytes | None = None
         self._docs: DocsPage | None = None
         self.admin_app: ASGIApp = _admin_app(metrics_app(telemetry),
@@ -80,7 +82,7 @@ class Builtins:
         if self._openapi is None:
             from bastion.openapi import spec
 
-            self._openapi = spec(self.api)
+            self._openapi = spec(self.api, self.media_types)
         return self._openapi
 
     def mount(self, muxer: Muxer) -> None:

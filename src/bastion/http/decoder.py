@@ -20,11 +20,14 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr
+from bastion.dsl._bodies import bodies_of, is_file
+from bastion.dsl.expr import ArrayExpr, AttributeExpr, MapExpr, Primitive
 from bastion.errors import MalformedBody, RequestTimeout
 from bastion.http._body import read_body, read_encoded, read_more, too_large, unreadable_body
+from bastion.http.codecs import Codec, Codecs, media_type_of
 from bastion.http.credentials import basic_credentials, bearer_token
 from bastion.http.errors import HTTPError
+from bastion.http.multipart import MultipartReader, Part, Upload, boundary_of
 from bastion.operations import Operation
 from bastion.schema.compile import TypeCompiler, py_name
 from bastion.schema.duplicates import DuplicateKeys, duplicate_keys
@@ -37,10 +40,20 @@ __all__ = ["Decoder", "read_body"]
 _JSON = (b"application/json", b"application/problem+json")
 _DUPLICATE = "duplicate key: a JSON object must not repeat a key"
 _NO_KEYS: list[str] = []
+#: Multipart limits when the design's BodyLimits does not set them.
+MAX_PARTS = 1000
+MAX_FIELD_BYTES = 1 << 20
 
 
 class Decoder:
-    """Decodes one method's requests into its payload type, validating everything."""
+    """Decodes one method's requests into its payload type, validating everything.
+
+    `decode(scope, receive, path_params)` is the function to call per request: the
+    JSON decoder, or the multipart one for a `MultipartRequest()` method. A body in
+    another media type of `codecs` (msgpack, CBOR, text) is decoded and validated as
+    its JSON would be. `impl` is the service: its `decode_<method>_multipart(reader)`,
+    when it has one, reads a multipart body itself.
+    """
 
     def __init__(
         self,
@@ -49,15 +62,21 @@ class Decoder:
         collector: Collector,
         *,
         max_body_bytes: int,
+        codecs: Codecs | None = None,
+        impl: object = None,
     ) -> None:
         method = operation.expr
         self.method = method
-        self.max_body_bytes = max_body_bytes
         self._collector = collector
         http = method.http
         payload = method.payload
         if payload is None or http is None:
             raise ValueError(f"{method.qualified} has no payload or HTTP mapping")
+        bodies = bodies_of(http)
+        if bodies is not None and bodies.max_body_bytes is not None:
+            max_body_bytes = bodies.max_body_bytes
+        self.max_body_bytes = max_body_bytes
+        self.decode = self.__call__
         # The payload as HTTP carries it: the HTTP block may refine its attributes.
         refined = http.payload
         if refined is not None:
@@ -127,6 +146,7 @@ class Decoder:
         if http.map_params == "":
             self.kind = "query_map"
             self._needs_headers = bool(self._headers or self._cookies or self._authz)
+            self._decoders = {}
             return
         if obj is None:
             # A non-object payload is the body, e.g. Payload(ArrayOf(Order)).
@@ -134,6 +154,9 @@ class Decoder:
             self._body_decoder = msgspec.json.Decoder(self.payload_type, dec_hook=dec_hook)
             self._needs_headers = False
             self._duplicates = DuplicateKeys(None, encode, "body")
+            self._decoders = self._body_codecs(codecs, obj)
+            if bodies is not None and bodies.multipart is not None:
+                self._form_setup(operation, impl, bodies)
             return
         mapped = set(self._param_where)
         if http.map_params:
@@ -177,6 +200,45 @@ class Decoder:
                 ]
                 self._duplicates = DuplicateKeys(body_struct, encode, "")
         self._needs_headers = bool(self._headers or self._cookies or self._authz)
+        self._decoders = self._body_codecs(codecs, obj)
+        if bodies is not None and bodies.multipart is not None:
+            self._form_setup(operation, impl, bodies)
+
+    def _body_codecs(self, codecs: Codecs | None, obj: Any) -> dict[str, Codec]:
+        """Media type -> codec, for the request bodies of other types than JSON."""
+        if codecs is None:
+            return {}
+        if self.kind == "value":
+            body_type = self._payload_attr.type
+        elif self.kind == "attr":
+            body_type = self._body_attr.type
+        else:
+            body_type = None
+        text = isinstance(body_type, Primitive) and body_type.kind in ("string", "bytes")
+        return {name: c for c in codecs.offered(text=text) if c.media_type != "application/json"
+                for name in c.names}
+
+    def _transcode(self, ctype: bytes, body: bytes) -> bytes:
+        """A body of another media type, as the JSON the compiled decoder reads."""
+        media = media_type_of(ctype)
+        codec = self._decoders.get(media)
+        if codec is None:
+            accepted = ", ".join(["application/json", *sorted(
+                {c.media_type for c in self._decoders.values()})])
+            raise HTTPError(
+                415, "unsupported_media_type",
+                f"request body must be one of {accepted}, not {ctype.decode('latin-1')!r}",
+            )
+        try:
+            value = codec.decode(body)
+        except Exception:  # each codec fails its own way: all of them mean a bad body
+            raise HTTPError(400, "bad_request",
+                            f"request body is not valid {codec.media_type}") from None
+        try:
+            return msgspec.json.encode(value, enc_hook=enc_hook)
+        except (TypeError, msgspec.EncodeError):
+            raise HTTPError(400, "bad_request", f"request body ({codec.media_type}) holds "
+                            "values no JSON type carries") from None
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
         """Decode and validate the request into the payload, or raise `HTTPError`."""
@@ -218,10 +280,7 @@ class Decoder:
             if body and ctype is not None and ctype != b"application/json" and (
                 not _is_json(ctype)
             ):
-                raise HTTPError(
-                    415, "unsupported_media_type",
-                    f"request body must be application/json, not {ctype.decode('latin-1')!r}",
-                )
+                body = self._transcode(ctype, body)
         params: dict[str, Any] = dict(path_params) if path_params else {}
         if self._query:
             self._read_query(scope, params)
@@ -295,6 +354,162 @@ class Decoder:
             raise HTTPError(
                 400, "bad_request", f"request body is not valid JSON: {exc}"
             ) from None
+
+    # -- multipart ----------------------------------------------------------------
+
+    def _form_setup(self, operation: Operation, impl: object, bodies: Any) -> None:
+        """Compile the parts of a `MultipartRequest()` body: which attribute each one is."""
+        self._max_parts = bodies.max_parts or MAX_PARTS
+        self._max_field = bodies.max_field_bytes or MAX_FIELD_BYTES
+        user = getattr(impl, f"decode_{py_name(self.method.name)}_multipart", None)
+        self._user_decoder = user if callable(user) else None
+        body_kind = self.kind
+        self.kind = "multipart"
+        self.decode = self._multipart
+        obj = self._payload_attr.object
+        self._form_attr: AttributeExpr | None = None
+        self._parts: dict[str, tuple[str, AttributeExpr, str]] = {}
+        self._form_required: list[str] = []
+        if obj is None:
+            # Payload(ArrayOf(Bottle)): no part names an attribute, as in Goa, where the
+            # user's decoder fills it; so here.
+            if self._user_decoder is None:
+                from bastion.endpoint import ImplementationError
+
+                raise ImplementationError(
+                    f"{self.method.qualified} reads a multipart body into a payload that is "
+                    f"not an object: implement decode_{py_name(self.method.name)}_multipart"
+                    "(reader) on the service to build it from the parts")
+            return
+        # Body("form"): the parts are that attribute's; else every unmapped attribute.
+        form = obj
+        if body_kind == "attr" and self._body_attr.object is not None:
+            self._form_attr = self._body_attr
+            form = self._body_attr.object
+            names = list(form.attributes)
+        else:
+            names = sorted(self._body_attrs)
+        self._form_required = [a for a in form.required if a in names and a not in self._creds]
+        # part name -> (attribute name, attribute, kind: file, files, bytes, values, value)
+        for name in names:
+            a = form.attributes[name]
+            if is_file(a):
+                kind = "files" if isinstance(a.type, ArrayExpr) else "file"
+            elif isinstance(a.type, ArrayExpr):
+                kind = "values"
+            elif isinstance(a.type, Primitive) and a.type.kind == "bytes":
+                kind = "bytes"
+            else:
+                kind = "value"
+            self._parts[a.wire_name] = (name, a, kind)
+
+    async def _multipart(self, scope: Scope, receive: Receive,
+                         path_params: dict[str, str]) -> Any:
+        """Decode a multipart body into the payload; uploads are closed with the request."""
+        ctype: bytes | None = None
+        length: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                ctype = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"content-encoding" and value.strip().lower() != b"identity":
+                raise HTTPError(415, "unsupported_media_type", "a multipart body is read as "
+                                "it is sent: send it without a Content-Encoding")
+        if ctype is None:
+            raise self._missing(self._parameters(scope, path_params))
+        boundary = boundary_of(ctype)
+        limit = self.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise too_large(limit)
+        reader = MultipartReader(receive, boundary, limit=limit, max_parts=self._max_parts,
+                                 max_field_bytes=self._max_field)
+        uploads: list[Upload] = scope.setdefault("bastion.uploads", [])
+        params = self._parameters(scope, path_params)
+        errors: list[FieldError] = []
+        if self._user_decoder is not None:
+            form = await self._user_decoder(reader)
+            async for _ in reader:
+                pass  # what the user's decoder left unread, so the framing is checked
+            if self._payload_attr.object is None:
+                return self._whole_form(form)
+            values = dict(form) if form is not None else {}
+        else:
+            values = await self._read_parts(reader, uploads, errors)
+        if self._form_attr is not None:
+            params[self._form_attr.name] = values
+        else:
+            params.update(values)
+        if self._renames:
+            params = {self._renames.get(k, k): v for k, v in params.items()}
+        if not errors:
+            try:
+                return msgspec.convert(params, self.payload_type, strict=False,
+                                       dec_hook=dec_hook)
+            except msgspec.ValidationError:
+                pass
+        self._param_errors(params, errors)
+        self._form_errors(values, errors)
+        if not errors:  # pragma: no cover - the collector names what msgspec refuses
+            errors.append(FieldError("", "invalid multipart body", "body"))
+        raise _invalid_fields(errors)
+
+    def _whole_form(self, value: Any) -> Any:
+        """A payload that is not an object, as the service's decoder made it, validated."""
+        try:
+            return msgspec.convert(value, self.payload_type, strict=False, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            errors: list[FieldError] = []
+            self._collector.value(value, self._payload_attr, "body", "body", errors,
+                                  strict=False)
+            if not errors:
+                errors.append(FieldError("body", strip_location(str(exc)), "body"))
+            raise _invalid_fields(errors) from None
+
+    async def _read_parts(self, reader: MultipartReader, uploads: list[Upload],
+                          errors: list[FieldError]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        repeated: dict[str, int] = {}
+        async for part in reader:
+            found = self._parts.get(part.name)
+            if found is None:
+                continue  # a part the design does not name: skipped, as unknown JSON keys
+            name, _, kind = found
+            value: Any
+            if kind in ("file", "files"):
+                value = Upload(part)
+                uploads.append(value)  # closed with the request, even if the body breaks
+                await value.spool(part)
+            elif kind == "bytes":
+                value = await part.read()
+            else:
+                value = await _field_value(part, errors)
+            if kind in ("files", "values"):
+                values.setdefault(name, []).append(value)
+            elif name in values:
+                repeated[name] = repeated.get(name, 1) + 1
+            else:
+                values[name] = value
+        for name, times in repeated.items():
+            errors.append(FieldError(name, f"repeated {times} times; expected one value", "body"))
+        return values
+
+    def _form_errors(self, values: dict[str, Any], errors: list[FieldError]) -> None:
+        named = {e.field for e in errors}
+        for name in self._form_required:
+            if name not in values and name not in named:
+                errors.append(FieldError(name, "missing required field", "body"))
+        for name, attr, _ in self._parts.values():
+            if name in values and name not in named:
+                self._collector.value(values[name], attr, name, "body", errors, strict=False)
+
+    def _parameters(self, scope: Scope, path_params: dict[str, str]) -> dict[str, Any]:
+        params: dict[str, Any] = dict(path_params) if path_params else {}
+        if self._query:
+            self._read_query(scope, params)
+        if self._needs_headers:
+            self._read_headers(scope, params)
+        return params
 
     # -- reading ------------------------------------------------------------------
 
@@ -486,6 +701,23 @@ class _Repeated(list[Any]):
     """The values of a query key given more than once where one value is expected."""
 
     __slots__ = ()
+
+
+async def _field_value(part: Part, errors: list[FieldError]) -> Any:
+    """A form field's value: its text, or the JSON it holds when its type says so."""
+    data = await part.read()
+    if media_type_of(part.content_type) == "application/json" or part.content_type.endswith(
+            "+json"):
+        try:
+            return msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            errors.append(FieldError(part.name, "is not valid JSON", "body"))
+            return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        errors.append(FieldError(part.name, "is not UTF-8 text", "body"))
+        return None
 
 
 def _is_struct(tp: Any) -> bool:

@@ -27,11 +27,14 @@ from typing import Any
 
 import msgspec
 
-from bastion.dsl.expr import AttributeExpr, HTTPResponseExpr, ObjectExpr
+from bastion.dsl.expr import AttributeExpr, HTTPResponseExpr, ObjectExpr, Primitive
+from bastion.http.codecs import JSON, TEXT, Codec, Codecs, choose
+from bastion.http.errors import HTTPError
 from bastion.operations import Operation, ResultMismatch
 from bastion.schema.formats import enc_hook
 
-__all__ = ["Layout", "ResultEncoder", "ResultMismatch", "set_cookie"]
+__all__ = ["Layout", "Negotiator", "ResultEncoder", "ResultMismatch", "body_codecs",
+           "set_cookie"]
 
 _CT_JSON = (b"content-type", b"application/json")
 #: Headers that frame the message: computed from the body, never taken from a result.
@@ -49,8 +52,8 @@ class Layout:
     type). Values are Structs, or dicts keyed by JSON name (Bastion's error object).
     """
 
-    __slots__ = ("_body_attr", "_cookies", "_encode", "_headers", "_removed", "_sets_type",
-                 "bodyless", "plain", "status")
+    __slots__ = ("_body_attr", "_cookies", "_ct", "_encode", "_headers", "_removed",
+                 "_sets_type", "bodyless", "plain", "status")
 
     def __init__(
         self,
@@ -58,9 +61,11 @@ class Layout:
         value: AttributeExpr | None,
         status: int,
         encode: Callable[[Any], bytes],
+        content_type: tuple[bytes, bytes] = _CT_JSON,
     ) -> None:
         self.status = status
         self._encode = encode
+        self._ct = content_type
         obj = value.object if value is not None else None
         attrs = obj.attributes if isinstance(obj, ObjectExpr) else {}
 
@@ -92,7 +97,7 @@ class Layout:
     def write(self, value: Any) -> Encoded:
         """The status, headers and body for `value`."""
         if self.plain:
-            return self.status, [_CT_JSON], self._encode(value)
+            return self.status, [self._ct], self._encode(value)
         headers = []
         for field, wire, header in self._headers:
             v = _get(value, field, wire)
@@ -105,7 +110,7 @@ class Layout:
         if self.bodyless:
             return self.status, headers, b""
         if not self._sets_type or all(h != b"content-type" for h, _ in headers):
-            headers.insert(0, _CT_JSON)
+            headers.insert(0, self._ct)
         if self._body_attr is not None:
             return self.status, headers, self._encode(_get(value, *self._body_attr))
         data = msgspec.to_builtins(value, enc_hook=enc_hook) if type(value) is not dict else (
@@ -171,10 +176,13 @@ class ResultEncoder:
     one for a method with a single Response and no views.
     """
 
-    def __init__(self, operation: Operation, encoder: msgspec.json.Encoder):
+    def __init__(self, operation: Operation, encoder: msgspec.json.Encoder,
+                 codec: Codec | None = None):
         method = operation.expr
         self.method = method
-        self._encode = encoder.encode
+        self._encode = codec.encode if codec is not None else encoder.encode
+        ct = _CT_JSON if codec is None else (b"content-type", codec.media_type.encode("latin-1"))
+        self._ct = ct
         http = method.http
         response = http.response if http is not None else None
         result = method.result
@@ -185,9 +193,9 @@ class ResultEncoder:
         self.convert = operation.convert_result
         default = response.status if response is not None else (200 if result else 204)
         self.status = default
-        self.layout = Layout(response, result, default, self._encode)
+        self.layout = Layout(response, result, default, self._encode, ct)
         self.tagged = [
-            (*_tag_names(result, r), Layout(r, result, r.status, self._encode))
+            (*_tag_names(result, r), Layout(r, result, r.status, self._encode, ct))
             for r in (http.tagged if http is not None else [])
         ]
         # Set for the plain path only; the others read the layout.
@@ -215,13 +223,13 @@ class ResultEncoder:
         # `convert`, inlined: a result that is the Struct already is used as it is.
         value = result if type(result) is self._struct else self._coerce(result)
         if self._plain:
-            return self.status, [_CT_JSON], self._encode(value)
+            return self.status, [self._ct], self._encode(value)
         return self.layout.write(value)
 
     def _unchecked(self, result: Any) -> Encoded:
         # ValidateResults(False): data msgspec can write goes out as the method made it.
         if type(result) is dict or type(result) is list or isinstance(result, msgspec.Struct):
-            return self.status, [_CT_JSON], self._encode(result)
+            return self.status, [self._ct], self._encode(result)
         return self._single(result)
 
     def _tagged(self, result: Any) -> Encoded:
@@ -248,3 +256,76 @@ def _tag_names(result: AttributeExpr | None, response: HTTPResponseExpr) -> tupl
     obj = result.object if result is not None else None
     attr = obj.attributes.get(name) if obj is not None else None
     return (attr.field_name if attr is not None else name), value
+
+
+def _body_type(method: Any) -> Any:
+    """The design type of a method's response body: the result, or its `Body` attribute."""
+    result = method.result
+    if result is None:
+        return None
+    http = method.http
+    response = http.response if http is not None else None
+    if response is not None and response.body and result.object is not None:
+        attr = result.object.attributes.get(response.body)
+        return attr.type if attr is not None else None
+    return result.type
+
+
+def body_codecs(method: Any, codecs: Codecs) -> list[Codec]:
+    """The codecs a method's result may be written with, the preferred first.
+
+    A Response with `ContentType(...)` has one: the App's codec of that type (named as the
+    design names it), JSON's for a `+json` type, the text itself for a String or Bytes
+    body of any other type, and JSON's otherwise, as Goa's encoder falls back to.
+    """
+    t = _body_type(method)
+    text = isinstance(t, Primitive) and t.kind in ("string", "bytes")
+    http = method.http
+    response = http.response if http is not None else None
+    fixed = response.content_type if response is not None else None
+    if fixed is None:
+        return codecs.offered(text=text)
+    found = codecs.get(fixed)
+    if found is None or (not found.structured and not text):
+        found = TEXT if text else JSON
+    return [Codec(fixed, found.encode, found.decode, found.structured)]
+
+
+#: Distinct `Accept` values remembered per method: clients send a handful of them.
+_CACHE_SIZE = 64
+
+
+class Negotiator:
+    """Picks one method's encoders from a request's `Accept`, among the codecs it offers.
+
+    `pick(accept)` returns (result encode function, error encoder, error codec) or raises
+    the 406 naming the media types offered. Error bodies are objects: a text-only codec
+    writes them as JSON.
+    """
+
+    __slots__ = ("_cache", "_default", "_names", "_offered", "by_codec")
+
+    def __init__(self, offered: list[Codec],
+                 by_codec: dict[str, tuple[Any, Any, Codec]]) -> None:
+        self._offered = offered
+        self.by_codec = by_codec
+        self._default = by_codec[offered[0].media_type]
+        self._cache: dict[bytes, tuple[Any, Any, Codec]] = {}
+        self._names = ", ".join(c.media_type for c in offered)
+
+    def pick(self, accept: bytes | None) -> tuple[Any, Any, Codec]:
+        """The encoders for a request whose `Accept` is `accept` (None: absent)."""
+        if accept is None:
+            return self._default
+        found = self._cache.get(accept)
+        if found is not None:
+            return found
+        codec = choose(self._offered, accept.decode("latin-1"))
+        if codec is None:
+            raise HTTPError(406, "not_acceptable",
+                            f"no acceptable media type: this method answers {self._names}",
+                            headers=[(b"vary", b"accept")])
+        found = self.by_codec[codec.media_type]
+        if len(self._cache) < _CACHE_SIZE:
+            self._cache[accept] = found
+        return found

@@ -28,6 +28,7 @@ from bastion.dsl.expr import (
     MethodExpr,
 )
 from bastion.errors import ServiceError
+from bastion.http.codecs import Codec
 from bastion.http.encoder import Encoded, Layout
 from bastion.http.errors import service_error_body
 from bastion.operations import Operation
@@ -56,18 +57,24 @@ class _Error:
 class ErrorEncoder:
     """Encodes the design errors of one operation (see the module docstring)."""
 
-    def __init__(self, operation: Operation, encoder: msgspec.json.Encoder) -> None:
+    def __init__(self, operation: Operation, encoder: msgspec.json.Encoder,
+                 codec: Codec | None = None) -> None:
         self._operation = operation
         method = operation.expr
-        encode = encoder.encode
+        encode = encoder.encode if codec is None else codec.encode
+        # A codec other than JSON (msgpack, CBOR) writes Bastion's error object too.
+        self._recode = None if codec is None or codec.media_type == "application/json" else (
+            codec.encode)
+        ct = _CT_JSON if codec is None else (b"content-type", codec.media_type.encode("latin-1"))
+        self._ct = ct
         self._errors: dict[str, _Error] = {}
         for e in method.all_errors():
             status = method.error_status(e.name) or (500 if e.fault else 400)
             responses = _responses(method, e.name)
             value = AttributeExpr(e.name, e.type if e.typed else ERROR_RESULT, _HERE)
             default = next((r for r in responses if r.tag is None), None)
-            layout = Layout(default, value, status, encode)
-            tagged = [(*_tag(value, r), Layout(r, value, r.status, encode))
+            layout = Layout(default, value, status, encode, ct)
+            tagged = [(*_tag(value, r), Layout(r, value, r.status, encode, ct))
                       for r in responses if r.tag is not None]
             self._errors[e.name] = _Error(e.name, e.typed, (e.temporary, e.timeout, e.fault),
                                           layout, tagged)
@@ -87,7 +94,9 @@ class ErrorEncoder:
         elif spec.layout.plain and not spec.tagged:
             body = service_error_body(err, name=name, temporary=spec.temporary,
                                       timeout=spec.timeout, fault=spec.fault)
-            return name, (spec.layout.status, [_CT_JSON, (_GOA_ERROR, name.encode("latin-1"))],
+            if self._recode is not None:
+                body = self._recode(msgspec.json.decode(body))
+            return name, (spec.layout.status, [self._ct, (_GOA_ERROR, name.encode("latin-1"))],
                           body)
         else:
             value = msgspec.json.decode(service_error_body(

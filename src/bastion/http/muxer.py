@@ -16,7 +16,11 @@ import msgspec
 from bastion._asgi import TEMPORARY_STATUSES
 from bastion._ids import new_id
 from bastion.clientaddr import ClientAddress
+from bastion.endpoint import bodies as request_body
 from bastion.errors import ClientDisconnected, ServiceError
+from bastion.http._body import too_large
+from bastion.http.bodyroute import RouteBodies
+from bastion.http.codecs import Codec
 from bastion.http.decoder import Decoder
 from bastion.http.encoder import ResultEncoder, ResultMismatch
 from bastion.http.errorenc import ErrorEncoder
@@ -28,6 +32,7 @@ from bastion.http.errors import (
     note_error,
 )
 from bastion.http.ratelimit import rate_limit_header_pairs
+from bastion.http.rawbody import RequestBody, stream_body
 from bastion.http.router import Router
 from bastion.operations import Operation
 from bastion.redact import DEFAULT_REDACTOR, Redactor
@@ -36,7 +41,8 @@ from bastion.security.principal import set_client_address
 from bastion.security.ratelimit import rate_limit_decision
 from bastion.types import ErrorNote, Receive, Scope, Send
 
-__all__ = ["ErrorHook", "Handler", "Muxer", "SecurityMapper", "send_error", "send_response"]
+__all__ = ["ErrorHook", "Handler", "Muxer", "RouteBodies", "SecurityMapper", "send_error",
+           "send_response"]
 
 Handler = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]
 #: Called with (scope, exception, error id) for every request that ends in a 500.
@@ -88,8 +94,12 @@ class Muxer:
         decoder: Decoder | None,
         encoder: ResultEncoder,
         errors: ErrorEncoder | None = None,
+        bodies: RouteBodies | None = None,
     ) -> None:
-        """Serve an operation on each route its design maps; its chain must be built."""
+        """Serve an operation on each route its design maps; its chain must be built.
+
+        `bodies` is what its route does beyond JSON bodies (see `RouteBodies`).
+        """
         method = operation.expr
         if method.http is None:
             return
@@ -99,7 +109,7 @@ class Muxer:
             self._add_stream(operation, decoder, errors)
             return
         for route in method.http.routes:
-            handler = self._handler(operation, route.full_path, decoder, encoder, errors)
+            handler = self._handler(operation, route.full_path, decoder, encoder, errors, bodies)
             self.router.add(route.verb, route.full_path, handler)
             self.routes.append((route.verb, route.full_path, operation.qualified))
 
@@ -177,13 +187,16 @@ class Muxer:
         decoder: Decoder | None,
         encoder: ResultEncoder,
         errors: ErrorEncoder,
+        bodies: RouteBodies | None = None,
     ) -> Handler:
+        if bodies is not None and bodies.special:
+            return self._body_handler(operation, template, decoder, encoder, errors, bodies)
         encode = encoder.encode  # chosen once: the plain path unless the design needs more
+        decode = decoder.decode if decoder is not None else None
+        negotiate = bodies.negotiator.pick if bodies is not None and bodies.negotiator else None
         call = operation.call
         secured = operation.secured
-        on_internal = self.on_internal_error
-        map_security = self.security_mapper
-        redactor = self.redactor
+        answer = self._answer_error
         client_of = self.client_address
 
         async def handle(
@@ -194,47 +207,27 @@ class Muxer:
                 # The security layer reads these; each request starts from a clean slate.
                 set_client_address(client_of(scope) or None)
                 rate_limit_decision.set(None)
+            enc, errs, codec = encode, errors, None
             try:
-                payload = await decoder(scope, receive, params) if decoder is not None else None
+                if negotiate is not None:
+                    # Chosen before the call: a 406 must not follow a call's effects.
+                    accept = None
+                    for name, value in scope["headers"]:
+                        if name == b"accept":
+                            accept = value
+                            break
+                    enc, errs, codec = negotiate(accept)
+                payload = await decode(scope, receive, params) if decode is not None else None
                 result = await call(payload)
-                status, headers, body = encode(result)
+                status, headers, body = enc(result)
                 if secured:
                     decision = rate_limit_decision.get()
                     if decision is not None:
                         headers.extend(rate_limit_header_pairs(decision))
-            except HTTPError as exc:
-                await send_error(send, exc.status, exc.body(redactor), exc.headers, scope,
-                                 error=ErrorNote(exc.name, exc.id))
-                return
-            except ServiceError as exc:
-                try:
-                    answer = errors(exc)
-                except ResultMismatch as mismatch:
-                    await _internal(scope, send, mismatch, on_internal)
-                    return
-                if answer is None:
-                    # An error the design does not declare is a bug in the service.
-                    await _internal(scope, send, exc, on_internal)
-                    return
-                name, (status, headers, body) = answer
-                # The tracing middleware records the raised error on the span, the request
-                # log its name and id on the end line.
-                note_error(scope, ErrorNote(name, exc.id, exc))
-                await send_response(send, status, headers, body, scope)
-                return
             except (asyncio.CancelledError, ClientDisconnected):
                 raise  # nothing can be answered; the server ends the exchange
             except Exception as exc:
-                mapped = map_security(exc)
-                if mapped is None:
-                    await _internal(scope, send, exc, on_internal)
-                    return
-                status, name, message, extra = mapped
-                error_id = new_id()
-                body = error_body(name, error_id, message,
-                                  temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
-                await send_error(send, status, body, extra, scope,
-                                 error=ErrorNote(name, error_id, exc))
+                await answer(exc, scope, send, errs, codec)
                 return
             # send_response, inlined: the success path awaits nothing it need not.
             if status in _NO_BODY:
@@ -247,6 +240,128 @@ class Muxer:
             await send({"type": "http.response.body", "body": body})
 
         return handle
+
+    def _body_handler(
+        self,
+        operation: Operation,
+        template: str,
+        decoder: Decoder | None,
+        encoder: ResultEncoder,
+        errors: ErrorEncoder,
+        bodies: RouteBodies,
+    ) -> Handler:
+        """The handler of a route with raw or multipart bodies, or its own deadlines."""
+        decode = decoder.decode if decoder is not None else None
+        negotiate = bodies.negotiator.pick if bodies.negotiator else None
+        call = operation.call
+        secured = operation.secured
+        answer = self._answer_error
+        client_of = self.client_address
+        raw_limit = bodies.raw_request
+        streamed = bodies.stream_response
+        timeouts = bodies.timeouts
+
+        async def handle(
+            scope: Scope, receive: Receive, send: Send, params: dict[str, str]
+        ) -> None:
+            scope["bastion.route"] = template
+            if timeouts is not None:
+                extensions = scope.get("extensions") or {}
+                exchange = extensions.get("bastion.exchange")
+                extend = getattr(exchange, "extend_deadlines", None)
+                if extend is not None:
+                    extend(*timeouts)
+            if secured:
+                set_client_address(client_of(scope) or None)
+                rate_limit_decision.set(None)
+            enc, errs, codec = encoder.encode, errors, None
+            token = None
+            try:
+                if negotiate is not None:
+                    accept = next((v for n, v in scope["headers"] if n == b"accept"), None)
+                    enc, errs, codec = negotiate(accept)
+                if raw_limit is not None:
+                    token = request_body.use(_raw_body(scope, receive, raw_limit))
+                payload = await decode(scope, receive, params) if decode is not None else None
+                result = await call(payload)
+                if streamed is not None:
+                    status, headers, stream = streamed.start(result, scope)
+                else:
+                    status, headers, body = enc(result)
+                if secured:
+                    decision = rate_limit_decision.get()
+                    if decision is not None:
+                        headers.extend(rate_limit_header_pairs(decision))
+            except (asyncio.CancelledError, ClientDisconnected):
+                raise
+            except Exception as exc:
+                await answer(exc, scope, send, errs, codec)
+                return
+            finally:
+                if token is not None:
+                    request_body.reset(token)
+                for upload in scope.pop("bastion.uploads", ()):
+                    upload.close()
+            if streamed is not None:
+                await stream_body(send, status, headers, stream,
+                                  scope["method"] == "HEAD" or status in _NO_BODY)
+                return
+            await send_response(send, status, headers, body, scope)
+
+        return handle
+
+    async def _answer_error(self, exc: Exception, scope: Scope, send: Send,
+                            errors: ErrorEncoder, codec: Codec | None) -> None:
+        """Answer a request whose decoding, call or encoding raised `exc`."""
+        if isinstance(exc, HTTPError):
+            await _send_error_in(codec, send, exc.status, exc.body(self.redactor), exc.headers,
+                                 scope, ErrorNote(exc.name, exc.id))
+            return
+        if isinstance(exc, ServiceError):
+            try:
+                answer = errors(exc)
+            except ResultMismatch as mismatch:
+                await _internal(scope, send, mismatch, self.on_internal_error)
+                return
+            if answer is None:
+                # An error the design does not declare is a bug in the service.
+                await _internal(scope, send, exc, self.on_internal_error)
+                return
+            name, (status, headers, body) = answer
+            # The tracing middleware records the raised error on the span, the request
+            # log its name and id on the end line.
+            note_error(scope, ErrorNote(name, exc.id, exc))
+            await send_response(send, status, headers, body, scope)
+            return
+        mapped = self.security_mapper(exc)
+        if mapped is None:
+            await _internal(scope, send, exc, self.on_internal_error)
+            return
+        status, name, message, extra = mapped
+        error_id = new_id()
+        body = error_body(name, error_id, message,
+                          temporary=status in TEMPORARY_STATUSES, fault=status >= 500)
+        await _send_error_in(codec, send, status, body, extra, scope,
+                             ErrorNote(name, error_id, exc))
+
+
+def _raw_body(scope: Scope, receive: Receive, limit: int) -> RequestBody:
+    length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+    size = int(length) if length is not None and length.isdigit() else None
+    if size is not None and size > limit:
+        raise too_large(limit)
+    return RequestBody(receive, limit, size)
+
+
+async def _send_error_in(codec: Codec | None, send: Send, status: int, body: bytes,
+                         extra: Any, scope: Scope, error: ErrorNote) -> None:
+    """Send an error body (JSON) in the codec the request negotiated, when not JSON."""
+    if codec is None or codec.media_type == "application/json":
+        await send_error(send, status, body, extra, scope, error=error)
+        return
+    note_error(scope, error)
+    headers = [(b"content-type", codec.media_type.encode("latin-1")), *extra]
+    await send_response(send, status, headers, codec.encode(msgspec.json.decode(body)), scope)
 
 
 async def send_response(

@@ -23,6 +23,7 @@ from bastion.dsl.expr import (
     RouteExpr,
     UserTypeExpr,
 )
+from bastion.openapi._media import MediaTypes, is_text
 from bastion.openapi._security import SecurityDoc
 from bastion.openapi.jsonschema import SchemaRegistry
 
@@ -56,10 +57,15 @@ BUILTIN: dict[int, tuple[str, str]] = {
         "PayloadTooLarge",
         "The request body, once decoded, is larger than the server accepts.",
     ),
+    406: (
+        "NotAcceptable",
+        "No media type the method answers in is acceptable to the request's `Accept`; the "
+        "message names those it answers in.",
+    ),
     415: (
         "UnsupportedMediaType",
-        "The request body is not `application/json`, or its `Content-Encoding` is not "
-        "`gzip`, `deflate` or `identity`.",
+        "The request body is in no media type the method reads (the message names them), "
+        "or its `Content-Encoding` is not `gzip`, `deflate` or `identity`.",
     ),
     429: (
         "TooManyRequests",
@@ -88,6 +94,7 @@ class Responses:
     error_name: str
     field_error_name: str
     responses_used: set[int]
+    media: MediaTypes
 
     def responses(self, m: MethodExpr, route: RouteExpr, *, has_body: bool) -> dict[str, Any]:
         """The result response, mapped design errors and the built-in error responses."""
@@ -103,6 +110,8 @@ class Responses:
             wanted.append(400)
         if has_body:
             wanted += [408, 413, 415]
+        if self.negotiated(m):
+            wanted.append(406)
         secured = bool(m.effective_requirements())
         if secured:
             wanted += [401, 403]
@@ -125,12 +134,18 @@ class Responses:
         """Return each result response (tagged ones, then the default) and its status."""
         http, result = m.http, m.result
         responses = http.responses if http is not None else []
+        streamed = self.media.streamed(m)
         if not responses:
-            status = 200 if result is not None else 204
-            return [(status, self.written(None, result, status, route, views=m.result_views))]
+            status = 200 if result is not None or streamed else 204
+            written = self.written(None, result, status, route, views=m.result_views, text=True)
+            if streamed and route.verb != "HEAD":
+                written["content"] = streamed
+            return [(status, written)]
         out = []
         for r in responses:
-            written = self.written(r, result, r.status, route, views=m.result_views)
+            written = self.written(r, result, r.status, route, views=m.result_views, text=True)
+            if streamed and route.verb != "HEAD":
+                written["content"] = streamed
             if r.tag is not None:
                 name, value = r.tag
                 written["description"] += f" (results whose `{name}` is {value!r})"
@@ -146,8 +161,12 @@ class Responses:
         *,
         views: dict[str, AttributeExpr] | None = None,
         description: str | None = None,
+        text: bool = False,
     ) -> dict[str, Any]:
-        """One response as the runtime writes `value` with Response `r`: headers, body."""
+        """One response as the runtime writes `value` with Response `r`: headers, body.
+
+        `text`: a String or Bytes body may be negotiated as `text/plain` (results only).
+        """
         description = description or (r.description if r is not None else None) or (
             value.description if value is not None else None) or _phrase(status)
         out: dict[str, Any] = {"description": description}
@@ -182,8 +201,23 @@ class Responses:
         else:
             schema = self.body_schema(r, value, mapped)
         if schema is not None:
-            out["content"] = {_JSON: {"schema": schema}}
+            fixed = r.content_type if r is not None else None
+            body_attr = obj.attributes.get(r.body) if (
+                r is not None and r.body and obj is not None) else None
+            body_type = body_attr.type if body_attr is not None else value.type
+            out["content"] = self.media.content(schema, text=text and is_text(body_type),
+                                                fixed=fixed)
         return out
+
+    def negotiated(self, m: MethodExpr) -> bool:
+        """Whether `m`'s result is written in the media type `Accept` picks (a 406 if none)."""
+        if m.result is None or self.media.streamed(m) is not None:
+            return False
+        http = m.http
+        response = http.response if http is not None else None
+        if response is not None and response.content_type is not None:
+            return False
+        return len(self.media.content({}, text=True)) > 1
 
     def body_schema(self, r: HTTPResponseExpr | None, value: AttributeExpr,
                     mapped: dict[str, str]) -> dict[str, Any] | None:
@@ -257,7 +291,7 @@ class Responses:
                 "RateLimit-Remaining": _string_header("Requests left in the window.", "integer"),
                 "RateLimit-Reset": _string_header("Seconds until the window resets.", "integer"),
             }
-        out["content"] = {_JSON: {"schema": self.schemas.ref_to(self.error_name)}}
+        out["content"] = self.media.content(self.schemas.ref_to(self.error_name))
         return out
 
     def error_schema(self) -> dict[str, Any]:
@@ -332,7 +366,7 @@ def _merge(items: list[dict[str, Any]]) -> dict[str, Any]:
     if len(items) == 1:
         return items[0]
     descriptions: list[str] = []
-    schemas: list[dict[str, Any]] = []
+    by_media: dict[str, list[dict[str, Any]]] = {}
     headers: dict[str, Any] = {}
     for item in items:
         if item["description"] not in descriptions:
@@ -346,14 +380,16 @@ def _merge(items: list[dict[str, Any]]) -> dict[str, Any]:
                 headers[name] = {**known, "schema": {**known["schema"], "enum": merged}}
             else:
                 headers[name] = header
-        content = item.get("content")
-        if content is not None and content[_JSON]["schema"] not in schemas:
-            schemas.append(content[_JSON]["schema"])
+        for media, body in (item.get("content") or {}).items():
+            found = by_media.setdefault(media, [])
+            if body["schema"] not in found:
+                found.append(body["schema"])
     out: dict[str, Any] = {"description": "\n\n".join(descriptions)}
     if headers:
         out["headers"] = headers
-    if schemas:
-        schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-        out["content"] = {_JSON: {"schema": schema}}
+    if by_media:
+        out["content"] = {
+            media: {"schema": found[0] if len(found) == 1 else {"anyOf": found}}
+            for media, found in by_media.items()}
     return out
 

@@ -26,8 +26,10 @@ Conventions the document follows:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from bastion.dsl._bodies import bodies_of
 from bastion.dsl.expr import (
     APIExpr,
     ArrayExpr,
@@ -41,6 +43,7 @@ from bastion.dsl.expr import (
 )
 from bastion.errors import DesignError
 from bastion.openapi import _extras
+from bastion.openapi._media import MediaTypes, multipart_schema
 from bastion.openapi._responses import BUILTIN, FIELD_ERROR, Responses
 from bastion.openapi._security import SecurityDoc
 from bastion.openapi.jsonschema import SchemaRegistry
@@ -53,20 +56,23 @@ OPENAPI_VERSION = "3.1.0"
 _JSON = "application/json"
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
-def spec(api: APIExpr) -> dict[str, Any]:
+def spec(api: APIExpr, media_types: Sequence[tuple[str, bool]] | None = None) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of `api` as JSON data, finalizing the design first.
 
-    Raises `DesignError` when the design is invalid.
+    `media_types` are the App's codecs, (media type, structured), in order of preference
+    (Bastion's defaults when None). Raises `DesignError` when the design is invalid.
     """
     api.finalize()
-    return _Builder(api).build()
+    return _Builder(api, media_types).build()
 
 
 class _Builder(Responses):
     """Builds one document; holds the state shared by its operations."""
 
-    def __init__(self, api: APIExpr) -> None:
+    def __init__(self, api: APIExpr, media_types: Sequence[tuple[str, bool]] | None = None
+                 ) -> None:
         self.api = api
+        self.media = MediaTypes(media_types)
         self.schemas = SchemaRegistry()
         self.schemas.register(api.types.values())
         # Built-in names yield to user types: a design may well declare its own `Error`.
@@ -261,14 +267,24 @@ class _Builder(Responses):
             return None
         if http.payload is not None:
             payload = http.payload
+        bodies = bodies_of(http)
+        if bodies is not None and bodies.skip_request is not None:
+            return {"content": self.media.request(m, {}, None), "required": True}
         obj = payload.object
         description = payload.description
+        body_type = None
+        if bodies is not None and bodies.multipart is not None and obj is not None:
+            form = obj.attributes[http.body].object if http.body is not None else obj
+            if form is not None:
+                return self._form_body(m, form, names=None if http.body else _unmapped(m, obj))
         if http.body is not None and obj is not None:
             attr = obj.attributes[http.body]
+            body_type = attr.type
             schema = self.schemas.attribute(attr)
             required = http.body in obj.required
             description = None  # the attribute's own description sits in its schema
         elif obj is None:
+            body_type = payload.type
             schema = self.schemas.attribute(payload)
             schema.pop("description", None)
             required = True
@@ -288,8 +304,18 @@ class _Builder(Responses):
         body: dict[str, Any] = {}
         if description:
             body["description"] = description
-        body["content"] = {_JSON: {"schema": schema}}
+        body["content"] = self.media.request(m, schema, body_type)
         if required:
+            body["required"] = True
+        return body
+
+    def _form_body(self, m: MethodExpr, form: ObjectExpr, names: list[str] | None
+                   ) -> dict[str, Any]:
+        """A `multipart/form-data` body: each part a property, `File` parts binary."""
+        kept = names if names is not None else list(form.attributes)
+        schema = multipart_schema(self.schemas.object(form, kept), form.attributes)
+        body: dict[str, Any] = {"content": self.media.request(m, schema, None)}
+        if any(n in form.required for n in kept):
             body["required"] = True
         return body
 
@@ -305,6 +331,16 @@ def _payload(m: MethodExpr) -> tuple[dict[str, AttributeExpr], set[str]]:
     if obj is None:
         return {}, set()
     return obj.attributes, set(obj.required)
+
+
+def _unmapped(m: MethodExpr, obj: ObjectExpr) -> list[str]:
+    """The payload attributes no parameter, header or cookie takes: the body's."""
+    http = m.http
+    if http is None:
+        return list(obj.attributes)
+    mapped = set(http.params) | set(http.headers) | set(http.cookies)
+    mapped |= set(http.authorization) | _path_params(m)
+    return [n for n in obj.attributes if n not in mapped]
 
 
 def _path_params(m: MethodExpr) -> set[str]:

@@ -190,6 +190,24 @@ class Exchange:
     def _accepted_before_abort(self) -> int:
         return max(0, self.bytes_sent - self.conn.unsent_at_abort)
 
+    def extend_deadlines(self, read_timeout: float | None, write_timeout: float | None) -> None:
+        """Give this request other READ_TIMEOUT / WRITE_TIMEOUT deadlines, from its start.
+
+        For a route the design lets take longer (an upload, a download); None keeps the
+        server's. The request's `Lifetime` moves with the write deadline.
+        """
+        conn = self.conn
+        limits = conn._limits
+        if read_timeout is not None:
+            self.read_deadline += read_timeout - limits.read_timeout
+        if write_timeout is not None:
+            moved = write_timeout - limits.write_timeout
+            self.write_deadline += moved
+            if self.lifetime is not None and self.lifetime.deadline is not None:
+                self.lifetime.deadline += moved
+        if conn.current is self and not self.cancel_reason:
+            conn.deadline = min(self.read_deadline, self.write_deadline)
+
     # -- receive ------------------------------------------------------------------------
 
     async def receive(self) -> Message:
@@ -207,8 +225,8 @@ class Exchange:
         while not self._body and not self.message_complete:
             if self.body_error:
                 raise MalformedBody(self.body_error)
-            if conn.closed:
-                return _DISCONNECT
+            if conn.closed or conn.eof:
+                return _DISCONNECT  # gone, or half-closed with the body unfinished
             conn.resume_reading()
             await self._wait()
             if self.read_timed_out:
@@ -279,7 +297,10 @@ class Exchange:
         Raises `ClientDisconnected` once the connection is closed or was cut.
         """
         conn = self.conn
-        if conn.closed or self.aborted:
+        transport = conn.transport
+        # A transport closing after a failed write drops what is written: a streamed body
+        # would run on unseen, never awaiting, so the loss is noticed here.
+        if conn.closed or self.aborted or (transport is not None and transport.is_closing()):
             raise ClientDisconnected("the client connection is closed")
         kind = message["type"]
         if kind == "http.response.start":
@@ -392,6 +413,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.closed = False
+        #: The client half-closed: no more request bytes can come.
+        self.eof = False
         self.shutting_down = False
         self.write_paused = False
         self.unsent_at_abort = 0
@@ -457,6 +480,8 @@ class Connection(asyncio.Protocol):
         if self.current is None:
             self.close()
             return False
+        self.eof = True
+        self.current.wake()  # a body still expected will never come
         self.current.keep_alive = False
         # TLS cannot half-close: there the transport closes whatever this returns.
         return self.listener.scheme != "https"
