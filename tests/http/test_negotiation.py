@@ -109,6 +109,14 @@ async def test_a_response_content_type_ignores_accept() -> None:
         r = await c.get("/fixed", headers={"accept": "application/cbor"})
     assert r.headers["content-type"] == "application/vnd.acme+json"
     assert r.json() == {"name": "x", "qty": 1}
+    assert "vary" not in r.headers  # one answer whatever Accept says
+
+
+async def test_a_negotiated_answer_says_it_varies_with_accept() -> None:
+    async with TestClient(bastion.App(design(), {"media": Media()})) as c:
+        r = await c.post("/items", json={"name": "a"}, headers={"accept": "application/cbor"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/cbor"
+    assert r.headers["vary"] == "accept"
 
 
 async def test_a_codec_of_the_users_reads_and_writes_its_type() -> None:

@@ -54,6 +54,9 @@ SecurityMapper = Callable[[BaseException], tuple[int, str, str, list[tuple[bytes
 _NO_BODY = frozenset({204, 304})
 
 
+# A negotiated answer depends on the request's Accept.
+_VARY_ACCEPT = (b"vary", b"accept")
+
 class Muxer:
     """Routes HTTP requests; `add_method` and `mount` routes, then `compile`.
 
@@ -220,6 +223,8 @@ class Muxer:
                 payload = await decode(scope, receive, params) if decode is not None else None
                 result = await call(payload)
                 status, headers, body = enc(result)
+                if negotiate is not None:
+                    headers.append(_VARY_ACCEPT)  # caches keep one answer per Accept
                 if secured:
                     decision = rate_limit_decision.get()
                     if decision is not None:
@@ -288,6 +293,8 @@ class Muxer:
                     status, headers, stream = streamed.start(result, scope)
                 else:
                     status, headers, body = enc(result)
+                if negotiate is not None:
+                    headers.append(_VARY_ACCEPT)
                 if secured:
                     decision = rate_limit_decision.get()
                     if decision is not None:
