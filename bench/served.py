@@ -112,6 +112,12 @@ def make_keys(folder: Path) -> tuple[Path, str, str]:
     return public, token, "bench-" + secrets.token_urlsafe(24)
 
 
+def server_env(public: Path, key: str) -> dict[str, str]:
+    """What every served target is started with: the bench's credentials, no extra limits."""
+    return {"BENCH_JWT_PUBLIC_KEY": str(public), "BENCH_API_KEY": key,
+            "RATE_LIMITS": "", "AUTH_FAILURES_PER_CLIENT": "", "LOG_LEVEL": "info"}
+
+
 def wrk_script(folder: Path, scenario: str, token: str, key: str) -> Path | None:
     if scenario in ("hello", "io"):
         return None
@@ -284,8 +290,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         public, token, key = make_keys(tmp)
-        env = {"BENCH_JWT_PUBLIC_KEY": str(public), "BENCH_API_KEY": key,
-               "RATE_LIMITS": "", "AUTH_FAILURES_PER_CLIENT": "", "LOG_LEVEL": "info"}
+        env = server_env(public, key)
         redis_port = 0
         if args.redis:
             env["redis"], redis_port = stack.enter_context(redis())
@@ -332,8 +337,7 @@ def soak(requests: int, args: argparse.Namespace, cores: tuple[int | None, int |
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         public, token, key = make_keys(tmp)
-        env = {"BENCH_JWT_PUBLIC_KEY": str(public), "BENCH_API_KEY": key,
-               "RATE_LIMITS": "", "AUTH_FAILURES_PER_CLIENT": "", "LOG_LEVEL": "info"}
+        env = server_env(public, key)
         script = wrk_script(tmp, "api_key", token, key)
         with started(target, env, cores, tmp / "servers.log") as (port, pid):
             wrk(port, PATHS["api_key"], script, 2.0, args.connections, cores[1])  # warm-up

@@ -23,6 +23,7 @@ from bastion.testing import LogCapture
 from bastion.types import Receive, Scope, Send
 from tests.server.app import SampleApp
 from tests.server.support import running_server
+from tests.support.orders import orders_example
 from tests.support.paths import ROOT
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
@@ -244,39 +245,22 @@ sys.meta_path.insert(0, _NoGRPC())
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("grpc_addr", ["127.0.0.1:0", ""])
-def test_a_design_with_grpc_methods_without_the_grpc_extra(tmp_path: Path, grpc_addr: str) -> None:
+def test_a_design_with_grpc_methods_without_the_grpc_extra(tmp_path: Path) -> None:
     # With GRPC_ADDR set: one 'not serving' line naming the extra, exit 3, no traceback.
-    # With gRPC switched off (GRPC_ADDR=""), the extra is not needed and HTTP is served.
     (tmp_path / "sitecustomize.py").write_text(_NO_GRPC)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
-           "HTTP_ADDR": f"127.0.0.1:{free_port()}", "ADMIN_ADDR": "", "GRPC_ADDR": grpc_addr,
+    no_grpc = f"{tmp_path}{os.pathsep}{ROOT}"
+    env = {**os.environ, "PYTHONPATH": no_grpc, "HTTP_ADDR": f"127.0.0.1:{free_port()}",
+           "ADMIN_ADDR": "", "GRPC_ADDR": "127.0.0.1:0",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}", "LOG_FORMAT": "json"}
-    log = tmp_path / "out.log"
-    with log.open("w") as out_file:
-        proc = subprocess.Popen([sys.executable, "-m", "examples.orders"], cwd=tmp_path,
-                                env=env, stdout=out_file, stderr=subprocess.STDOUT)
-    try:
-        if grpc_addr:
-            assert proc.wait(timeout=30) == 3, log.read_text()
-            out = log.read_text()
-            lines = [json.loads(x) for x in out.splitlines() if x.strip()]  # all JSON
-            (line,) = [x for x in lines if x["level"] == "error"]
-            assert line["msg"].startswith("not serving: design 'orders' has gRPC methods, "
-                                          "which need the grpc extra")
-        else:
-            url = f"http://{env['HTTP_ADDR']}/livez"
-            wait_until(lambda: _answers(url), timeout=30)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    done = subprocess.run([sys.executable, "-m", "examples.orders"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3, out
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]  # all JSON
+    (line,) = [x for x in lines if x["level"] == "error"]
+    assert line["msg"].startswith("not serving: design 'orders' has gRPC methods, "
+                                  "which need the grpc extra")
+    # With gRPC switched off (GRPC_ADDR=""), the extra is not needed and HTTP is served.
+    with orders_example(tmp_path, {"PYTHONPATH": no_grpc, "GRPC_ADDR": ""}) as running:
+        assert httpx.get(f"{running.api}/livez", timeout=10).status_code == 200
+        assert running.stop() == 0, running.output()

@@ -110,19 +110,20 @@ def serve_in_process(
         stderr_line(str(exc))
         return EXIT_CONFIG
     except LifespanError as exc:
-        server.served.log("error", "not serving: the lifespan startup failed", err=str(exc))
-        server.served.logger.flush()
-        return EXIT_STARTUP
+        return _not_serving(server, "the lifespan startup failed", err=str(exc))
     except ListenError as exc:
-        server.served.log("error", f"not serving: {exc.strerror}")
-        server.served.logger.flush()
-        return EXIT_STARTUP
+        return _not_serving(server, str(exc.strerror))
     except ImplementationError as exc:
         # The service does not match its design, or a transport it needs is not installed:
         # one line that says which, not a traceback.
-        server.served.log("error", f"not serving: {exc}")
-        server.served.logger.flush()
-        return EXIT_STARTUP
+        return _not_serving(server, str(exc))
+
+
+def _not_serving(server: Server, why: str, **fields: Any) -> int:
+    """Write why the server could not start, in the App's log format; the exit status."""
+    server.served.log("error", f"not serving: {why}", **fields)
+    server.served.logger.flush()
+    return EXIT_STARTUP
 
 
 def _config_of(app: Any) -> Config | None:
