@@ -190,6 +190,20 @@ class Exchange:
     def _accepted_before_abort(self) -> int:
         return max(0, self.bytes_sent - self.conn.unsent_at_abort)
 
+    def release(self) -> None:
+        """Let go of what points back here, once the app's call is over (or never came).
+
+        The scope's extensions name this exchange, which holds the scope: a cycle, that
+        only the cycle collector would free. A busy server would leave every request to
+        it, and its oldest generation gathers thousands of finished requests between full
+        collections, which a long run's heap keeps room for. Cut here, a request's
+        objects go as soon as the connection moves on to the next one.
+        """
+        extensions = self.scope.get("extensions")
+        if extensions is not None and extensions.get("bastion.exchange") is self:
+            del extensions["bastion.exchange"]
+        self.task = None
+
     def extend_deadlines(self, read_timeout: float | None, write_timeout: float | None) -> None:
         """Give this request other READ_TIMEOUT / WRITE_TIMEOUT deadlines, from its start.
 
@@ -411,7 +425,8 @@ class Connection(asyncio.Protocol):
         self.loop = listener.loop
         self._limits = listener.limits
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        #: None once the connection is lost (see `connection_lost`).
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self.closed = False
         #: The client half-closed: no more request bytes can come.
         self.eof = False
@@ -467,10 +482,17 @@ class Connection(asyncio.Protocol):
         for item in self._queue:
             if isinstance(item, Exchange):
                 item.wake()
+                item.release()  # never to be served
         self._queue.clear()
+        self.current = self._parsing = None
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         self.listener.connection_closed(self)
+        # The transport, the parser (through its bound callbacks) and the exchanges point
+        # back at this connection: let go of them so that refcounting frees it, not the
+        # cycle collector (see `Exchange.release`). Nothing reads or writes after the loss.
+        self.transport = None
+        self.parser = None
 
     def eof_received(self) -> bool:
         """The client half-closed: finish the response in progress, then close."""
@@ -491,7 +513,8 @@ class Connection(asyncio.Protocol):
         if self.ws is not None:
             self.ws.data_received(data)
             return
-        if self._refused or self._broken or self.closed:
+        parser = self.parser
+        if self._refused or self._broken or self.closed or parser is None:
             return
         phase = self.phase
         if phase in (NEW, IDLE):
@@ -503,7 +526,7 @@ class Connection(asyncio.Protocol):
             self._raw_head_bytes += len(data)
         self._messages_this_read = 0
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             offset = upgrade.args[0] if upgrade.args else len(data)
             self._upgraded(data[offset:])
@@ -568,6 +591,8 @@ class Connection(asyncio.Protocol):
             self._refuse(414, "uri_too_long", f"the request target is longer than {limit} bytes")
             raise _Refused
         parser = self.parser
+        if parser is None:  # only the parser calls this, while it parses
+            raise _Refused
         version = parser.get_http_version()
         method = parser.get_method().decode("ascii")
         headers = self._headers
@@ -635,6 +660,7 @@ class Connection(asyncio.Protocol):
             # Parsing ahead costs memory per request: past this depth, the client is told
             # to send the rest later, after the answers it is owed.
             self._parsing = None
+            exchange.release()
             self._refuse(503, "unavailable",
                          f"more than {MAX_PIPELINED} pipelined requests on one connection; "
                          "send the rest once these are answered", temporary=True)
@@ -735,6 +761,7 @@ class Connection(asyncio.Protocol):
                 # Only an overloaded request read whole lets the next one come.
                 keep=exchange.message_complete,
             )
+            exchange.release()  # answered without the app
             return
         listener.run(exchange)
 
@@ -898,7 +925,7 @@ class Connection(asyncio.Protocol):
         path: str | None = None
         if exchange is not None:
             method, path = exchange.scope["method"], exchange.scope["path"]
-        elif self._url:
+        elif self._url and self.parser is not None:
             try:
                 method = self.parser.get_method().decode("ascii")
             except Exception:  # the method was what was wrong
@@ -938,6 +965,7 @@ class Connection(asyncio.Protocol):
             # A request still being parsed when it was refused is no request at all.
             if self._parsing is not None and self._parsing in self._queue:
                 self._queue.remove(self._parsing)
+                self._parsing.release()
             self._parsing = None
             self._refused = True
             self.pause_reading()

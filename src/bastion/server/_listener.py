@@ -263,6 +263,7 @@ class Listener:
             if exchange.lifetime is not None:
                 exchange.lifetime.finish()
             exchange.conn.app_returned(exchange)
+            exchange.release()
 
     def run_websocket(self, session: WebSocketSession) -> None:
         """Run the app for a WebSocket session, in a fresh context."""
