@@ -45,13 +45,13 @@ from bastion.http.errorenc import ErrorEncoder
 from bastion.http.errors import error_body
 from bastion.http.files import FileServer
 from bastion.http.muxer import Muxer
-from bastion.http.requestlog import RequestLog
+from bastion.http.observer import RequestObserver
 from bastion.log._format import error_text
 from bastion.log._logger import split_names
 from bastion.operations import Operations
 from bastion.options import Debug, Docs, Observe
 from bastion.otel._telemetry import Telemetry, configure
-from bastion.otel._tracing import TracingMiddleware
+from bastion.otel._tracing import ServerTracing
 from bastion.redact import Redactor
 from bastion.schema.compile import TypeCompiler
 from bastion.schema.formats import enc_hook
@@ -215,23 +215,24 @@ class App:
         self.builtins.mount(muxer)
         muxer.compile()
         self._muxer = muxer
-        # Outermost first: tracing (so log lines carry trace ids), request log, the
-        # request's lifetime (deadline, cancellation answered 503), the user's
-        # middleware, the muxer.
+        # Outermost first: the request observer (its log scope and lines, its span and
+        # metrics, in one layer), the request's lifetime (deadline, cancellation answered
+        # 503), the user's middleware, the muxer.
         app: ASGIApp = muxer
         for mw in reversed(self._middleware):
             app = mw(app)
         app = DeadlineLayer(app, self.logger)
         observe = self.observe
-        if self.observing:
+        tracing = ServerTracing(self.telemetry, credential_params=self.redactor.names,
+                                client_address=self.client_address) if observe.tracing else None
+        if self.observing or tracing is not None:
             options = observe.log_options
-            app = RequestLog(app, self.logger, debug_authorizer=self.debug_authorizer,
-                             redactor=self.redactor, lines=observe.lines,
-                             exclude_paths=options.exclude, buffered=options.buffered,
-                             client_address=self.client_address)
-        if observe.tracing:
-            app = TracingMiddleware(app, self.telemetry, credential_params=self.redactor.names,
-                                    client_address=self.client_address)
+            app = RequestObserver(app, logger=self.logger if self.observing else None,
+                                  tracing=tracing, lines=observe.lines,
+                                  exclude_paths=options.exclude, buffered=options.buffered,
+                                  redactor=self.redactor,
+                                  debug_authorizer=self.debug_authorizer,
+                                  client_address=self.client_address)
         self._app = app
         return app
 

@@ -33,11 +33,13 @@ __all__ = [
     "current",
     "debug",
     "debug_enabled",
+    "enter_request",
     "error",
     "fatal",
     "fields",
     "flush",
     "info",
+    "leave_request",
     "print",
     "use",
     "warn",
@@ -116,32 +118,14 @@ class RequestContext(AbstractContextManager["RequestContext"]):
         state = STATE.get()
         logger = self._logger or state.logger or _default()
         self._logger = logger
-        fields = self._fields
-        merged = {**state.fields, **fields} if state.fields else fields
-        debug = state.debug or self._debug
-        held = None
-        buffering = logger.buffering
-        # A debugged request shows everything as it happens: no holding back.
-        if buffering is not None and not debug:
-            disable = buffering.disable
-            if disable is None or not disable():
-                held = Held(WARN if buffering.hold == "warn" else INFO)
-        self._held = held
-        self._token = STATE.set(State(logger, merged, held, debug))
+        self._token, self._held = enter_request(logger, self._fields, self._debug, state)
         return self
 
     def leave(self, exc: BaseException | None = None) -> None:
         """Restore the context that was current before; write held lines on a failure."""
         if self._token is not None:
-            STATE.reset(self._token)
+            leave_request(self._token, self._held, self._logger, exc)
             self._token = None
-        held = self._held
-        # An exception escaping the request is a failure even if nobody logged it: keep
-        # the evidence. Cancellation is not a failure.
-        logger = self._logger
-        failed = isinstance(exc, Exception)
-        if held is not None and logger is not None and failed and not held.flushed:
-            logger._release(held)
 
     def __enter__(self) -> RequestContext:
         return self.enter()
@@ -153,6 +137,42 @@ class RequestContext(AbstractContextManager["RequestContext"]):
         tb: TracebackType | None,
     ) -> None:
         self.leave(exc)
+
+
+def enter_request(
+    logger: Logger, fields: Mapping[str, object], debug: bool, state: State | None = None
+) -> tuple[Token[State], Held | None]:
+    """Make a request's context current: `logger`, `fields` bound, its held lines.
+
+    Returns the token `leave_request` restores and the buffer of held lines (None when
+    the Logger does not buffer, or the request is debugged). `state` is the current
+    state when the caller has it. The request observer calls the pair on its hot path;
+    `RequestContext` is the same pair as an object.
+    """
+    if state is None:
+        state = STATE.get()
+    merged = {**state.fields, **fields} if state.fields else fields
+    debug = state.debug or debug
+    held = None
+    buffering = logger.buffering
+    # A debugged request shows everything as it happens: no holding back.
+    if buffering is not None and not debug:
+        disable = buffering.disable
+        if disable is None or not disable():
+            held = Held(WARN if buffering.hold == "warn" else INFO)
+    return STATE.set(State(logger, merged, held, debug)), held
+
+
+def leave_request(
+    token: Token[State], held: Held | None, logger: Logger | None, exc: BaseException | None
+) -> None:
+    """Restore the context before `enter_request`; write the held lines on a failure."""
+    STATE.reset(token)
+    # An exception escaping the request is a failure even if nobody logged it: keep the
+    # evidence. Cancellation is not a failure.
+    if held is not None and logger is not None and isinstance(exc, Exception) \
+            and not held.flushed:
+        logger._release(held)
 
 
 class _Fields(AbstractContextManager[None]):

@@ -101,6 +101,10 @@ class Output:
     color: bool | None = None
 
 
+#: `_log`'s default span: look the current one up (an invalid context is never passed).
+_CURRENT_SPAN: Final = otel_trace.INVALID_SPAN_CONTEXT
+
+
 class Logger:
     """Writes structured log lines: level, formats, outputs and background writers.
 
@@ -343,6 +347,36 @@ class Logger:
         if self._rank <= INFO or self.debug_enabled or state.debug:
             self._log(state, INFO, msg, None, fields, hold=hold)
 
+    def request_line(
+        self,
+        msg: str,
+        fields: Mapping[str, object],
+        span: otel_trace.SpanContext | None,
+        *,
+        hold: bool = False,
+    ) -> None:
+        """An info line of the request observer, whose span context is known: `start`, `end`.
+
+        The same line as `write_info`, without looking the span up again; `fields` holds
+        only strings and numbers (the observer's own values).
+        """
+        state = STATE.get()
+        if not (self._rank <= INFO or self.debug_enabled or state.debug):
+            return
+        compiled = self._compiled
+        held = state.buffer
+        if (compiled is None or self._file_location or self._funcs
+                or (hold and held is not None and not held.flushed)):
+            self._log(state, INFO, msg, None, fields, hold=hold, span=span)
+            return
+        line = compiled.line(self._clock(), INFO, msg, state.fields, fields, span,
+                             self.service, trusted=True)
+        if line is not None:
+            self._writer.put(line, important=False)
+        else:
+            self._emit((self._clock(), INFO, msg, None, state.fields, fields, span, None),
+                       important=False)
+
     def _enabled(self, rank: int, state: State) -> bool:
         return rank >= self._rank or self.debug_enabled or state.debug
 
@@ -355,9 +389,11 @@ class Logger:
         kv: Mapping[str, object],
         *,
         hold: bool = True,
+        span: otel_trace.SpanContext | None = _CURRENT_SPAN,
     ) -> None:
         t = self._clock()
-        span = span_context()
+        if span is _CURRENT_SPAN:  # not given: the current span's
+            span = span_context()
         extra = self._extra() if self._file_location or self._funcs else None
         held = state.buffer
         if held is not None and not held.flushed:

@@ -20,13 +20,14 @@ produced itself), and metrics go to pre-bound cells (see `bastion.otel._metrics`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
+from contextvars import Token
 from random import getrandbits
 from time import perf_counter, time_ns
 from typing import Final
 
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.context import Context, attach, detach, get_current, set_value
+from opentelemetry.context import Context, attach, get_current, set_value
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
 from opentelemetry.trace import (
@@ -41,26 +42,26 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import AnyValue
 
 from bastion.clientaddr import ClientAddress
+from bastion.http.observer import RequestObserver
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
 from bastion.redact import redact_query, redactor_with
-from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
+from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Scope
 
-__all__ = ["DEFAULT_EXCLUDE_PATHS", "TracingMiddleware", "parse_traceparent"]
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "KNOWN_METHODS", "ServerTracing", "TracingMiddleware",
+           "parse_traceparent"]
 
 #: Probe and scrape paths: frequent, uninteresting, and they would skew latency metrics.
 DEFAULT_EXCLUDE_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
 # Methods the HTTP semantic conventions know; any other is recorded as "_OTHER" so a
 # client cannot create unbounded metric series by inventing methods.
-_KNOWN_METHODS: Final = frozenset(
+KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
 )
-_HOST, _USER_AGENT, _CONTENT_LENGTH, _PROPAGATION = 1, 2, 3, 4
-_TRACEPARENT, _TRACESTATE, _BAGGAGE = 5, 6, 7
 _HEX: Final = "0123456789abcdef"
 _TRACE_FLAGS: Final = tuple(TraceFlags(i) for i in range(256))
 # The W3C limits the SDK's propagators apply.
@@ -136,30 +137,31 @@ def _split_host(host: str) -> tuple[str, int | None]:
     return host, None
 
 
-class TracingMiddleware:
-    """ASGI middleware: a SERVER span and the HTTP server metrics for each HTTP request.
+class ServerTracing:
+    """What the request observer needs to trace and measure requests: made once per App.
 
+    The per-request flow lives in `bastion.http.observer.RequestObserver`, which scans the
+    headers once for the logs and the traces; this class turns what it found into the
+    request's span context (`start`) and records the span and metrics (`finish`).
     `credential_params` names extra query parameters whose values are scrubbed from
-    `url.query` (the defaults cover `access_token`, `api_key`, `token`, `key`,
-    `password` and more); pass the design's API-key query parameter names here.
+    `url.query` (the defaults cover `access_token`, `api_key`, `token`, `key`, `password`
+    and more).
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         telemetry: Telemetry,
         *,
         exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
         credential_params: Iterable[str] = (),
         client_address: ClientAddress | None = None,
     ) -> None:
-        self.app = app
         self._client_of = client_address or ClientAddress()
         self.telemetry = telemetry
-        self._enabled = telemetry.enabled
-        self._exclude = frozenset(exclude_paths)
+        self.enabled = telemetry.enabled
+        self.exclude = frozenset(exclude_paths)
         self._credentials = redactor_with(credential_params)
-        self._metrics = telemetry.metrics
+        self.metrics = telemetry.metrics
         self._sampler = telemetry.sampler
         sampler = telemetry.sampler
         self._adaptive = (
@@ -168,6 +170,11 @@ class TracingMiddleware:
             else None
         )
         self._propagator = telemetry.propagator
+        #: The propagator's own header names, or None for W3C (read by the observer's scan).
+        self.propagation_fields: tuple[str, ...] | None = (
+            None if isinstance(self._propagator, W3CPropagator)
+            else tuple(self._propagator.fields)
+        )
         ids = telemetry.tracer_provider.id_generator
         self._new_trace_id = ids.generate_trace_id
         self._new_span_id = ids.generate_span_id
@@ -186,74 +193,33 @@ class TracingMiddleware:
             )
             for s in (False, True)
         )
-        headers: dict[bytes, int] = {
-            b"host": _HOST,
-            b"user-agent": _USER_AGENT,
-            b"content-length": _CONTENT_LENGTH,
-        }
-        if isinstance(self._propagator, W3CPropagator):
-            headers |= {
-                b"traceparent": _TRACEPARENT,
-                b"tracestate": _TRACESTATE,
-                b"baggage": _BAGGAGE,
-            }
-        else:
-            for field in self._propagator.fields:
-                headers[field.lower().encode("latin-1")] = _PROPAGATION
-        self._headers = headers
         self._baggage = W3CBaggagePropagator()
         self._resource = telemetry.resource
         self._scope = telemetry.scope
         self._limits = telemetry.span_limits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Trace and measure one HTTP request; other scopes pass through untouched."""
-        if scope["type"] != "http" or not self._enabled or scope["path"] in self._exclude:
-            await self.app(scope, receive, send)
-            return
-        start = perf_counter()
-        telemetry = self.telemetry
-        method = scope["method"]
-        if method not in _KNOWN_METHODS:
-            method = "_OTHER"
-        scheme = scope.get("scheme", "http")
+    def start(
+        self,
+        scope: Scope,
+        method: str,
+        started: float,
+        w3c: tuple[bytes | None, bytes | None, bytes | None] | None,
+        carrier: dict[str, str] | None,
+        host: bytes | None,
+        user_agent: bytes | None,
+    ) -> tuple[Token[Context], SpanContext, ServerSpan | None]:
+        """Make the request's span current; return (token, its span context, the span).
 
-        host = user_agent = traceparent = tracestate = baggage = None
-        request_bytes = -1
-        carrier: dict[str, str] | None = None
-        kinds = self._headers
-        for name, value in scope["headers"]:
-            kind = kinds.get(name)
-            if kind is None:
-                continue
-            if kind == _TRACEPARENT:
-                traceparent = value
-            elif kind == _TRACESTATE:
-                tracestate = value if tracestate is None else tracestate + b"," + value
-            elif kind == _BAGGAGE:
-                baggage = value if baggage is None else baggage + b"," + value
-            elif kind == _PROPAGATION:
-                key = name.decode("latin-1")
-                text = value.decode("latin-1")
-                if carrier is None:
-                    carrier = {key: text}
-                elif key in carrier:
-                    carrier[key] = f"{carrier[key]},{text}"  # repeated header: join, per RFC 9110
-                else:
-                    carrier[key] = text
-            elif kind == _HOST:
-                host = value
-            elif kind == _USER_AGENT:
-                user_agent = value
-            elif value.isdigit():
-                request_bytes = int(value)
-
+        `w3c` is the (traceparent, tracestate, baggage) the request carried, None when it
+        had none; `carrier` the headers of another propagator. The span is None when the
+        request is not recorded (the span context is then a `NonRecordingSpan`'s).
+        """
         if carrier is not None:
             parent_ctx = self._propagator.extract(carrier)
-        elif traceparent is None and baggage is None:
+        elif w3c is None:
             parent_ctx = get_current()
         else:
-            parent_ctx = self._extract_w3c(traceparent, tracestate, baggage)
+            parent_ctx = self._extract_w3c(*w3c)
         parent = get_current_span(parent_ctx).get_span_context()
         if parent.is_valid:
             trace_id = parent.trace_id
@@ -279,8 +245,10 @@ class TracingMiddleware:
             trace_state=result.trace_state,
         )
         span: ServerSpan | NonRecordingSpan
+        recording: ServerSpan | None = None
         if decision is _SAMPLED or decision is _RECORD_ONLY:
-            attributes = self._start_attributes(scope, method, scheme, host, user_agent)
+            attributes = self._start_attributes(scope, method, scope.get("scheme", "http"),
+                                                host, user_agent)
             if result.attributes:
                 attributes.update(result.attributes)
             recording = ServerSpan(
@@ -289,95 +257,71 @@ class TracingMiddleware:
                 parent_or_none,
                 attributes,
                 # The wall clock of the start, read only for the few spans recorded.
-                time_ns() - int((perf_counter() - start) * 1e9),
+                time_ns() - int((perf_counter() - started) * 1e9),
                 resource=self._resource,
                 scope=self._scope,
-                processors=telemetry.span_processors,
+                processors=self.telemetry.span_processors,
                 limits=self._limits,
             )
             recording.start(parent_ctx)
             span = recording
         else:
-            recording = None
             span = NonRecordingSpan(span_context)
-        token = attach(set_value(TELEMETRY_KEY, telemetry, set_span_in_context(span, parent_ctx)))
+        context = set_value(TELEMETRY_KEY, self.telemetry, set_span_in_context(span, parent_ctx))
+        return attach(context), span_context, recording
 
-        metrics = self._metrics
-        active = metrics.start(method, scheme)
-        status = 0
-        response_bytes = 0
-
-        # A plain function returning the server's awaitable: one coroutine per message
-        # fewer than an `async def` wrapper.
-        def send_wrapper(message: Message) -> Awaitable[None]:
-            nonlocal status, response_bytes
-            if message["type"] == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-            elif message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
-
-        inner_receive = receive
-        if request_bytes < 0:
-            # No Content-Length (chunked upload or no body): count what the app reads.
-            request_bytes = 0
-
-            async def receive_wrapper() -> Message:
-                nonlocal request_bytes
-                message = await receive()
-                if message["type"] == "http.request":
-                    request_bytes += len(message.get("body", b""))
-                return message
-
-            inner_receive = receive_wrapper
-
-        error: BaseException | None = None
-        try:
-            await self.app(scope, inner_receive, send_wrapper)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            detach(token)
-            duration = perf_counter() - start
-            route = scope.get("bastion.route")
-            note = scope.get(ERROR_SCOPE_KEY)
-            error_type: str | None = None
-            if error is not None and not status:
-                # Failed before answering: the type names the error (semantic conventions),
-                # and an Exception becomes the 500 the server sends for it.
-                error_type = _error_type(error)
-                if isinstance(error, Exception):
-                    status = 500
-            elif note is not None:
-                error_type = note.name
-            elif status >= 500:
-                error_type = str(status)
-            elif error is not None:
-                error_type = _error_type(error)
-            metrics.record(
-                active,
-                method,
-                route,
-                status,
-                scheme,
-                scope.get("http_version"),
-                error_type,
-                duration,
-                request_bytes,
-                response_bytes,
+    def finish(
+        self,
+        scope: Scope,
+        recording: ServerSpan | None,
+        active: object,
+        method: str,
+        scheme: str,
+        status: int,
+        error: BaseException | None,
+        duration: float,
+        request_bytes: int,
+        response_bytes: int,
+    ) -> None:
+        """Record the request's metrics and end its span (when it is recorded)."""
+        route = scope.get("bastion.route")
+        note = scope.get(ERROR_SCOPE_KEY)
+        error_type: str | None = None
+        if error is not None and not status:
+            # Failed before answering: the type names the error (semantic conventions),
+            # and an Exception becomes the 500 the server sends for it.
+            error_type = _error_type(error)
+            if isinstance(error, Exception):
+                status = 500
+        elif note is not None:
+            error_type = note.name
+        elif status >= 500:
+            error_type = str(status)
+        elif error is not None:
+            error_type = _error_type(error)
+        self.metrics.record(
+            active,  # type: ignore[arg-type]  # the counter metrics.start returned
+            method,
+            route,
+            status,
+            scheme,
+            scope.get("http_version"),
+            error_type,
+            duration,
+            request_bytes,
+            response_bytes,
+        )
+        if recording is not None:
+            self._finish(
+                recording,
+                scope,
+                method=method,
+                route=route,
+                status=status,
+                error=error,
+                error_type=error_type,
+                end_ns=time_ns(),
             )
-            if recording is not None:
-                self._finish(
-                    recording,
-                    scope,
-                    method=method,
-                    route=route,
-                    status=status,
-                    error=error,
-                    error_type=error_type,
-                    end_ns=time_ns(),
-                )
 
     def _extract_w3c(
         self, traceparent: bytes | None, tracestate: bytes | None, baggage: bytes | None
@@ -478,3 +422,28 @@ class TracingMiddleware:
         elif status >= 500:
             span.set_error()
         span.end(end_ns)
+
+
+class TracingMiddleware(RequestObserver):
+    """ASGI middleware: a SERVER span and the HTTP server metrics for each HTTP request.
+
+    The request observer with tracing only (no log scope, no lines), for any ASGI app;
+    the App runs one observer for both. `credential_params` names extra query parameters
+    whose values are scrubbed from `url.query`; pass the design's API-key query parameter
+    names here.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        telemetry: Telemetry,
+        *,
+        exclude_paths: Iterable[str] = DEFAULT_EXCLUDE_PATHS,
+        credential_params: Iterable[str] = (),
+        client_address: ClientAddress | None = None,
+    ) -> None:
+        tracing = ServerTracing(telemetry, exclude_paths=exclude_paths,
+                                credential_params=credential_params,
+                                client_address=client_address)
+        super().__init__(app, tracing=tracing, client_address=client_address)
+        self.telemetry = telemetry

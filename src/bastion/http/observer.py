@@ -1,0 +1,303 @@
+"""The request observer: one HTTP layer for the request's logs, span and metrics.
+
+A production request is observed three ways: it gets a log scope (a request id bound to
+every line, the App's Logger, the request's debug switch) with a `start` and an `end`
+line, a SERVER span continuing the caller's trace, and the RED metrics. Each needs the
+same few facts — some request headers, the response's status and size, the time taken,
+the route, the error the response carries — so one layer gathers them once and gives
+each its share: one scan of the headers, one wrapper of `send`, one clock, one frame on
+the stack. Two middlewares stacked would each scan, wrap and time the request again, and
+the log lines would look up the span the layer above had just made.
+
+The parts are switched on by what the observer is given: a `Logger` (the log scope),
+`lines=True` (its `start` and `end` lines, outside the excluded paths), a
+`ServerTracing` (the span and the metrics, outside its excluded paths). The App gives it
+all three; `RequestLog` (log only) and `bastion.otel.TracingMiddleware` (tracing only)
+are the same observer with one part, for ASGI apps of their own.
+
+The lines: each request's id is a valid incoming `X-Request-ID`, or a new one, returned
+in the response's `X-Request-ID`; probe paths (`/livez`, `/readyz`, `/healthz`) get no
+lines by default; URLs are logged with the values of sensitive query parameters replaced
+by `REDACTED`, as in spans; an error response's name and id are on its `end` line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry.context import detach
+
+from bastion import log
+from bastion._ids import ID_BITS, id_bits, is_valid_request_id
+from bastion.clientaddr import ClientAddress
+from bastion.debug._switch import Authorize, debug_header_enabled
+from bastion.log._context import enter_request, leave_request
+from bastion.log._state import span_context
+from bastion.redact import Redactor, redactor_with
+from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from bastion.otel._tracing import ServerTracing
+
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "RequestObserver"]
+
+#: Paths whose requests get no start and end lines unless told otherwise: probes.
+DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
+
+# What a request header is to the observer (the one scan's table).
+_REQUEST_ID, _DEBUG, _HOST, _USER_AGENT, _CONTENT_LENGTH = 1, 2, 3, 4, 5
+_TRACEPARENT, _TRACESTATE, _BAGGAGE, _PROPAGATION = 6, 7, 8, 9
+# Methods the HTTP semantic conventions know; any other is recorded as "_OTHER" so a
+# client cannot create unbounded metric series by inventing methods.
+_KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
+)
+
+
+class RequestObserver:
+    """Observe each HTTP request: its log scope and lines, its span and metrics (see module).
+
+    `logger` (None: no log scope), `lines` (the `start` and `end` lines), `tracing` (None:
+    no span, no metrics). `exclude_paths` are the paths with no lines (exact paths, globs
+    or compiled regular expressions, searched); the paths with no span are the tracing's.
+    `buffered=True` lets request buffering hold the lines, as `log.info`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        logger: log.Logger | None = None,
+        tracing: ServerTracing | None = None,
+        lines: bool = True,
+        exclude_paths: Iterable[str | re.Pattern[str]] = DEFAULT_EXCLUDE_PATHS,
+        credential_params: Iterable[str] = (),
+        redactor: Redactor | None = None,
+        debug_authorizer: Authorize | None = None,
+        buffered: bool = False,
+        client_address: ClientAddress | None = None,
+    ) -> None:
+        self.app = app
+        self.logger = logger
+        self.tracing = tracing if tracing is not None and tracing.enabled else None
+        self.exact, self.patterns = _compile_exclude(exclude_paths)
+        # The same names and marker as the spans: logs and spans agree.
+        self.redactor = (redactor or redactor_with()).with_names(credential_params)
+        self.debug_authorizer = debug_authorizer
+        self.lines = lines and logger is not None
+        self.buffered = buffered
+        self.client_address = client_address or ClientAddress()
+        kinds: dict[bytes, int] = {}
+        if logger is not None:
+            kinds |= {b"x-request-id": _REQUEST_ID, b"x-debug-logs": _DEBUG}
+        if self.tracing is not None:
+            kinds |= {b"host": _HOST, b"user-agent": _USER_AGENT,
+                      b"content-length": _CONTENT_LENGTH}
+            fields = self.tracing.propagation_fields
+            if fields is None:
+                kinds |= {b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE,
+                          b"baggage": _BAGGAGE}
+            else:
+                kinds |= {f.lower().encode("latin-1"): _PROPAGATION for f in fields}
+        self._kinds = kinds
+        self._trace_exclude = self.tracing.exclude if self.tracing is not None else frozenset()
+
+    def excluded(self, path: str) -> bool:
+        """Return whether requests for `path` get no start and end lines."""
+        if path in self.exact:
+            return True
+        return self.patterns is not None and self.patterns.search(path) is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request inside its log scope and span, between its lines."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        logger = self.logger
+        tracing = self.tracing
+        if tracing is not None and path in self._trace_exclude:
+            tracing = None
+        if logger is None and tracing is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        # -- one scan of the headers, for the log scope and the trace ------------------
+        request_id = b""
+        debug_header = False
+        host = user_agent = traceparent = tracestate = baggage = None
+        request_bytes = -1
+        carrier: dict[str, str] | None = None
+        kinds = self._kinds
+        for name, value in scope["headers"]:
+            kind = kinds.get(name)
+            if kind is None:
+                continue
+            if kind == _REQUEST_ID:
+                if is_valid_request_id(value):
+                    request_id = value
+            elif kind == _DEBUG:
+                debug_header = debug_header or value.lower() == b"on"
+            elif kind == _HOST:
+                host = value
+            elif kind == _USER_AGENT:
+                user_agent = value
+            elif kind == _CONTENT_LENGTH:
+                if value.isdigit():
+                    request_bytes = int(value)
+            elif kind == _TRACEPARENT:
+                traceparent = value
+            elif kind == _TRACESTATE:
+                tracestate = value if tracestate is None else tracestate + b"," + value
+            elif kind == _BAGGAGE:
+                baggage = value if baggage is None else baggage + b"," + value
+            else:  # another propagator's header; repeated ones are joined (RFC 9110)
+                key, text = name.decode("latin-1"), value.decode("latin-1")
+                if carrier is None:
+                    carrier = {key: text}
+                else:
+                    carrier[key] = f"{carrier[key]},{text}" if key in carrier else text
+
+        # -- the span, current for everything below ------------------------------------
+        method = scope["method"]
+        span = None
+        if tracing is not None:
+            label = method if method in _KNOWN_METHODS else "_OTHER"
+            scheme = scope.get("scheme", "http")
+            w3c = None if traceparent is None and baggage is None else (
+                traceparent, tracestate, baggage)
+            span_token, span, recording = tracing.start(
+                scope, label, started, w3c, carrier, host, user_agent)
+            active = tracing.metrics.start(label, scheme)
+
+        # -- the log scope: the request id and the request's debug switch --------------
+        add_id = logger is not None
+        rid_bytes = b""
+        if logger is not None:
+            # `new_id()` inlined: on this path the call would cost as much as the id.
+            rid = request_id.decode("latin-1") if request_id else f"{id_bits(ID_BITS):016x}"
+            rid_bytes = request_id or rid.encode("latin-1")
+            scope["bastion.request_id"] = rid
+            debug = False
+            if debug_header:
+                # The debug module's rule: a refusal (False, Unauthorized, Forbidden) only
+                # means no debug logs, never a failed request.
+                debug = await debug_header_enabled(scope, self.debug_authorizer)
+            log_token, held = enter_request(logger, {"request_id": rid}, debug)
+        loud = self.lines and not self.excluded(path)
+        if loud and span is None:
+            span = span_context()  # the span a layer outside made, if any
+
+        status = 0
+        response_bytes = 0
+
+        # A plain function returning the server's awaitable: no coroutine per message.
+        def observed_send(message: Message) -> Awaitable[None]:
+            nonlocal status, response_bytes
+            kind = message["type"]
+            if kind == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                status = message["status"]
+                if add_id:
+                    headers = message.get("headers", ())
+                    # The server's own error answers already carry it (the same id).
+                    if not any(name == b"x-request-id" for name, _ in headers):
+                        message["headers"] = [*headers, (b"x-request-id", rid_bytes)]
+            return send(message)
+
+        inner_receive = receive
+        if tracing is not None and request_bytes < 0:
+            # No Content-Length (chunked upload or no body): count what the app reads.
+            request_bytes = 0
+
+            async def counted_receive() -> Message:
+                nonlocal request_bytes
+                message = await receive()
+                if message["type"] == "http.request":
+                    request_bytes += len(message.get("body", b""))
+                return message
+
+            inner_receive = counted_receive
+
+        error: BaseException | None = None
+        begin: dict[str, object] | None = None
+        try:
+            if loud:
+                assert logger is not None
+                begin = {"http.request.method": method, "url.path": path}
+                qs = scope.get("query_string", b"")
+                if qs:
+                    begin["url.query"] = self.redactor.query(qs.decode("latin-1"))
+                begin["client.address"] = self.client_address(scope)
+                logger.request_line("start", begin, span, hold=self.buffered)
+            await self.app(scope, inner_receive, observed_send)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            duration = time.perf_counter() - started
+            if logger is not None:
+                if begin is not None:
+                    self._end_line(logger, scope, begin, status, duration, response_bytes, span)
+                leave_request(log_token, held, logger, error)
+            if tracing is not None:
+                detach(span_token)
+                tracing.finish(scope, recording, active, label, scheme, status, error,
+                               duration, request_bytes, response_bytes)
+
+    def _end_line(
+        self,
+        logger: log.Logger,
+        scope: Scope,
+        begin: dict[str, object],
+        status: int,
+        duration: float,
+        size: int,
+        span: object,
+    ) -> None:
+        end: dict[str, object] = {"http.request.method": begin["http.request.method"],
+                                  "url.path": begin["url.path"]}
+        query = begin.get("url.query")
+        if query is not None:
+            end["url.query"] = query
+        route = scope.get("bastion.route")
+        if route is not None:
+            end["http.route"] = route
+        end["http.response.status_code"] = status
+        end["http.time_ms"] = round(duration * 1000, 3)
+        end["http.response.body.size"] = size
+        # Keys in the standard order, as the log writes them: the fast path's shape.
+        end["client.address"] = begin["client.address"]
+        note = scope.get(ERROR_SCOPE_KEY)
+        if note is not None:
+            end["error.type"], end["error.id"] = note.name, note.id
+        extensions = scope.get("extensions")
+        exchange = extensions.get("bastion.exchange") if extensions else None
+        if exchange is not None and (exchange.aborted or not exchange.complete):
+            # Cut short (a write deadline, a client gone): say so, with the body bytes
+            # the kernel really took, not those handed over.
+            end["aborted"] = True
+            end["http.response.body.size"] = exchange.body_bytes_written
+        logger.request_line("end", end, span, hold=self.buffered)  # type: ignore[arg-type]
+
+
+def _compile_exclude(
+    patterns: Iterable[str | re.Pattern[str]],
+) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    exact: set[str] = set()
+    regexes: list[str] = []
+    for pattern in patterns:
+        if isinstance(pattern, re.Pattern):
+            regexes.append(pattern.pattern)
+        elif any(c in pattern for c in "*?["):
+            regexes.append("^" + fnmatch.translate(pattern))
+        else:
+            exact.add(pattern)
+    combined = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+    return frozenset(exact), combined
