@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ def _mark(kind: str) -> None:
     folder = os.environ.get("BASTION_TEST_MARKERS")
     if folder:
         Path(folder, f"{kind}-{os.getpid()}").write_text(kind)
+
+
+# A worker whose import is slow (SAMPLE_SLOW_IMPORT seconds), as a big service's is: it
+# marks "importing" first, so a test can signal the server while every worker imports.
+if os.environ.get("SAMPLE_SLOW_IMPORT") and os.environ.get("BASTION_WORKER_ID"):
+    _mark("importing")
+    time.sleep(float(os.environ["SAMPLE_SLOW_IMPORT"]))
 
 
 class AdminApp:

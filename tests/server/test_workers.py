@@ -73,3 +73,17 @@ def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         wait_until(lambda: not _live_workers(server), timeout=20)
         assert server.marker_pids("shutdown") == workers
         assert "the supervisor is gone: draining and exiting" in server.log
+
+
+def test_a_sigterm_while_the_workers_import_the_app_stops_them_cleanly(tmp_path: Path) -> None:
+    # A worker cannot handle SIGTERM before its server runs; the signal waits for it
+    # (blocked, not lost, not fatal) and the worker then drains like any other.
+    env = {"WORKERS": "2", "SHUTDOWN_TIMEOUT": "10s", "SAMPLE_SLOW_IMPORT": "2"}
+    with running_server(tmp_path, env) as server:
+        wait_until(lambda: len(server.marker_pids("importing")) == 2, timeout=20)
+        assert server.marker_pids("startup") == set()  # both still importing
+        server.signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert "all workers stopped" in server.log
+        assert '"statuses":[0,0]' in server.log
+        assert server.marker_pids("shutdown") == server.marker_pids("importing")

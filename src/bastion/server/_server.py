@@ -153,6 +153,9 @@ class Server:
             for sig in self._signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
                 installed.append(sig)
+            # A worker blocks SIGTERM until now: one that came while it started is
+            # delivered here, to the handler.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, installed)
         try:
             await self.start()
             await self._stopping.wait()

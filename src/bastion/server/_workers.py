@@ -393,6 +393,10 @@ def worker_main(
     os.environ["BASTION_WORKER_ID"] = str(index)
     # Ctrl-C reaches the whole process group; the parent relays it as SIGTERM, once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A SIGTERM before the server can handle it (the app is still importing) would kill
+    # the worker: it waits, blocked, until the server's handler is set, which unblocks it
+    # and drains.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         app = import_from_string(app_ref)
     except (ConfigError, ImportStringError) as exc:
