@@ -34,9 +34,9 @@ __all__ = ["CompiledJSON"]
 #: Shapes remembered at most; past it the table starts again (a service has a handful).
 _MAX_SHAPES: Final = 512
 
-# What a shape compiles to: the line (a Struct of its keys in order) from (time text, level name, message, context
-# fields, own fields, trace id, span id, service name), or None when its pairs exceed
-# max_keys and the general path must count what it drops.
+# What a shape compiles to: the line (a Struct of its keys in order) from (time text,
+# level name, message, context fields, own fields, trace id, span id, service name), or
+# None when its pairs exceed max_keys and the general path must count what it drops.
 _Build = Callable[[str, str, str, Mapping[str, object], Mapping[str, object], str, str,
                    "str | None"], object]
 _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
@@ -154,7 +154,8 @@ def _builder(keys: list[str], codes: list[str]) -> _Build:
             rename={f"f{i}": key for i, key in enumerate(keys)})
         body = f"Line({', '.join(codes)})"
     except ValueError:
-        body = "{" + ", ".join(f"{key!r}: {code}" for key, code in zip(keys, codes)) + "}"
+        pairs = (f"{key!r}: {code}" for key, code in zip(keys, codes, strict=True))
+        body = "{" + ", ".join(pairs) + "}"
     source = f"def build(time, level, msg, f, kv, tid, sid, svc):\n    return {body}\n"
     # Keys reach the source only through repr(): any string is a safe literal.
     exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
