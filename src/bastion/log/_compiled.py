@@ -5,9 +5,9 @@ lines, each with the request's context fields (`request_id`, then `service`, `me
 the trace ids and `service.name`. The general path merges, classifies and orders every
 pair of every line. Here the shape of a line — the keys of its context, the keys of its
 own fields, whether it has a span and a `service.name` — decides once which key goes
-where, and that decision becomes a small function (one Struct made for the shape, keys
-in their final order) that each later line of the shape calls: the per-line work is one
-call, one encode.
+where, and that decision becomes a small function (one dict display, keys in their final
+order) that each later line of the shape calls: the per-line work is one call, one
+encode.
 
 The output is byte for byte what the general path writes (a property test holds them to
 that). A line takes the general path instead when:
@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final, cast
 
-import msgspec
 from opentelemetry import trace as otel_trace
 
 from bastion.log._format import CONTAINERS, RESERVED_KEYS, STANDARD_KEYS, JSONFormat
@@ -34,11 +33,11 @@ __all__ = ["CompiledJSON"]
 #: Shapes remembered at most; past it the table starts again (a service has a handful).
 _MAX_SHAPES: Final = 512
 
-# What a shape compiles to: the line (a Struct of its keys in order) from (time text,
-# level name, message, context fields, own fields, trace id, span id, service name), or
-# None when its pairs exceed max_keys and the general path must count what it drops.
+# What a shape compiles to: the line's dict from (time text, level name, message, context
+# fields, own fields, trace id, span id, service name), or None when its pairs exceed
+# max_keys and the general path must count what it drops.
 _Build = Callable[[str, str, str, Mapping[str, object], Mapping[str, object], str, str,
-                   "str | None"], object]
+                   "str | None"], dict[str, object]]
 _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 
 
@@ -129,8 +128,14 @@ class CompiledJSON:
                                                   for k, _ in pairs):
                 build = None  # dropped keys are counted, a field named `time` overwrites it
             else:
-                build = _builder([time_key, level_key, msg_key, *(key for key, _ in pairs)],
-                                 ["time", "level", "msg", *(code for _, code in pairs)])
+                items = [f"{time_key!r}: time", f"{level_key!r}: level", f"{msg_key!r}: msg"]
+                items += [f"{key!r}: {code}" for key, code in pairs]
+                source = ("def build(time, level, msg, f, kv, tid, sid, svc):\n"
+                          f"    return {{{', '.join(items)}}}\n")
+                namespace: dict[str, object] = {}
+                # Keys reach the source only through repr(): any string is a safe literal.
+                exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
+                build = cast("_Build", namespace["build"])
         if len(self._builds) >= _MAX_SHAPES:
             self._builds.clear()
         self._builds[shape] = build
@@ -138,25 +143,3 @@ class CompiledJSON:
 
 
 _STANDARD: Final = frozenset(STANDARD_KEYS)
-
-
-def _builder(keys: list[str], codes: list[str]) -> _Build:
-    """The function that makes a line of `keys` from the values `codes` name.
-
-    The line is a Struct made for the shape: built positionally and encoded with its keys
-    escaped once, it costs about half a dict of the same keys. msgspec takes no key with a
-    quote, a backslash or a control character as a field's name; such a shape is a dict.
-    """
-    namespace: dict[str, object] = {}
-    try:
-        namespace["Line"] = msgspec.defstruct(
-            "Line", [(f"f{i}", object) for i in range(len(keys))],
-            rename={f"f{i}": key for i, key in enumerate(keys)})
-        body = f"Line({', '.join(codes)})"
-    except ValueError:
-        pairs = (f"{key!r}: {code}" for key, code in zip(keys, codes, strict=True))
-        body = "{" + ", ".join(pairs) + "}"
-    source = f"def build(time, level, msg, f, kv, tid, sid, svc):\n    return {body}\n"
-    # Keys reach the source only through repr(): any string is a safe literal.
-    exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
-    return cast("_Build", namespace["build"])
