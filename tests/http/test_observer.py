@@ -11,7 +11,9 @@ and tests/otel/test_tracing.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +23,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import bastion
 from bastion.http.observer import RequestObserver
 from bastion.http.requestlog import RequestLog
-from bastion.log import Logger
 from bastion.otel import Telemetry
 from bastion.otel._tracing import ServerTracing, TracingMiddleware
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, ErrorNote, Message, Receive, Scope, Send
@@ -87,16 +88,26 @@ def pair() -> Iterator[tuple[tuple[Telemetry, InMemorySpanExporter],
         yield fused, stacked
 
 
-def observers(fused: Telemetry, stacked: Telemetry) -> tuple[
-        tuple[ASGIApp, Logger, Any], tuple[ASGIApp, Logger, Any]]:
+def observers(fused: Telemetry, stacked: Telemetry,
+              **options: Any) -> tuple[tuple[ASGIApp, io.StringIO], tuple[ASGIApp, io.StringIO]]:
+    """The one layer on `fused` and the two stacked on `stacked`, each with its log stream."""
     one_logger, one_stream = memory_logger(format="json", service="shop")
     two_logger, two_stream = memory_logger(format="json", service="shop")
     one = RequestObserver(handler, logger=one_logger,
                           tracing=ServerTracing(fused, credential_params=["token"]),
-                          credential_params=["token"])
+                          credential_params=["token"], **options)
     two = TracingMiddleware(RequestLog(handler, two_logger, credential_params=["token"]),
                             stacked, credential_params=["token"])
-    return (one, one_logger, one_stream), (two, two_logger, two_stream)
+    return (one, one_stream), (two, two_stream)
+
+
+async def both(pair: Any, request_scope: Scope) -> tuple[
+        tuple[list[Message], io.StringIO], tuple[list[Message], io.StringIO]]:
+    """`request_scope` through the one layer, then through the two stacked."""
+    (fused, _), (stacked, _) = pair
+    (one, one_stream), (two, two_stream) = observers(fused, stacked)
+    return (await call(one, dict(request_scope)), one_stream), (
+        await call(two, dict(request_scope)), two_stream)
 
 
 def recorded(telemetry: Telemetry) -> list[tuple[Any, ...]]:
@@ -129,10 +140,8 @@ REQUESTS = [
 async def test_one_layer_writes_the_lines_the_stacked_parts_write(
     pair: Any, request_scope: Scope,
 ) -> None:
-    (fused, fused_spans), (stacked, _) = pair
-    (one, _, one_stream), (two, _, two_stream) = observers(fused, stacked)
-    one_sent = await call(one, dict(request_scope))
-    two_sent = await call(two, dict(request_scope))
+    (_, fused_spans), _ = pair
+    (one_sent, one_stream), (two_sent, two_stream) = await both(pair, request_scope)
 
     one_lines, two_lines = json_lines(one_stream), json_lines(two_stream)
     assert steady(one_lines) == steady(two_lines)
@@ -155,9 +164,7 @@ async def test_one_layer_records_the_span_and_metrics_the_stacked_parts_record(
     pair: Any, request_scope: Scope,
 ) -> None:
     (fused, fused_spans), (stacked, stacked_spans) = pair
-    (one, _, _), (two, _, _) = observers(fused, stacked)
-    await call(one, dict(request_scope))
-    await call(two, dict(request_scope))
+    await both(pair, request_scope)
 
     (a,) = fused_spans.get_finished_spans()
     (b,) = stacked_spans.get_finished_spans()
@@ -173,10 +180,38 @@ async def test_a_probe_path_is_neither_logged_nor_traced_yet_keeps_its_request_i
     pair: Any,
 ) -> None:
     (fused, fused_spans), (stacked, _) = pair
-    (one, _, one_stream), _ = observers(fused, stacked)
+    (one, one_stream), _ = observers(fused, stacked)
     sent = await call(one, scope("/healthz"))
     lines = json_lines(one_stream)
     assert [line["msg"] for line in lines] == ["handling"]
     assert "trace_id" not in lines[0]
     assert fused_spans.get_finished_spans() == ()
     assert any(k == b"x-request-id" for k, _ in sent[0]["headers"])
+
+
+async def test_a_request_cancelled_while_its_debug_switch_is_decided_leaves_nothing_behind(
+    pair: Any,
+) -> None:
+    (fused, fused_spans), (stacked, _) = pair
+    asked = asyncio.Event()
+
+    async def slow_authorizer(scope: Scope) -> bool:
+        asked.set()
+        await asyncio.sleep(3600)  # the client leaves before this answers
+        return True
+
+    (one, one_stream), _ = observers(fused, stacked, debug_authorizer=slow_authorizer)
+    before = bastion.log.current()
+    task = asyncio.ensure_future(call(one, scope(headers=[(b"x-debug-logs", b"on")])))
+    await asyncio.wait_for(asked.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Counted out of flight, its span ended (as failed), no line of a request never served.
+    active = [row for row in recorded(fused) if row[0] == "http.server.active_requests"]
+    assert [row[2] for row in active] == [0]
+    (span,) = fused_spans.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "asyncio.exceptions.CancelledError"
+    assert json_lines(one_stream) == []
+    assert bastion.log.current() is before

@@ -51,11 +51,6 @@ DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 # What a request header is to the observer (the one scan's table).
 _REQUEST_ID, _DEBUG, _HOST, _USER_AGENT, _CONTENT_LENGTH = 1, 2, 3, 4, 5
 _TRACEPARENT, _TRACESTATE, _BAGGAGE, _PROPAGATION = 6, 7, 8, 9
-# Methods the HTTP semantic conventions know; any other is recorded as "_OTHER" so a
-# client cannot create unbounded metric series by inventing methods.
-_KNOWN_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
-)
 
 
 class RequestObserver:
@@ -167,31 +162,18 @@ class RequestObserver:
         method = scope["method"]
         span = None
         if tracing is not None:
-            label = method if method in _KNOWN_METHODS else "_OTHER"
+            label = method if method in tracing.known_methods else "_OTHER"
             scheme = scope.get("scheme", "http")
             w3c = None if traceparent is None and baggage is None else (
                 traceparent, tracestate, baggage)
-            span_token, span, recording = tracing.start(
-                scope, label, started, w3c, carrier, host, user_agent)
-            active = tracing.metrics.start(label, scheme)
-
-        # -- the log scope: the request id and the request's debug switch --------------
-        add_id = logger is not None
-        rid_bytes = b""
-        if logger is not None:
-            # `new_id()` inlined: on this path the call would cost as much as the id.
-            rid = request_id.decode("latin-1") if request_id else f"{id_bits(ID_BITS):016x}"
-            rid_bytes = request_id or rid.encode("latin-1")
-            scope["bastion.request_id"] = rid
-            debug = False
-            if debug_header:
-                # The debug module's rule: a refusal (False, Unauthorized, Forbidden) only
-                # means no debug logs, never a failed request.
-                debug = await debug_header_enabled(scope, self.debug_authorizer)
-            log_token, held = enter_request(logger, {"request_id": rid}, debug)
+            span_token, span, recording, active = tracing.start(
+                scope, label, scheme, started, w3c, carrier, host, user_agent)
         loud = self.lines and not self.excluded(path)
         if loud and span is None:
             span = span_context()  # the span a layer outside made, if any
+        log_token = None
+        held = None
+        rid_bytes = b""
 
         status = 0
         response_bytes = 0
@@ -204,7 +186,7 @@ class RequestObserver:
                 response_bytes += len(message.get("body", b""))
             elif kind == "http.response.start":
                 status = message["status"]
-                if add_id:
+                if rid_bytes:
                     headers = message.get("headers", ())
                     # The server's own error answers already carry it (the same id).
                     if not any(name == b"x-request-id" for name, _ in headers):
@@ -228,6 +210,21 @@ class RequestObserver:
         error: BaseException | None = None
         begin: dict[str, object] | None = None
         try:
+            # Inside the `try`: a request cancelled while its debug switch is decided
+            # still detaches its span and leaves the in-flight count.
+            if logger is not None:
+                # -- the log scope: the request id and the request's debug switch ------
+                # `new_id()` inlined: on this path the call would cost as much as the id.
+                rid = (request_id.decode("latin-1") if request_id
+                       else f"{id_bits(ID_BITS):016x}")
+                rid_bytes = request_id or rid.encode("latin-1")
+                scope["bastion.request_id"] = rid
+                debug = False
+                if debug_header:
+                    # The debug module's rule: a refusal (False, Unauthorized, Forbidden)
+                    # only means no debug logs, never a failed request.
+                    debug = await debug_header_enabled(scope, self.debug_authorizer)
+                log_token, held = enter_request(logger, {"request_id": rid}, debug)
             if loud:
                 assert logger is not None
                 begin = {"http.request.method": method, "url.path": path}
@@ -242,7 +239,8 @@ class RequestObserver:
             raise
         finally:
             duration = time.perf_counter() - started
-            if logger is not None:
+            if log_token is not None:
+                assert logger is not None
                 if begin is not None:
                     self._end_line(logger, scope, begin, status, duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)

@@ -144,8 +144,8 @@ _HISTOGRAMS: Final = (
 )
 
 
-# Methods the HTTP semantic conventions know; any other is "_OTHER" (bounded series).
-_KNOWN_METHODS: Final = frozenset(
+#: Methods the HTTP semantic conventions know; any other is "_OTHER" (bounded series).
+KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
 )
 
@@ -311,7 +311,7 @@ class BuiltinMetrics:
         It counts in `http.server.request.duration` with no route, its status and
         `error.type` set to the error's name, as any failed request does.
         """
-        known = method if method in _KNOWN_METHODS else "_OTHER"
+        known = method if method in KNOWN_METHODS else "_OTHER"
         self.finished(self.start(known, "http"), self.cell(known, None, status, error_type=name),
                       0.0, 0, 0)
 

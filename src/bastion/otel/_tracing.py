@@ -1,6 +1,8 @@
-"""The HTTP tracing and metrics middleware: one server span and the HTTP metrics per request.
+"""HTTP tracing and metrics: one server span and the HTTP metrics per request.
 
-For every HTTP request (probe paths excepted) it continues the caller's trace from the
+`ServerTracing` is the request observer's tracing part (`bastion.http.observer`);
+`TracingMiddleware` is the observer with that part alone. For every HTTP request (probe
+paths excepted) it continues the caller's trace from the
 W3C `traceparent`/`tracestate`/`baggage` headers, makes one SERVER span current for the
 inner app, and records `http.server.*` metrics. The router tells it the matched route
 template by setting `scope["bastion.route"]` (e.g. "/orders/{id}"), an exception it
@@ -45,23 +47,18 @@ from bastion.clientaddr import ClientAddress
 from bastion.http.observer import RequestObserver
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
+from bastion.otel._metrics import KNOWN_METHODS, _Active
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
 from bastion.redact import redact_query, redactor_with
 from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Scope
 
-__all__ = ["DEFAULT_EXCLUDE_PATHS", "KNOWN_METHODS", "ServerTracing", "TracingMiddleware",
-           "parse_traceparent"]
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "ServerTracing", "TracingMiddleware", "parse_traceparent"]
 
 #: Probe and scrape paths: frequent, uninteresting, and they would skew latency metrics.
 DEFAULT_EXCLUDE_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
-# Methods the HTTP semantic conventions know; any other is recorded as "_OTHER" so a
-# client cannot create unbounded metric series by inventing methods.
-KNOWN_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
-)
 _HEX: Final = "0123456789abcdef"
 _TRACE_FLAGS: Final = tuple(TraceFlags(i) for i in range(256))
 # The W3C limits the SDK's propagators apply.
@@ -162,6 +159,9 @@ class ServerTracing:
         self.exclude = frozenset(exclude_paths)
         self._credentials = redactor_with(credential_params)
         self.metrics = telemetry.metrics
+        #: The methods recorded by name; any other is "_OTHER", so that a client cannot
+        #: make unbounded metric series by inventing methods.
+        self.known_methods = KNOWN_METHODS
         self._sampler = telemetry.sampler
         sampler = telemetry.sampler
         self._adaptive = (
@@ -202,17 +202,20 @@ class ServerTracing:
         self,
         scope: Scope,
         method: str,
+        scheme: str,
         started: float,
         w3c: tuple[bytes | None, bytes | None, bytes | None] | None,
         carrier: dict[str, str] | None,
         host: bytes | None,
         user_agent: bytes | None,
-    ) -> tuple[Token[Context], SpanContext, ServerSpan | None]:
-        """Make the request's span current; return (token, its span context, the span).
+    ) -> tuple[Token[Context], SpanContext, ServerSpan | None, _Active]:
+        """Make the request's span current and count it in flight.
 
-        `w3c` is the (traceparent, tracestate, baggage) the request carried, None when it
-        had none; `carrier` the headers of another propagator. The span is None when the
-        request is not recorded (the span context is then a `NonRecordingSpan`'s).
+        Returns the token that detaches the span, its span context, the span (None when the
+        request is not recorded: the context is then a `NonRecordingSpan`'s) and the
+        in-flight counter `finish` takes. `w3c` is the (traceparent, tracestate, baggage)
+        the request carried, None when it had none; `carrier` the headers of another
+        propagator.
         """
         if carrier is not None:
             parent_ctx = self._propagator.extract(carrier)
@@ -247,8 +250,7 @@ class ServerTracing:
         span: ServerSpan | NonRecordingSpan
         recording: ServerSpan | None = None
         if decision is _SAMPLED or decision is _RECORD_ONLY:
-            attributes = self._start_attributes(scope, method, scope.get("scheme", "http"),
-                                                host, user_agent)
+            attributes = self._start_attributes(scope, method, scheme, host, user_agent)
             if result.attributes:
                 attributes.update(result.attributes)
             recording = ServerSpan(
@@ -268,13 +270,13 @@ class ServerTracing:
         else:
             span = NonRecordingSpan(span_context)
         context = set_value(TELEMETRY_KEY, self.telemetry, set_span_in_context(span, parent_ctx))
-        return attach(context), span_context, recording
+        return attach(context), span_context, recording, self.metrics.start(method, scheme)
 
     def finish(
         self,
         scope: Scope,
         recording: ServerSpan | None,
-        active: object,
+        active: _Active,
         method: str,
         scheme: str,
         status: int,
@@ -283,7 +285,7 @@ class ServerTracing:
         request_bytes: int,
         response_bytes: int,
     ) -> None:
-        """Record the request's metrics and end its span (when it is recorded)."""
+        """Count the request out of flight, record its metrics and end its span (if any)."""
         route = scope.get("bastion.route")
         note = scope.get(ERROR_SCOPE_KEY)
         error_type: str | None = None
@@ -300,7 +302,7 @@ class ServerTracing:
         elif error is not None:
             error_type = _error_type(error)
         self.metrics.record(
-            active,  # type: ignore[arg-type]  # the counter metrics.start returned
+            active,
             method,
             route,
             status,
