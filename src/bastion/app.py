@@ -29,7 +29,6 @@ from bastion.debug._pprof import Profiling
 from bastion.debug._switch import payload_logger
 from bastion.dsl.expr import APIExpr
 from bastion.endpoint import Endpoints, ImplementationError
-from bastion.endpoint.logfields import log_fields
 from bastion.endpoint.threads import ThreadRunner
 from bastion.errors import AlreadyStarted
 from bastion.health._checker import Checker, CheckFunc, Pinger, health_app
@@ -150,9 +149,9 @@ class App:
         # The App's Logger redacts routed library lines and client lines with it too.
         self.logger.redactor = self.logger.redactor.with_names(self.redactor.names)
         if self.observing:
-            self.operations.use(log_fields)
+            # `service` and `method` bound, and payloads logged under debug: one layer.
             self.operations.use(payload_logger(self.observe.payload_log_max,
-                                               redactor=self.redactor))
+                                               redactor=self.redactor, bind=True))
         self._codecs = self._compile_http(compiler)
 
         self.checker = Checker(*checks, cache_ttl=self.observe.health_cache_ttl,

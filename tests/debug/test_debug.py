@@ -220,6 +220,31 @@ async def test_payload_lines_redact_credentials() -> None:
     assert "secret" not in stream.getvalue()
 
 
+async def test_bind_puts_service_and_method_on_the_lines_after_the_call_too() -> None:
+    # The App's one layer per call: log_fields and payload logging together.
+    logger, stream = make_logger()
+
+    async def create_and_log(payload: CreatePayload) -> Order:
+        log.info("inside")
+        return payload.order
+
+    for debug in (False, True):
+        logger.debug_enabled = debug
+        endpoint = payload_logger(bind=True)(create_and_log, create_info())
+        with log.use(logger), log.fields(request_id="r-1"):
+            await endpoint(PAYLOAD)
+            log.info("after")
+        logger.flush()
+        lines = json_lines(stream)
+        stream.seek(0)
+        stream.truncate()
+        assert [line["msg"] for line in lines] == (
+            ["payload", "inside", "result", "after"] if debug else ["inside", "after"])
+        for line in lines:
+            assert (line["request_id"], line["service"], line["method"]) == (
+                "r-1", "orders", "create")
+
+
 async def test_payloads_longer_than_max_size_are_cut_with_a_marker() -> None:
     logger, stream = make_logger()
     logger.debug_enabled = True

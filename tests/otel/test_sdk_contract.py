@@ -33,7 +33,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
-from bastion.otel._sdk import extend_collections
+from bastion.otel._sdk import (
+    SPAN_KEY,
+    extend_collections,
+    local_span_context,
+    runtime_context_var,
+)
 from bastion.otel._telemetry import configure
 
 
@@ -102,6 +107,48 @@ def test_extend_collections_reaches_what_a_periodic_reader_exports() -> None:
 def test_extend_collections_refuses_an_unregistered_reader() -> None:
     with pytest.raises(RuntimeError, match="register it with a MeterProvider"):
         extend_collections(InMemoryMetricReader(), lambda data: data)
+
+
+def test_the_span_key_is_where_the_api_keeps_and_finds_the_current_span() -> None:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import NonRecordingSpan, get_current_span, set_span_in_context
+
+    span = NonRecordingSpan(SpanContext(1, 2, is_remote=False))
+    assert set_span_in_context(span, Context()) == {SPAN_KEY: span}
+    assert get_current_span(Context({SPAN_KEY: span})) is span
+
+
+def test_the_runtime_context_var_is_what_attach_and_get_current_use() -> None:
+    from opentelemetry import context as api
+
+    var = runtime_context_var()
+    assert var is not None  # the default runtime context
+    mine = api.Context({"contract": 1})
+    token = api.attach(mine)
+    try:
+        assert var.get() is mine
+        inner = var.set(api.Context({"contract": 2}))
+        assert api.get_current() == {"contract": 2}
+        var.reset(inner)
+        assert api.get_current() is mine
+    finally:
+        api.detach(token)
+    assert api.get_current() is not mine
+
+
+def test_a_local_span_context_is_the_one_the_constructor_makes() -> None:
+    from opentelemetry.trace import DEFAULT_TRACE_STATE, TraceFlags, TraceState
+
+    for flags, state in ((TraceFlags(0), DEFAULT_TRACE_STATE),
+                         (TraceFlags(1), TraceState([("k", "v")]))):
+        made = local_span_context(2**128 - 1, 2**64 - 1, flags, state)
+        built = SpanContext(2**128 - 1, 2**64 - 1, is_remote=False, trace_flags=flags,
+                            trace_state=state)
+        assert made == built
+        assert type(made) is SpanContext
+        assert (made.trace_id, made.span_id, made.is_remote, made.trace_flags,
+                made.trace_state, made.is_valid) == (
+            built.trace_id, built.span_id, False, flags, state, True)
 
 
 def test_readable_span_is_built_from_its_public_constructor() -> None:

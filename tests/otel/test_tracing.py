@@ -201,6 +201,52 @@ async def test_incoming_traceparent_is_continued(
     assert seen["context"].span_id == span.context.span_id
 
 
+async def test_under_another_runtime_context_the_span_goes_through_the_api(
+    telemetry: Telemetry, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a runtime context other than the default ContextVar (OTEL_PYTHON_CONTEXT), the
+    # observer uses attach/detach, not the variable (bastion.otel._sdk).
+    from opentelemetry import context as api
+
+    from bastion.otel import _tracing
+
+    monkeypatch.setattr(_tracing, "runtime_context_var", lambda: None)
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen["context"] = trace.get_current_span().get_span_context()
+        await responder()(scope, receive, send)
+
+    app = TracingMiddleware(inner, telemetry)
+    assert app.tracing is not None
+    assert (app.tracing.attach, app.tracing.detach) == (api.attach, api.detach)
+    before = api.get_current()
+    await call(app, http_scope())
+    span = only_span(exporter)
+    assert seen["context"] == span.context
+    assert api.get_current() is before
+
+
+async def test_a_custom_id_generator_draws_the_ids_and_they_are_checked(
+    telemetry: Telemetry, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class Fixed(IdGenerator):
+        def generate_span_id(self) -> int:
+            return 0x1234
+
+        def generate_trace_id(self) -> int:
+            return 0xABCD
+
+    monkeypatch.setattr(telemetry.tracer_provider, "id_generator", Fixed())
+    app = TracingMiddleware(responder(), telemetry)
+    await call(app, http_scope())
+    span = only_span(exporter)
+    assert (span.context.trace_id, span.context.span_id) == (0xABCD, 0x1234)
+    assert span.context.is_valid and not span.context.trace_flags.random_trace_id
+
+
 async def test_unsampled_parent_is_respected_but_ids_still_flow(
     telemetry: Telemetry, exporter: InMemorySpanExporter
 ) -> None:

@@ -31,6 +31,7 @@ from bastion._asgi import (
 )
 from bastion.debug._pprof import Profiling, is_pprof_path, pprof_app
 from bastion.errors import ConfigError, Forbidden, Unauthorized
+from bastion.log._context import bind_call
 from bastion.redact import Redactor
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 
@@ -164,6 +165,7 @@ def payload_logger(
     max_size: int = 1024,
     *,
     redactor: Redactor | None = None,
+    bind: bool = False,
 ) -> Callable[[Endpoint, PayloadMethodInfo], Endpoint]:
     """Return endpoint middleware logging `payload=` before and `result=` after each call.
 
@@ -174,6 +176,10 @@ def payload_logger(
     the defaults and LOG_REDACT). Values are logged as JSON (`null`, numbers, objects);
     longer than `max_size` bytes of JSON they are cut, with a marker. No result line is
     written when the call raises.
+
+    `bind=True` also binds `service` and `method` for the rest of the request, as
+    `bastion.endpoint.logfields.log_fields` does, in the same layer and the same context
+    lookup: the App's one logging layer per call (a layer is a coroutine per call).
     """
     if max_size < 1:
         raise ConfigError([f"payload_logger max_size must be at least 1 byte, got {max_size}"])
@@ -202,7 +208,7 @@ def payload_logger(
         redact, dump_result = method_info.redact, method_info.dump_result
 
         async def logged(payload: Any) -> Any:
-            if not log.debug_enabled():
+            if not (bind_call(service, method) if bind else log.debug_enabled()):
                 return await endpoint(payload)
             log.debug("payload", service=service, method=method, payload=loggable(redact(payload)))
             result = await endpoint(payload)

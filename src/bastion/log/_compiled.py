@@ -44,7 +44,8 @@ _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 class CompiledJSON:
     """Render lines of known shapes for one Logger's JSON output (see the module)."""
 
-    __slots__ = ("_builds", "_encode", "_format", "_ids", "_limit", "_max_keys")
+    __slots__ = ("_builds", "_encode", "_format", "_ids", "_levels", "_limit", "_max_keys",
+                 "_time")
 
     def __init__(
         self,
@@ -58,6 +59,9 @@ class CompiledJSON:
         self._limit = fmt.max_size
         self._max_keys = max_keys
         self._ids = ids
+        # `fmt.head`'s two parts, read directly: one call less per line.
+        self._time = fmt.time_text
+        self._levels = fmt.level_names
         self._builds: dict[_Shape, _Build | None] = {}
 
     def line(
@@ -69,18 +73,27 @@ class CompiledJSON:
         kv: Mapping[str, object],
         span: otel_trace.SpanContext | None,
         service: str | None,
-        *,
-        trusted: bool = False,
     ) -> str | None:
         """The line, or None when it needs the general path.
 
-        `service` is the Logger's `service.name` for lines that do not set one; `trusted`
-        says `kv` holds no container (the caller's own values), so only `fields` is looked at.
+        `service` is the Logger's `service.name` for lines that do not set one.
         """
-        if type(msg) is not str:
+        if type(msg) is not str or not CONTAINERS.isdisjoint(map(type, kv.values())):
             return None
-        if (not trusted and not CONTAINERS.isdisjoint(map(type, kv.values()))) or \
-                not CONTAINERS.isdisjoint(map(type, fields.values())):
+        return self.trusted_line(t, rank, msg, fields, kv, span, service)
+
+    def trusted_line(
+        self,
+        t: float,
+        rank: int,
+        msg: str,
+        fields: Mapping[str, object],
+        kv: Mapping[str, object],
+        span: otel_trace.SpanContext | None,
+        service: str | None,
+    ) -> str | None:
+        """`line` for a caller whose `msg` is a `str` and whose `kv` holds no container."""
+        if not CONTAINERS.isdisjoint(map(type, fields.values())):
             return None
         shape = (tuple(fields), tuple(kv), span is not None, service is not None)
         try:
@@ -90,10 +103,9 @@ class CompiledJSON:
         if build is None:
             return None
         trace_id, span_id = self._ids(span) if span is not None else ("", "")
-        time_text, level = self._format.head(t, rank)
         try:
-            data = self._encode(build(time_text, level, msg, fields, kv, trace_id, span_id,
-                                      service))
+            data = self._encode(build(self._time(t), self._levels[rank], msg, fields, kv,
+                                      trace_id, span_id, service))
         except Exception:  # e.g. lone surrogates: the general path escapes them
             return None
         if len(data) > self._limit:

@@ -213,6 +213,17 @@ def bind(**kv: object) -> None:
     STATE.set(State(state.logger, {**state.fields, **kv}, state.buffer, state.debug))
 
 
+def bind_call(service: str, method: str) -> bool:
+    """`bind(service=..., method=...)` and `debug_enabled()` in one: the App's per-call layer.
+
+    Returns whether a debug line would be written in the context it leaves behind.
+    """
+    state = STATE.get()
+    merged = {**state.fields, "service": service, "method": method}
+    STATE.set(State(state.logger, merged, state.buffer, state.debug))
+    return (state.logger or _default())._enabled(DEBUG, state)
+
+
 def debug_enabled() -> bool:
     """Return whether a debug line would be written here (switch, level or request)."""
     state = STATE.get()

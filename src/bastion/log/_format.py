@@ -285,7 +285,7 @@ class _UTCText:
         if cache[0] != second:
             cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
             self._cache = cache  # one tuple store: safe to share between threads
-        text = f"{cache[1]}.{millis:03d}Z"
+        text = "%s.%03dZ" % (cache[1], millis)  # noqa: UP031
         self._last = (ms, text)
         return text
 
@@ -347,6 +347,16 @@ class JSONFormat:
     def head(self, t: float, level: int) -> tuple[str, str]:
         """The time text and the level name a line at `t` and `level` begins with."""
         return self._time(t), self._levels[level]
+
+    @property
+    def time_text(self) -> Callable[[float], str]:
+        """The time text of a line at `t` (RFC 3339 UTC, milliseconds): `head`'s first part."""
+        return self._time
+
+    @property
+    def level_names(self) -> Mapping[int, str]:
+        """The level name of each level rank: `head`'s second part."""
+        return self._levels
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:
         """Return the JSON line for an entry."""

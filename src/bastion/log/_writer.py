@@ -66,6 +66,7 @@ class LineWriter:
         # important lines rarely have to wait for room.
         self._high = max(1, capacity // 2)
         self._sync = sync
+        self._direct = sync  # lines are written by the caller: sync, or once closed
         self._drop_notice = drop_notice
         self._interval = interval
         self._closed = False
@@ -96,7 +97,7 @@ class LineWriter:
 
     def put(self, line: str, *, important: bool) -> None:
         """Queue one line; drop it if the queue is full and it is not `important`."""
-        if self._sync or self._closed:
+        if self._direct:  # sync, or closed
             self._write([line])
             return
         thread = self._thread
@@ -120,7 +121,8 @@ class LineWriter:
                 self._write([line])
                 return
         lines.append(line)
-        self._signal()
+        if self._idle and not self._wake.is_set():  # _signal(), inlined: once per line
+            self._wake.set()
         if size >= self._high:
             self._hurry.set()
 
@@ -157,6 +159,7 @@ class LineWriter:
         if self._closed:
             return
         self._closed = True
+        self._direct = True
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident != threading.get_ident():
             self._lines.append(_STOP)

@@ -95,29 +95,6 @@ class AdaptiveSampler(Sampler):
         """The configured rate of kept root traces per second."""
         return self._max
 
-    def _keep(self, now: float) -> bool:
-        # Called under the lock, once per root span.
-        count = self._count + 1
-        elapsed = now - self._since
-        if count >= self._size or elapsed >= self._interval:
-            if elapsed > 0:
-                self._probability = min(1.0, self._max * elapsed / count)
-            self._count = 0
-            self._since = now
-        else:
-            self._count = count
-        if self._probability >= 1.0:
-            # Below the target rate: every root, with no debt carried into later strata.
-            self._credit = 0.0
-        else:
-            credit = self._credit + self._probability
-            if credit < self._next:
-                self._credit = credit
-                return False
-            self._credit = credit - 1.0
-            self._next = self._random()
-        return self._take(now)
-
     def _take(self, now: float) -> bool:
         # The token bucket: refilled at the target rate, `_burst` deep.
         tokens = min(self._burst, self._tokens + (now - self._filled) * self._max)
@@ -131,8 +108,27 @@ class AdaptiveSampler(Sampler):
     def keep_root(self) -> bool:
         """Decide for one root span: True to keep it. `should_sample` without the result."""
         now = self._clock()
-        with self._lock:
-            return self._keep(now)
+        with self._lock:  # once per root span: one frame, no helper call
+            count = self._count + 1
+            elapsed = now - self._since
+            if count >= self._size or elapsed >= self._interval:
+                if elapsed > 0:
+                    self._probability = min(1.0, self._max * elapsed / count)
+                self._count = 0
+                self._since = now
+            else:
+                self._count = count
+            if self._probability >= 1.0:
+                # Below the target rate: every root, with no debt carried into later strata.
+                self._credit = 0.0
+            else:
+                credit = self._credit + self._probability
+                if credit < self._next:
+                    self._credit = credit
+                    return False
+                self._credit = credit - 1.0
+                self._next = self._random()
+            return self._take(now)
 
     def should_sample(
         self,

@@ -29,16 +29,18 @@ from time import perf_counter, time_ns
 from typing import Final
 
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.context import Context, attach, get_current, set_value
+from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
 from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
+    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
+    Span,
     SpanContext,
     SpanKind,
     TraceFlags,
     TraceState,
-    get_current_span,
     set_span_in_context,
 )
 from opentelemetry.util.types import AnyValue
@@ -49,6 +51,7 @@ from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
 from bastion.otel._metrics import KNOWN_METHODS, _Active
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
+from bastion.otel._sdk import SPAN_KEY, local_span_context, runtime_context_var
 from bastion.otel._span import ServerSpan
 from bastion.otel._telemetry import Telemetry
 from bastion.redact import redact_query, redactor_with
@@ -183,6 +186,15 @@ class ServerTracing:
             self._new_trace_id = _random_trace_id
             self._new_span_id = _random_span_id
         self._random_ids = ids.is_trace_id_random()
+        #: Our own id draws are always valid: their SpanContext needs no checks.
+        self._new_context = local_span_context if type(ids) is RandomIdGenerator else None
+        # The request's context is made current and restored through the runtime
+        # context's ContextVar when it has one (see bastion.otel._sdk).
+        var = runtime_context_var()
+        self._current = var.get if var is not None else get_current
+        self.attach = var.set if var is not None else attach
+        #: Restores the context before `start` (given the token it returned).
+        self.detach = var.reset if var is not None else detach
         # TraceFlags built once, indexed [sampled][random trace id].
         self._flags = tuple(
             tuple(
@@ -220,15 +232,18 @@ class ServerTracing:
         if carrier is not None:
             parent_ctx = self._propagator.extract(carrier)
         elif w3c is None:
-            parent_ctx = get_current()
+            parent_ctx = self._current()
         else:
             parent_ctx = self._extract_w3c(*w3c)
-        parent = get_current_span(parent_ctx).get_span_context()
-        if parent.is_valid:
+        parent_span = parent_ctx.get(SPAN_KEY)  # what get_current_span(parent_ctx) reads
+        parent = (INVALID_SPAN_CONTEXT if parent_span is None or not isinstance(parent_span, Span)
+                  else parent_span.get_span_context())
+        parent_or_none: SpanContext | None
+        if parent is not INVALID_SPAN_CONTEXT and parent.is_valid:
             trace_id = parent.trace_id
             random_id = parent.trace_flags.random_trace_id
-            parent_or_none: SpanContext | None = parent
-        else:
+            parent_or_none = parent
+        else:  # a root span: most requests
             trace_id = self._new_trace_id()
             random_id = self._random_ids
             parent_or_none = None
@@ -240,13 +255,13 @@ class ServerTracing:
         else:
             result = self._sampler.should_sample(parent_ctx, trace_id, method, SpanKind.SERVER)
         decision = result.decision
-        span_context = SpanContext(
-            trace_id,
-            self._new_span_id(),
-            is_remote=False,
-            trace_flags=self._flags[decision is _SAMPLED][random_id],
-            trace_state=result.trace_state,
-        )
+        flags = self._flags[decision is _SAMPLED][random_id]
+        if self._new_context is not None:
+            span_context = self._new_context(trace_id, self._new_span_id(), flags,
+                                             result.trace_state or DEFAULT_TRACE_STATE)
+        else:
+            span_context = SpanContext(trace_id, self._new_span_id(), is_remote=False,
+                                       trace_flags=flags, trace_state=result.trace_state)
         span: ServerSpan | NonRecordingSpan
         recording: ServerSpan | None = None
         if decision is _SAMPLED or decision is _RECORD_ONLY:
@@ -269,8 +284,11 @@ class ServerTracing:
             span = recording
         else:
             span = NonRecordingSpan(span_context)
-        context = set_value(TELEMETRY_KEY, self.telemetry, set_span_in_context(span, parent_ctx))
-        return attach(context), span_context, recording, self.metrics.start(method, scheme)
+        # What set_value(TELEMETRY_KEY, ..., set_span_in_context(span, parent_ctx)) returns,
+        # in one copy instead of two.
+        context = Context({**parent_ctx, SPAN_KEY: span, TELEMETRY_KEY: self.telemetry})
+        return (self.attach(context), span_context, recording,
+                self.metrics.start(method, scheme))
 
     def finish(
         self,
