@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from typing import Any
 
@@ -115,3 +116,33 @@ def test_a_service_name_set_later_is_on_the_next_line() -> None:
     first, second = written.getvalue().splitlines()
     assert "service.name" not in first
     assert '"service.name":"orders","url.path":"/"' in second
+
+
+def test_a_request_whose_context_holds_a_container_writes_its_lines_capped() -> None:
+    # The observer's lines trust the context's flat flag (bastion.log._state.State.flat):
+    # a list bound by a handler must still reach the general path and its item cap.
+    from bastion import log
+    from bastion.log._context import enter_request, leave_request
+
+    written = io.StringIO()
+    logger = Logger(stream=written, format="json", sync=True, max_items=2)
+    kv = {"http.request.method": "GET", "url.path": "/"}
+    token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
+    try:
+        logger.request_line("start", kv, None)
+        log.bind(tags=[1, 2, 3, 4])
+        logger.request_line("end", kv, None)
+        with log.fields(more={"a": [1, 2, 3]}):
+            logger.request_line("inner", kv, None)
+    finally:
+        leave_request(token, held, logger, None)
+    start, end, inner = (json.loads(line) for line in written.getvalue().splitlines())
+    assert start["request_id"] == "r-1" and "tags" not in start
+    general_end = _general(logger, (0.0, INFO, "end", None,
+                                    {"request_id": "r-1", "tags": [1, 2, 3, 4]}, kv, None, None))
+    assert end["tags"] == json.loads(general_end)["tags"]
+    assert end["tags"] != [1, 2, 3, 4]  # capped at two items, with the general path's marker
+    general_inner = _general(logger, (0.0, INFO, "inner", None,
+                                      {"request_id": "r-1", "tags": [1, 2, 3, 4],
+                                       "more": {"a": [1, 2, 3]}}, kv, None, None))
+    assert (inner["tags"], inner["more"]) == (end["tags"], json.loads(general_inner)["more"])

@@ -498,7 +498,9 @@ async def test_request_metrics_are_recorded_per_route_and_status(telemetry: Tele
 
     await call(app, http_scope("GET", "/orders/1"))
     await call(app, http_scope("GET", "/orders/2"))
-    await call(TracingMiddleware(chunked, telemetry), http_scope("POST", "/orders/3"), b"y" * 70)
+    await call(TracingMiddleware(chunked, telemetry),
+               http_scope("POST", "/orders/3", headers=[(b"transfer-encoding", b"chunked")]),
+               b"y" * 70)
 
     collected = telemetry.metrics.metrics()
     counts = {
@@ -518,6 +520,27 @@ async def test_request_metrics_are_recorded_per_route_and_status(telemetry: Tele
     assert requests == {"GET": 0, "POST": 70}
     active = number_points(collected, "http.server.active_requests")
     assert {p.value for p in active} == {0}
+
+
+async def test_a_body_without_content_length_is_counted_when_it_can_exist(
+    telemetry: Telemetry,
+) -> None:
+    # HTTP/1 without Content-Length or Transfer-Encoding has no body: nothing to count. A
+    # chunked body, or an HTTP/2 one without Content-Length, is counted as the app reads it.
+    async def reader(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await responder(202, body=b"")(scope, receive, send)
+
+    app = TracingMiddleware(reader, telemetry)
+    h2 = http_scope("POST", "/h2")
+    h2["http_version"] = "2"
+    await call(app, h2, b"z" * 30)
+    await call(app, http_scope("POST", "/chunked",
+                               headers=[(b"transfer-encoding", b"chunked")]), b"z" * 20)
+    await call(app, http_scope("POST", "/sized", headers=[(b"content-length", b"5")]), b"z" * 5)
+    points = histogram_points(telemetry.metrics.metrics(), "http.server.request.body.size")
+    assert sorted((attr(p, "network.protocol.version"), p.count, p.sum) for p in points) == [
+        ("1.1", 2, 25), ("2", 1, 30)]
 
 
 async def test_active_requests_count_in_flight_requests(telemetry: Telemetry) -> None:

@@ -43,12 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_EXCLUDE_PATHS", "RequestObserver"]
 
+_HTTP1: Final = frozenset({"1.0", "1.1"})
+
 #: Paths whose requests get no start and end lines unless told otherwise: probes.
 DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 
 # What a request header is to the observer (the one scan's table).
 _REQUEST_ID, _DEBUG, _HOST, _USER_AGENT, _CONTENT_LENGTH = 1, 2, 3, 4, 5
-_TRACEPARENT, _TRACESTATE, _BAGGAGE, _PROPAGATION = 6, 7, 8, 9
+_TRACEPARENT, _TRACESTATE, _BAGGAGE, _PROPAGATION, _TRANSFER_ENCODING = 6, 7, 8, 9, 10
 
 
 class RequestObserver:
@@ -89,7 +91,8 @@ class RequestObserver:
             kinds |= {b"x-request-id": _REQUEST_ID, b"x-debug-logs": _DEBUG}
         if self.tracing is not None:
             kinds |= {b"host": _HOST, b"user-agent": _USER_AGENT,
-                      b"content-length": _CONTENT_LENGTH}
+                      b"content-length": _CONTENT_LENGTH,
+                      b"transfer-encoding": _TRANSFER_ENCODING}
             fields = self.tracing.propagation_fields
             if fields is None:
                 kinds |= {b"traceparent": _TRACEPARENT, b"tracestate": _TRACESTATE,
@@ -125,6 +128,7 @@ class RequestObserver:
         debug_header = False
         host = user_agent = traceparent = tracestate = baggage = None
         request_bytes = -1
+        chunked = False
         carrier: dict[str, str] | None = None
         kinds = self._kinds
         for name, value in scope["headers"]:
@@ -149,6 +153,8 @@ class RequestObserver:
                 tracestate = value if tracestate is None else tracestate + b"," + value
             elif kind == _BAGGAGE:
                 baggage = value if baggage is None else baggage + b"," + value
+            elif kind == _TRANSFER_ENCODING:
+                chunked = True
             else:  # another propagator's header; repeated ones are joined (RFC 9110)
                 key, text = name.decode("latin-1"), value.decode("latin-1")
                 if carrier is None:
@@ -194,17 +200,19 @@ class RequestObserver:
 
         inner_receive = receive
         if tracing is not None and request_bytes < 0:
-            # No Content-Length (chunked upload or no body): count what the app reads.
+            # No Content-Length. Without Transfer-Encoding either, an HTTP/1 request has
+            # no body (RFC 9112, 6.3); otherwise count what the app reads.
             request_bytes = 0
+            if chunked or scope.get("http_version") not in _HTTP1:
 
-            async def counted_receive() -> Message:
-                nonlocal request_bytes
-                message = await receive()
-                if message["type"] == "http.request":
-                    request_bytes += len(message.get("body", b""))
-                return message
+                async def counted_receive() -> Message:
+                    nonlocal request_bytes
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        request_bytes += len(message.get("body", b""))
+                    return message
 
-            inner_receive = counted_receive
+                inner_receive = counted_receive
 
         error: BaseException | None = None
         begin: dict[str, object] | None = None
@@ -223,7 +231,7 @@ class RequestObserver:
                     # The debug module's rule: a refusal (False, Unauthorized, Forbidden)
                     # only means no debug logs, never a failed request.
                     debug = await debug_header_enabled(scope, self.debug_authorizer)
-                log_token, held = enter_request(logger, {"request_id": rid}, debug)
+                log_token, held = enter_request(logger, {"request_id": rid}, debug, flat=True)
             if loud:
                 assert logger is not None
                 begin = {"http.request.method": method, "url.path": path}

@@ -78,7 +78,8 @@ class CompiledJSON:
 
         `service` is the Logger's `service.name` for lines that do not set one.
         """
-        if type(msg) is not str or not CONTAINERS.isdisjoint(map(type, kv.values())):
+        if type(msg) is not str or not CONTAINERS.isdisjoint(map(type, kv.values())) or \
+                not CONTAINERS.isdisjoint(map(type, fields.values())):
             return None
         return self.trusted_line(t, rank, msg, fields, kv, span, service)
 
@@ -92,9 +93,8 @@ class CompiledJSON:
         span: otel_trace.SpanContext | None,
         service: str | None,
     ) -> str | None:
-        """`line` for a caller whose `msg` is a `str` and whose `kv` holds no container."""
-        if not CONTAINERS.isdisjoint(map(type, fields.values())):
-            return None
+        """`line` for a caller who knows `msg` is a `str` and no value of `fields` or `kv`
+        is a container (a `State.flat` context, its own values)."""
         shape = (tuple(fields), tuple(kv), span is not None, service is not None)
         try:
             build = self._builds[shape]

@@ -25,7 +25,7 @@ from typing import Final, NoReturn
 from bastion.errors import ConfigError
 from bastion.log._format import DEBUG, ERROR, INFO, WARN
 from bastion.log._logger import Logger
-from bastion.log._state import STATE, Held, State, span_context
+from bastion.log._state import STATE, Held, State, flat_values, span_context
 
 __all__ = [
     "RequestContext",
@@ -74,7 +74,7 @@ def _default() -> Logger:
 def use(logger: Logger) -> Iterator[Logger]:
     """Make `logger` the one the module functions write to, for this context."""
     state = STATE.get()
-    token = STATE.set(State(logger, state.fields, state.buffer, state.debug))
+    token = STATE.set(State(logger, state.fields, state.buffer, state.debug, state.flat))
     try:
         yield logger
     finally:
@@ -140,18 +140,25 @@ class RequestContext(AbstractContextManager["RequestContext"]):
 
 
 def enter_request(
-    logger: Logger, fields: Mapping[str, object], debug: bool, state: State | None = None
+    logger: Logger,
+    fields: Mapping[str, object],
+    debug: bool,
+    state: State | None = None,
+    *,
+    flat: bool | None = None,
 ) -> tuple[Token[State], Held | None]:
     """Make a request's context current: `logger`, `fields` bound, its held lines.
 
     Returns the token `leave_request` restores and the buffer of held lines (None when
     the Logger does not buffer, or the request is debugged). `state` is the current
-    state when the caller has it. The request observer calls the pair on its hot path;
+    state when the caller has it; `flat=True` says no value of `fields` is a container
+    (looked at otherwise). The request observer calls the pair on its hot path;
     `RequestContext` is the same pair as an object.
     """
     if state is None:
         state = STATE.get()
     merged = {**state.fields, **fields} if state.fields else fields
+    flat = state.flat and (flat_values(fields) if flat is None else flat)
     debug = state.debug or debug
     held = None
     buffering = logger.buffering
@@ -160,7 +167,7 @@ def enter_request(
         disable = buffering.disable
         if disable is None or not disable():
             held = Held(WARN if buffering.hold == "warn" else INFO)
-    return STATE.set(State(logger, merged, held, debug)), held
+    return STATE.set(State(logger, merged, held, debug, flat)), held
 
 
 def leave_request(
@@ -187,7 +194,8 @@ class _Fields(AbstractContextManager[None]):
     def __enter__(self) -> None:
         state = STATE.get()
         merged = {**state.fields, **self._fields} if state.fields else self._fields
-        self._token = STATE.set(State(state.logger, merged, state.buffer, state.debug))
+        flat = state.flat and flat_values(self._fields)
+        self._token = STATE.set(State(state.logger, merged, state.buffer, state.debug, flat))
 
     def __exit__(
         self,
@@ -210,7 +218,8 @@ def bind(**kv: object) -> None:
     The binding ends with the innermost enclosing `fields()` block or request context.
     """
     state = STATE.get()
-    STATE.set(State(state.logger, {**state.fields, **kv}, state.buffer, state.debug))
+    STATE.set(State(state.logger, {**state.fields, **kv}, state.buffer, state.debug,
+                    state.flat and flat_values(kv)))
 
 
 def bind_call(service: str, method: str) -> bool:
@@ -220,7 +229,7 @@ def bind_call(service: str, method: str) -> bool:
     """
     state = STATE.get()
     merged = {**state.fields, "service": service, "method": method}
-    STATE.set(State(state.logger, merged, state.buffer, state.debug))
+    STATE.set(State(state.logger, merged, state.buffer, state.debug, state.flat))
     return (state.logger or _default())._enabled(DEBUG, state)
 
 

@@ -365,7 +365,7 @@ class Logger:
             return
         compiled = self._compiled  # None with `file` or key functions: the general path
         held = state.buffer
-        if compiled is None or (hold and held is not None and not held.flushed):
+        if compiled is None or not state.flat or (hold and held is not None and not held.flushed):
             self._log(state, INFO, msg, None, fields, hold=hold, span=span)
             return
         line = compiled.trusted_line(self._clock(), INFO, msg, state.fields, fields, span,

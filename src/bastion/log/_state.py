@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace as otel_trace
 
+from bastion.log._format import CONTAINERS
+
 if TYPE_CHECKING:
     from bastion.log._logger import Logger
 
-__all__ = ["EMPTY", "STATE", "Call", "Held", "State", "span_context"]
+__all__ = ["EMPTY", "STATE", "Call", "Held", "State", "flat_values", "span_context"]
 
 #: One log call: time, level rank, message, err, context fields, call fields, span context,
 #: and the pairs the Logger adds (`file`, key functions), or None.
@@ -48,9 +50,14 @@ class Held:
 
 
 class State:
-    """What a context knows: its Logger, its fields, its request's held lines, its debug flag."""
+    """What a context knows: its Logger, its fields, its request's held lines, its debug flag.
 
-    __slots__ = ("buffer", "debug", "fields", "logger")
+    `flat` says no field value is a container (a list, dict, tuple or set), which lets a
+    line skip the general path's caps without looking at the values again: whoever makes
+    a state from another knows it from what it adds (`flat_values`).
+    """
+
+    __slots__ = ("buffer", "debug", "fields", "flat", "logger")
 
     def __init__(
         self,
@@ -58,16 +65,23 @@ class State:
         fields: Mapping[str, object],
         buffer: Held | None,
         debug: bool,
+        flat: bool,
     ) -> None:
         self.logger = logger
         self.fields = fields
         self.buffer = buffer
         self.debug = debug
+        self.flat = flat
+
+
+def flat_values(fields: Mapping[str, object]) -> bool:
+    """Whether no value of `fields` is a container (what `State.flat` records)."""
+    return CONTAINERS.isdisjoint(map(type, fields.values()))
 
 
 _NO_FIELDS: Final[Mapping[str, object]] = {}
 #: The state of a context nothing has bound anything in.
-EMPTY: Final = State(None, _NO_FIELDS, None, False)
+EMPTY: Final = State(None, _NO_FIELDS, None, False, True)
 #: The current context's state; module functions read it, scopes set and reset it.
 STATE: Final[ContextVar[State]] = ContextVar("bastion.log.state", default=EMPTY)
 

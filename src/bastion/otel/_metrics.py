@@ -250,8 +250,9 @@ class BuiltinMetrics:
         """Count a request out of flight and record it, under one lock acquisition."""
         # The bucket searches need no lock: only the additions do.
         d = bisect_left(DURATION_BUCKETS, duration)
-        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes)
-        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes)
+        # No body is the first bucket (its bound is 0): most requests, without a search.
+        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes) if request_bytes > 0 else 0
+        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes) if response_bytes > 0 else 0
         # Written out rather than three calls of a helper: this runs on every request.
         # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
         with self._lock:
