@@ -44,21 +44,20 @@ _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 class CompiledJSON:
     """Render lines of known shapes for one Logger's JSON output (see the module)."""
 
-    __slots__ = ("_builds", "_encode", "_format", "_ids", "_levels", "_limit", "_max_keys",
-                 "_time")
+    __slots__ = ("_builds", "_encode", "_format", "_levels", "_limit", "_max_keys",
+                 "_span_ids", "_time")
 
     def __init__(
         self,
         fmt: JSONFormat,
         *,
         max_keys: int,
-        ids: Callable[[otel_trace.SpanContext], tuple[str, str]],
     ) -> None:
         self._format = fmt
         self._encode = fmt.encoder
         self._limit = fmt.max_size
         self._max_keys = max_keys
-        self._ids = ids
+        self._span_ids: tuple[object, str, str] = (None, "", "")
         # `fmt.head`'s two parts, read directly: one call less per line.
         self._time = fmt.time_text
         self._levels = fmt.level_names
@@ -102,7 +101,15 @@ class CompiledJSON:
             build = self._compile(shape)
         if build is None:
             return None
-        trace_id, span_id = self._ids(span) if span is not None else ("", "")
+        if span is None:
+            trace_id = span_id = ""
+        else:
+            # The two lines of a request share its span: its ids are formatted once.
+            cached = self._span_ids
+            if cached[0] is not span:
+                cached = self._span_ids = (span, "%032x" % span.trace_id,  # noqa: UP031
+                                           "%016x" % span.span_id)  # noqa: UP031
+            trace_id, span_id = cached[1], cached[2]
         try:
             data = self._encode(build(self._time(t), self._levels[rank], msg, fields, kv,
                                       trace_id, span_id, service))

@@ -231,7 +231,7 @@ class Logger:
         self._compiled: CompiledJSON | None = None
         if (self._single and isinstance(first, JSONFormat) and not self._rename
                 and not file_location and not self._funcs):
-            self._compiled = CompiledJSON(first, max_keys=max_keys, ids=self._ids)
+            self._compiled = CompiledJSON(first, max_keys=max_keys)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kw: Any) -> Logger:
