@@ -448,6 +448,7 @@ def chart(results: dict[str, dict[str, list[float]]], path: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
     except ImportError:
         print("matplotlib is not installed: no chart (pip install 'bastion[bench]')")
         return
@@ -460,6 +461,10 @@ def chart(results: dict[str, dict[str, list[float]]], path: Path) -> None:
         ax.barh(range(len(labels)), values, color=colors)
         ax.set_title(TITLES[scenario], fontsize=9)
         ax.set_xlabel("requests/s")
+        # Thousands as "20k", at most five ticks: wide bars' labels would run together.
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
+        ax.margins(x=0.18)  # room for the value written past the longest bar
         for i, value in enumerate(values):
             ax.text(value, i, f" {value:,.0f}", va="center", fontsize=7)
     axes[0].set_yticks(range(len(labels)), labels, fontsize=8)
