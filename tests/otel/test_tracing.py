@@ -227,6 +227,27 @@ async def test_under_another_runtime_context_the_span_goes_through_the_api(
     assert api.get_current() is before
 
 
+async def test_a_failed_context_reset_falls_back_to_the_api_and_the_request_goes_on(
+    telemetry: Telemetry, exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry import context as api
+
+    app = TracingMiddleware(responder(), telemetry)
+    assert app.tracing is not None
+
+    def reset(token: object) -> None:
+        raise ValueError("token was created in a different Context")
+
+    app.tracing.detach = reset
+    before = api.get_current()
+    sent = await call(app, http_scope())
+    assert sent[0]["status"] == 200
+    assert only_span(exporter).name == "GET /orders/{id}"  # the span still ended
+    assert api.get_current() is before  # restored by the API's detach
+    (point,) = number_points(telemetry.metrics.metrics(), "http.server.active_requests")
+    assert point.value == 0  # and the request left the in-flight count
+
+
 async def test_a_custom_id_generator_draws_the_ids_and_they_are_checked(
     telemetry: Telemetry, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,8 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Final
 
+from opentelemetry.context import detach
+
 from bastion import log
 from bastion._ids import ID_BITS, id_bits, is_valid_request_id
 from bastion.clientaddr import ClientAddress
@@ -252,7 +254,12 @@ class RequestObserver:
                     self._end_line(logger, scope, begin, status, duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)
             if tracing is not None:
-                tracing.detach(span_token)
+                try:
+                    tracing.detach(span_token)
+                except (ValueError, RuntimeError):
+                    # A token of another context, or reset twice: the API's detach logs
+                    # that (it fails the same way) instead of raising over the request.
+                    detach(span_token)
                 tracing.finish(scope, recording, active, label, scheme, status, error,
                                duration, request_bytes, response_bytes)
 
