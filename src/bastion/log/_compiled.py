@@ -26,7 +26,8 @@ from typing import Final, cast
 
 from opentelemetry import trace as otel_trace
 
-from bastion.log._format import CONTAINERS, RESERVED_KEYS, STANDARD_KEYS, JSONFormat
+from bastion.log._format import RESERVED_KEYS, STANDARD_KEYS, JSONFormat
+from bastion.log._state import flat_values, span_ids
 
 __all__ = ["CompiledJSON"]
 
@@ -58,7 +59,7 @@ class CompiledJSON:
         self._limit = fmt.max_size
         self._max_keys = max_keys
         self._span_ids: tuple[object, str, str] = (None, "", "")
-        # `fmt.head`'s two parts, read directly: one call less per line.
+        # The two parts every line begins with, read directly: one call less per line.
         self._time = fmt.time_text
         self._levels = fmt.level_names
         self._builds: dict[_Shape, _Build | None] = {}
@@ -77,8 +78,7 @@ class CompiledJSON:
 
         `service` is the Logger's `service.name` for lines that do not set one.
         """
-        if type(msg) is not str or not CONTAINERS.isdisjoint(map(type, kv.values())) or \
-                not CONTAINERS.isdisjoint(map(type, fields.values())):
+        if type(msg) is not str or not flat_values(kv) or not flat_values(fields):
             return None
         return self.trusted_line(t, rank, msg, fields, kv, span, service)
 
@@ -107,8 +107,7 @@ class CompiledJSON:
             # The two lines of a request share its span: its ids are formatted once.
             cached = self._span_ids
             if cached[0] is not span:
-                cached = self._span_ids = (span, "%032x" % span.trace_id,  # noqa: UP031
-                                           "%016x" % span.span_id)  # noqa: UP031
+                cached = self._span_ids = span_ids(span)
             trace_id, span_id = cached[1], cached[2]
         try:
             data = self._encode(build(self._time(t), self._levels[rank], msg, fields, kv,

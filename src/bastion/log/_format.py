@@ -344,18 +344,14 @@ class JSONFormat:
         """The names this format gives time, level and msg, in that order."""
         return self._keys
 
-    def head(self, t: float, level: int) -> tuple[str, str]:
-        """The time text and the level name a line at `t` and `level` begins with."""
-        return self._time(t), self._levels[level]
-
     @property
     def time_text(self) -> Callable[[float], str]:
-        """The time text of a line at `t` (RFC 3339 UTC, milliseconds): `head`'s first part."""
+        """The time text a line at `t` begins with (RFC 3339 UTC, milliseconds)."""
         return self._time
 
     @property
     def level_names(self) -> Mapping[int, str]:
-        """The level name of each level rank: `head`'s second part."""
+        """The level name of each level rank, as lines write it."""
         return self._levels
 
     def render(self, t: float, level: int, msg: object, pairs: Pairs) -> str:

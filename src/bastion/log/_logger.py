@@ -37,7 +37,7 @@ from bastion.log._format import (
     make_format,
 )
 from bastion.log._stack import DEFAULT_STACK_SIZE
-from bastion.log._state import STATE, Call, Held, State, span_context
+from bastion.log._state import STATE, Call, Held, State, span_context, span_ids
 from bastion.log._writer import DEFAULT_INTERVAL, LineWriter, WriterStats
 from bastion.redact import Redactor
 
@@ -497,9 +497,7 @@ class Logger:
         # Most lines in a row belong to the same span: format its ids once.
         cached = self._span_ids
         if cached[0] is not span:
-            # `%` formatting: a third of the f-string format spec's cost for an int.
-            cached = (span, "%032x" % span.trace_id, "%016x" % span.span_id)  # noqa: UP031
-            self._span_ids = cached
+            cached = self._span_ids = span_ids(span)
         return cached[1], cached[2]
 
 
