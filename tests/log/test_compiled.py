@@ -129,11 +129,11 @@ def test_a_request_whose_context_holds_a_container_writes_its_lines_capped() -> 
     kv = {"http.request.method": "GET", "url.path": "/"}
     token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
     try:
-        logger.request_line("start", kv, None)
+        logger.request_line("start", tuple(kv), tuple(kv.values()), None)
         log.bind(tags=[1, 2, 3, 4])
-        logger.request_line("end", kv, None)
+        logger.request_line("end", tuple(kv), tuple(kv.values()), None)
         with log.fields(more={"a": [1, 2, 3]}):
-            logger.request_line("inner", kv, None)
+            logger.request_line("inner", tuple(kv), tuple(kv.values()), None)
     finally:
         leave_request(token, held, logger, None)
     start, end, inner = (json.loads(line) for line in written.getvalue().splitlines())

@@ -54,6 +54,25 @@ DEFAULT_EXCLUDE_PATHS: Final = ("/livez", "/readyz", "/healthz")
 _REQUEST_ID, _DEBUG, _HOST, _USER_AGENT, _CONTENT_LENGTH = 1, 2, 3, 4, 5
 _TRACEPARENT, _TRACESTATE, _BAGGAGE, _PROPAGATION, _TRANSFER_ENCODING = 6, 7, 8, 9, 10
 
+# The keys of the `start` and `end` lines, in the standard order the log writes them: a
+# few fixed shapes, kept as tuples so that a line builds no dict of its own.
+_METHOD, _PATH, _QUERY, _ROUTE = "http.request.method", "url.path", "url.query", "http.route"
+_CLIENT = "client.address"
+_START_KEYS: Final = ((_METHOD, _PATH, _CLIENT), (_METHOD, _PATH, _QUERY, _CLIENT))
+
+
+def _end_keys(query: bool, route: bool, error: bool, aborted: bool) -> tuple[str, ...]:
+    return ((_METHOD, _PATH) + ((_QUERY,) if query else ()) + ((_ROUTE,) if route else ())
+            + ("http.response.status_code", "http.time_ms", "http.response.body.size",
+               _CLIENT)
+            + (("error.type", "error.id") if error else ()) + (("aborted",) if aborted else ()))
+
+
+_END_KEYS: Final = {(q, r, e, a): _end_keys(q, r, e, a)
+                    for q in (False, True) for r in (False, True)
+                    for e in (False, True) for a in (False, True)}
+_END_ROUTED: Final = _END_KEYS[False, True, False, False]  # the usual end line
+
 
 class RequestObserver:
     """Observe each HTTP request: its log scope and lines, its span and metrics (see module).
@@ -217,7 +236,8 @@ class RequestObserver:
                 inner_receive = counted_receive
 
         error: BaseException | None = None
-        begin: dict[str, object] | None = None
+        query: str | None = None
+        client = ""
         try:
             # Inside the `try`: a request cancelled while its debug switch is decided
             # still detaches its span and leaves the in-flight count.
@@ -236,12 +256,15 @@ class RequestObserver:
                 log_token, held = enter_request(logger, {"request_id": rid}, debug, flat=True)
             if loud:
                 assert logger is not None
-                begin = {"http.request.method": method, "url.path": path}
                 qs = scope.get("query_string", b"")
+                client = self.client_address(scope)
                 if qs:
-                    begin["url.query"] = self.redactor.query(qs.decode("latin-1"))
-                begin["client.address"] = self.client_address(scope)
-                logger.request_line("start", begin, span, hold=self.buffered)
+                    query = self.redactor.query(qs.decode("latin-1"))
+                    logger.request_line("start", _START_KEYS[1], (method, path, query, client),
+                                        span, hold=self.buffered)
+                else:
+                    logger.request_line("start", _START_KEYS[0], (method, path, client), span,
+                                        hold=self.buffered)
             await self.app(scope, inner_receive, observed_send)
         except BaseException as exc:
             error = exc
@@ -250,8 +273,9 @@ class RequestObserver:
             duration = time.perf_counter() - started
             if log_token is not None:
                 assert logger is not None
-                if begin is not None:
-                    self._end_line(logger, scope, begin, status, duration, response_bytes, span)
+                if loud:
+                    self._end_line(logger, scope, method, path, query, client, status,
+                                   duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)
             if tracing is not None:
                 try:
@@ -267,36 +291,44 @@ class RequestObserver:
         self,
         logger: log.Logger,
         scope: Scope,
-        begin: dict[str, object],
+        method: str,
+        path: str,
+        query: str | None,
+        client: str,
         status: int,
         duration: float,
         size: int,
         span: object,
     ) -> None:
-        end: dict[str, object] = {"http.request.method": begin["http.request.method"],
-                                  "url.path": begin["url.path"]}
-        query = begin.get("url.query")
-        if query is not None:
-            end["url.query"] = query
         route = scope.get("bastion.route")
-        if route is not None:
-            end["http.route"] = route
-        end["http.response.status_code"] = status
-        end["http.time_ms"] = round(duration * 1e6) / 1000  # ms to the µs; round(x, 3) is 4x slower
-        end["http.response.body.size"] = size
-        # Keys in the standard order, as the log writes them: the fast path's shape.
-        end["client.address"] = begin["client.address"]
         note = scope.get(ERROR_SCOPE_KEY)
-        if note is not None:
-            end["error.type"], end["error.id"] = note.name, note.id
         extensions = scope.get("extensions")
         exchange = extensions.get("bastion.exchange") if extensions else None
+        # Cut short (a write deadline, a client gone): say so, with the body bytes the
+        # kernel really took, not those handed over.
+        aborted = False
         if exchange is not None and (exchange.aborted or not exchange.complete):
-            # Cut short (a write deadline, a client gone): say so, with the body bytes
-            # the kernel really took, not those handed over.
-            end["aborted"] = True
-            end["http.response.body.size"] = exchange.body_bytes_written
-        logger.request_line("end", end, span, hold=self.buffered)  # type: ignore[arg-type]
+            aborted = True
+            size = exchange.body_bytes_written
+        ms = round(duration * 1e6) / 1000  # ms to the µs; round(x, 3) is 4x slower
+        if route is not None and query is None and note is None and not aborted:
+            logger.request_line("end", _END_ROUTED, (method, path, route, status, ms, size,
+                                                     client),
+                                span, hold=self.buffered)  # type: ignore[arg-type]
+            return
+        values: list[object] = [method, path]
+        if query is not None:
+            values.append(query)
+        if route is not None:
+            values.append(route)
+        values += (status, ms, size, client)
+        if note is not None:
+            values += (note.name, note.id)
+        if aborted:
+            values.append(True)
+        keys = _END_KEYS[query is not None, route is not None, note is not None, aborted]
+        logger.request_line("end", keys, tuple(values), span,  # type: ignore[arg-type]
+                            hold=self.buffered)
 
 
 def _compile_exclude(

@@ -5,9 +5,11 @@ lines, each with the request's context fields (`request_id`, then `service`, `me
 the trace ids and `service.name`. The general path merges, classifies and orders every
 pair of every line. Here the shape of a line — the keys of its context, the keys of its
 own fields, whether it has a span and a `service.name` — decides once which key goes
-where, and that decision becomes a small function (one dict display, keys in their final
-order) that each later line of the shape calls: the per-line work is one call, one
-encode.
+where, and that decision becomes a small function (one instance of a struct type made for
+the shape, whose fields encode as the line's keys in their final order) that each later
+line of the shape calls: the per-line work is one call, one encode. The request observer
+passes its own pairs as a key tuple it keeps and a tuple of values (`fixed_line`), so its
+lines build no dict at all.
 
 The output is byte for byte what the general path writes (a property test holds them to
 that). A line takes the general path instead when:
@@ -21,9 +23,11 @@ that). A line takes the general path instead when:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Final, cast
 
+import msgspec
 from opentelemetry import trace as otel_trace
 
 from bastion.log._format import RESERVED_KEYS, STANDARD_KEYS, JSONFormat
@@ -34,11 +38,12 @@ __all__ = ["CompiledJSON"]
 #: Shapes remembered at most; past it the table starts again (a service has a handful).
 _MAX_SHAPES: Final = 512
 
-# What a shape compiles to: the line's dict from (time text, level name, message, context
-# fields, own fields, trace id, span id, service name), or None when its pairs exceed
-# max_keys and the general path must count what it drops.
-_Build = Callable[[str, str, str, Mapping[str, object], Mapping[str, object], str, str,
-                   "str | None"], dict[str, object]]
+# What a shape compiles to: the line (a struct or a dict) from (time text, level name,
+# message, context fields, the line's own values in its keys' order, trace id, span id,
+# service name), or None when its pairs exceed max_keys and the general path must count
+# what it drops.
+_Build = Callable[[str, str, str, Mapping[str, object], tuple[object, ...], str, str,
+                   "str | None"], object]
 _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 
 
@@ -94,7 +99,24 @@ class CompiledJSON:
     ) -> str | None:
         """`line` for a caller who knows `msg` is a `str` and no value of `fields` or `kv`
         is a container (a `State.flat` context, its own values)."""
-        shape = (tuple(fields), tuple(kv), span is not None, service is not None)
+        return self.fixed_line(t, rank, msg, fields, tuple(kv), tuple(kv.values()), span,
+                               service)
+
+    def fixed_line(
+        self,
+        t: float,
+        rank: int,
+        msg: str,
+        fields: Mapping[str, object],
+        keys: tuple[str, ...],
+        values: tuple[object, ...],
+        span: otel_trace.SpanContext | None,
+        service: str | None,
+    ) -> str | None:
+        """`trusted_line` with the line's own pairs as a tuple of distinct keys and one of
+        their values: a caller whose lines have a few fixed shapes (the request observer)
+        keeps the key tuples and builds no dict per line."""
+        shape = (tuple(fields), keys, span is not None, service is not None)
         try:
             build = self._builds[shape]
         except KeyError:
@@ -110,7 +132,7 @@ class CompiledJSON:
                 cached = self._span_ids = span_ids(span)
             trace_id, span_id = cached[1], cached[2]
         try:
-            data = self._encode(build(self._time(t), self._levels[rank], msg, fields, kv,
+            data = self._encode(build(self._time(t), self._levels[rank], msg, fields, values,
                                       trace_id, span_id, service))
         except Exception:  # e.g. lone surrogates: the general path escapes them
             return None
@@ -126,8 +148,8 @@ class CompiledJSON:
         sources: dict[str, str] = {}
         for key in context:
             sources[key] = f"f[{key!r}]"
-        for key in own:
-            sources[key] = f"kv[{key!r}]"
+        for index, key in enumerate(own):
+            sources[key] = f"v[{index}]"
         standard = {key: code for key, code in sources.items() if key in _STANDARD}
         if "err" in standard:
             build: _Build | None = None
@@ -146,14 +168,8 @@ class CompiledJSON:
                                                   for k, _ in pairs):
                 build = None  # dropped keys are counted, a field named `time` overwrites it
             else:
-                items = [f"{time_key!r}: time", f"{level_key!r}: level", f"{msg_key!r}: msg"]
-                items += [f"{key!r}: {code}" for key, code in pairs]
-                source = ("def build(time, level, msg, f, kv, tid, sid, svc):\n"
-                          f"    return {{{', '.join(items)}}}\n")
-                namespace: dict[str, object] = {}
-                # Keys reach the source only through repr(): any string is a safe literal.
-                exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
-                build = cast("_Build", namespace["build"])
+                build = _build_function(
+                    [(time_key, "time"), (level_key, "level"), (msg_key, "msg"), *pairs])
         if len(self._builds) >= _MAX_SHAPES:
             self._builds.clear()
         self._builds[shape] = build
@@ -161,3 +177,35 @@ class CompiledJSON:
 
 
 _STANDARD: Final = frozenset(STANDARD_KEYS)
+#: What a JSON key escapes: such a key cannot name a struct field.
+_ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')
+
+
+def _build_function(pairs: list[tuple[str, str]]) -> _Build:
+    """The function that makes a line of one shape from where each key's value comes from.
+
+    It makes an instance of a struct type made for the shape, whose fields encode as the
+    line's keys in order: msgspec writes a struct's keys from bytes it encoded once, and
+    makes the instance in C, where a dict would be built and its keys encoded per line
+    (half the instructions of a line). Two pairs can write one key (a context key `time`
+    written `fields.time` beside a line's own `fields.time`); such a shape takes a dict,
+    whose display keeps the key once, at its first place, with the last value, as the
+    general path does; so does a shape with a key that needs escaping (a quote, a backslash,
+    a control character), which msgspec does not take as a struct field's name.
+    """
+    keys = [key for key, _ in pairs]
+    codes = ", ".join(code for _, code in pairs)
+    namespace: dict[str, object] = {}
+    if len(set(keys)) == len(keys) and not any(map(_ESCAPED.search, keys)):
+        # Instances hold only the line's flat values and live for one encode: no cycle
+        # can run through them, so the cycle collector need not track them.
+        namespace["Line"] = msgspec.defstruct(
+            "Line", [(f"f{i}", object) for i in range(len(keys))],
+            rename={f"f{i}": key for i, key in enumerate(keys)}, gc=False)
+        body = f"Line({codes})"
+    else:
+        body = "{" + ", ".join(f"{key!r}: {code}" for key, code in pairs) + "}"
+    # Keys reach the source only through repr() or the struct's names: any string is safe.
+    source = f"def build(time, level, msg, f, v, tid, sid, svc):\n    return {body}\n"
+    exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
+    return cast("_Build", namespace["build"])

@@ -350,15 +350,18 @@ class Logger:
     def request_line(
         self,
         msg: str,
-        fields: Mapping[str, object],
+        keys: tuple[str, ...],
+        values: tuple[object, ...],
         span: otel_trace.SpanContext | None,
         *,
         hold: bool = False,
     ) -> None:
         """An info line of the request observer, whose span context is known: `start`, `end`.
 
-        The same line as `write_info`, without looking the span up again; `fields` holds
-        only strings and numbers (the observer's own values).
+        The same line as `write_info` with the pairs `zip(keys, values)`, without looking
+        the span up again. `keys` are distinct and, for the compiled path, a tuple the
+        caller keeps (a line shape); `values` are only strings and numbers (the observer's
+        own values).
         """
         state = STATE.get()
         if not (self._rank <= INFO or self.debug_enabled or state.debug):
@@ -366,15 +369,16 @@ class Logger:
         compiled = self._compiled  # None with `file` or key functions: the general path
         held = state.buffer
         if compiled is None or not state.flat or (hold and held is not None and not held.flushed):
-            self._log(state, INFO, msg, None, fields, hold=hold, span=span)
+            self._log(state, INFO, msg, None, dict(zip(keys, values, strict=True)), hold=hold,
+                      span=span)
             return
-        line = compiled.trusted_line(self._clock(), INFO, msg, state.fields, fields, span,
-                                     self.service)
+        line = compiled.fixed_line(self._clock(), INFO, msg, state.fields, keys, values, span,
+                                   self.service)
         if line is not None:
             self._writer.put(line, important=False)
         else:
-            self._emit((self._clock(), INFO, msg, None, state.fields, fields, span, None),
-                       important=False)
+            self._emit((self._clock(), INFO, msg, None, state.fields,
+                        dict(zip(keys, values, strict=True)), span, None), important=False)
 
     def _enabled(self, rank: int, state: State) -> bool:
         return rank >= self._rank or self.debug_enabled or state.debug
