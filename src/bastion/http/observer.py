@@ -238,6 +238,7 @@ class RequestObserver:
         error: BaseException | None = None
         query: str | None = None
         client = ""
+        begun = False  # the start line was written: the end line follows it
         try:
             # Inside the `try`: a request cancelled while its debug switch is decided
             # still detaches its span and leaves the in-flight count.
@@ -265,6 +266,7 @@ class RequestObserver:
                 else:
                     logger.request_line("start", _START_KEYS[0], (method, path, client), span,
                                         hold=self.buffered)
+                begun = True
             await self.app(scope, inner_receive, observed_send)
         except BaseException as exc:
             error = exc
@@ -273,7 +275,7 @@ class RequestObserver:
             duration = time.perf_counter() - started
             if log_token is not None:
                 assert logger is not None
-                if loud:
+                if begun:
                     self._end_line(logger, scope, method, path, query, client, status,
                                    duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)
