@@ -16,6 +16,18 @@ PACKAGES = ("orders_client", "wire_client", "things_client")
 
 
 @pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One mypy cache for the session's type checks (`--cache-dir`).
+
+    The standard library, Bastion and its dependencies are checked once, not once per
+    test. Sharing is safe: mypy takes a module from the cache only when its path, size
+    and source hash match what it recorded, and it rechecks modules whose errors it
+    reports, so each test's own files are always checked afresh.
+    """
+    return str(tmp_path_factory.mktemp("mypy-cache"))
+
+
+@pytest.fixture(scope="session")
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The generated packages of the orders, wire and things designs, imported."""
     folder = tmp_path_factory.mktemp("clients")

@@ -91,7 +91,7 @@ def _write(folder: Path) -> None:
             path.write_text(text)
 
 
-def test_the_generated_packages_pass_ruff_and_mypy_strict(tmp_path: Path) -> None:
+def test_the_generated_packages_pass_ruff_and_mypy_strict(tmp_path: Path, mypy_cache: str) -> None:
     _write(tmp_path)
     (tmp_path / "good.py").write_text(textwrap.dedent(GOOD).lstrip())
     (tmp_path / "bad.py").write_text(textwrap.dedent(BAD).lstrip())
@@ -103,7 +103,7 @@ def test_the_generated_packages_pass_ruff_and_mypy_strict(tmp_path: Path) -> Non
     assert linted.returncode == 0, linted.stdout + linted.stderr
     typed = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--hide-error-context",
-         "--cache-dir", str(tmp_path / ".mypy"), *packages, "good.py", "bad.py"],
+         "--cache-dir", mypy_cache, *packages, "good.py", "bad.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     errors = [line for line in typed.stdout.splitlines() if ": error:" in line]
     # The packages and the right use are clean; every misuse is named at its line.

@@ -144,14 +144,14 @@ def refused() -> None:
 """
 
 
-def test_generated_mocks_type_check_against_the_protocols(tmp_path: Path) -> None:
+def test_generated_mocks_type_check_against_the_protocols(tmp_path: Path, mypy_cache: str) -> None:
     (tmp_path / "orders_stubs.py").write_text(render_stubs(orders_api))
     (tmp_path / "orders_mocks.py").write_text(render(orders_api))
     (tmp_path / "orders_mocks_imported.py").write_text(
         render(orders_api, stubs_module="orders_stubs"))
     (tmp_path / "usage.py").write_text(textwrap.dedent(USAGE).lstrip())
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", mypy_cache,
          "--no-error-summary", "--hide-error-context",
          *(str(tmp_path / f) for f in ("orders_stubs.py", "orders_mocks.py",
                                         "orders_mocks_imported.py", "usage.py"))],

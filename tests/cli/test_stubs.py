@@ -81,13 +81,13 @@ def test_stubs_declare_sync_or_async_methods_and_the_auth_handlers() -> None:
     assert "    def oauth2_auth(self, token: str, scheme: bastion.OAuth2Scheme, /)" in things
 
 
-def test_the_example_service_type_checks_against_its_stubs(tmp_path: Path) -> None:
+def test_the_example_service_type_checks_against_its_stubs(tmp_path: Path, mypy_cache: str) -> None:
     (tmp_path / "orders_stubs.py").write_text(render(orders_api))
     (tmp_path / "things_stubs.py").write_text(render(things_api))
     (tmp_path / "check_good.py").write_text(textwrap.dedent(GOOD))
     (tmp_path / "check_bad.py").write_text(textwrap.dedent(BAD).lstrip())
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", mypy_cache,
          "--no-error-summary", "--hide-error-context",
          *(str(tmp_path / f) for f in ("orders_stubs.py", "things_stubs.py",
                                         "check_good.py", "check_bad.py"))],
@@ -177,7 +177,9 @@ def missing(impl: Missing) -> RecordsServerInterceptors:
 """
 
 
-def test_interceptor_stubs_type_check_exactly_the_declared_access(tmp_path: Path) -> None:
+def test_interceptor_stubs_type_check_exactly_the_declared_access(
+    tmp_path: Path, mypy_cache: str
+) -> None:
     from examples.records.design import api as records_api
 
     stubs = render(records_api)
@@ -188,7 +190,7 @@ def test_interceptor_stubs_type_check_exactly_the_declared_access(tmp_path: Path
     (tmp_path / "check_good.py").write_text(textwrap.dedent(INTERCEPTORS_GOOD))
     (tmp_path / "check_bad.py").write_text(textwrap.dedent(INTERCEPTORS_BAD).lstrip())
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", mypy_cache,
          "--no-error-summary", "--hide-error-context",
          *(str(tmp_path / f) for f in ("records_stubs.py", "check_good.py", "check_bad.py"))],
         check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
@@ -200,7 +202,9 @@ def test_interceptor_stubs_type_check_exactly_the_declared_access(tmp_path: Path
     assert {int(line.split(":")[1]) for line in errors} == {4, 7, 14}, checked.stdout
 
 
-def test_streaming_methods_are_typed_as_the_runtime_calls_them(tmp_path: Path) -> None:
+def test_streaming_methods_are_typed_as_the_runtime_calls_them(
+    tmp_path: Path, mypy_cache: str
+) -> None:
     from examples.chat.design import api as chat_api
 
     source = render(chat_api)
@@ -219,7 +223,7 @@ def test_streaming_methods_are_typed_as_the_runtime_calls_them(tmp_path: Path) -
             return impl
     """))
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".cache"),
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", mypy_cache,
          "--no-error-summary", str(tmp_path / "chat_stubs.py"), str(tmp_path / "check_chat.py")],
         check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={"MYPYPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
