@@ -46,7 +46,9 @@ def service_app(debug: ASGIApp, profiling: Profiling) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and local_path(scope) == "/busy":
-            while not profiling.cpu_profile_running:
+            for _ in range(6000):  # at most 30 s: a profile that never starts fails the test
+                if profiling.cpu_profile_running:
+                    break
                 await asyncio.sleep(0.005)
             n = spin_in_busy_handler(0.5)
             await respond_json(scope, send, 200, {"n": n})
