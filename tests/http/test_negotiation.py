@@ -140,3 +140,24 @@ async def test_a_registry_of_json_alone_negotiates_nothing() -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert refused.status_code == 415
     assert "application/json" in refused.json()["message"]
+
+
+async def test_a_binary_body_that_repeats_a_key_is_refused_before_the_method_runs() -> None:
+    # {"name": "a", "qty": 1, "qty": 0}: the decoders keep the last `qty`, silently.
+    mp = b"\x83\xa4name\xa1a\xa3qty\x01\xa3qty\x00"
+    cb = b"\xa3\x64name\x61a\x63qty\x01\x63qty\x00"
+    assert msgspec.msgpack.decode(mp) == cbor2.loads(cb) == {"name": "a", "qty": 0}
+    media = Media()
+    async with TestClient(bastion.App(design(), {"media": media})) as c:
+        refused = [await c.post("/items", content=body, headers={"content-type": media_type})
+                   for body, media_type in ((mp, "application/msgpack"),
+                                            (cb, "application/cbor"))]
+        once = await c.post("/items", content=msgspec.msgpack.encode({"name": "a", "qty": 0}),
+                            headers={"content-type": "application/msgpack"})
+    for r in refused:
+        assert r.status_code == 400, r.text
+        assert r.json()["message"] == "1 invalid field: qty"
+        assert [(e["field"], e["in"], e["message"]) for e in r.json()["errors"]] == [
+            ("qty", "body", "duplicate key: an object must not repeat a key")]
+    assert once.status_code == 200, once.text
+    assert [p.qty for p in media.made] == [0]

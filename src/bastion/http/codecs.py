@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from bastion.schema.duplicates import cbor_items, map_repeated_keys, msgpack_items
 from bastion.schema.formats import dec_hook, enc_hook
 
 __all__ = ["CBOR", "JSON", "MSGPACK", "TEXT", "Codec", "Codecs", "choose", "media_type_of",
@@ -38,6 +39,10 @@ class Codec:
     `encode(value)` takes a Struct or builtins; `decode(data)` returns builtins.
     `structured` is False for a codec that carries text only (`text/plain`): it is
     offered for String and Bytes bodies alone. `aliases` are other names of the type.
+    `repeated_keys(data, value, root)`, for a format whose decoder merges a key given
+    twice in one map, returns the path of every such key (`data` decoded into `value`;
+    `root` goes in front of each path): a body that repeats a key is refused, as a JSON
+    one is, since two parsers may keep different values of it.
     """
 
     media_type: str
@@ -45,6 +50,7 @@ class Codec:
     decode: Callable[[bytes], Any]
     structured: bool = True
     aliases: tuple[str, ...] = ()
+    repeated_keys: Callable[[bytes, Any, str], list[str]] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -76,15 +82,33 @@ def _cbor_decode(data: bytes) -> Any:
     return cbor2.loads(data)
 
 
+def _cbor_repeated_keys(data: bytes, value: Any, root: str) -> list[str]:
+    import cbor2
+
+    # Re-encoding gives the body back only if no entry was merged (see bastion.schema.duplicates).
+    if cbor2.dumps(value) == data:
+        return []
+    return map_repeated_keys(cbor_items(data), lambda a, b: cbor2.loads(data[a:b]), root)
+
+
 _msgpack = msgspec.msgpack.Encoder(enc_hook=enc_hook)
+_msgpack_key = msgspec.msgpack.Decoder().decode
+
+
+def _msgpack_repeated_keys(data: bytes, value: Any, root: str) -> list[str]:
+    if _msgpack.encode(value) == data:
+        return []
+    return map_repeated_keys(msgpack_items(data), lambda a, b: _msgpack_key(data[a:b]), root)
+
 
 JSON = Codec("application/json", msgspec.json.Encoder(enc_hook=enc_hook).encode,
              msgspec.json.Decoder(dec_hook=dec_hook).decode)
 """JSON: the default; also chosen for any `+json` type and for a request with no type."""
 MSGPACK = Codec("application/msgpack", _msgpack.encode, msgspec.msgpack.Decoder().decode,
-                aliases=("application/x-msgpack",))
+                aliases=("application/x-msgpack",), repeated_keys=_msgpack_repeated_keys)
 """MessagePack, through msgspec (Structs encoded directly)."""
-CBOR = Codec("application/cbor", _cbor_encode, _cbor_decode)
+CBOR = Codec("application/cbor", _cbor_encode, _cbor_decode,
+             repeated_keys=_cbor_repeated_keys)
 """CBOR (RFC 8949), through cbor2."""
 TEXT = Codec("text/plain", _text_encode, _text_decode, structured=False)
 """Plain text: the body is a String (UTF-8) or Bytes value, written as it is."""

@@ -38,7 +38,7 @@ from bastion.types import Receive, Scope
 __all__ = ["Decoder", "read_body"]
 
 _JSON = (b"application/json", b"application/problem+json")
-_DUPLICATE = "duplicate key: a JSON object must not repeat a key"
+_DUPLICATE = "duplicate key: an object must not repeat a key"
 _NO_KEYS: list[str] = []
 #: Multipart limits when the design's BodyLimits does not set them.
 MAX_PARTS = 1000
@@ -234,6 +234,11 @@ class Decoder:
         except Exception:  # each codec fails its own way: all of them mean a bad body
             raise HTTPError(400, "bad_request",
                             f"request body is not valid {codec.media_type}") from None
+        if codec.repeated_keys is not None:
+            # The decoder kept one value of a repeated key: its JSON form no longer shows it.
+            found = codec.repeated_keys(body, value, self._duplicates.root)
+            if found:
+                raise _duplicated(found)
         try:
             return msgspec.json.encode(value, enc_hook=enc_hook)
         except (TypeError, msgspec.EncodeError):
