@@ -161,3 +161,18 @@ async def test_a_binary_body_that_repeats_a_key_is_refused_before_the_method_run
             ("qty", "body", "duplicate key: an object must not repeat a key")]
     assert once.status_code == 200, once.text
     assert [p.qty for p in media.made] == [0]
+
+
+async def test_a_binary_body_repeating_a_key_names_it_beside_every_other_bad_field() -> None:
+    # {"qty": -1, "qty": 2}: `name` missing and `qty` repeated (the kept value, 2, is valid).
+    mp = b"\x82\xa3qty\xff\xa3qty\x02"
+    cb = b"\xa2\x63qty\x20\x63qty\x02"
+    async with TestClient(bastion.App(design(), {"media": Media()})) as c:
+        answers = [await c.post("/items", content=body, headers={"content-type": media_type})
+                   for body, media_type in ((mp, "application/msgpack"),
+                                            (cb, "application/cbor"))]
+    for r in answers:
+        assert r.status_code == 400, r.text
+        fields = {(e["field"], e["message"]) for e in r.json()["errors"]}
+        assert fields == {("name", "missing required field"),
+                          ("qty", "duplicate key: an object must not repeat a key")}, fields

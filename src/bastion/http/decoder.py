@@ -218,8 +218,9 @@ class Decoder:
         return {name: c for c in codecs.offered(text=text) if c.media_type != "application/json"
                 for name in c.names}
 
-    def _transcode(self, ctype: bytes, body: bytes) -> bytes:
-        """A body of another media type, as the JSON the compiled decoder reads."""
+    def _transcode(self, ctype: bytes, body: bytes) -> tuple[bytes, list[str]]:
+        """A body of another media type, as the JSON the compiled decoder reads, and the
+        path of each key it repeats (the decoder kept one value of each)."""
         media = media_type_of(ctype)
         codec = self._decoders.get(media)
         if codec is None:
@@ -234,16 +235,40 @@ class Decoder:
         except Exception:  # each codec fails its own way: all of them mean a bad body
             raise HTTPError(400, "bad_request",
                             f"request body is not valid {codec.media_type}") from None
-        if codec.repeated_keys is not None:
-            # The decoder kept one value of a repeated key: its JSON form no longer shows it.
-            found = codec.repeated_keys(body, value, self._duplicates.root)
-            if found:
-                raise _duplicated(found)
+        # The codec's decoder kept one value of a repeated key: its JSON form no longer
+        # shows the repeat, so it is looked for here.
+        repeated = (codec.repeated_keys(body, value, self._duplicates.root)
+                    if codec.repeated_keys is not None else _NO_KEYS)
         try:
-            return msgspec.json.encode(value, enc_hook=enc_hook)
+            return msgspec.json.encode(value, enc_hook=enc_hook), repeated
         except (TypeError, msgspec.EncodeError):
             raise HTTPError(400, "bad_request", f"request body ({codec.media_type}) holds "
                             "values no JSON type carries") from None
+
+    async def _with_repeats(
+        self, scope: Scope, body: bytes, path_params: dict[str, str], repeated: list[str]
+    ) -> HTTPError:
+        """The 400 for a body that repeats keys, naming them beside every other bad field.
+
+        The request is decoded once more with its JSON form (`body`) to collect the other
+        errors, as a JSON body's repeats are named beside them.
+        """
+        headers = [(n, v) for n, v in scope["headers"]
+                   if n not in (b"content-type", b"content-length", b"content-encoding")]
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("ascii"))]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        errors = [FieldError(p, _DUPLICATE, "body") for p in repeated]
+        try:
+            await self({**scope, "headers": headers}, receive, path_params)
+        except HTTPError as exc:
+            if exc.status != 400 or not exc.errors:
+                raise  # not about fields (a credential, the size): that answer stands
+            errors = exc.errors + [e for e in errors if e not in exc.errors]
+        return _invalid_fields(errors)
 
     async def __call__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> Any:
         """Decode and validate the request into the payload, or raise `HTTPError`."""
@@ -285,7 +310,9 @@ class Decoder:
             if body and ctype is not None and ctype != b"application/json" and (
                 not _is_json(ctype)
             ):
-                body = self._transcode(ctype, body)
+                body, repeated = self._transcode(ctype, body)
+                if repeated:
+                    raise await self._with_repeats(scope, body, path_params, repeated)
         params: dict[str, Any] = dict(path_params) if path_params else {}
         if self._query:
             self._read_query(scope, params)
