@@ -176,3 +176,16 @@ async def test_a_binary_body_repeating_a_key_names_it_beside_every_other_bad_fie
         fields = {(e["field"], e["message"]) for e in r.json()["errors"]}
         assert fields == {("name", "missing required field"),
                           ("qty", "duplicate key: an object must not repeat a key")}, fields
+
+
+async def test_a_binary_body_with_bytes_after_its_item_is_a_400() -> None:
+    one = cbor2.dumps({"name": "a"})
+    async with TestClient(bastion.App(design(), {"media": Media()})) as c:
+        answers = [await c.post("/items", content=body, headers={"content-type": media_type})
+                   for body, media_type in ((one + b"\xff", "application/cbor"),
+                                            (one + one, "application/cbor"),
+                                            (msgspec.msgpack.encode({"name": "a"}) + b"\x01",
+                                             "application/msgpack"))]
+    for r, media_type in zip(answers, ("cbor", "cbor", "msgpack"), strict=True):
+        assert r.status_code == 400, r.text
+        assert r.json()["message"] == f"request body is not valid application/{media_type}"

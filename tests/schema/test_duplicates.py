@@ -91,3 +91,20 @@ def test_tagged_cbor_keys_are_compared_with_their_tag() -> None:
 def test_a_container_key_stops_the_walk_without_a_verdict(items: Any, body: bytes) -> None:
     # Such a map has no JSON form: the decoder refuses the body for that (tested end to end).
     assert map_repeated_keys(items(body), lambda a, b: None) == []
+
+
+@pytest.mark.parametrize(("items", "body"), [
+    (cbor_items, bytes([0xA1, 0x61, 0x61, 0x01, 0xFF])),  # a break after the item
+    (cbor_items, bytes([0x01, 0x02])),  # two items
+    (msgpack_items, bytes([0x01, 0x02])),
+])
+def test_a_body_of_more_than_one_item_is_not_read_as_one(items: Any, body: bytes) -> None:
+    with pytest.raises(ValueError, match=r"after the body's item|outside an indefinite"):
+        map_repeated_keys(items(body), lambda a, b: None)
+
+
+def test_cbor_bytes_after_the_item_are_refused_by_the_decoder() -> None:
+    # cbor2.loads reads the first item and ignores the rest; another parser may not.
+    with pytest.raises(ValueError, match="bytes after the CBOR item"):
+        CBOR.decode(bytes([0xA1, 0x61, 0x61, 0x01, 0xFF, 0xFF]))
+    assert CBOR.decode(cbor2.dumps({"a": [1, b"\x00"]})) == {"a": [1, b"\x00"]}

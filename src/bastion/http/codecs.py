@@ -19,6 +19,7 @@ only (`Codecs([JSON])`), no request pays for negotiation.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,13 @@ def _cbor_encode(value: Any) -> bytes:
 def _cbor_decode(data: bytes) -> Any:
     import cbor2
 
-    return cbor2.loads(data)
+    # One item and nothing after it: `cbor2.loads` would ignore what follows the first
+    # item, which another parser could read.
+    stream = io.BytesIO(data)
+    value = cbor2.CBORDecoder(stream).decode()
+    if stream.tell() != len(data):
+        raise ValueError(f"{len(data) - stream.tell()} bytes after the CBOR item")
+    return value
 
 
 def _cbor_repeated_keys(data: bytes, value: Any, root: str) -> list[str]:

@@ -237,8 +237,12 @@ class Decoder:
                             f"request body is not valid {codec.media_type}") from None
         # The codec's decoder kept one value of a repeated key: its JSON form no longer
         # shows the repeat, so it is looked for here.
-        repeated = (codec.repeated_keys(body, value, self._duplicates.root)
-                    if codec.repeated_keys is not None else _NO_KEYS)
+        try:
+            repeated = (codec.repeated_keys(body, value, self._duplicates.root)
+                        if codec.repeated_keys is not None else _NO_KEYS)
+        except Exception:  # what the decoder took and the walk cannot read: not well formed
+            raise HTTPError(400, "bad_request",
+                            f"request body is not valid {codec.media_type}") from None
         try:
             return msgspec.json.encode(value, enc_hook=enc_hook), repeated
         except (TypeError, msgspec.EncodeError):

@@ -169,8 +169,14 @@ def map_repeated_keys(
     # One frame per open container: [items left (-1: until a break), is a map, its path,
     # items seen, keys seen, the current key].
     stack: list[list[Any]] = []
+    began = False
     for what, count, start, end in items:
+        if began and not stack:
+            raise ValueError(f"bytes after the body's item, at {start}")
+        began = True
         if what == _BREAK:
+            if not stack or stack[-1][0] >= 0:
+                raise ValueError(f"a break outside an indefinite-length item, at {start}")
             stack.pop()
             _completed(stack)
             continue
