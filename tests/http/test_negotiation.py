@@ -189,3 +189,16 @@ async def test_a_binary_body_with_bytes_after_its_item_is_a_400() -> None:
     for r, media_type in zip(answers, ("cbor", "cbor", "msgpack"), strict=True):
         assert r.status_code == 400, r.text
         assert r.json()["message"] == f"request body is not valid application/{media_type}"
+
+
+async def test_a_repeat_is_named_even_when_the_bodys_json_form_is_over_the_limit() -> None:
+    # 180 kB of MessagePack whose JSON form (each control character as \u0001) is over the
+    # 1 MiB body limit: the limit held on the body received, so the answer is the repeat.
+    name = "\x01" * 180_000
+    body = (b"\x83\xa4name" + msgspec.msgpack.encode(name) + b"\xa3qty\x01\xa3qty\x02")
+    assert len(msgspec.json.encode(msgspec.msgpack.decode(body))) > 1 << 20 > len(body)
+    async with TestClient(bastion.App(design(), {"media": Media()})) as c:
+        r = await c.post("/items", content=body, headers={"content-type": "application/msgpack"})
+    assert r.status_code == 400, r.text[:200]
+    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+        ("qty", "duplicate key: an object must not repeat a key")]

@@ -269,8 +269,12 @@ class Decoder:
         try:
             await self({**scope, "headers": headers}, receive, path_params)
         except HTTPError as exc:
+            if exc.status == 413:
+                # The size of the JSON form, which may be larger than the body: the limit
+                # held on the body as received, so the repeats are the answer.
+                return _invalid_fields(errors)
             if exc.status != 400 or not exc.errors:
-                raise  # not about fields (a credential, the size): that answer stands
+                raise  # not about fields (a credential): that answer stands
             errors = exc.errors + [e for e in errors if e not in exc.errors]
         return _invalid_fields(errors)
 
