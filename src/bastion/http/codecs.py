@@ -99,19 +99,19 @@ def _cbor_repeated_keys(data: bytes, value: Any, root: str) -> list[str]:
 
 
 _msgpack = msgspec.msgpack.Encoder(enc_hook=enc_hook)
-_msgpack_key = msgspec.msgpack.Decoder().decode
+_msgpack_decode = msgspec.msgpack.Decoder().decode
 
 
 def _msgpack_repeated_keys(data: bytes, value: Any, root: str) -> list[str]:
     if _msgpack.encode(value) == data:
         return []
-    return map_repeated_keys(msgpack_items(data), lambda a, b: _msgpack_key(data[a:b]), root)
+    return map_repeated_keys(msgpack_items(data), lambda a, b: _msgpack_decode(data[a:b]), root)
 
 
 JSON = Codec("application/json", msgspec.json.Encoder(enc_hook=enc_hook).encode,
              msgspec.json.Decoder(dec_hook=dec_hook).decode)
 """JSON: the default; also chosen for any `+json` type and for a request with no type."""
-MSGPACK = Codec("application/msgpack", _msgpack.encode, msgspec.msgpack.Decoder().decode,
+MSGPACK = Codec("application/msgpack", _msgpack.encode, _msgpack_decode,
                 aliases=("application/x-msgpack",), repeated_keys=_msgpack_repeated_keys)
 """MessagePack, through msgspec (Structs encoded directly)."""
 CBOR = Codec("application/cbor", _cbor_encode, _cbor_decode,

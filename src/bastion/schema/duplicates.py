@@ -144,7 +144,6 @@ def duplicate_keys(body: bytes, root: str = "") -> list[str]:
     return found
 
 
-
 # -- MessagePack and CBOR ------------------------------------------------------------------
 
 # What a binary body's item is, as its reader yields it: a value read whole, or the head of
