@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-HASH   := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# Reinstalled when the project or its C module changes (the install compiles it).
+HASH   := $(shell cat pyproject.toml hatch_build.py src/bastion/log/_native.c | cksum | cut -d' ' -f1)
 # `make demo` installs what the demo runs; the tests and checks add the dev extras.
 DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 DEV_STAMP  := $(VENV)/.installed-dev-$(HASH)
@@ -43,7 +44,7 @@ test: system-deps venv
 
 ## check: lint and type-check
 check: venv
-	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff check src tests examples bench hatch_build.py
 	$(BIN)/mypy
 
 ## bench: Bastion against FastAPI and Litestar, in-process, in one run

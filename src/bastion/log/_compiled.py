@@ -5,14 +5,22 @@ lines, each with the request's context fields (`request_id`, then `service`, `me
 the trace ids and `service.name`. The general path merges, classifies and orders every
 pair of every line. Here the shape of a line — the keys of its context, the keys of its
 own fields, whether it has a span and a `service.name` — decides once which key goes
-where, and that decision becomes a small function (one instance of a struct type made for
-the shape, whose fields encode as the line's keys in their final order) that each later
-line of the shape calls: the per-line work is one call, one encode. The request observer
-passes its own pairs as a key tuple it keeps and a tuple of values (`fixed_line`), so its
-lines build no dict at all.
+where, and that decision becomes a plan that each later line of the shape follows:
 
-The output is byte for byte what the general path writes (a property test holds them to
-that). A line takes the general path instead when:
+- natively, when the C module `bastion.log._native` is built (the install compiles it,
+  see hatch_build.py): the line's keys encoded once, as the bytes between its values,
+  and where each value comes from; one C call writes the line, time text included;
+- in Python otherwise, and for the values the C module declines (any type but str, int,
+  float, bool and None; floats and times it would not write as msgspec does): one
+  instance of a struct type made for the shape, whose fields encode as the line's keys
+  in their final order, one encode.
+
+The request observer passes its own pairs as a key tuple it keeps and a tuple of values
+(`fixed_line`), so its lines build no dict at all.
+
+The output is byte for byte what the general path writes, natively or not (property
+tests hold them to that: tests/log/test_compiled.py, test_native.py). A line takes the
+general path instead when:
 
 - the Logger has more than one output, renames keys, or adds `file` or key functions
   (then it has no CompiledJSON at all);
@@ -23,8 +31,12 @@ that). A line takes the general path instead when:
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Final, cast
 
 import msgspec
@@ -45,6 +57,36 @@ _MAX_SHAPES: Final = 512
 _Build = Callable[[str, str, str, Mapping[str, object], tuple[object, ...], str, str,
                    "str | None"], object]
 _Shape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
+# A compiled shape: the Python build, and the native renderer's pieces (None: no native
+# plan) and slots (where each value comes from).
+_Plan = tuple[_Build, "tuple[bytes, ...] | None", tuple["str | int", ...]]
+_SOURCE: Final = Path(__file__).with_name("_native.c")
+
+
+def load_native(source: Path = _SOURCE) -> ModuleType | None:
+    """The C renderer (`bastion.log._native`), if it was built from `source` as it is now.
+
+    A build left over from an older `_native.c` (an edited checkout) is not used: the
+    lines stay right, only slower. `BASTION_NATIVE=0` turns it off (to compare, or to
+    rule it out). Installed without its source, the build is the package's own.
+    """
+    if os.environ.get("BASTION_NATIVE", "1") == "0":
+        return None
+    try:
+        from bastion.log import _native
+    except ImportError:
+        return None
+    try:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    except OSError:
+        return _native
+    return _native if digest == _native.SOURCE_DIGEST else None
+
+
+_NATIVE: Final = load_native()
+#: The renderer of native plans; None makes every line take the msgspec path.
+_render: Final[Callable[..., str | None]] = (
+    _NATIVE.render if _NATIVE is not None else lambda *_: None)
 
 
 class CompiledJSON:
@@ -67,7 +109,7 @@ class CompiledJSON:
         # The two parts every line begins with, read directly: one call less per line.
         self._time = fmt.time_text
         self._levels = fmt.level_names
-        self._builds: dict[_Shape, _Build | None] = {}
+        self._builds: dict[_Shape, _Plan | None] = {}
 
     def line(
         self,
@@ -118,10 +160,10 @@ class CompiledJSON:
         keeps the key tuples and builds no dict per line."""
         shape = (tuple(fields), keys, span is not None, service is not None)
         try:
-            build = self._builds[shape]
+            plan = self._builds[shape]
         except KeyError:
-            build = self._compile(shape)
-        if build is None:
+            plan = self._compile(shape)
+        if plan is None:
             return None
         if span is None:
             trace_id = span_id = ""
@@ -131,6 +173,12 @@ class CompiledJSON:
             if cached[0] is not span:
                 cached = self._span_ids = span_ids(span)
             trace_id, span_id = cached[1], cached[2]
+        build, pieces, slots = plan
+        if pieces is not None:
+            line = _render(pieces, slots, t, self._levels[rank], msg, fields, values,
+                           trace_id, span_id, service, self._limit)
+            if line is not None:
+                return line
         try:
             data = self._encode(build(self._time(t), self._levels[rank], msg, fields, values,
                                       trace_id, span_id, service))
@@ -140,72 +188,91 @@ class CompiledJSON:
             return None
         return data.decode() + "\n"
 
-    def _compile(self, shape: _Shape) -> _Build | None:
+    def _compile(self, shape: _Shape) -> _Plan | None:
         context, own, has_span, has_service = shape
         # Where each output key's value comes from, as the general path decides it: the
         # line's own fields win over the context's, standard keys go in standard order
         # (the ids and service.name among them), the others keep their first position.
-        sources: dict[str, str] = {}
+        # A source is a context key (str) or an index into the line's own values (int).
+        sources: dict[str, str | int] = {}
         for key in context:
-            sources[key] = f"f[{key!r}]"
+            sources[key] = key
         for index, key in enumerate(own):
-            sources[key] = f"v[{index}]"
-        standard = {key: code for key, code in sources.items() if key in _STANDARD}
-        if "err" in standard:
-            build: _Build | None = None
-        else:
+            sources[key] = index
+        standard = {key: src for key, src in sources.items() if key in _STANDARD}
+        plan: _Plan | None = None
+        if "err" not in standard:
             if has_span:
-                standard["trace_id"], standard["span_id"] = "tid", "sid"
+                standard["trace_id"], standard["span_id"] = _TRACE, _SPAN
             if has_service and "service.name" not in standard:
-                standard["service.name"] = "svc"
-            pairs: list[tuple[str, str]] = [
+                standard["service.name"] = _SERVICE
+            pairs: list[tuple[str, str | int]] = [
                 (key, standard[key]) for key in STANDARD_KEYS if key in standard]
-            for key, code in sources.items():
+            for key, src in sources.items():
                 if key not in _STANDARD:
-                    pairs.append(("fields." + key if key in RESERVED_KEYS else key, code))
+                    pairs.append(("fields." + key if key in RESERVED_KEYS else key, src))
             time_key, level_key, msg_key = self._format.line_keys_in_order
-            if len(pairs) > self._max_keys or any(k in (time_key, level_key, msg_key)
-                                                  for k, _ in pairs):
-                build = None  # dropped keys are counted, a field named `time` overwrites it
-            else:
-                build = _build_function(
-                    [(time_key, "time"), (level_key, "level"), (msg_key, "msg"), *pairs])
+            # Dropped keys are counted, a field named `time` overwrites it: general path.
+            if len(pairs) <= self._max_keys and not any(
+                    k in (time_key, level_key, msg_key) for k, _ in pairs):
+                plan = _plan([(time_key, _TIME), (level_key, _LEVEL), (msg_key, _MSG), *pairs])
         if len(self._builds) >= _MAX_SHAPES:
             self._builds.clear()
-        self._builds[shape] = build
-        return build
+        self._builds[shape] = plan
+        return plan
 
 
 _STANDARD: Final = frozenset(STANDARD_KEYS)
+# The sources of a line's parts, as the native renderer numbers them (its SLOT_ values),
+# and the build function's parameter for each.
+_TIME, _LEVEL, _MSG, _TRACE, _SPAN, _SERVICE = -1, -2, -3, -4, -5, -6
+_PARTS: Final = {_TIME: "time", _LEVEL: "level", _MSG: "msg", _TRACE: "tid", _SPAN: "sid",
+                 _SERVICE: "svc"}
 #: What a JSON key escapes: such a key cannot name a struct field.
 _ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')
 
 
-def _build_function(pairs: list[tuple[str, str]]) -> _Build:
-    """The function that makes a line of one shape from where each key's value comes from.
+def _plan(pairs: list[tuple[str, str | int]]) -> _Plan:
+    """What renders a line of one shape, from where each key's value comes from.
 
-    It makes an instance of a struct type made for the shape, whose fields encode as the
+    The native plan (see `bastion.log._native`) is the line's keys, encoded once, as the
+    pieces between its values, and where each value comes from: a context key, an index
+    of the line's own values, or one of the line's parts (time, level, ...). The Python
+    build makes an instance of a struct type made for the shape, whose fields encode as the
     line's keys in order: msgspec writes a struct's keys from bytes it encoded once, and
     makes the instance in C, where a dict would be built and its keys encoded per line
     (half the instructions of a line). Two pairs can write one key (a context key `time`
     written `fields.time` beside a line's own `fields.time`); such a shape takes a dict,
     whose display keeps the key once, at its first place, with the last value, as the
     general path does; so does a shape with a key that needs escaping (a quote, a backslash,
-    a control character), which msgspec does not take as a struct field's name.
+    a control character), which msgspec does not take as a struct field's name. Neither has
+    a native plan: its pieces would not be the line msgspec writes.
     """
     keys = [key for key, _ in pairs]
-    codes = ", ".join(code for _, code in pairs)
+    codes = [_code(src) for _, src in pairs]
     namespace: dict[str, object] = {}
+    pieces: tuple[bytes, ...] | None = None
     if len(set(keys)) == len(keys) and not any(map(_ESCAPED.search, keys)):
         # Instances hold only the line's flat values and live for one encode: no cycle
         # can run through them, so the cycle collector need not track them.
         namespace["Line"] = msgspec.defstruct(
             "Line", [(f"f{i}", object) for i in range(len(keys))],
             rename={f"f{i}": key for i, key in enumerate(keys)}, gc=False)
-        body = f"Line({codes})"
+        body = f"Line({', '.join(codes)})"
+        if _NATIVE is not None and all(key.isascii() for key in keys):  # ASCII pieces
+            encoded = [msgspec.json.encode(key) + b":" for key in keys]
+            pieces = (b"{" + encoded[0], *(b"," + key for key in encoded[1:]), b"}")
     else:
-        body = "{" + ", ".join(f"{key!r}: {code}" for key, code in pairs) + "}"
+        body = "{" + ", ".join(f"{key!r}: {code}" for key, code in
+                               zip(keys, codes, strict=True)) + "}"
     # Keys reach the source only through repr() or the struct's names: any string is safe.
     source = f"def build(time, level, msg, f, v, tid, sid, svc):\n    return {body}\n"
     exec(compile(source, "<bastion.log compiled line>", "exec"), namespace)
-    return cast("_Build", namespace["build"])
+    return cast("_Build", namespace["build"]), pieces, tuple(src for _, src in pairs)
+
+
+def _code(src: str | int) -> str:
+    """The build function's expression for a value's source."""
+    if isinstance(src, str):
+        return f"f[{src!r}]"
+    return f"v[{src}]" if src >= 0 else _PARTS[src]

@@ -272,8 +272,9 @@ class _UTCText:
     __slots__ = ("_cache", "_last")
 
     def __init__(self) -> None:
-        self._cache: tuple[int, str] = (-1, "")
-        self._last: tuple[int, str] = (-1, "")  # lines in a row often share a millisecond
+        # Never a real second or millisecond: the first line computes its text.
+        self._cache: tuple[int | None, str] = (None, "")
+        self._last: tuple[int | None, str] = (None, "")  # lines often share a millisecond
 
     def __call__(self, t: float) -> str:
         ms = round(t * 1000)
