@@ -146,3 +146,37 @@ def test_a_request_whose_context_holds_a_container_writes_its_lines_capped() -> 
                                       {"request_id": "r-1", "tags": [1, 2, 3, 4],
                                        "more": {"a": [1, 2, 3]}}, kv, None, None))
     assert (inner["tags"], inner["more"]) == (end["tags"], json.loads(general_inner)["more"])
+
+
+def test_the_observers_line_writer_writes_what_request_line_writes() -> None:
+    # Logger.request_liner inlines request_line, fixed_line and the writer's put for the
+    # request observer; every case must come out as request_line writes it.
+    from bastion.log import Buffering
+    from bastion.log._context import enter_request, leave_request
+
+    def lines(make: str, **kw: Any) -> list[str]:
+        written = io.StringIO()
+        logger = Logger(stream=written, format="json", sync=True, clock=lambda: 1.5,
+                        service="orders", **kw)
+        liner = logger.request_liner(hold=True)
+
+        def write(msg: str, kv: dict[str, Any], span: Any) -> None:
+            if make == "liner":
+                liner(msg, tuple(kv), tuple(kv.values()), span)
+            else:
+                logger.request_line(msg, tuple(kv), tuple(kv.values()), span, hold=True)
+
+        token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
+        try:
+            write("start", {"url.path": "/", "client.address": "::1"}, _SPAN)
+            write("end", {"url.path": "/\n\"é", "http.time_ms": 0.25}, _SPAN)
+            write("end", {"url.path": "/", "big": 2**80, "nan": float("nan")}, None)
+            write("end", {"url.path": "x" * 2000}, None)  # over the value limit: cut
+        finally:
+            leave_request(token, held, logger, None)
+        logger.flush()
+        return written.getvalue().splitlines()
+
+    for kw in ({}, {"buffer_requests": Buffering.BASTION}, {"level": "warn"}):
+        assert lines("liner", **kw) == lines("request_line", **kw), kw
+    assert len(lines("liner")) == 4 and lines("liner", level="warn") == []

@@ -95,16 +95,22 @@ class LineWriter:
         """Counters of what this writer did (for measurements, not for control)."""
         return WriterStats(self._lines_written, self._writes, self._wakeups, self.dropped)
 
-    def put(self, line: str, *, important: bool) -> None:
+    def put(self, line: str, important: bool = False) -> None:
         """Queue one line; drop it if the queue is full and it is not `important`."""
+        lines = self._lines
+        size = len(lines)
+        if size < self._high and self._thread is not None and not self._direct:
+            # Most lines: a running writer and room to spare.
+            lines.append(line)
+            if self._idle and not self._wake.is_set():  # _signal(), inlined
+                self._wake.set()
+            return
         if self._direct:  # sync, or closed
             self._write([line])
             return
         thread = self._thread
         if thread is None:
             thread = self._start()
-        lines = self._lines
-        size = len(lines)
         if size >= self._capacity:
             # The writer thread itself can never wait for room it alone makes.
             if not important or thread.ident == threading.get_ident():
