@@ -180,3 +180,25 @@ def test_the_observers_line_writer_writes_what_request_line_writes() -> None:
     for kw in ({}, {"buffer_requests": Buffering.BASTION}, {"level": "warn"}):
         assert lines("liner", **kw) == lines("request_line", **kw), kw
     assert len(lines("liner")) == 4 and lines("liner", level="warn") == []
+
+
+def test_the_line_writer_gives_each_line_its_own_spans_ids() -> None:
+    # Its ids cache is one (span, trace id, span id) tuple: lines of interleaved requests
+    # never pair one span with another's ids.
+    from bastion.log._context import enter_request, leave_request
+
+    written = io.StringIO()
+    logger = Logger(stream=written, format="json", sync=True)
+    liner = logger.request_liner()
+    other = SpanContext(0x1, 0x2, is_remote=False, trace_flags=TraceFlags(1))
+    token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
+    try:
+        for span in (_SPAN, other, _SPAN, _SPAN, other):
+            liner("end", ("url.path",), ("/",), span)
+    finally:
+        leave_request(token, held, logger, None)
+    ids = [(line["trace_id"], line["span_id"])
+           for line in map(json.loads, written.getvalue().splitlines())]
+    first = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    second = ("0" * 31 + "1", "0" * 15 + "2")
+    assert ids == [first, second, first, first, second]

@@ -403,7 +403,9 @@ class Logger:
         levels, limit, clock, put = compiled.levels, compiled.limit, self._clock, self._writer.put
         request_line = self.request_line
         state_var = STATE
-        last: list[object] = [None, "", ""]  # a span and its ids: a request's lines share it
+        # A span and its ids (a request's lines share them), as one tuple read and written
+        # whole: a line on another thread never pairs one span with another's ids.
+        last: list[tuple[object, str, str]] = [(None, "", "")]
 
         def line(msg: str, keys: tuple[str, ...], values: tuple[object, ...],
                  span: otel_trace.SpanContext | None) -> None:
@@ -424,11 +426,11 @@ class Logger:
             if plan is not None and plan[1] is not None:
                 if span is None:
                     trace_id = span_id = ""
-                elif last[0] is span:
-                    trace_id, span_id = last[1], last[2]  # type: ignore[assignment]
                 else:
-                    last[:] = span_ids(span)
-                    trace_id, span_id = last[1], last[2]  # type: ignore[assignment]
+                    cached = last[0]
+                    if cached[0] is not span:
+                        cached = last[0] = span_ids(span)
+                    trace_id, span_id = cached[1], cached[2]
                 text = render(plan[1], plan[2], clock(), levels[INFO], msg, fields, values,
                               trace_id, span_id, service, limit)
                 if text is not None:
