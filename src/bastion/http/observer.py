@@ -196,10 +196,7 @@ class RequestObserver:
                 traceparent, tracestate, baggage)
             span_token, span, recording, active = tracing.start(
                 scope, label, scheme, started, w3c, carrier, host, user_agent)
-        # `excluded(path)`, inlined: once per request.
-        patterns = self.patterns
-        loud = self.lines and path not in self.exact and (
-            patterns is None or patterns.search(path) is None)
+        loud = self.lines and not self.excluded(path)
         if loud and span is None:
             span = span_context()  # the span a layer outside made, if any
         log_token = None

@@ -163,9 +163,6 @@ class BuiltinMetrics:
         self.scope = InstrumentationScope(meter.name, meter.version, meter.schema_url)
         self._lock = threading.Lock()
         self._cells: dict[tuple[object, ...], RequestCell] = {}
-        #: The cells by (method, route, status, scheme, protocol version, error type): the
-        #: server tracing looks a request's cell up here, `cell()` makes a missing one.
-        self.cells = self._cells
         self._active: dict[tuple[str, str], _Active] = {}
         self._limit = cardinality_limit
         self._start = time_ns()
@@ -282,6 +279,32 @@ class BuiltinMetrics:
                 dist.min = response_bytes
             if response_bytes > dist.max:  # noqa: PLR1730
                 dist.max = response_bytes
+
+    def record(
+        self,
+        active: _Active,
+        method: str,
+        route: str | None,
+        status: int,
+        scheme: str,
+        protocol_version: str | None,
+        error_type: str | None,
+        duration: float,
+        request_bytes: int,
+        response_bytes: int,
+    ) -> None:
+        """`finished` for the cell of these attributes: the middleware's one call per request."""
+        cell = self._cells.get((method, route, status, scheme, protocol_version, error_type))
+        if cell is None:
+            cell = self.cell(
+                method,
+                route,
+                status,
+                scheme=scheme,
+                protocol_version=protocol_version,
+                error_type=error_type,
+            )
+        self.finished(active, cell, duration, request_bytes, response_bytes)
 
     def refused(self, method: str | None, status: int, name: str) -> None:
         """Record a request the server answered itself (too broken or too late for the app).

@@ -319,14 +319,18 @@ class ServerTracing:
             error_type = str(status)
         elif error is not None:
             error_type = _error_type(error)
-        # The request's cell, looked up here rather than through a method: once a request.
-        metrics = self.metrics
-        version = scope.get("http_version")
-        cell = metrics.cells.get((method, route, status, scheme, version, error_type))
-        if cell is None:
-            cell = metrics.cell(method, route, status, scheme=scheme, protocol_version=version,
-                                error_type=error_type)
-        metrics.finished(active, cell, duration, request_bytes, response_bytes)
+        self.metrics.record(
+            active,
+            method,
+            route,
+            status,
+            scheme,
+            scope.get("http_version"),
+            error_type,
+            duration,
+            request_bytes,
+            response_bytes,
+        )
         if recording is not None:
             self._finish(
                 recording,
