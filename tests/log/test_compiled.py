@@ -148,53 +148,18 @@ def test_a_request_whose_context_holds_a_container_writes_its_lines_capped() -> 
     assert (inner["tags"], inner["more"]) == (end["tags"], json.loads(general_inner)["more"])
 
 
-def test_the_observers_line_writer_writes_what_request_line_writes() -> None:
-    # Logger.request_liner inlines request_line, fixed_line and the writer's put for the
-    # request observer; every case must come out as request_line writes it.
-    from bastion.log import Buffering
-    from bastion.log._context import enter_request, leave_request
-
-    def lines(make: str, **kw: Any) -> list[str]:
-        written = io.StringIO()
-        logger = Logger(stream=written, format="json", sync=True, clock=lambda: 1.5,
-                        service="orders", **kw)
-        liner = logger.request_liner(hold=True)
-
-        def write(msg: str, kv: dict[str, Any], span: Any) -> None:
-            if make == "liner":
-                liner(msg, tuple(kv), tuple(kv.values()), span)
-            else:
-                logger.request_line(msg, tuple(kv), tuple(kv.values()), span, hold=True)
-
-        token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
-        try:
-            write("start", {"url.path": "/", "client.address": "::1"}, _SPAN)
-            write("end", {"url.path": "/\n\"é", "http.time_ms": 0.25}, _SPAN)
-            write("end", {"url.path": "/", "big": 2**80, "nan": float("nan")}, None)
-            write("end", {"url.path": "x" * 2000}, None)  # over the value limit: cut
-        finally:
-            leave_request(token, held, logger, None)
-        logger.flush()
-        return written.getvalue().splitlines()
-
-    for kw in ({}, {"buffer_requests": Buffering.BASTION}, {"level": "warn"}):
-        assert lines("liner", **kw) == lines("request_line", **kw), kw
-    assert len(lines("liner")) == 4 and lines("liner", level="warn") == []
-
-
-def test_the_line_writer_gives_each_line_its_own_spans_ids() -> None:
-    # Its ids cache is one (span, trace id, span id) tuple: lines of interleaved requests
-    # never pair one span with another's ids.
+def test_request_lines_give_each_line_its_own_spans_ids() -> None:
+    # The compiled path's ids cache is one (span, trace id, span id) tuple: lines of
+    # interleaved requests never pair one span with another's ids.
     from bastion.log._context import enter_request, leave_request
 
     written = io.StringIO()
     logger = Logger(stream=written, format="json", sync=True)
-    liner = logger.request_liner()
     other = SpanContext(0x1, 0x2, is_remote=False, trace_flags=TraceFlags(1))
     token, held = enter_request(logger, {"request_id": "r-1"}, False, flat=True)
     try:
         for span in (_SPAN, other, _SPAN, _SPAN, other):
-            liner("end", ("url.path",), ("/",), span)
+            logger.request_line("end", ("url.path",), ("/",), span)
     finally:
         leave_request(token, held, logger, None)
     ids = [(line["trace_id"], line["span_id"])

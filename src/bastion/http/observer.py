@@ -106,9 +106,6 @@ class RequestObserver:
         self.debug_authorizer = debug_authorizer
         self.lines = lines and logger is not None
         self.buffered = buffered
-        # The start and end lines' writer, made once for this logger (Logger.request_liner).
-        self._line = (logger.request_liner(hold=buffered) if self.lines and logger is not None
-                      else None)
         self.client_address = client_address or ClientAddress()
         kinds: dict[bytes, int] = {}
         if logger is not None:
@@ -259,14 +256,16 @@ class RequestObserver:
                     debug = await debug_header_enabled(scope, self.debug_authorizer)
                 log_token, held = enter_request(logger, {"request_id": rid}, debug, flat=True)
             if loud:
-                assert self._line is not None
+                assert logger is not None
                 qs = scope.get("query_string", b"")
                 client = self.client_address(scope)
                 if qs:
                     query = self.redactor.query(qs.decode("latin-1"))
-                    self._line("start", _START_KEYS[1], (method, path, query, client), span)
+                    logger.request_line("start", _START_KEYS[1], (method, path, query, client),
+                                        span, hold=self.buffered)
                 else:
-                    self._line("start", _START_KEYS[0], (method, path, client), span)
+                    logger.request_line("start", _START_KEYS[0], (method, path, client), span,
+                                        hold=self.buffered)
                 begun = True
             await self.app(scope, inner_receive, observed_send)
         except BaseException as exc:
@@ -277,8 +276,8 @@ class RequestObserver:
             if log_token is not None:
                 assert logger is not None
                 if begun:
-                    self._end_line(scope, method, path, query, client, status, duration,
-                                   response_bytes, span)
+                    self._end_line(logger, scope, method, path, query, client, status,
+                                   duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)
             if tracing is not None:
                 try:
@@ -292,6 +291,7 @@ class RequestObserver:
 
     def _end_line(
         self,
+        logger: log.Logger,
         scope: Scope,
         method: str,
         path: str,
@@ -313,11 +313,10 @@ class RequestObserver:
             aborted = True
             size = exchange.body_bytes_written
         ms = round(duration * 1e6) / 1000  # ms to the µs; round(x, 3) is 4x slower
-        line = self._line
-        assert line is not None
         if route is not None and query is None and note is None and not aborted:
-            line("end", _END_ROUTED, (method, path, route, status, ms, size, client),
-                 span)  # type: ignore[arg-type]
+            logger.request_line("end", _END_ROUTED, (method, path, route, status, ms, size,
+                                                     client),
+                                span, hold=self.buffered)  # type: ignore[arg-type]
             return
         values: list[object] = [method, path]
         if query is not None:
@@ -330,7 +329,8 @@ class RequestObserver:
         if aborted:
             values.append(True)
         keys = _END_KEYS[query is not None, route is not None, note is not None, aborted]
-        line("end", keys, tuple(values), span)  # type: ignore[arg-type]
+        logger.request_line("end", keys, tuple(values), span,  # type: ignore[arg-type]
+                            hold=self.buffered)
 
 
 def _compile_exclude(

@@ -93,7 +93,7 @@ class CompiledJSON:
     """Render lines of known shapes for one Logger's JSON output (see the module)."""
 
     __slots__ = ("_builds", "_encode", "_format", "_levels", "_limit", "_max_keys",
-                 "_span_ids", "_time", "native")
+                 "_span_ids", "_time")
 
     def __init__(
         self,
@@ -110,28 +110,6 @@ class CompiledJSON:
         self._time = fmt.time_text
         self._levels = fmt.level_names
         self._builds: dict[_Shape, _Plan | None] = {}
-        #: The C renderer of native plans, None without one (see the module).
-        self.native = _NATIVE.render if _NATIVE is not None else None
-
-    # What a caller that inlines `fixed_line` (Logger.request_liner) reads once.
-    @property
-    def plans(self) -> dict[_Shape, _Plan | None]:
-        """The compiled shapes so far (a shape not in it: `compile_shape`)."""
-        return self._builds
-
-    @property
-    def levels(self) -> Mapping[int, str]:
-        """The level name of each rank, as lines write it."""
-        return self._levels
-
-    @property
-    def limit(self) -> int:
-        """The longest line the compiled path writes, in bytes."""
-        return self._limit
-
-    def compile_shape(self, shape: _Shape) -> _Plan | None:
-        """Compile and remember `shape`: (context keys, own keys, has span, has service)."""
-        return self._compile(shape)
 
     def line(
         self,

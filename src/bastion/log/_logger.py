@@ -101,10 +101,6 @@ class Output:
     color: bool | None = None
 
 
-#: Writes one of the request observer's lines: (msg, keys, values, span context).
-RequestLiner = Callable[[str, tuple[str, ...], tuple[object, ...],
-                         "otel_trace.SpanContext | None"], None]
-
 #: `_log`'s default span: look the current one up (an invalid context is never passed).
 _CURRENT_SPAN: Final = otel_trace.INVALID_SPAN_CONTEXT
 
@@ -383,62 +379,6 @@ class Logger:
         else:
             self._emit((self._clock(), INFO, msg, None, state.fields,
                         dict(zip(keys, values, strict=True)), span, None), important=False)
-
-    def request_liner(self, *, hold: bool = False) -> RequestLiner:
-        """`request_line` with `hold` bound, made once: the request observer's writer.
-
-        The observer writes two lines a request; this function does for each what
-        `request_line`, `CompiledJSON.fixed_line` and `LineWriter.put` do, in one frame
-        with what they look up each time bound once (the level and the debug switch are
-        still read per line: they change at run time). Any line off the compiled path
-        goes through `request_line`.
-        """
-        compiled = self._compiled
-        if compiled is None or compiled.native is None:
-            def general(msg: str, keys: tuple[str, ...], values: tuple[object, ...],
-                        span: otel_trace.SpanContext | None) -> None:
-                self.request_line(msg, keys, values, span, hold=hold)
-            return general
-        plans, compile_shape, render = compiled.plans, compiled.compile_shape, compiled.native
-        levels, limit, clock, put = compiled.levels, compiled.limit, self._clock, self._writer.put
-        request_line = self.request_line
-        state_var = STATE
-        # A span and its ids (a request's lines share them), as one tuple read and written
-        # whole: a line on another thread never pairs one span with another's ids.
-        last: list[tuple[object, str, str]] = [(None, "", "")]
-
-        def line(msg: str, keys: tuple[str, ...], values: tuple[object, ...],
-                 span: otel_trace.SpanContext | None) -> None:
-            state = state_var.get()
-            if not (self._rank <= INFO or self.debug_enabled or state.debug):
-                return
-            held = state.buffer
-            if not state.flat or (hold and held is not None and not held.flushed):
-                request_line(msg, keys, values, span, hold=hold)
-                return
-            fields = state.fields
-            service = self.service
-            shape = (tuple(fields), keys, span is not None, service is not None)
-            try:
-                plan = plans[shape]
-            except KeyError:
-                plan = compile_shape(shape)
-            if plan is not None and plan[1] is not None:
-                if span is None:
-                    trace_id = span_id = ""
-                else:
-                    cached = last[0]
-                    if cached[0] is not span:
-                        cached = last[0] = span_ids(span)
-                    trace_id, span_id = cached[1], cached[2]
-                text = render(plan[1], plan[2], clock(), levels[INFO], msg, fields, values,
-                              trace_id, span_id, service, limit)
-                if text is not None:
-                    put(text, False)
-                    return
-            request_line(msg, keys, values, span, hold=hold)
-
-        return line
 
     def _enabled(self, rank: int, state: State) -> bool:
         return rank >= self._rank or self.debug_enabled or state.debug
