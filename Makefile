@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Reinstalled when the project or its C module changes (the install compiles it).
-HASH   := $(shell cat pyproject.toml hatch_build.py src/bastion/log/_native.c | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml hatch_build.py src/bastion/log/_native.c src/bastion/otel/_native.c | cksum | cut -d' ' -f1)
 # `make demo` installs what the demo runs; the tests and checks add the dev extras.
 DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 DEV_STAMP  := $(VENV)/.installed-dev-$(HASH)

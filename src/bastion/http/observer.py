@@ -27,7 +27,7 @@ import fnmatch
 import re
 import time
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry.context import detach
 
@@ -43,7 +43,7 @@ from bastion.types import ERROR_SCOPE_KEY, ASGIApp, Message, Receive, Scope, Sen
 if TYPE_CHECKING:
     from bastion.otel._tracing import ServerTracing
 
-__all__ = ["DEFAULT_EXCLUDE_PATHS", "RequestObserver"]
+__all__ = ["DEFAULT_EXCLUDE_PATHS", "CountedSend", "RequestObserver"]
 
 _HTTP1: Final = frozenset({"1.0", "1.1"})
 
@@ -198,26 +198,18 @@ class RequestObserver:
             span = span_context()  # the span a layer outside made, if any
         log_token = None
         held = None
-        rid_bytes = b""
 
-        status = 0
-        response_bytes = 0
-
-        # A plain function returning the server's awaitable: no coroutine per message.
-        def observed_send(message: Message) -> Awaitable[None]:
-            nonlocal status, response_bytes
-            kind = message["type"]
-            if kind == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-            elif kind == "http.response.start":
-                status = message["status"]
-                if rid_bytes:
-                    headers = message.get("headers", ())
-                    # The server's own error answers already carry it (the same id). The
-                    # dict is built in C: a tenth of the cost of a generator over the pairs.
-                    if b"x-request-id" not in dict(headers):
-                        message["headers"] = [*headers, (b"x-request-id", rid_bytes)]
-            return send(message)
+        # The response's status, body size and X-Request-ID: Bastion's server keeps the
+        # first two on its exchange and writes the third in the head; on another server
+        # a wrapper of `send` does all three.
+        extensions = scope.get("extensions")
+        exchange = extensions.get("bastion.exchange") if extensions else None
+        sent: Sent
+        inner_send: Send
+        if exchange is None:
+            sent = inner_send = CountedSend(send)
+        else:
+            sent, inner_send = exchange, send
 
         inner_receive = receive
         if tracing is not None and request_bytes < 0:
@@ -247,7 +239,7 @@ class RequestObserver:
                 # `new_id()` inlined: on this path the call would cost as much as the id.
                 rid = (request_id.decode("latin-1") if request_id
                        else "%016x" % id_bits(ID_BITS))  # noqa: UP031
-                rid_bytes = request_id or rid.encode("latin-1")
+                sent.request_id = request_id or rid.encode("latin-1")
                 scope["bastion.request_id"] = rid
                 debug = False
                 if debug_header:
@@ -267,17 +259,18 @@ class RequestObserver:
                     logger.request_line("start", _START_KEYS[0], (method, path, client), span,
                                         hold=self.buffered)
                 begun = True
-            await self.app(scope, inner_receive, observed_send)
+            await self.app(scope, inner_receive, inner_send)
         except BaseException as exc:
             error = exc
             raise
         finally:
             duration = time.perf_counter() - started
+            status, response_bytes = sent.status, sent.body_bytes
             if log_token is not None:
                 assert logger is not None
                 if begun:
-                    self._end_line(logger, scope, method, path, query, client, status,
-                                   duration, response_bytes, span)
+                    self._end_line(logger, scope, exchange, method, path, query, client,
+                                   status, duration, response_bytes, span)
                 leave_request(log_token, held, logger, error)
             if tracing is not None:
                 try:
@@ -293,6 +286,7 @@ class RequestObserver:
         self,
         logger: log.Logger,
         scope: Scope,
+        exchange: Any,  # Bastion's server's exchange, or None
         method: str,
         path: str,
         query: str | None,
@@ -304,8 +298,6 @@ class RequestObserver:
     ) -> None:
         route = scope.get("bastion.route")
         note = scope.get(ERROR_SCOPE_KEY)
-        extensions = scope.get("extensions")
-        exchange = extensions.get("bastion.exchange") if extensions else None
         # Cut short (a write deadline, a client gone): say so, with the body bytes the
         # kernel really took, not those handed over.
         aborted = False
@@ -331,6 +323,45 @@ class RequestObserver:
         keys = _END_KEYS[query is not None, route is not None, note is not None, aborted]
         logger.request_line("end", keys, tuple(values), span,  # type: ignore[arg-type]
                             hold=self.buffered)
+
+
+class Sent(Protocol):
+    """What the observer knows of a response: Bastion's exchange, or a `CountedSend`."""
+
+    status: int
+    body_bytes: int
+    request_id: bytes
+
+
+class CountedSend:
+    """`send` on a server other than Bastion's: what its exchange would know, counted here.
+
+    The response's status and the body bytes handed over, and the request's id added as
+    `X-Request-ID` to a response start that has none (the server's own error answers
+    already carry it).
+    """
+
+    __slots__ = ("body_bytes", "request_id", "send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+        self.body_bytes = 0
+        self.request_id = b""
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        """Count `message` and pass it on; a plain method, no coroutine per message."""
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.body_bytes += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            self.status = message["status"]
+            if self.request_id:
+                headers = message.get("headers", ())
+                # The dict is built in C: a tenth of the cost of a generator over the pairs.
+                if b"x-request-id" not in dict(headers):
+                    message["headers"] = [*headers, (b"x-request-id", self.request_id)]
+        return self.send(message)
 
 
 def _compile_exclude(

@@ -31,8 +31,6 @@ general path instead when:
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Final, cast
 import msgspec
 from opentelemetry import trace as otel_trace
 
+from bastion._cext import load
 from bastion.log._format import RESERVED_KEYS, STANDARD_KEYS, JSONFormat
 from bastion.log._state import flat_values, span_ids
 
@@ -66,21 +65,10 @@ _SOURCE: Final = Path(__file__).with_name("_native.c")
 def load_native(source: Path = _SOURCE) -> ModuleType | None:
     """The C renderer (`bastion.log._native`), if it was built from `source` as it is now.
 
-    A build left over from an older `_native.c` (an edited checkout) is not used: the
-    lines stay right, only slower. `BASTION_NATIVE=0` turns it off (to compare, or to
-    rule it out). Installed without its source, the build is the package's own.
+    A stale build, or `BASTION_NATIVE=0`, leaves it out (see `bastion._cext`): the lines
+    stay right, only slower.
     """
-    if os.environ.get("BASTION_NATIVE", "1") == "0":
-        return None
-    try:
-        from bastion.log import _native
-    except ImportError:
-        return None
-    try:
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    except OSError:
-        return _native
-    return _native if digest == _native.SOURCE_DIGEST else None
+    return load("bastion.log._native", source)
 
 
 _NATIVE: Final = load_native()

@@ -4,9 +4,11 @@ Recording a measurement through the OpenTelemetry SDK validates and hashes the a
 set and walks its reader storages every time: about 6 µs per call, 25-30 µs for the
 four HTTP instruments of one request. The HTTP server instruments here are aggregated by
 Bastion instead: attributes are bound once per (method, route, status, ...) key to a
-cell, and a request adds to its cell's counters under one lock. `Telemetry` merges the
-cells into every collection the SDK makes, so they reach OTLP, Prometheus and any reader
-like instruments created with `meter.create_histogram`.
+cell, and a request adds to its cell's counters in one call: the C cells of
+`bastion.otel._native` when they are built (no lock: the GIL keeps each call whole), the
+Python cells below otherwise (under a lock), number for number the same. `Telemetry`
+merges the cells into every collection the SDK makes, so they reach OTLP, Prometheus and
+any reader like instruments created with `meter.create_histogram`.
 
 Security counters (auth failures, rate-limit rejections) are on the error path and use
 the SDK instruments, with their attribute dicts cached.
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
+from pathlib import Path
 from time import time_ns
-from typing import Final
+from typing import Final, Protocol
 
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics.export import (
@@ -37,9 +41,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.types import AnyValue
 
+from bastion._cext import load
+
 __all__ = [
     "BODY_SIZE_BUCKETS",
     "DURATION_BUCKETS",
+    "ActiveCount",
     "BuiltinMetrics",
     "RequestCell",
 ]
@@ -84,21 +91,76 @@ _OVERFLOW_KEY: Final = ("_OVERFLOW_",)
 _OVERFLOW_ATTRS: Final[dict[str, AnyValue]] = {"otel.metric.overflow": True}
 
 
+_Snap = tuple[list[int], float, float, float]
+
+
+class ActiveCount(Protocol):
+    """The requests in flight of one (method, scheme): `http.server.active_requests`."""
+
+    @property
+    def attributes(self) -> dict[str, AnyValue]: ...
+    @property
+    def value(self) -> int: ...
+    def enter(self) -> None:
+        """Count one more request in flight."""
+
+
+class RequestCell(Protocol):
+    """The HTTP server histograms of one attribute set; obtained from `BuiltinMetrics.cell`."""
+
+    @property
+    def attributes(self) -> dict[str, AnyValue]: ...
+    @property
+    def count(self) -> int: ...
+    def record(self, active: ActiveCount, duration: float, request_bytes: int,
+               response_bytes: int) -> None:
+        """Count one request out of `active` and into this cell."""
+
+    def snapshot(self) -> tuple[int, tuple[_Snap, _Snap, _Snap]]:
+        """The count and the (buckets, sum, min, max) of duration, request and response size."""
+
+
+# -- the Python cells: what the C cells do, when they are not built ----------------------
+
+_PY_LOCK = threading.Lock()
+
+
 class _Distribution:
     """Explicit-bucket histogram state of one attribute set."""
 
-    __slots__ = ("buckets", "max", "min", "sum")
+    __slots__ = ("bounds", "buckets", "max", "min", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
         self.buckets = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.min = _INF
         self.max = -_INF
 
+    def add(self, value: float) -> None:
+        # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
+        self.buckets[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
 
-class RequestCell:
-    """The HTTP server histograms of one attribute set; obtained from `BuiltinMetrics.cell`."""
+    def snap(self) -> _Snap:
+        return (list(self.buckets), self.sum, self.min, self.max)
 
+
+class _PyActive:
+    __slots__ = ("attributes", "value")
+
+    def __init__(self, attributes: dict[str, AnyValue]) -> None:
+        self.attributes = attributes
+        self.value = 0
+
+    def enter(self) -> None:
+        with _PY_LOCK:
+            self.value += 1
+
+
+class _PyCell:
     __slots__ = ("attributes", "count", "duration", "request_size", "response_size")
 
     def __init__(self, attributes: dict[str, AnyValue]) -> None:
@@ -108,20 +170,31 @@ class RequestCell:
         self.request_size = _Distribution(BODY_SIZE_BUCKETS)
         self.response_size = _Distribution(BODY_SIZE_BUCKETS)
 
+    def record(self, active: ActiveCount, duration: float, request_bytes: int,
+               response_bytes: int) -> None:
+        with _PY_LOCK:
+            active.value -= 1  # type: ignore[misc] # a _PyActive: the two kinds never mix
+            self.count += 1
+            self.duration.add(duration)
+            self.request_size.add(request_bytes)
+            self.response_size.add(response_bytes)
 
-class _Active:
-    __slots__ = ("attributes", "value")
-
-    def __init__(self, attributes: dict[str, AnyValue]) -> None:
-        self.attributes = attributes
-        self.value = 0
+    def snapshot(self) -> tuple[int, tuple[_Snap, _Snap, _Snap]]:
+        with _PY_LOCK:
+            return self.count, (self.duration.snap(), self.request_size.snap(),
+                                self.response_size.snap())
 
 
-_Snap = tuple[list[int], float, float, float]
-
-
-def _snap(dist: _Distribution) -> _Snap:
-    return (list(dist.buckets), dist.sum, dist.min, dist.max)
+#: The C module of this package (bastion/otel/_native.c), or None: the Python twins run.
+NATIVE: Final = load("bastion.otel._native", Path(__file__).with_name("_native.c"))
+#: Makes the in-flight count of an attribute set, and the cell of one.
+new_active: Callable[[dict[str, AnyValue]], ActiveCount]
+new_cell: Callable[[dict[str, AnyValue]], RequestCell]
+if NATIVE is not None:
+    new_active = NATIVE.Active
+    new_cell = partial(NATIVE.Cell, duration_bounds=DURATION_BUCKETS, size_bounds=BODY_SIZE_BUCKETS)
+else:
+    new_active, new_cell = _PyActive, _PyCell
 
 
 # (name, description, unit, index of the snapshot in a row, bounds)
@@ -163,7 +236,7 @@ class BuiltinMetrics:
         self.scope = InstrumentationScope(meter.name, meter.version, meter.schema_url)
         self._lock = threading.Lock()
         self._cells: dict[tuple[object, ...], RequestCell] = {}
-        self._active: dict[tuple[str, str], _Active] = {}
+        self._active: dict[tuple[str, str], ActiveCount] = {}
         self._limit = cardinality_limit
         self._start = time_ns()
         self._auth_failures = meter.create_counter(
@@ -202,7 +275,7 @@ class BuiltinMetrics:
                 if len(self._cells) >= self._limit:
                     cell = self._cells.get(_OVERFLOW_KEY)
                     if cell is None:
-                        cell = self._cells[_OVERFLOW_KEY] = RequestCell(_OVERFLOW_ATTRS)
+                        cell = self._cells[_OVERFLOW_KEY] = new_cell(_OVERFLOW_ATTRS)
                     return cell
                 attrs: dict[str, AnyValue] = {"http.request.method": method, "url.scheme": scheme}
                 if route is not None:
@@ -213,76 +286,44 @@ class BuiltinMetrics:
                     attrs["network.protocol.version"] = protocol_version
                 if error_type is not None:
                     attrs["error.type"] = error_type
-                cell = self._cells[key] = RequestCell(attrs)
+                cell = self._cells[key] = new_cell(attrs)
         return cell
 
-    def active(self, method: str, scheme: str) -> _Active:
+    def active(self, method: str, scheme: str) -> ActiveCount:
         """Return the in-flight counter of (method, scheme) for `started`/`finished`."""
         key = (method, scheme)
         active = self._active.get(key)
         if active is None:
             with self._lock:
                 active = self._active.setdefault(
-                    key, _Active({"http.request.method": method, "url.scheme": scheme})
+                    key, new_active({"http.request.method": method, "url.scheme": scheme})
                 )
         return active
 
-    def started(self, active: _Active) -> None:
+    def started(self, active: ActiveCount) -> None:
         """Count a request in flight."""
-        with self._lock:
-            active.value += 1
+        active.enter()
 
-    def start(self, method: str, scheme: str) -> _Active:
+    def start(self, method: str, scheme: str) -> ActiveCount:
         """Count a request of (method, scheme) in flight; return its counter for `finished`."""
         active = self._active.get((method, scheme)) or self.active(method, scheme)
-        with self._lock:
-            active.value += 1
+        active.enter()
         return active
 
     def finished(
         self,
-        active: _Active,
+        active: ActiveCount,
         cell: RequestCell,
         duration: float,
         request_bytes: int,
         response_bytes: int,
     ) -> None:
-        """Count a request out of flight and record it, under one lock acquisition."""
-        # The bucket searches need no lock: only the additions do.
-        d = bisect_left(DURATION_BUCKETS, duration)
-        # No body is the first bucket (its bound is 0): most requests, without a search.
-        q = bisect_left(BODY_SIZE_BUCKETS, request_bytes) if request_bytes > 0 else 0
-        r = bisect_left(BODY_SIZE_BUCKETS, response_bytes) if response_bytes > 0 else 0
-        # Written out rather than three calls of a helper: this runs on every request.
-        # Upper bounds are inclusive (OpenTelemetry and Prometheus `le`): bisect_left.
-        with self._lock:
-            active.value -= 1
-            cell.count += 1
-            dist = cell.duration
-            dist.buckets[d] += 1
-            dist.sum += duration
-            if duration < dist.min:  # noqa: PLR1730
-                dist.min = duration
-            if duration > dist.max:  # noqa: PLR1730
-                dist.max = duration
-            dist = cell.request_size
-            dist.buckets[q] += 1
-            dist.sum += request_bytes
-            if request_bytes < dist.min:  # noqa: PLR1730
-                dist.min = request_bytes
-            if request_bytes > dist.max:  # noqa: PLR1730
-                dist.max = request_bytes
-            dist = cell.response_size
-            dist.buckets[r] += 1
-            dist.sum += response_bytes
-            if response_bytes < dist.min:  # noqa: PLR1730
-                dist.min = response_bytes
-            if response_bytes > dist.max:  # noqa: PLR1730
-                dist.max = response_bytes
+        """Count a request out of flight and record it in `cell`."""
+        cell.record(active, duration, request_bytes, response_bytes)
 
     def record(
         self,
-        active: _Active,
+        active: ActiveCount,
         method: str,
         route: str | None,
         status: int,
@@ -304,7 +345,7 @@ class BuiltinMetrics:
                 protocol_version=protocol_version,
                 error_type=error_type,
             )
-        self.finished(active, cell, duration, request_bytes, response_bytes)
+        cell.record(active, duration, request_bytes, response_bytes)
 
     def refused(self, method: str | None, status: int, name: str) -> None:
         """Record a request the server answered itself (too broken or too late for the app).
@@ -343,16 +384,8 @@ class BuiltinMetrics:
         """Snapshot the HTTP server instruments as SDK `Metric`s (cumulative temporality)."""
         now = time_ns()
         start = self._start
-        with self._lock:
-            rows = [
-                (
-                    c.attributes,
-                    c.count,
-                    (_snap(c.duration), _snap(c.request_size), _snap(c.response_size)),
-                )
-                for c in self._cells.values()
-                if c.count
-            ]
+        with self._lock:  # no cell or counter is added meanwhile
+            rows = [(c.attributes, *c.snapshot()) for c in self._cells.values() if c.count]
             active = [(a.attributes, a.value) for a in self._active.values()]
         result: list[Metric] = []
         if rows:

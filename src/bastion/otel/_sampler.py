@@ -25,6 +25,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import (
@@ -38,6 +39,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
+
+from bastion._cext import load
+
+_NATIVE = load("bastion.otel._native", Path(__file__).with_name("_native.c"))
 
 __all__ = ["AdaptiveSampler", "ParentBasedSampler"]
 
@@ -89,6 +94,13 @@ class AdaptiveSampler(Sampler):
         self._burst = max(2.0, 2.0 * self._max)
         self._tokens = self._burst
         self._filled = self._since
+        #: Decide for one root span: True to keep it (`should_sample` without the result).
+        #: The C keeper of `bastion.otel._native` when it is built (its own state, drawn
+        #: from the same clock and random source), else `_keep_root`: the same decisions.
+        self.keep_root: Callable[[], bool] = self._keep_root
+        if _NATIVE is not None:
+            self.keep_root = _NATIVE.Keeper(self._max, sample_size, self._interval, clock,
+                                            random.Random(seed).random).keep
 
     @property
     def max_per_second(self) -> float:
@@ -105,8 +117,7 @@ class AdaptiveSampler(Sampler):
         self._tokens = tokens - 1.0
         return True
 
-    def keep_root(self) -> bool:
-        """Decide for one root span: True to keep it. `should_sample` without the result."""
+    def _keep_root(self) -> bool:
         now = self._clock()
         with self._lock:  # once per root span: one frame, no helper call
             count = self._count + 1

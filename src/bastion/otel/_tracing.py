@@ -49,7 +49,7 @@ from bastion.clientaddr import ClientAddress
 from bastion.http.observer import RequestObserver
 from bastion.otel._env import W3CPropagator
 from bastion.otel._global import TELEMETRY_KEY
-from bastion.otel._metrics import KNOWN_METHODS, _Active
+from bastion.otel._metrics import KNOWN_METHODS, ActiveCount
 from bastion.otel._sampler import AdaptiveSampler, ParentBasedSampler
 from bastion.otel._sdk import SPAN_KEY, local_span_context, runtime_context_var
 from bastion.otel._span import ServerSpan
@@ -220,7 +220,7 @@ class ServerTracing:
         carrier: dict[str, str] | None,
         host: bytes | None,
         user_agent: bytes | None,
-    ) -> tuple[Token[Context], SpanContext, ServerSpan | None, _Active]:
+    ) -> tuple[Token[Context], SpanContext, ServerSpan | None, ActiveCount]:
         """Make the request's span current and count it in flight.
 
         Returns the token that detaches the span, its span context, the span (None when the
@@ -294,7 +294,7 @@ class ServerTracing:
         self,
         scope: Scope,
         recording: ServerSpan | None,
-        active: _Active,
+        active: ActiveCount,
         method: str,
         scheme: str,
         status: int,

@@ -97,7 +97,9 @@ class Exchange:
 
     The app finds it as `scope["extensions"]["bastion.exchange"]`, to read what only the
     connection knows (the bytes really written, the deadlines) and the request's
-    `Lifetime`.
+    `Lifetime`. The request observer reads the response's status and body size here
+    instead of wrapping `send`, and sets `request_id`: the response's head then carries
+    it as `X-Request-ID`, unless the app sent one of its own.
     """
 
     __slots__ = (
@@ -114,6 +116,7 @@ class Exchange:
         "_no_body",
         "_waiter",
         "aborted",
+        "body_bytes",
         "body_error",
         "bytes_sent",
         "cancel_reason",
@@ -127,6 +130,7 @@ class Exchange:
         "read_deadline",
         "read_timed_out",
         "request_bytes",
+        "request_id",
         "scope",
         "started",
         "status",
@@ -163,6 +167,10 @@ class Exchange:
         self.status = 0
         #: Bytes of the response, head included, handed to the transport.
         self.bytes_sent = 0
+        #: Bytes of response body the app handed over (the framing not counted).
+        self.body_bytes = 0
+        #: The request's id, echoed in the response head's `X-Request-ID` (b"": none).
+        self.request_id = b""
         self.read_deadline = 0.0
         self.write_deadline = 0.0
         self.read_timed_out = False
@@ -332,6 +340,7 @@ class Exchange:
             raise RuntimeError("http.response.body was sent after the response was complete")
         body: bytes = message.get("body", b"")
         more: bool = message.get("more_body", False)
+        self.body_bytes += len(body)
         if self.head_written:
             data = self._frame(body, more)
         else:
@@ -360,6 +369,7 @@ class Exchange:
         parts = [status_line(status)]
         length: int | None = None
         no_body = status in _NO_BODY or status < 200
+        request_id = self.request_id
         for name, value in self._headers:
             if _UNSAFE_HEADER.search(name) or _UNSAFE_HEADER.search(value):
                 raise RuntimeError(f"response header {name!r}: CR, LF and NUL are not allowed")
@@ -375,7 +385,11 @@ class Exchange:
                 continue
             if lower == b"transfer-encoding":
                 continue  # framing is the server's job
+            if lower == b"x-request-id":
+                request_id = b""  # the app's own
             parts += (name, b": ", value, b"\r\n")
+        if request_id:
+            parts += (b"x-request-id: ", request_id, b"\r\n")
         if no_body:
             self._no_body = True
             self._left_to_send = None
