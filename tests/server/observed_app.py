@@ -4,13 +4,15 @@ On Bastion's server the observer reads the response's status and body size from 
 server's exchange and the server writes the request's `X-Request-ID` in the head; these
 routes are the responses where that could go wrong: a whole body, a body in parts with no
 length (chunked), an app that sets its own `X-Request-ID`, and an app that fails.
+`wrapped` is the same behind a layer of the user's own that wraps `send` outside the
+observer: the observer then counts what it hands that layer, as on any other server.
 """
 
 from __future__ import annotations
 
 from bastion.http.requestlog import RequestLog
 from bastion.log import Logger
-from bastion.types import Receive, Scope, Send
+from bastion.types import Message, Receive, Scope, Send
 
 PARTS = (b"first,", b"second,", b"third")
 
@@ -41,3 +43,14 @@ async def _inner(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 app = RequestLog(_inner, Logger(format="json", level="info"))
+
+
+async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+    """`app` behind a layer outside it that adds a header to every response."""
+
+    async def outer_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"x-outer", b"1")]
+        await send(message)
+
+    await app(scope, receive, outer_send)

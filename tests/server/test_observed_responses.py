@@ -108,3 +108,21 @@ def test_a_failed_handler_is_the_servers_500_with_the_requests_id(server: Runnin
     # The app sent nothing: its end line says so (status 0), as on any server.
     assert end["http.response.status_code"] == 0 and end["http.response.body.size"] == 0
 
+
+
+@pytest.fixture(scope="module")
+def wrapped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with running_server(tmp_path_factory.mktemp("wrapped"), {"ADMIN_ADDR": ""},
+                        app_ref="tests.server.observed_app:wrapped") as running:
+        yield running
+
+
+@pytest.mark.parametrize(("path", "status", "size"), [("/made", 201, 4), ("/parts", 200, 18)])
+def test_behind_a_layer_that_wraps_send_the_observer_counts_what_it_hands_over(
+    wrapped: Running, path: str, status: int, size: int,
+) -> None:
+    rid = f"wrapped-{path.strip('/')}"
+    _, pairs, _ = _get(wrapped, path, {"X-Request-ID": rid})
+    assert _ids(pairs) == [rid] and ("x-outer", "1") in pairs
+    end = _end_line(wrapped, rid)
+    assert (end["http.response.status_code"], end["http.response.body.size"]) == (status, size)

@@ -200,16 +200,18 @@ class RequestObserver:
         held = None
 
         # The response's status, body size and X-Request-ID: Bastion's server keeps the
-        # first two on its exchange and writes the third in the head; on another server
-        # a wrapper of `send` does all three.
+        # first two on its exchange and writes the third in the head; on another server,
+        # or behind a layer outside that wraps `send` (and may answer later, or for the
+        # app), a wrapper of `send` does all three.
         extensions = scope.get("extensions")
         exchange = extensions.get("bastion.exchange") if extensions else None
         sent: Sent
         inner_send: Send
-        if exchange is None:
-            sent = inner_send = CountedSend(send)
+        if exchange is not None and exchange is getattr(send, "__self__", None):
+            # The exchange is a Sent; its type is the server's, which this layer does not import.
+            sent, inner_send = exchange, send  # type: ignore[assignment]
         else:
-            sent, inner_send = exchange, send
+            sent = inner_send = CountedSend(send)
 
         inner_receive = receive
         if tracing is not None and request_bytes < 0:
