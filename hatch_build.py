@@ -1,11 +1,12 @@
 """The build hook that compiles Bastion's optional C modules.
 
 `bastion.log._native` is the JSON line renderer's inner loop (src/bastion/log/_native.c),
-`bastion.otel._native` the HTTP server metrics' cells (src/bastion/otel/_native.c). They are
-built with the compiler and flags Python itself was built with (sysconfig), for the wheel
-and for editable installs alike. Without a compiler, or with `BASTION_NATIVE=0`, the
-package is built without them and does the same work in Python, more slowly: a failed
-build is a warning, never a failed install (see src/bastion/_cext.py).
+`bastion.otel._native` the sampler's root decision and the HTTP server metrics' cells
+(src/bastion/otel/_native.c). They are built with the compiler and flags Python itself was
+built with (sysconfig), for the wheel and for editable installs alike. Without a
+compiler, or with `BASTION_NATIVE=0`, the package is built without them and does the same
+work in Python, more slowly: a failed build is a warning, never a failed install (see
+src/bastion/_cext.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from time import time_ns
 from typing import Final, Protocol
 
@@ -41,7 +40,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.types import AnyValue
 
-from bastion._cext import load
+from bastion.otel._accel import NATIVE
 
 __all__ = [
     "BODY_SIZE_BUCKETS",
@@ -185,8 +184,6 @@ class _PyCell:
                                 self.response_size.snap())
 
 
-#: The C module of this package (bastion/otel/_native.c), or None: the Python twins run.
-NATIVE: Final = load("bastion.otel._native", Path(__file__).with_name("_native.c"))
 #: Makes the in-flight count of an attribute set, and the cell of one.
 new_active: Callable[[dict[str, AnyValue]], ActiveCount]
 new_cell: Callable[[dict[str, AnyValue]], RequestCell]

@@ -25,7 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import (
@@ -40,9 +39,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from bastion._cext import load
-
-_NATIVE = load("bastion.otel._native", Path(__file__).with_name("_native.c"))
+from bastion.otel._accel import NATIVE
 
 __all__ = ["AdaptiveSampler", "ParentBasedSampler"]
 
@@ -98,8 +95,8 @@ class AdaptiveSampler(Sampler):
         #: The C keeper of `bastion.otel._native` when it is built (its own state, drawn
         #: from the same clock and random source), else `_keep_root`: the same decisions.
         self.keep_root: Callable[[], bool] = self._keep_root
-        if _NATIVE is not None:
-            self.keep_root = _NATIVE.Keeper(self._max, sample_size, self._interval, clock,
+        if NATIVE is not None:
+            self.keep_root = NATIVE.Keeper(self._max, sample_size, self._interval, clock,
                                             random.Random(seed).random).keep
 
     @property
