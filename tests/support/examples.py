@@ -71,7 +71,8 @@ def example(name: str, folder: Path, env: dict[str, str] | None = None) -> Itera
                                    env=environ, stdout=out, stderr=subprocess.STDOUT)
     running = Example(process, port, log_path)
     try:
-        wait_for_port(port, timeout=30)
+        with contextlib.suppress(RuntimeError):  # an early exit is reported below, with its log
+            wait_for_port(port, timeout=30, process=process)
         if process.poll() is not None:
             raise RuntimeError(f"examples.{name} exited with {process.returncode}:\n"
                                f"{log_path.read_text()}")

@@ -15,20 +15,43 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+_GIVEN: set[int] = set()
+
 
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Return a TCP port on 127.0.0.1 that is free right now and not given out before.
+
+    The kernel may hand the same ephemeral port to two binds in a row once the first
+    socket is closed, so two calls could name one port for two listeners (an HTTP and a
+    gRPC address of one server): each port is given out once per test run.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
-    """Block until something accepts connections on host:port, or raise TimeoutError."""
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 15.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Block until something accepts connections on host:port, or raise TimeoutError.
+
+    With `process`, a server that exits first fails at once (RuntimeError) instead of
+    after the whole timeout.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before "
+                               f"listening on {host}:{port}")
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
