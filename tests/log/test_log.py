@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from bastion import log
 from bastion.errors import ConfigError
+from bastion.log._state import EMPTY, STATE, State
 from tests.support.logs import json_lines, memory_logger
 
 T0 = 1795857098.123  # 2026-11-28T09:11:38.123Z
@@ -597,3 +598,13 @@ def test_fatal_logs_flushes_and_exits_with_status_1() -> None:
     assert records[1]["level"] == "error"
     assert records[1]["err"] == "ConnectionError: db down"
     assert records[1]["db"] == "orders"
+
+
+def test_a_context_state_is_compared_by_identity_and_shows_no_field_value() -> None:
+    secret = "tok-3f9a7c"
+    with log.fields(token=secret):
+        state = STATE.get()
+        same = State(state.logger, dict(state.fields), state.buffer, state.debug, state.flat)
+        assert state is not same and state != same and len({state, same}) == 2
+        assert secret not in repr(state) and "1 fields" in repr(state)
+    assert STATE.get() is EMPTY

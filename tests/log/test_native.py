@@ -193,3 +193,106 @@ def test_without_the_c_renderer_lines_are_the_same() -> None:
          "tests/log/test_compiled.py"], env=env, cwd=ROOT, capture_output=True, text=True,
         check=False)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+# --------------------------------------------------- Lines: fixed_line's lookup and ids in C
+
+
+class _Span:
+    """Anything with `trace_id` and `span_id`: the ids lines take from a span context."""
+
+    def __init__(self, trace_id: object, span_id: object) -> None:
+        self.trace_id, self.span_id = trace_id, span_id
+
+
+_IDS = st.one_of(
+    st.integers(0, 2**128 - 1),
+    st.sampled_from([0, 1, 2**64 - 1, 2**64, 2**128 - 1, 2**128, -1, -(2**70), True]),
+    st.integers(-(2**130), 2**130),
+    st.sampled_from([None, "0af7", 1.5]),
+)
+
+
+def _twins(logger: Logger) -> tuple[Any, Any]:
+    table = logger._compiled
+    assert table is not None
+    return table.fixed_line, table._fixed_line
+
+
+def test_the_compiled_table_uses_the_c_lines() -> None:
+    native_line, python_line = _twins(_logger())
+    assert native is not None
+    assert type(native_line.__self__) is native.Lines
+    assert native_line != python_line
+
+
+def _outcome(call: Any, *args: Any) -> tuple[str, object]:
+    try:
+        return "line", call(*args)
+    except Exception as exc:  # both must fail the same way, if at all
+        return "error", type(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    context=st.dictionaries(_KEYS, _VALUES, max_size=4),
+    own=st.dictionaries(_KEYS, _VALUES, max_size=5),
+    span=st.one_of(st.none(), st.builds(_Span, _IDS, _IDS)),
+    service=st.sampled_from([None, "orders", "ünïcode"]),
+    t=st.one_of(st.floats(-1e10, 1e11), st.integers(0, 2**40)),
+    rank=st.sampled_from([10, 20, 30, 40, 15]),
+    first=st.booleans(),
+)
+def test_the_c_lines_are_the_python_lines(
+    context: dict[str, Any], own: dict[str, Any], span: _Span | None, service: str | None,
+    t: float, rank: int, first: bool,
+) -> None:
+    # The same line or the same error, for a shape seen before or new (the C path hands a
+    # new shape, an odd id, a non-float time or a declined value to the Python twin).
+    keys, values = tuple(own), tuple(own.values())
+    args = (t, rank, "m", context, keys, values, span, service)
+    native_line, _ = _twins(_logger(service=service, max_keys=64))
+    _, python_line = _twins(_logger(service=service, max_keys=64))
+    if not first:  # the shape compiled already, in both tables
+        _outcome(native_line, *args)
+        _outcome(python_line, *args)
+    assert _outcome(native_line, *args) == _outcome(python_line, *args)
+    # Again: the C path now has the shape, and the span's ids in its cache.
+    assert _outcome(native_line, *args) == _outcome(python_line, *args)
+
+
+def test_the_c_lines_format_each_span_once_and_follow_a_new_span() -> None:
+    native_line, python_line = _twins(_logger())
+    calls = []
+
+    class Counted(_Span):
+        @property
+        def trace_id(self) -> int:  # type: ignore[override]
+            calls.append(self)
+            return self._trace_id
+
+        @trace_id.setter
+        def trace_id(self, value: int) -> None:
+            self._trace_id = value
+
+    first, second = Counted(2**127 + 5, 7), Counted(1, 2**64 - 1)
+    for span in (first, first, first, second, second, first):
+        args = (1.5, 20, "end", {"request_id": "r"}, ("a",), (1,), span, None)
+        assert native_line(*args) == python_line(*args)
+    assert '"trace_id":"00000000000000000000000000000001"' in native_line(*args[:6], second,
+                                                                          None)
+    assert calls.count(first) >= 2 and calls.count(second) >= 1
+    native_calls = len(calls)
+    native_line(1.5, 20, "end", {"request_id": "r"}, ("a",), (1,), second, None)
+    assert len(calls) == native_calls  # the cached span: its ids are not read again
+
+
+def test_the_c_lines_keep_a_shape_the_general_path_takes() -> None:
+    # A shape whose plan is None (more pairs than max_keys) stays None: the caller takes
+    # the general path, which counts what it drops.
+    logger = _logger(max_keys=2)
+    native_line, python_line = _twins(logger)
+    args = (1.0, 20, "m", {"x": 1}, ("a", "b", "c"), (1, 2, 3), None, None)
+    assert python_line(*args) is None
+    assert native_line(*args) is None
+    assert native_line(*args) is None

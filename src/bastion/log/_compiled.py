@@ -81,7 +81,7 @@ class CompiledJSON:
     """Render lines of known shapes for one Logger's JSON output (see the module)."""
 
     __slots__ = ("_builds", "_encode", "_format", "_levels", "_limit", "_max_keys",
-                 "_span_ids", "_time")
+                 "_span_ids", "_time", "fixed_line")
 
     def __init__(
         self,
@@ -98,6 +98,13 @@ class CompiledJSON:
         self._time = fmt.time_text
         self._levels = fmt.level_names
         self._builds: dict[_Shape, _Plan | None] = {}
+        #: `_fixed_line`, in C when the module is built: the shape lookup, the span's ids
+        #: and the render in one call, `_fixed_line` for whatever it declines.
+        self.fixed_line: Callable[[float, int, str, Mapping[str, object], tuple[str, ...],
+                                   tuple[object, ...], otel_trace.SpanContext | None,
+                                   str | None], str | None] = (
+            self._fixed_line if _NATIVE is None
+            else _NATIVE.Lines(self._builds, self._levels, self._limit, self._fixed_line).line)
 
     def line(
         self,
@@ -132,7 +139,7 @@ class CompiledJSON:
         return self.fixed_line(t, rank, msg, fields, tuple(kv), tuple(kv.values()), span,
                                service)
 
-    def fixed_line(
+    def _fixed_line(
         self,
         t: float,
         rank: int,

@@ -17,6 +17,11 @@
  * A plan's pieces are ASCII (the caller gives no native plan to a shape with other keys):
  * a line whose values are ASCII too is made into a str without decoding.
  *
+ * `Lines.line` is `CompiledJSON._fixed_line` around `render`: the line's shape looked up
+ * in the table the Python path fills, the span's ids written as hex once per span, then
+ * the render. Whatever it does not handle itself it hands, arguments unchanged, to the
+ * Python `_fixed_line`, which stays the reference.
+ *
  * The module is optional: without a C compiler Bastion runs the same lines in Python.
  */
 #define PY_SSIZE_T_CLEAN
@@ -269,30 +274,20 @@ put_time(Out *out, double t)
     return 0;
 }
 
+/* One line of a plan: its pieces with the values between them, as `render` documents.
+ * A new reference: the line, None (declined: the msgspec path), or NULL with an error. */
 static PyObject *
-render(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+render_plan(PyObject *pieces, PyObject *slots, double t, PyObject *level, PyObject *msg,
+            PyObject *fields, PyObject *values, PyObject *trace_id, PyObject *span_id,
+            PyObject *service, Py_ssize_t limit)
 {
-    (void)module;
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "render() takes 11 arguments");
-        return NULL;
-    }
-    PyObject *pieces = args[0], *slots = args[1], *fields = args[5], *values = args[6];
     if (!PyTuple_CheckExact(pieces) || !PyTuple_CheckExact(slots)
         || !PyTuple_CheckExact(values)
         || PyTuple_GET_SIZE(pieces) != PyTuple_GET_SIZE(slots) + 1) {
         PyErr_SetString(PyExc_TypeError, "render(): a plan is two tuples, values a tuple");
         return NULL;
     }
-    double t = PyFloat_AsDouble(args[2]);
-    if (t == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t limit = PyLong_AsSsize_t(args[10]);
     if (limit < 0) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
         Py_RETURN_NONE;
     }
     /* One byte past the limit: the newline. */
@@ -342,11 +337,11 @@ render(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *value;
         switch (index) {
         case SLOT_TIME: failed = put_time(&out, t) < 0; continue;
-        case SLOT_LEVEL: value = args[3]; break;
-        case SLOT_MSG: value = args[4]; break;
-        case SLOT_TRACE: value = args[7]; break;
-        case SLOT_SPAN: value = args[8]; break;
-        case SLOT_SERVICE: value = args[9]; break;
+        case SLOT_LEVEL: value = level; break;
+        case SLOT_MSG: value = msg; break;
+        case SLOT_TRACE: value = trace_id; break;
+        case SLOT_SPAN: value = span_id; break;
+        case SLOT_SERVICE: value = service; break;
         default:
             if (index < 0 || index >= nvalues) {
                 PyErr_SetString(PyExc_IndexError, "render(): a slot past the values");
@@ -378,6 +373,264 @@ done:
     return result;
 }
 
+static PyObject *
+render(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "render() takes 11 arguments");
+        return NULL;
+    }
+    double t = PyFloat_AsDouble(args[2]);
+    if (t == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[10]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return render_plan(args[0], args[1], t, args[3], args[4], args[5], args[6], args[7],
+                       args[8], args[9], limit);
+}
+
+/* -- Lines: CompiledJSON.fixed_line, the shape lookup and span ids included ----------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *builds;   /* the CompiledJSON's shapes: dict of shape -> plan (or None) */
+    PyObject *levels;   /* rank -> level name */
+    PyObject *fallback; /* the Python fixed_line, for what this declines */
+    Py_ssize_t limit;
+    PyObject *span;     /* the span whose ids are below (the lines of a request share it) */
+    PyObject *trace_id, *span_id;
+} Lines;
+
+static int
+lines_init(Lines *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *builds, *levels, *fallback;
+    Py_ssize_t limit;
+    static char *names[] = {"builds", "levels", "limit", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OnO:Lines", names, &PyDict_Type,
+                                     &builds, &levels, &limit, &fallback)) {
+        return -1;
+    }
+    Py_INCREF(builds);
+    Py_XSETREF(self->builds, builds);
+    Py_INCREF(levels);
+    Py_XSETREF(self->levels, levels);
+    Py_INCREF(fallback);
+    Py_XSETREF(self->fallback, fallback);
+    self->limit = limit;
+    Py_CLEAR(self->span);
+    Py_CLEAR(self->trace_id);
+    Py_CLEAR(self->span_id);
+    return 0;
+}
+
+static int
+lines_traverse(Lines *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->builds);
+    Py_VISIT(self->levels);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->span);
+    return 0;
+}
+
+static int
+lines_clear(Lines *self)
+{
+    Py_CLEAR(self->builds);
+    Py_CLEAR(self->levels);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->span);
+    Py_CLEAR(self->trace_id);
+    Py_CLEAR(self->span_id);
+    return 0;
+}
+
+static void
+lines_dealloc(Lines *self)
+{
+    PyObject_GC_UnTrack(self);
+    lines_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *SIXTY_FOUR, *EMPTY, *TRACE_ID, *SPAN_ID; /* made at module init */
+
+/* `"%0*x" % value` for a non-negative int below 2**(4 * width) (width 16 or 32): the id
+ * as lines write it. NULL, with no error set, for any other value: the Python path
+ * formats that one. */
+static PyObject *
+hex_id(PyObject *value, int width)
+{
+    if (!PyLong_Check(value)) {
+        return NULL;
+    }
+    unsigned long long high = 0, low;
+    if (width == 32) {
+        PyObject *shifted = PyNumber_Rshift(value, SIXTY_FOUR);
+        if (shifted == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        high = PyLong_AsUnsignedLongLong(shifted); /* negative or past 128 bits: an error */
+        Py_DECREF(shifted);
+        if (high == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        low = PyLong_AsUnsignedLongLongMask(value);
+    }
+    else {
+        low = PyLong_AsUnsignedLongLong(value);
+    }
+    if (low == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *text = PyUnicode_New(width, 127);
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    char *w = (char *)PyUnicode_DATA(text) + width;
+    for (int i = 0; i < 16; i++, low >>= 4) {
+        *--w = HEX[low & 0xF];
+    }
+    for (int i = 16; i < width; i++, high >>= 4) {
+        *--w = HEX[high & 0xF];
+    }
+    return text;
+}
+
+/* The ids of `span` into the cache; -1 (no error set) when the Python path must do it. */
+static int
+cache_span_ids(Lines *self, PyObject *span)
+{
+    PyObject *trace = PyObject_GetAttr(span, TRACE_ID);
+    PyObject *trace_text = trace == NULL ? NULL : hex_id(trace, 32);
+    Py_XDECREF(trace);
+    PyObject *sid = trace_text == NULL ? NULL : PyObject_GetAttr(span, SPAN_ID);
+    PyObject *span_text = sid == NULL ? NULL : hex_id(sid, 16);
+    Py_XDECREF(sid);
+    if (span_text == NULL) {
+        PyErr_Clear();
+        Py_XDECREF(trace_text);
+        return -1;
+    }
+    Py_INCREF(span);
+    Py_XSETREF(self->span, span);
+    Py_XSETREF(self->trace_id, trace_text);
+    Py_XSETREF(self->span_id, span_text);
+    return 0;
+}
+
+/* lines.line(t, rank, msg, fields, keys, values, span, service): the line of a compiled
+ * shape, as the Python `fixed_line` makes it, which this calls for whatever it declines. */
+static PyObject *
+lines_line(Lines *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "line(t, rank, msg, fields, keys, values, span, service)");
+        return NULL;
+    }
+    if (self->builds == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Lines: not initialised");
+        return NULL;
+    }
+    PyObject *fields = args[3], *span = args[6], *service = args[7];
+    if (!PyDict_CheckExact(fields) || !PyFloat_CheckExact(args[0])) {
+        goto fallback;
+    }
+    /* The shape: (tuple(fields), keys, span is not None, service is not None). */
+    Py_ssize_t n = PyDict_GET_SIZE(fields), pos = 0, i = 0;
+    PyObject *context = PyTuple_New(n);
+    if (context == NULL) {
+        return NULL;
+    }
+    PyObject *key, *value;
+    while (i < n && PyDict_Next(fields, &pos, &key, &value)) { /* runs no Python code */
+        Py_INCREF(key);
+        PyTuple_SET_ITEM(context, i++, key);
+    }
+    PyObject *shape = PyTuple_Pack(4, context, args[4], span != Py_None ? Py_True : Py_False,
+                                   service != Py_None ? Py_True : Py_False);
+    Py_DECREF(context);
+    if (shape == NULL) {
+        return NULL;
+    }
+    PyObject *plan = PyDict_GetItemWithError(self->builds, shape);
+    Py_DECREF(shape);
+    if (plan == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        goto fallback; /* a new shape: the Python path compiles it */
+    }
+    if (plan == Py_None) {
+        Py_RETURN_NONE; /* a shape for the general path */
+    }
+    if (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 3
+        || PyTuple_GET_ITEM(plan, 1) == Py_None) {
+        goto fallback; /* no native plan */
+    }
+    Py_INCREF(plan); /* borrowed from the table, which the calls below could change */
+    PyObject *trace_id = EMPTY, *span_id = EMPTY;
+    if (span != Py_None) {
+        if (span != self->span && cache_span_ids(self, span) < 0) {
+            Py_DECREF(plan);
+            goto fallback;
+        }
+        trace_id = self->trace_id;
+        span_id = self->span_id;
+    }
+    Py_INCREF(trace_id);
+    Py_INCREF(span_id);
+    PyObject *line = NULL;
+    PyObject *level = PyObject_GetItem(self->levels, args[1]);
+    if (level != NULL) {
+        line = render_plan(PyTuple_GET_ITEM(plan, 1), PyTuple_GET_ITEM(plan, 2),
+                           PyFloat_AS_DOUBLE(args[0]), level, args[2], fields, args[5],
+                           trace_id, span_id, service, self->limit);
+        Py_DECREF(level);
+    }
+    Py_DECREF(trace_id);
+    Py_DECREF(span_id);
+    Py_DECREF(plan);
+    if (line != Py_None) {
+        return line; /* the line, or NULL with the error the Python path raises too */
+    }
+    Py_DECREF(line);
+fallback:
+    return PyObject_Vectorcall(self->fallback, args, (size_t)nargs, NULL);
+}
+
+static PyMethodDef lines_methods[] = {
+    {"line", (PyCFunction)(void (*)(void))lines_line, METH_FASTCALL,
+     "line(t, rank, msg, fields, keys, values, span, service) -> str | None\n\n"
+     "CompiledJSON.fixed_line: the line of a compiled shape, or what the fallback makes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LinesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bastion.log._native.Lines",
+    .tp_doc = "Lines(builds, levels, limit, fallback): the lines of one CompiledJSON's "
+              "shapes.",
+    .tp_basicsize = sizeof(Lines),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)lines_init,
+    .tp_dealloc = (destructor)lines_dealloc,
+    .tp_traverse = (traverseproc)lines_traverse,
+    .tp_clear = (inquiry)lines_clear,
+    .tp_methods = lines_methods,
+};
+
 static PyMethodDef methods[] = {
     {"render", (PyCFunction)(void (*)(void))render, METH_FASTCALL,
      "render(pieces, slots, t, level, msg, fields, values, trace_id, span_id, service, "
@@ -400,7 +653,18 @@ PyInit__native(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddStringConstant(module, "SOURCE_DIGEST", BASTION_NATIVE_DIGEST) < 0) {
+    if (SIXTY_FOUR == NULL) {
+        SIXTY_FOUR = PyLong_FromLong(64);
+        EMPTY = PyUnicode_New(0, 0);
+        TRACE_ID = PyUnicode_InternFromString("trace_id");
+        SPAN_ID = PyUnicode_InternFromString("span_id");
+        if (SIXTY_FOUR == NULL || EMPTY == NULL || TRACE_ID == NULL || SPAN_ID == NULL) {
+            Py_DECREF(module);
+            return NULL;
+        }
+    }
+    if (PyModule_AddType(module, &LinesType) < 0
+        || PyModule_AddStringConstant(module, "SOURCE_DIGEST", BASTION_NATIVE_DIGEST) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,5 +1,6 @@
 # The C line renderer (src/bastion/log/_native.c), built at install time when it can be.
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 SOURCE_DIGEST: str
 
@@ -17,3 +18,26 @@ def render(
     limit: int,
     /,
 ) -> str | None: ...
+
+class Lines:
+    """The lines of one CompiledJSON's shapes (see bastion.log._compiled)."""
+
+    def __init__(
+        self,
+        builds: dict[Any, Any],
+        levels: Mapping[int, str],
+        limit: int,
+        fallback: Callable[..., str | None],
+    ) -> None: ...
+    def line(
+        self,
+        t: float,
+        rank: int,
+        msg: str,
+        fields: Mapping[str, object],
+        keys: tuple[str, ...],
+        values: tuple[object, ...],
+        span: object,
+        service: str | None,
+        /,
+    ) -> str | None: ...

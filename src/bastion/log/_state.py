@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 from opentelemetry import trace as otel_trace
 
 from bastion.log._format import CONTAINERS
@@ -50,29 +51,26 @@ class Held:
         self.overflow = 0  # lines not kept because the request held too many
 
 
-class State:
+class State(msgspec.Struct, eq=False):
     """What a context knows: its Logger, its fields, its request's held lines, its debug flag.
 
     `flat` says no field value is a container (a list, dict, tuple or set), which lets a
     line skip the general path's caps without looking at the values again: whoever makes
     a state from another knows it from what it adds (`flat_values`).
+
+    A struct, made in C: a request makes two (its scope, and its call's `service` and
+    `method`), and a class's `__init__` would cost a Python frame each. Compared and
+    hashed by identity, like any object; its text names no field's value.
     """
 
-    __slots__ = ("buffer", "debug", "fields", "flat", "logger")
+    logger: Logger | None
+    fields: Mapping[str, object]
+    buffer: Held | None
+    debug: bool
+    flat: bool
 
-    def __init__(
-        self,
-        logger: Logger | None,
-        fields: Mapping[str, object],
-        buffer: Held | None,
-        debug: bool,
-        flat: bool,
-    ) -> None:
-        self.logger = logger
-        self.fields = fields
-        self.buffer = buffer
-        self.debug = debug
-        self.flat = flat
+    def __repr__(self) -> str:
+        return f"<bastion.log State: {len(self.fields)} fields, debug={self.debug}>"
 
 
 def flat_values(fields: Mapping[str, object]) -> bool:
