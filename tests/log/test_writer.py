@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import select
 import threading
 import time
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -228,3 +230,81 @@ def test_a_full_queue_makes_the_writer_write_at_once() -> None:
 def test_flush_interval_is_validated() -> None:
     with pytest.raises(ConfigError, match="flush_interval"):
         log.Logger(flush_interval=-1)
+
+
+class WatchedText(io.TextIOWrapper):
+    """A text stream that records which threads call its write and flush."""
+
+    def __init__(self, binary: typing.BinaryIO | io.RawIOBase, encoding: str = "utf-8") -> None:
+        super().__init__(binary, encoding=encoding, newline="")  # type: ignore[arg-type]
+        self.callers: set[int] = set()
+
+    def write(self, text: str) -> int:
+        self.callers.add(threading.get_ident())
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.callers.add(threading.get_ident())
+        super().flush()
+
+
+class Trickle(io.RawIOBase):
+    """A raw file that takes at most three bytes a write, as a raw file may."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: typing.Any) -> int:
+        chunk = bytes(b[:3])
+        self.data += chunk
+        return len(chunk)
+
+
+def test_the_writer_thread_writes_bytes_never_the_shared_text_stream() -> None:
+    # Text streams are not thread-safe, and the program's threads use sys.stdout too.
+    binary = io.BytesIO()
+    stream = WatchedText(binary)
+    logger = log.Logger(format="json", stream=stream, flush_interval=0)
+    with log.use(logger):
+        for i in range(50):
+            log.info("line", i=i)
+        logger.flush()
+        writers = {t.ident for t in threading.enumerate() if t.name == "bastion-log-writer"}
+        assert writers, "the lines were written by a writer thread"
+        assert [json.loads(x)["i"] for x in binary.getvalue().splitlines()] == list(range(50))
+        # flush() flushed the text stream from this thread; the writer never touched it.
+        assert stream.callers == {threading.get_ident()}
+        assert not stream.callers & writers
+    logger.close()
+
+
+def test_what_the_stream_cannot_encode_is_escaped_and_nothing_is_lost() -> None:
+    binary = io.BytesIO()
+    logger = log.Logger(format="json", stream=WatchedText(binary, "latin-1"), flush_interval=0)
+    with log.use(logger):
+        log.info("snow \u2603 café")
+    logger.close()
+    line = binary.getvalue()
+    assert b"\\u2603" in line and "café".encode("latin-1") in line
+    assert json.loads(line.decode("latin-1"))["msg"] == "snow \u2603 café"
+
+
+def test_a_raw_binary_layer_that_takes_part_of_a_write_gets_all_of_it() -> None:
+    raw = Trickle()
+    logger = log.Logger(format="json", stream=WatchedText(raw), flush_interval=0)
+    with log.use(logger):
+        log.info("trickled", payload="x" * 100)
+    logger.close()
+    assert json.loads(bytes(raw.data))["payload"] == "x" * 100
+
+
+def test_a_stream_without_a_binary_layer_gets_the_text() -> None:
+    stream = io.StringIO()
+    logger = log.Logger(format="json", stream=stream, flush_interval=0)
+    with log.use(logger):
+        log.info("in memory")
+    logger.close()
+    assert json.loads(stream.getvalue())["msg"] == "in memory"

@@ -14,12 +14,23 @@ lines; an idle process writes a line at most `interval` after it was logged. `fl
 When the queue is full: lines below warn are dropped and counted (a warn line reports the
 count once there is room again); warn, error and print lines wait for room, because losing
 the line that explains a failure is worse than slowing down while the output is stuck.
+
+The writer thread writes bytes to the stream's binary layer (`sys.stdout.buffer`), never
+to the text stream itself: Python's text streams (`io.TextIOWrapper`) are not thread-safe,
+and the program's own threads use that object too (`print`, a test runner's capture,
+which seeks and truncates it between tests), while binary buffered streams lock their
+state and raw files are single system calls. Lines are encoded in the stream's encoding,
+with backslash escapes for what it cannot encode. A stream without a binary layer (a
+`StringIO`, a custom object) gets the text. A consequence: text a program printed and has
+not flushed yet (stdout to a pipe holds it) can come out after lines logged later;
+`flush()` and `close()` flush the text stream as well.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import threading
 import weakref
@@ -159,6 +170,8 @@ class LineWriter:
         while not done.wait(0.1):
             if not thread.is_alive():  # closed meanwhile: close() wrote what was queued
                 break
+        # The lines are out; text the caller's threads wrote to the stream goes out too.
+        _flush_stream(self._stream)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, stop the thread; later lines are written synchronously."""
@@ -241,14 +254,21 @@ class LineWriter:
 
     def _write(self, batch: list[str]) -> None:
         data = "".join(batch)
+        stream = self._stream
         with self._lock:
             try:
-                try:
-                    self._stream.write(data)
-                except UnicodeEncodeError:
-                    encoding = getattr(self._stream, "encoding", None) or "utf-8"
-                    self._stream.write(data.encode(encoding, "backslashreplace").decode(encoding))
-                self._stream.flush()
+                binary = _binary_layer(stream)
+                if binary is not None:
+                    encoding = getattr(stream, "encoding", None) or "utf-8"
+                    _write_all(binary, data.encode(encoding, "backslashreplace"))
+                    binary.flush()
+                else:
+                    try:
+                        stream.write(data)
+                    except UnicodeEncodeError:
+                        encoding = getattr(stream, "encoding", None) or "utf-8"
+                        stream.write(data.encode(encoding, "backslashreplace").decode(encoding))
+                    stream.flush()
                 self._writes += 1
                 self._lines_written += len(batch)
             except Exception:
@@ -264,6 +284,28 @@ def _after_fork(ref: weakref.ref[LineWriter]) -> None:
     writer = ref()
     if writer is not None:
         writer._reset_after_fork()
+
+
+def _binary_layer(stream: TextIO) -> io.BufferedIOBase | io.RawIOBase | None:
+    """The binary stream under a text stream, when lines can go there (see the module)."""
+    if not isinstance(stream, io.TextIOWrapper):
+        return None
+    # Read at each write: `reconfigure` keeps the layer, `detach` takes it away (None).
+    binary = stream.buffer
+    if not isinstance(binary, (io.BufferedIOBase, io.RawIOBase)) or binary.closed:
+        return None
+    # Writing the text translates "\n" to the platform's line end; bytes would not.
+    return binary if os.linesep == "\n" else None
+
+
+def _write_all(binary: io.BufferedIOBase | io.RawIOBase, data: bytes) -> None:
+    # A raw file (pytest's capture files are unbuffered) may take part of a write.
+    view = memoryview(data)
+    while view:
+        written = binary.write(view)
+        if written is None:  # a non-blocking stream that is full: the batch is dropped
+            raise BlockingIOError("the stream takes no more bytes now")
+        view = view[written:]
 
 
 def _flush_stream(stream: TextIO) -> None:
