@@ -1,8 +1,9 @@
 """A raw ASGI app that runs with the cycle collector off, to count what refcounting frees.
 
-`GET /live` answers how many of the server's `Exchange` and `Connection` objects are still
-in memory (reachable or not: `gc.get_objects` lists every tracked object), as
-`{"exchanges": n, "connections": m}`; any other path answers a small body. With the
+`GET /live` answers how many of the server's `Exchange`, `Connection` and
+`WebSocketSession` objects are still in memory (reachable or not: `gc.get_objects` lists
+every tracked object), as `{"exchanges": n, "connections": m, "sessions": k}`; any other
+path answers a small body, and a WebSocket session echoes one message and closes. With the
 collector off, only refcounting frees objects, so a reference cycle left behind by each
 request or connection shows as a count that grows with the requests served.
 """
@@ -13,6 +14,7 @@ import gc
 import json
 
 from bastion.server._http1 import Connection, Exchange
+from bastion.server._websocket import WebSocketSession
 from bastion.types import Receive, Scope, Send
 
 gc.disable()
@@ -23,6 +25,7 @@ def _live() -> dict[str, int]:
     return {
         "exchanges": sum(1 for o in objects if type(o) is Exchange),
         "connections": sum(1 for o in objects if type(o) is Connection),
+        "sessions": sum(1 for o in objects if type(o) is WebSocketSession),
     }
 
 
@@ -33,6 +36,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
+    if scope["type"] == "websocket":
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        if message["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
+        return  # the server closes the session (1000)
     if scope["type"] != "http":
         return
     while (await receive()).get("more_body"):

@@ -89,3 +89,22 @@ def test_requests_cut_by_the_client_are_freed_without_the_cycle_collector(
             after = _live(probe)
     assert after["connections"] <= before["connections"], (before, after)
     assert after["exchanges"] <= before["exchanges"], (before, after)
+
+
+def test_websocket_sessions_are_freed_without_the_cycle_collector(server: Running) -> None:
+    from websockets.sync.client import connect
+
+    with server.connect() as probe:
+        before = _live(probe)
+        for i in range(CONNECTIONS):
+            with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as ws:
+                ws.send(f"hello {i}")
+                assert ws.recv(timeout=10) == f"hello {i}"
+        after = _live(probe)
+        for _ in range(CONNECTIONS):  # the server may see the last close a moment later
+            if after["sessions"] <= before["sessions"] \
+                    and after["connections"] <= before["connections"]:
+                break
+            after = _live(probe)
+    assert after["sessions"] <= before["sessions"], (before, after)
+    assert after["connections"] <= before["connections"], (before, after)

@@ -491,6 +491,7 @@ class Connection(asyncio.Protocol):
         self.phase = CLOSED
         if self.ws is not None:
             self.ws.connection_lost()
+            self.ws = None  # the session holds this connection: no cycle left behind
         if self.current is not None:
             self.current.wake()
         for item in self._queue:

@@ -296,6 +296,7 @@ class Listener:
                 session.close(1000, "")  # returned without accepting: refused (403)
         finally:
             self.sessions.discard(session)
+            session.release()
             if session.lifetime is not None:
                 session.lifetime.finish()
 

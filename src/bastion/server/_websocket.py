@@ -60,10 +60,15 @@ class WebSocketSession:
         self.max_message = limits.ws_max_message_bytes
         self.ping_interval = limits.ws_ping_interval
         self.idle_timeout = limits.ws_idle_timeout
-        self._chosen: Subprotocol | None = None
+        # The subprotocol the app accepts with, read by the protocol during the handshake.
+        # A list, not this session: the protocol keeps reference cycles of its own (its
+        # parser generator, the selector bound to it) that only the cycle collector frees,
+        # and they must not hold the session, its connection and its scope with them.
+        chosen: list[Subprotocol | None] = [None]
+        self._chosen = chosen
         self.protocol = ServerProtocol(
             max_size=self.max_message,
-            select_subprotocol=lambda _, offered: self._chosen if self._chosen in offered else None,
+            select_subprotocol=lambda _, offered: chosen[0] if chosen[0] in offered else None,
         )
         # The protocol parses the upgrade request itself before it reads frames: give it
         # the head as it came (the parsed target and headers, in their order).
@@ -173,6 +178,19 @@ class WebSocketSession:
         """The connection is gone: the app's next receive is a disconnect."""
         self._lost(self.protocol.close_code or 1006)
 
+    def release(self) -> None:
+        """Let go of what points back here, once the app's call is over.
+
+        As for an HTTP exchange (`Exchange.release`): the scope's extensions name this
+        session, which holds the scope, and its task, once cancelled, holds the error
+        whose frames hold the session. Cut here, a finished session is freed as soon as
+        its connection is (the connection drops it when it closes).
+        """
+        extensions = self.scope.get("extensions")
+        if extensions is not None and extensions.get("bastion.websocket") is self:
+            del extensions["bastion.websocket"]
+        self.task = None
+
     # -- the app's receive and send ---------------------------------------------------------
 
     async def receive(self) -> Message:
@@ -229,7 +247,7 @@ class WebSocketSession:
         if self.accepted:
             raise RuntimeError("websocket.accept was sent twice")
         chosen = message.get("subprotocol")
-        self._chosen = Subprotocol(chosen) if chosen else None
+        self._chosen[0] = Subprotocol(chosen) if chosen else None
         if self.request is None:
             raise RuntimeError("websocket.accept for a request that is not a valid upgrade")
         response = self.protocol.accept(self.request)
