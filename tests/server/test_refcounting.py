@@ -39,6 +39,20 @@ def _live(sock: socket.socket) -> dict[str, int]:
     return counts
 
 
+def _settled(probe: socket.socket, before: dict[str, int], *kinds: str) -> dict[str, int]:
+    """The live counts once each of `kinds` is back to `before`, or after CONNECTIONS asks.
+
+    The server may see the last close a moment after the client: ask until it has,
+    bounded by the number of connections (no clock involved).
+    """
+    after = _live(probe)
+    for _ in range(CONNECTIONS):
+        if all(after[kind] <= before[kind] for kind in kinds):
+            break
+        after = _live(probe)
+    return after
+
+
 def test_finished_requests_are_freed_without_the_cycle_collector(server: Running) -> None:
     with server.connect() as sock:
         before = _live(sock)
@@ -60,13 +74,7 @@ def test_closed_connections_are_freed_without_the_cycle_collector(server: Runnin
                 sock.sendall(request_bytes("GET", "/any", {"Connection": "close"}))
                 assert read_response(sock).status == 200
                 assert sock.recv(1) == b""  # the server closed it
-        # The server may see the last close a moment after the client: ask until it has,
-        # bounded by the number of connections (no clock involved).
-        after = _live(probe)
-        for _ in range(CONNECTIONS):
-            if after["connections"] <= before["connections"]:
-                break
-            after = _live(probe)
+        after = _settled(probe, before, "connections")
     assert after["connections"] <= before["connections"], (before, after)
 
 
@@ -81,12 +89,7 @@ def test_requests_cut_by_the_client_are_freed_without_the_cycle_collector(
                 # client leaves in the middle of the request.
                 sock.sendall(request_bytes("POST", "/any", {"Content-Length": "100"})
                              + b"0123456789")
-        after = _live(probe)
-        for _ in range(CONNECTIONS):
-            if after["connections"] <= before["connections"] \
-                    and after["exchanges"] <= before["exchanges"]:
-                break
-            after = _live(probe)
+        after = _settled(probe, before, "connections", "exchanges")
     assert after["connections"] <= before["connections"], (before, after)
     assert after["exchanges"] <= before["exchanges"], (before, after)
 
@@ -100,11 +103,6 @@ def test_websocket_sessions_are_freed_without_the_cycle_collector(server: Runnin
             with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10) as ws:
                 ws.send(f"hello {i}")
                 assert ws.recv(timeout=10) == f"hello {i}"
-        after = _live(probe)
-        for _ in range(CONNECTIONS):  # the server may see the last close a moment later
-            if after["sessions"] <= before["sessions"] \
-                    and after["connections"] <= before["connections"]:
-                break
-            after = _live(probe)
+        after = _settled(probe, before, "sessions", "connections")
     assert after["sessions"] <= before["sessions"], (before, after)
     assert after["connections"] <= before["connections"], (before, after)
