@@ -255,18 +255,17 @@ class LineWriter:
     def _write(self, batch: list[str]) -> None:
         data = "".join(batch)
         stream = self._stream
+        encoding = getattr(stream, "encoding", None) or "utf-8"
         with self._lock:
             try:
                 binary = _binary_layer(stream)
                 if binary is not None:
-                    encoding = getattr(stream, "encoding", None) or "utf-8"
                     _write_all(binary, data.encode(encoding, "backslashreplace"))
                     binary.flush()
                 else:
                     try:
                         stream.write(data)
                     except UnicodeEncodeError:
-                        encoding = getattr(stream, "encoding", None) or "utf-8"
                         stream.write(data.encode(encoding, "backslashreplace").decode(encoding))
                     stream.flush()
                 self._writes += 1
